@@ -1,0 +1,197 @@
+"""The command line: parse, call, print. Every failure becomes one line on stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import click
+import orjson
+import typer
+from rich.console import Console
+
+from halfrate import logs
+from halfrate.config import describe_settings
+from halfrate.errors import HalfrateError, InputError
+
+app = typer.Typer(
+    name="halfrate",
+    help="Run LLM work nobody is waiting on through the providers' batch APIs, at half price.",
+    epilog="Settings (flag > environment > config file > default):\n\n"
+    + describe_settings().replace("\n", "\n\n")
+    + "\n\nProviders use their SDKs' own variables: OPENAI_API_KEY, OPENAI_BASE_URL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(highlight=False, soft_wrap=True, stderr=True)
+
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="log what the worker does")]
+
+
+@app.command()
+def submit(
+    file: Annotated[Path, typer.Argument(help="an OpenAI batch JSONL file")],
+    feature: Annotated[str | None, typer.Option(help="feature tag for every request")] = None,
+    team: Annotated[str | None, typer.Option(help="team tag for every request")] = None,
+    job: Annotated[str | None, typer.Option(help="job name (default: file name + hash)")] = None,
+) -> None:
+    """Validate FILE whole, store it as one job, print the job id (last line)."""
+    from halfrate.api import connect
+
+    with connect() as hr:
+        outcome = hr.submit_file(file, job=job, feature=feature, team=team)
+    note = f", {outcome.existing} already submitted" if outcome.existing else ""
+    out.print(f"job {outcome.job_name}: {outcome.created} requests stored{note}")
+    print(outcome.job_id)
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="one pass, then exit")] = False,
+    until_idle: Annotated[
+        bool, typer.Option("--until-idle", help="exit when nothing is queued or in flight")
+    ] = False,
+    verbose: Verbose = False,
+) -> None:
+    """Pack queued requests into batches, submit, poll and store results."""
+    from halfrate.api import connect
+    from halfrate.dispatch import RunMode
+
+    if once and until_idle:
+        raise InputError("--once and --until-idle exclude each other")
+    logs.configure(verbose)
+    mode = RunMode.ONCE if once else RunMode.UNTIL_IDLE if until_idle else RunMode.FOREVER
+    with connect() as hr:
+        summary = hr.run_worker(mode)
+    lines = summary.lines
+    out.print(
+        f"worker stopped ({summary.exit_reason.value}) after {summary.seconds:.1f}s: "
+        f"{summary.batches_submitted} batches submitted, {summary.batches_ingested} ingested; "
+        f"{lines.succeeded} succeeded, {lines.failed} failed, {lines.retried} to retry"
+    )
+
+
+@app.command()
+def status(
+    job: Annotated[str | None, typer.Argument(help="job id or name (default: recent jobs)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Requests per state and batches, for one job or the recent ones."""
+    from halfrate.api import connect
+    from halfrate.status_view import job_json, job_tables, jobs_table
+
+    with connect() as hr:
+        if job is None:
+            jobs = hr.jobs()
+            if as_json:
+                print(orjson.dumps([job_json(j) for j in jobs]).decode())
+            elif not jobs:
+                out.print("no jobs yet: `halfrate submit FILE.jsonl` creates one")
+            else:
+                out.print(jobs_table(jobs, now=time.time()))
+            return
+        found = hr.status(job)
+        if as_json:
+            print(orjson.dumps(job_json(found), option=orjson.OPT_INDENT_2).decode())
+            return
+        for table in job_tables(found, now=time.time()):
+            out.print(table)
+
+
+@app.command()
+def results(
+    job: Annotated[str, typer.Argument(help="job id or name")],
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="write here (default: stdout)")
+    ] = None,
+    fmt: Annotated[
+        str | None, typer.Option("--format", help="jsonl or csv (default: from -o, else jsonl)")
+    ] = None,
+) -> None:
+    """One line per request: your custom_id, the status, the response body or the error."""
+    from halfrate.api import connect
+    from halfrate.export import format_for, write_results
+
+    chosen = format_for(str(output) if output else None, fmt)
+    with connect() as hr:
+        rows = hr.results(job)
+        if output is None:
+            write_results(rows, sys.stdout, chosen)
+            return
+        partial = output.with_name(output.name + ".partial")
+        try:
+            with partial.open("w", encoding="utf-8", newline="") as handle:
+                count = write_results(rows, handle, chosen)
+            partial.replace(output)
+        except OSError as exc:
+            partial.unlink(missing_ok=True)
+            raise InputError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    err.print(f"{count} results written to {output}")
+
+
+@app.command()
+def sandbox(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on", min=1, max=65535)] = 8787,
+    latency: Annotated[
+        float, typer.Option(help="seconds a batch takes from create to completed", min=0)
+    ] = 0.0,
+) -> None:
+    """Serve the providers' HTTP APIs locally (simulated answers, no key needed)."""
+    from halfrate.sandbox import serve
+
+    out.print(
+        f"halfrate sandbox on http://{host}:{port} (batch latency {latency:g}s). Point the SDKs "
+        f"at it:\n  export OPENAI_BASE_URL=http://{host}:{port}/v1 OPENAI_API_KEY=sandbox"
+    )
+    serve(host=host, port=port, latency=latency)
+
+
+@app.command()
+def demo(verbose: Verbose = False) -> None:
+    """The main job on the sandbox, no keys: a bundled sample job through the batch lane."""
+    from halfrate.config import load_settings
+    from halfrate.demo import run_demo
+
+    logs.configure(verbose)
+    run_demo(out, load_settings())
+
+
+def main() -> None:
+    """Entry point: run the app, turning every error into one readable line."""
+    debug = os.environ.get("HALFRATE_DEBUG", "").lower() in ("1", "true", "yes")
+    try:
+        app(standalone_mode=False)
+    except HalfrateError as exc:
+        _fail(logs.redact(str(exc)), debug)
+    except click.exceptions.Abort:
+        _fail("interrupted", debug, code=130)
+    except click.UsageError as exc:
+        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
+        _fail(f"{exc.format_message()}{hint}", debug, code=2)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), debug)
+    except KeyboardInterrupt:
+        _fail("interrupted", debug, code=130)
+    except Exception as exc:
+        _fail(
+            f"unexpected {type(exc).__name__}: {logs.redact(str(exc))} "
+            "(set HALFRATE_DEBUG=1 for the traceback)",
+            debug,
+        )
+
+
+def _fail(message: str, debug: bool, code: int = 1) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    print(f"halfrate: error: {first}", file=sys.stderr)
+    sys.exit(code)

@@ -1,0 +1,123 @@
+"""Settings: flag > environment (``HALFRATE_*``) > config file > default.
+
+Nothing is read at import time; :func:`load_settings` reads the environment and the file when it is
+called. The config file is ``$HALFRATE_CONFIG`` or ``$HALFRATE_HOME/config.toml`` (a ``[halfrate]``
+table, or top-level keys), and is optional.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from halfrate.errors import ConfigError
+
+DEFAULT_HOME = "~/.halfrate"
+
+
+class Settings(BaseSettings):
+    """Every halfrate setting, with its environment variable ``HALFRATE_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="HALFRATE_", extra="ignore", frozen=True)
+
+    home: Path = Field(default=Path(DEFAULT_HOME), description="where halfrate keeps its state")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; default sqlite:///$HALFRATE_HOME/halfrate.db "
+        "(PostgreSQL: postgresql+psycopg://user@host/db)",
+    )
+    debug: bool = Field(default=False, description="show tracebacks on errors")
+    openai_max_batch_lines: int = Field(default=50_000, ge=1, le=50_000)
+    openai_max_batch_bytes: int = Field(default=200_000_000, ge=1_000, le=200_000_000)
+    poll_initial_seconds: float = Field(default=2.0, gt=0, description="first poll delay")
+    poll_max_seconds: float = Field(default=300.0, gt=0, description="longest poll delay")
+    worker_idle_seconds: float = Field(default=2.0, gt=0, description="longest worker sleep")
+    max_attempts: int = Field(default=3, ge=1, le=100, description="tries per request")
+    retry_backoff_seconds: float = Field(default=30.0, ge=0, description="first retry delay")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _ConfigFileSource(settings_cls))
+
+    @property
+    def resolved_home(self) -> Path:
+        return self.home.expanduser()
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_home / 'halfrate.db'}"
+
+
+def config_file_path() -> Path:
+    explicit = os.environ.get("HALFRATE_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    home = os.environ.get("HALFRATE_HOME", DEFAULT_HOME)
+    return Path(home).expanduser() / "config.toml"
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """Reads the optional TOML config file; an unreadable or invalid file is a ConfigError."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        self._values = self._read()
+
+    def _read(self) -> dict[str, Any]:
+        path = config_file_path()
+        if not path.is_file():
+            return {}
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+        table = data.get("halfrate", data)
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [halfrate] must be a table")
+        known = set(Settings.model_fields)
+        unknown = sorted(set(table) - known)
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting {unknown[0]!r}")
+        return dict(table)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._values.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._values)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings; ``overrides`` are command-line flags (None means "not given")."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "?"
+        raise ConfigError(f"setting HALFRATE_{name.upper()}: {first['msg']}") from exc
+
+
+def describe_settings() -> str:
+    """One line per HALFRATE_* variable, for --help."""
+    lines = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        text = field.description or ""
+        lines.append(f"HALFRATE_{name.upper()}  {text} (default: {default})".replace("  (", " ("))
+    lines.append("HALFRATE_CONFIG  config file (default: $HALFRATE_HOME/config.toml)")
+    return "\n".join(lines)

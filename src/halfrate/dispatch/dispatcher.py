@@ -1,0 +1,108 @@
+"""One pass of dispatch work: pack ready requests into batches, submit pending batches, poll
+the ones in flight (ingesting those that ended)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from halfrate.config import Settings
+from halfrate.dispatch import steps
+from halfrate.errors import ConfigError
+from halfrate.models import BatchState, Verdict
+from halfrate.providers.base import BatchProvider
+from halfrate.store import Store
+from halfrate.store.ingest import IngestCounts, LineOutcome
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TickReport:
+    packed_batches: int = 0
+    packed_requests: int = 0
+    submitted: int = 0
+    polled: int = 0
+    ingested: int = 0
+    lines: IngestCounts = field(default_factory=IngestCounts)
+
+    @property
+    def did_work(self) -> bool:
+        return bool(self.packed_batches or self.submitted or self.ingested)
+
+
+class Dispatcher:
+    def __init__(
+        self, store: Store, providers: Mapping[str, BatchProvider], settings: Settings
+    ) -> None:
+        self.store = store
+        self.providers = providers
+        self.ctx = steps.StepContext(store, settings, settings.resolved_home / "spool")
+
+    def provider(self, name: str) -> BatchProvider:
+        try:
+            return self.providers[name]
+        except KeyError:
+            raise ConfigError(f"no provider {name!r} is configured for this worker") from None
+
+    def tick(self) -> TickReport:
+        report = TickReport()
+        self._pack(report)
+        now = time.time()
+        for batch in self.store.queue.due(BatchState.PENDING, now):
+            if steps.submit(self.ctx, self.provider(batch.provider), batch):
+                report.submitted += 1
+        for batch in self.store.queue.due(BatchState.SUBMITTED, time.time()):
+            report.polled += 1
+            counts = steps.poll(self.ctx, self.provider(batch.provider), batch)
+            if counts is not None:
+                report.ingested += 1
+                report.lines.add(counts)
+        return report
+
+    def _pack(self, report: TickReport) -> None:
+        for group in self.store.queue.ready_groups(time.time()):
+            provider = self.provider(group.provider)
+            limits = provider.limits
+            overhead = provider.line_overhead(group.endpoint)
+            while True:
+                batch = self.store.queue.claim_batch(
+                    group,
+                    max_lines=limits.max_lines,
+                    max_bytes=limits.max_bytes,
+                    line_overhead=overhead,
+                    now=time.time(),
+                )
+                if batch is None:
+                    break
+                if batch.byte_count > limits.max_bytes:
+                    self._refuse_oversized(batch.id, batch.byte_count, limits.max_bytes)
+                    continue
+                report.packed_batches += 1
+                report.packed_requests += batch.request_count
+                log.info(
+                    "packed batch %s: %d %s requests for %s",
+                    batch.id,
+                    batch.request_count,
+                    group.endpoint,
+                    group.model,
+                )
+
+    def _refuse_oversized(self, batch_id: str, size: int, limit: int) -> None:
+        # A claim only exceeds the byte limit with a single request that alone is too big;
+        # submit-time validation prevents this, but a lowered limit could still meet one.
+        message = (
+            f"the request ({size:,} bytes) is larger than the provider's batch limit ({limit:,})"
+        )
+        ids = self.store.ingest.unreported(batch_id)
+        outcomes = [
+            LineOutcome(i, Verdict.FAILED, None, None, "request_too_large", message) for i in ids
+        ]
+        self.store.ingest.apply(batch_id, outcomes, self.ctx.retry_policy)
+        self.store.queue.abandon(batch_id, message)
+
+    def close(self) -> None:
+        for provider in self.providers.values():
+            provider.close()

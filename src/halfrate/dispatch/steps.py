@@ -1,0 +1,237 @@
+"""One step of one batch at a time: submit (upload + create), poll, ingest.
+
+Each step records what it learned before the next network call, so a crash at any point leaves
+the store saying exactly how far the batch got. Provider faults that may pass are recorded and
+retried later with backoff; they never lose or duplicate a request.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from halfrate.config import Settings
+from halfrate.dispatch.packing import write_batch_file
+from halfrate.errors import ProviderRejected, ProviderUnreachable, TransientProviderError
+from halfrate.models import Verdict
+from halfrate.providers.base import (
+    METADATA_KEY,
+    BatchProvider,
+    OutputLine,
+    RemoteBatch,
+    request_id_from,
+)
+from halfrate.store import Store
+from halfrate.store.ingest import IngestCounts, LineOutcome, RetryPolicy
+from halfrate.store.queue import BatchRecord
+
+log = logging.getLogger(__name__)
+
+INGEST_CHUNK = 2_000
+# How far back to look for a batch whose create may have reached the provider before a crash.
+RECONCILE_SLACK_SECONDS = 600.0
+
+
+@dataclass
+class StepContext:
+    store: Store
+    settings: Settings
+    spool: Path
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(self.settings.max_attempts, self.settings.retry_backoff_seconds)
+
+    def backoff(self, tries: int) -> float:
+        s = self.settings
+        return float(min(s.poll_initial_seconds * (1.5**tries), s.poll_max_seconds))
+
+
+def submit(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> bool:
+    """Get ``batch`` created at the provider exactly once. Returns True when it is submitted."""
+    try:
+        if batch.create_started_at is not None:
+            # A create may have reached the provider without us recording its answer.
+            found = provider.find_by_metadata(
+                batch.id, created_after=batch.create_started_at - RECONCILE_SLACK_SECONDS
+            )
+            if found is not None:
+                log.info("batch %s found at the provider as %s after a restart", batch.id, found.id)
+                _mark_submitted(ctx, batch, found)
+                return True
+        file_id = batch.input_file_id
+        if file_id is None:
+            path = write_batch_file(ctx.store, provider, batch, ctx.spool)
+            try:
+                file_id = provider.upload(path)
+            finally:
+                path.unlink(missing_ok=True)
+            ctx.store.queue.update(batch.id, input_file_id=file_id)
+        ctx.store.queue.update(batch.id, create_started_at=time.time())
+        remote = provider.create(file_id, batch.endpoint, {METADATA_KEY: batch.id})
+    except (TransientProviderError, ProviderUnreachable) as exc:
+        _submit_failed(ctx, batch, str(exc))
+        return False
+    except ProviderRejected as exc:
+        if exc.status_code == 404:
+            # The uploaded file is not (yet) visible: upload again on the next try.
+            ctx.store.queue.update(batch.id, input_file_id=None)
+            _submit_failed(ctx, batch, str(exc))
+            return False
+        moved = ctx.store.queue.abandon(batch.id, f"the provider refused the batch: {exc}")
+        log.error(
+            "batch %s refused by the provider (%s); %d requests re-queued", batch.id, exc, moved
+        )
+        return False
+    _mark_submitted(ctx, batch, remote)
+    return True
+
+
+def _mark_submitted(ctx: StepContext, batch: BatchRecord, remote: RemoteBatch) -> None:
+    ctx.store.queue.mark_submitted(
+        batch.id,
+        provider_batch_id=remote.id,
+        provider_status=remote.status,
+        next_poll_at=time.time() + ctx.backoff(0),
+    )
+
+
+def _submit_failed(ctx: StepContext, batch: BatchRecord, reason: str) -> None:
+    failures = batch.submit_failures + 1
+    log.warning("batch %s: submit failed (%d): %s", batch.id, failures, reason)
+    ctx.store.queue.update(
+        batch.id,
+        submit_failures=failures,
+        last_error=reason,
+        next_poll_at=time.time() + ctx.backoff(failures),
+    )
+
+
+def poll(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> IngestCounts | None:
+    """Ask the provider how the batch is doing; ingest it once it has ended."""
+    assert batch.provider_batch_id is not None
+    try:
+        remote = provider.retrieve(batch.provider_batch_id)
+    except (TransientProviderError, ProviderUnreachable, ProviderRejected) as exc:
+        # A 404 right after create is a known provider hiccup: keep polling, never re-create.
+        ctx.store.queue.update(
+            batch.id,
+            last_error=str(exc),
+            poll_count=batch.poll_count + 1,
+            next_poll_at=time.time() + ctx.backoff(batch.poll_count + 1),
+        )
+        return None
+    facts = {
+        "provider_status": remote.status,
+        "completed_count": remote.completed,
+        "failed_count": remote.failed,
+        "poll_count": batch.poll_count + 1,
+        "last_error": None,
+    }
+    if not remote.terminal:
+        ctx.store.queue.update(
+            batch.id, **facts, next_poll_at=time.time() + ctx.backoff(batch.poll_count + 1)
+        )
+        return None
+    errors = [{"code": e.code, "message": e.message, "line": e.line} for e in remote.errors]
+    ctx.store.queue.update(
+        batch.id,
+        **facts,
+        output_file_id=remote.output_file_id,
+        error_file_id=remote.error_file_id,
+        provider_errors=orjson.dumps(errors).decode() if errors else None,
+        ended_at=time.time(),
+    )
+    return ingest(ctx, provider, batch, remote)
+
+
+def ingest(
+    ctx: StepContext, provider: BatchProvider, batch: BatchRecord, remote: RemoteBatch
+) -> IngestCounts | None:
+    """Store every line of the output and error files, then settle requests no line mentioned.
+
+    Safe to repeat: lines for requests already settled are ignored.
+    """
+    counts = IngestCounts()
+    try:
+        for file_id in (remote.output_file_id, remote.error_file_id):
+            if file_id:
+                for chunk in _chunks(provider, file_id):
+                    counts.add(ctx.store.ingest.apply(batch.id, chunk, ctx.retry_policy))
+    except (TransientProviderError, ProviderUnreachable, ProviderRejected) as exc:
+        ctx.store.queue.update(
+            batch.id, last_error=str(exc), next_poll_at=time.time() + ctx.backoff(1)
+        )
+        return None
+    counts.add(_settle_unreported(ctx, batch, remote))
+    ctx.store.queue.mark_ingested(batch.id)
+    log.info("batch %s (%s) %s: %s", batch.id, remote.id, remote.status, counts)
+    return counts
+
+
+def _chunks(provider: BatchProvider, file_id: str) -> Iterator[list[LineOutcome]]:
+    chunk: list[LineOutcome] = []
+    for raw in provider.iter_file_lines(file_id):
+        parsed = provider.parse_output_line(raw)
+        if parsed is None:
+            continue
+        outcome = _outcome(parsed)
+        if outcome is None:
+            log.warning("output line with a custom_id halfrate did not write: %r", parsed.custom_id)
+            continue
+        chunk.append(outcome)
+        if len(chunk) >= INGEST_CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _outcome(line: OutputLine) -> LineOutcome | None:
+    request_id = request_id_from(line.custom_id)
+    if request_id is None:
+        return None
+    return LineOutcome(
+        request_id=request_id,
+        verdict=line.verdict,
+        status_code=line.status_code,
+        response_json=line.response_json,
+        error_code=line.error_code,
+        error_message=line.error_message,
+        usage=line.usage,
+    )
+
+
+def _settle_unreported(ctx: StepContext, batch: BatchRecord, remote: RemoteBatch) -> IngestCounts:
+    """Requests that no line mentioned: the provider's whole-batch errors name some of them;
+    the rest ran nowhere and go back to the queue for another batch."""
+    left = ctx.store.ingest.unreported(batch.id)
+    if not left:
+        return IngestCounts()
+    by_line = {e.line: e for e in remote.errors if e.line is not None}
+    # Input lines were written in request-id order, and nothing of a failed batch was settled,
+    # so line N (1-based) is the N-th unreported request.
+    outcomes = []
+    for index, request_id in enumerate(left, start=1):
+        named = by_line.get(index) if remote.status == "failed" else None
+        if named is not None:
+            outcomes.append(
+                LineOutcome(request_id, Verdict.FAILED, None, None, named.code, named.message)
+            )
+        else:
+            reason = _unreported_reason(remote)
+            outcomes.append(LineOutcome(request_id, Verdict.RETRY, None, None, *reason))
+    return ctx.store.ingest.apply(batch.id, outcomes, ctx.retry_policy)
+
+
+def _unreported_reason(remote: RemoteBatch) -> tuple[str, str]:
+    if remote.status == "failed":
+        first = remote.errors[0] if remote.errors else None
+        detail = f"{first.code}: {first.message}" if first else "no reason given"
+        return "batch_failed", f"the batch failed validation ({detail})"
+    return "missing_output", f"no output line came back for this request (batch {remote.status})"

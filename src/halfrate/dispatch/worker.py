@@ -1,0 +1,109 @@
+"""The worker loop. Every exit is named: once, until idle, or stopped (SIGINT/SIGTERM or a
+caller's event); teardown happens in ``finally``."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import FrameType
+
+from halfrate.dispatch.dispatcher import Dispatcher, TickReport
+from halfrate.store.ingest import IngestCounts
+
+log = logging.getLogger(__name__)
+
+MIN_SLEEP_SECONDS = 0.02
+
+
+class RunMode(StrEnum):
+    ONCE = "once"  # one pass, then exit
+    UNTIL_IDLE = "until_idle"  # exit when nothing is queued or in flight
+    FOREVER = "forever"  # until stopped
+
+
+class ExitReason(StrEnum):
+    ONCE = "once"
+    IDLE = "idle"
+    STOPPED = "stopped"
+
+
+@dataclass
+class WorkerSummary:
+    exit_reason: ExitReason
+    ticks: int = 0
+    batches_submitted: int = 0
+    batches_ingested: int = 0
+    requests_packed: int = 0
+    lines: IngestCounts = field(default_factory=IngestCounts)
+    seconds: float = 0.0
+
+
+class Worker:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        *,
+        idle_sleep: float,
+        stop: threading.Event | None = None,
+        on_tick: Callable[[TickReport], None] | None = None,
+    ) -> None:
+        self.dispatcher = dispatcher
+        self.idle_sleep = idle_sleep
+        self.stop = stop or threading.Event()
+        self.on_tick = on_tick
+
+    def run(self, mode: RunMode) -> WorkerSummary:
+        started = time.monotonic()
+        summary = WorkerSummary(exit_reason=ExitReason.STOPPED)
+        restore = self._install_signal_handlers()
+        try:
+            summary.exit_reason = self._loop(mode, summary)
+        finally:
+            restore()
+            summary.seconds = time.monotonic() - started
+        return summary
+
+    def _loop(self, mode: RunMode, summary: WorkerSummary) -> ExitReason:
+        queue = self.dispatcher.store.queue
+        while not self.stop.is_set():
+            report = self.dispatcher.tick()
+            summary.ticks += 1
+            summary.batches_submitted += report.submitted
+            summary.batches_ingested += report.ingested
+            summary.requests_packed += report.packed_requests
+            summary.lines.add(report.lines)
+            if self.on_tick is not None:
+                self.on_tick(report)
+            if mode is RunMode.ONCE:
+                return ExitReason.ONCE
+            if mode is RunMode.UNTIL_IDLE and queue.is_idle():
+                return ExitReason.IDLE
+            if not report.did_work:
+                self.stop.wait(self._sleep_for(queue.next_due_at()))
+        return ExitReason.STOPPED
+
+    def _sleep_for(self, due: float | None) -> float:
+        if due is None:
+            return self.idle_sleep
+        return max(MIN_SLEEP_SECONDS, min(self.idle_sleep, due - time.time()))
+
+    def _install_signal_handlers(self) -> Callable[[], None]:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+
+        def _stop(signum: int, _frame: FrameType | None) -> None:
+            log.info("received %s: stopping after the current step", signal.Signals(signum).name)
+            self.stop.set()
+
+        previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore

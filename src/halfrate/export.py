@@ -1,0 +1,89 @@
+"""Writing a job's results out as JSONL or CSV, streamed."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+import orjson
+
+from halfrate.errors import InputError
+from halfrate.models import Result
+
+FORMATS = ("jsonl", "csv")
+CSV_COLUMNS = ("custom_id", "status", "output_text", "error_code", "error_message", "response")
+
+
+def result_record(result: Result) -> dict[str, Any]:
+    """One JSONL line: the caller's custom_id, the status, the response body or the error."""
+    return {
+        "custom_id": result.key,
+        "status": result.status,
+        "status_code": result.status_code,
+        "response": result.response,
+        "error": result.error,
+    }
+
+
+def output_text(response: dict[str, Any] | None) -> str:
+    """The answer's text, for spreadsheets: chat, responses and completions bodies."""
+    if not response:
+        return ""
+    choices = response.get("choices")
+    if isinstance(choices, list) and choices:
+        first = choices[0]
+        message = first.get("message") if isinstance(first, dict) else None
+        if isinstance(message, dict) and isinstance(message.get("content"), str):
+            return str(message["content"])
+        if isinstance(first, dict) and isinstance(first.get("text"), str):
+            return str(first["text"])
+    output = response.get("output")
+    if isinstance(output, list):
+        texts = [
+            part.get("text", "")
+            for item in output
+            if isinstance(item, dict)
+            for part in item.get("content") or []
+            if isinstance(part, dict) and part.get("type") == "output_text"
+        ]
+        return "".join(texts)
+    return ""
+
+
+def write_results(results: Iterable[Result], out: TextIO, fmt: str) -> int:
+    if fmt not in FORMATS:
+        raise InputError(f"unknown format {fmt!r}: use jsonl or csv")
+    count = 0
+    if fmt == "jsonl":
+        for result in results:
+            out.write(orjson.dumps(result_record(result)).decode())
+            out.write("\n")
+            count += 1
+        return count
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    for result in results:
+        error = result.error or {}
+        writer.writerow(
+            [
+                result.key,
+                result.status,
+                output_text(result.response),
+                error.get("code") or "",
+                error.get("message") or "",
+                orjson.dumps(result.response).decode() if result.response is not None else "",
+            ]
+        )
+        count += 1
+    return count
+
+
+def format_for(path: str | None, explicit: str | None) -> str:
+    if explicit:
+        if explicit not in FORMATS:
+            raise InputError(f"--format {explicit!r} is not one of: jsonl, csv")
+        return explicit
+    if path and path.lower().endswith(".csv"):
+        return "csv"
+    return "jsonl"

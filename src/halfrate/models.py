@@ -1,0 +1,162 @@
+"""The domain: request and batch states, their allowed transitions, and the value types the public
+API hands out. The transition tables here are the only place the state machine is defined; the
+store enforces them on every update (``UPDATE ... WHERE state IN allowed_from``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class RequestState(StrEnum):
+    QUEUED = "queued"  # accepted, waiting for a batch (or for its retry time)
+    IN_BATCH = "in_batch"  # packed into exactly one live provider batch
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+FINAL_REQUEST_STATES = frozenset(
+    {RequestState.SUCCEEDED, RequestState.FAILED, RequestState.CANCELLED}
+)
+
+REQUEST_TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
+    RequestState.QUEUED: frozenset(
+        {RequestState.IN_BATCH, RequestState.FAILED, RequestState.CANCELLED}
+    ),
+    RequestState.IN_BATCH: frozenset(
+        {
+            RequestState.QUEUED,  # retry, or its batch never reached the provider
+            RequestState.SUCCEEDED,
+            RequestState.FAILED,
+            RequestState.CANCELLED,
+        }
+    ),
+    RequestState.SUCCEEDED: frozenset(),
+    RequestState.FAILED: frozenset(),
+    RequestState.CANCELLED: frozenset(),
+}
+
+
+class BatchState(StrEnum):
+    PENDING = "pending"  # intent recorded, requests assigned; not known to exist at the provider
+    SUBMITTED = "submitted"  # exists at the provider; being polled
+    INGESTED = "ingested"  # provider batch ended and every line is accounted for
+    ABANDONED = "abandoned"  # never created at the provider; its requests went back to the queue
+
+
+BATCH_TRANSITIONS: dict[BatchState, frozenset[BatchState]] = {
+    BatchState.PENDING: frozenset({BatchState.SUBMITTED, BatchState.ABANDONED}),
+    BatchState.SUBMITTED: frozenset({BatchState.INGESTED}),
+    BatchState.INGESTED: frozenset(),
+    BatchState.ABANDONED: frozenset(),
+}
+
+
+def request_sources(target: RequestState) -> frozenset[RequestState]:
+    """The states a request may move to ``target`` from."""
+    return frozenset(s for s, nexts in REQUEST_TRANSITIONS.items() if target in nexts)
+
+
+def batch_sources(target: BatchState) -> frozenset[BatchState]:
+    return frozenset(s for s, nexts in BATCH_TRANSITIONS.items() if target in nexts)
+
+
+class Verdict(StrEnum):
+    """What one output line means for its request."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # final: the provider rejected the request itself
+    RETRY = "retry"  # transient: try again in a later batch, up to the attempt cap
+    CANCELLED = "cancelled"
+
+
+class Lane(StrEnum):
+    REALTIME = "realtime"
+    FLEX = "flex"
+    BATCH = "batch"
+    CACHE = "cache"
+
+
+class Provider(StrEnum):
+    OPENAI = "openai"
+    ANTHROPIC = "anthropic"
+
+
+@dataclass(frozen=True)
+class RequestSpec:
+    """One LLM call as the caller describes it: the provider's own request body, unchanged."""
+
+    key: str
+    endpoint: str
+    body: dict[str, Any]
+    provider: Provider = Provider.OPENAI
+    feature: str | None = None
+    team: str | None = None
+
+    @property
+    def model(self) -> str:
+        model = self.body.get("model")
+        return model if isinstance(model, str) else ""
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    cached_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class SubmitOutcome:
+    job_id: str
+    job_name: str
+    created: int  # requests stored by this call
+    existing: int  # requests that were already stored under the same keys
+
+
+@dataclass(frozen=True)
+class BatchView:
+    id: str
+    provider: str
+    endpoint: str
+    model: str
+    state: str
+    provider_batch_id: str | None
+    provider_status: str | None
+    request_count: int
+    created_at: float
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    id: str
+    name: str
+    created_at: float
+    feature: str | None
+    team: str | None
+    counts: dict[str, int]  # request state -> number of requests
+    batches: list[BatchView] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> bool:
+        return all(RequestState(s) in FINAL_REQUEST_STATES for s, n in self.counts.items() if n)
+
+
+@dataclass(frozen=True)
+class Result:
+    """The final answer for one request."""
+
+    key: str
+    status: str
+    status_code: int | None
+    response: dict[str, Any] | None
+    error: dict[str, Any] | None

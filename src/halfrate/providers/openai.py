@@ -1,0 +1,143 @@
+"""The OpenAI Batch API through the official ``openai`` SDK."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import openai
+
+from halfrate.errors import (
+    ProviderAuthError,
+    ProviderRejected,
+    ProviderUnreachable,
+    TransientProviderError,
+)
+from halfrate.providers import openai_lines
+from halfrate.providers.base import METADATA_KEY, Limits, LineError, OutputLine, RemoteBatch
+
+TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
+
+
+@contextlib.contextmanager
+def sdk_errors(what: str) -> Iterator[None]:
+    """Map the SDK's exceptions onto halfrate's, keeping the cause."""
+    try:
+        yield
+    except openai.APIConnectionError as exc:  # includes timeouts
+        raise ProviderUnreachable(f"OpenAI {what}: cannot reach the API: {exc}") from exc
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        raise ProviderAuthError(f"OpenAI {what}: the API refused the key: {_message(exc)}") from exc
+    except (openai.RateLimitError, openai.InternalServerError) as exc:
+        raise TransientProviderError(f"OpenAI {what}: {_message(exc)}") from exc
+    except openai.APIStatusError as exc:
+        if exc.status_code >= 500 or exc.status_code in (408, 409):
+            raise TransientProviderError(f"OpenAI {what}: {_message(exc)}") from exc
+        raise ProviderRejected(
+            f"OpenAI {what}: {_message(exc)}", status_code=exc.status_code
+        ) from exc
+
+
+def _message(exc: openai.APIStatusError) -> str:
+    body = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and inner.get("message"):
+            return f"HTTP {exc.status_code}: {inner['message']}"
+    return f"HTTP {exc.status_code}"
+
+
+def client_from_env(**kwargs: Any) -> openai.OpenAI:
+    """An SDK client configured by the SDK's own variables (OPENAI_API_KEY, OPENAI_BASE_URL)."""
+    if not os.environ.get("OPENAI_API_KEY") and "api_key" not in kwargs:
+        raise ProviderAuthError(
+            "OPENAI_API_KEY is not set (for the local sandbox: start `halfrate sandbox` and set "
+            "OPENAI_BASE_URL=http://127.0.0.1:8787/v1 OPENAI_API_KEY=sandbox)"
+        )
+    return openai.OpenAI(**kwargs)
+
+
+class OpenAIBatchProvider:
+    name = "openai"
+
+    def __init__(self, client: openai.OpenAI, limits: Limits) -> None:
+        self.client = client
+        self.limits = limits
+
+    def line_overhead(self, endpoint: str) -> int:
+        return openai_lines.line_overhead(endpoint)
+
+    def batch_line(self, custom_id: str, endpoint: str, body_json: str) -> bytes:
+        return openai_lines.batch_line(custom_id, endpoint, body_json)
+
+    def parse_output_line(self, line: str) -> OutputLine | None:
+        return openai_lines.parse_output_line(line)
+
+    def upload(self, path: Path) -> str:
+        with sdk_errors("file upload"), path.open("rb") as handle:
+            uploaded = self.client.files.create(
+                file=(path.name, handle, "application/jsonl"), purpose="batch"
+            )
+        return uploaded.id
+
+    def create(self, input_file_id: str, endpoint: str, metadata: dict[str, str]) -> RemoteBatch:
+        with sdk_errors("batch create"):
+            batch = self.client.batches.create(
+                input_file_id=input_file_id,
+                endpoint=cast(Any, endpoint),
+                completion_window="24h",
+                metadata=metadata,
+            )
+        return _remote(batch)
+
+    def retrieve(self, batch_id: str) -> RemoteBatch:
+        with sdk_errors("batch retrieve"):
+            return _remote(self.client.batches.retrieve(batch_id))
+
+    def find_by_metadata(self, value: str, created_after: float) -> RemoteBatch | None:
+        # Newest first: stop paging once batches are older than our create attempt.
+        with sdk_errors("batch list"):
+            for batch in self.client.batches.list(limit=100):
+                if (batch.metadata or {}).get(METADATA_KEY) == value:
+                    return _remote(batch)
+                if batch.created_at < created_after:
+                    return None
+        return None
+
+    def cancel(self, batch_id: str) -> RemoteBatch:
+        with sdk_errors("batch cancel"):
+            return _remote(self.client.batches.cancel(batch_id))
+
+    def iter_file_lines(self, file_id: str) -> Iterator[str]:
+        with (
+            sdk_errors("file download"),
+            self.client.files.with_streaming_response.content(file_id) as response,
+        ):
+            yield from response.iter_lines()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _remote(batch: openai.types.Batch) -> RemoteBatch:
+    errors = []
+    if batch.errors is not None and batch.errors.data:
+        errors = [
+            LineError(code=e.code or "error", message=e.message or "", line=e.line)
+            for e in batch.errors.data
+        ]
+    counts = batch.request_counts
+    return RemoteBatch(
+        id=batch.id,
+        status=batch.status,
+        terminal=batch.status in TERMINAL,
+        output_file_id=batch.output_file_id,
+        error_file_id=batch.error_file_id,
+        completed=counts.completed if counts else None,
+        failed=counts.failed if counts else None,
+        errors=errors,
+        metadata=dict(batch.metadata or {}),
+    )

@@ -1,0 +1,93 @@
+"""Rendering job status as rich tables and as JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+from halfrate.models import JobStatus, RequestState
+
+STATE_ORDER = [s.value for s in RequestState]
+
+
+def age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f}s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def job_json(job: JobStatus) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "name": job.name,
+        "created_at": job.created_at,
+        "feature": job.feature,
+        "team": job.team,
+        "total": job.total,
+        "done": job.done,
+        "counts": {state: job.counts.get(state, 0) for state in STATE_ORDER},
+        "batches": [
+            {
+                "id": b.id,
+                "provider": b.provider,
+                "provider_batch_id": b.provider_batch_id,
+                "endpoint": b.endpoint,
+                "model": b.model,
+                "state": b.state,
+                "provider_status": b.provider_status,
+                "requests": b.request_count,
+                "created_at": b.created_at,
+                "last_error": b.last_error,
+            }
+            for b in job.batches
+        ],
+    }
+
+
+def jobs_table(jobs: list[JobStatus], now: float) -> Table:
+    table = Table(title="recent jobs")
+    for column in ("job", "name", "age", "total", *STATE_ORDER):
+        table.add_column(column, justify="right" if column not in ("job", "name") else "left")
+    for job in jobs:
+        counts = [str(job.counts.get(state, 0)) for state in STATE_ORDER]
+        table.add_row(job.id, job.name, age(now - job.created_at), str(job.total), *counts)
+    return table
+
+
+def job_tables(job: JobStatus, now: float) -> list[Table]:
+    tags = ", ".join(f"{k} {v}" for k, v in (("feature", job.feature), ("team", job.team)) if v)
+    title = f"job {job.name} ({job.id}), {age(now - job.created_at)} old"
+    counts = Table(title=title + (f"; {tags}" if tags else ""))
+    counts.add_column("state")
+    counts.add_column("requests", justify="right")
+    for state in STATE_ORDER:
+        counts.add_row(state, str(job.counts.get(state, 0)))
+    counts.add_row("total", str(job.total), end_section=True)
+    batches = Table(title=f"{len(job.batches)} batches")
+    for column in (
+        "batch",
+        "provider batch",
+        "model",
+        "requests",
+        "state",
+        "provider status",
+        "age",
+    ):
+        batches.add_column(column)
+    for b in job.batches:
+        batches.add_row(
+            b.id,
+            b.provider_batch_id or "-",
+            b.model,
+            str(b.request_count),
+            b.state,
+            b.provider_status or "-",
+            age(now - b.created_at),
+        )
+    return [counts, batches] if job.batches else [counts]

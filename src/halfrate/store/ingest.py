@@ -1,0 +1,222 @@
+"""Storing what came back for a batch: attempts, results and request states, exactly once.
+
+A line only counts if its request is still ``in_batch`` in *this* batch; everything else (a
+duplicated output line, a second ingestion of the same file after a crash) changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import orjson
+import sqlalchemy as sa
+
+from halfrate.models import Lane, RequestState, Usage, Verdict
+from halfrate.store.base import chunked
+from halfrate.store.tables import attempts, requests, results
+from halfrate.store.transitions import move_requests
+
+if TYPE_CHECKING:
+    from halfrate.store.base import Store
+
+
+@dataclass(frozen=True)
+class LineOutcome:
+    request_id: int
+    verdict: Verdict
+    status_code: int | None = None
+    response_json: str | None = None  # the provider's response body, as JSON
+    error_code: str | None = None
+    error_message: str | None = None
+    usage: Usage | None = None
+
+
+@dataclass
+class IngestCounts:
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    cancelled: int = 0
+    ignored: int = 0  # lines for requests this batch no longer owns (duplicates, re-ingestion)
+
+    def add(self, other: IngestCounts) -> None:
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.retried += other.retried
+        self.cancelled += other.cancelled
+        self.ignored += other.ignored
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int
+    backoff_seconds: float
+
+
+class IngestQueries:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def apply(
+        self, batch_id: str, outcomes: list[LineOutcome], policy: RetryPolicy
+    ) -> IngestCounts:
+        counts = IngestCounts()
+        unique: dict[int, LineOutcome] = {}
+        for outcome in outcomes:
+            if outcome.request_id in unique:
+                counts.ignored += 1
+            else:
+                unique[outcome.request_id] = outcome
+        if not unique:
+            return counts
+        now = time.time()
+        with self._store.write() as conn:
+            live = self._live_attempt_counts(conn, batch_id, list(unique))
+            counts.ignored += len(unique) - len(live)
+            settled = [_settle(unique[rid], live[rid], policy) for rid in live]
+            self._store_attempts(conn, batch_id, settled, now)
+            self._store_results(conn, settled, now)
+            self._move(conn, batch_id, settled, live, policy, now, counts)
+        return counts
+
+    def unreported(self, batch_id: str) -> list[int]:
+        """Requests of the batch that no output or error line has settled."""
+        with self._store.read() as conn:
+            return list(
+                conn.execute(
+                    sa.select(requests.c.id)
+                    .where(
+                        requests.c.batch_id == batch_id,
+                        requests.c.state == RequestState.IN_BATCH.value,
+                    )
+                    .order_by(requests.c.id)
+                ).scalars()
+            )
+
+    def _live_attempt_counts(
+        self, conn: sa.Connection, batch_id: str, ids: list[int]
+    ) -> dict[int, int]:
+        live: dict[int, int] = {}
+        for chunk in chunked(ids):
+            query = sa.select(requests.c.id, requests.c.attempt_count).where(
+                requests.c.id.in_(chunk),
+                requests.c.batch_id == batch_id,
+                requests.c.state == RequestState.IN_BATCH.value,
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            live.update({rid: n for rid, n in conn.execute(query)})
+        return live
+
+    def _store_attempts(
+        self, conn: sa.Connection, batch_id: str, settled: list[LineOutcome], now: float
+    ) -> None:
+        if not settled:
+            return
+        rows = []
+        for o in settled:
+            usage = o.usage
+            rows.append(
+                {
+                    "request_id": o.request_id,
+                    "batch_id": batch_id,
+                    "lane": Lane.BATCH.value,
+                    "outcome": o.verdict.value,
+                    "status_code": o.status_code,
+                    "error_code": o.error_code,
+                    "error_message": o.error_message,
+                    "input_tokens": usage.input_tokens if usage else None,
+                    "cached_tokens": usage.cached_tokens if usage else None,
+                    "output_tokens": usage.output_tokens if usage else None,
+                    "reasoning_tokens": usage.reasoning_tokens if usage else None,
+                    "created_at": now,
+                }
+            )
+        conn.execute(attempts.insert(), rows)
+
+    def _store_results(self, conn: sa.Connection, settled: list[LineOutcome], now: float) -> None:
+        rows = []
+        for o in settled:
+            if o.verdict is Verdict.RETRY:
+                continue
+            error = None
+            if o.verdict is not Verdict.SUCCEEDED:
+                error = orjson.dumps({"code": o.error_code, "message": o.error_message}).decode()
+            rows.append(
+                {
+                    "request_id": o.request_id,
+                    "status": o.verdict.value,
+                    "status_code": o.status_code,
+                    "response": o.response_json,
+                    "error": error,
+                    "created_at": now,
+                }
+            )
+        if rows:
+            conn.execute(results.insert(), rows)
+
+    def _move(
+        self,
+        conn: sa.Connection,
+        batch_id: str,
+        settled: list[LineOutcome],
+        live: dict[int, int],
+        policy: RetryPolicy,
+        now: float,
+        counts: IngestCounts,
+    ) -> None:
+        by_verdict: dict[Verdict, list[LineOutcome]] = {v: [] for v in Verdict}
+        for o in settled:
+            by_verdict[o.verdict].append(o)
+        done = {"attempt_count": requests.c.attempt_count + 1, "updated_at": now}
+        ok = [o.request_id for o in by_verdict[Verdict.SUCCEEDED]]
+        move_requests(conn, ok, RequestState.SUCCEEDED, batch_id=batch_id, values=done)
+        counts.succeeded += len(ok)
+        cancelled = [o.request_id for o in by_verdict[Verdict.CANCELLED]]
+        move_requests(conn, cancelled, RequestState.CANCELLED, batch_id=batch_id, values=done)
+        counts.cancelled += len(cancelled)
+        failed_by_reason: dict[str, list[int]] = {}
+        for o in by_verdict[Verdict.FAILED]:
+            failed_by_reason.setdefault(_reason(o), []).append(o.request_id)
+        for reason, ids in failed_by_reason.items():
+            values = {**done, "last_error": reason}
+            move_requests(conn, ids, RequestState.FAILED, batch_id=batch_id, values=values)
+        counts.failed += len(by_verdict[Verdict.FAILED])
+        # Retries wait longer each time: backoff * 2^(attempts so far).
+        retry_groups: dict[tuple[int, str], list[int]] = {}
+        for o in by_verdict[Verdict.RETRY]:
+            retry_groups.setdefault((live[o.request_id], _reason(o)), []).append(o.request_id)
+        for (previous, reason), ids in retry_groups.items():
+            values = {
+                **done,
+                "batch_id": None,
+                "not_before": now + policy.backoff_seconds * (2**previous),
+                "last_error": reason,
+            }
+            move_requests(conn, ids, RequestState.QUEUED, batch_id=batch_id, values=values)
+        counts.retried += len(by_verdict[Verdict.RETRY])
+
+
+def _reason(o: LineOutcome) -> str:
+    code = f"{o.error_code}: " if o.error_code else ""
+    return f"{code}{o.error_message or 'no reason given'}"
+
+
+def _settle(outcome: LineOutcome, attempts_so_far: int, policy: RetryPolicy) -> LineOutcome:
+    """A retry past the attempt cap becomes a final failure carrying the last reason."""
+    if outcome.verdict is not Verdict.RETRY or attempts_so_far + 1 < policy.max_attempts:
+        return outcome
+    return LineOutcome(
+        request_id=outcome.request_id,
+        verdict=Verdict.FAILED,
+        status_code=outcome.status_code,
+        response_json=outcome.response_json,
+        error_code=outcome.error_code,
+        error_message=(
+            f"gave up after {attempts_so_far + 1} attempts; last: "
+            f"{outcome.error_message or 'no reason given'}"
+        ),
+        usage=outcome.usage,
+    )

@@ -1,0 +1,25 @@
+"""Alembic environment: halfrate passes its own engine in ``config.attributes``."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import context
+
+from halfrate.store.engine import WRITE_OPTION
+from halfrate.store.tables import metadata
+
+# Any constant works; it only has to be the same in every halfrate process.
+_MIGRATION_LOCK_KEY = 0x68616C66
+
+engine: sa.Engine = context.config.attributes["engine"]
+with engine.connect().execution_options(**{WRITE_OPTION: True}) as connection:
+    context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+    with context.begin_transaction():
+        # Several workers may start at once: the first migrates, the others wait and find the
+        # schema current. (SQLite already serialises here through BEGIN IMMEDIATE.)
+        if connection.dialect.name == "postgresql":
+            connection.execute(
+                sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY}
+            )
+        context.run_migrations()
+    connection.commit()

@@ -1,0 +1,248 @@
+"""The dispatch side of the store: claiming queued requests into batches and recording each step
+of a batch's life at the provider."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from halfrate.models import BatchState, RequestState
+from halfrate.store.base import new_id
+from halfrate.store.tables import batches, requests
+from halfrate.store.transitions import move_batch, move_requests
+
+if TYPE_CHECKING:
+    from halfrate.store.base import Store
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    id: str
+    provider: str
+    endpoint: str
+    model: str
+    state: str
+    request_count: int
+    byte_count: int
+    provider_batch_id: str | None
+    provider_status: str | None
+    input_file_id: str | None
+    output_file_id: str | None
+    error_file_id: str | None
+    provider_errors: str | None
+    create_started_at: float | None
+    submit_failures: int
+    poll_count: int
+    created_at: float
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> BatchRecord:
+        return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+
+
+_BATCH_COLUMNS = [batches.c[name] for name in BatchRecord.__dataclass_fields__]
+
+
+@dataclass(frozen=True)
+class Group:
+    provider: str
+    endpoint: str
+    model: str
+
+
+class QueueQueries:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def ready_groups(self, now: float) -> list[Group]:
+        """(provider, endpoint, model) groups that have requests ready to be packed."""
+        with self._store.read() as conn:
+            rows = conn.execute(
+                sa.select(requests.c.provider, requests.c.endpoint, requests.c.model)
+                .where(_ready(now))
+                .group_by(requests.c.provider, requests.c.endpoint, requests.c.model)
+            )
+            return [Group(*row) for row in rows]
+
+    def claim_batch(
+        self, group: Group, *, max_lines: int, max_bytes: int, line_overhead: int, now: float
+    ) -> BatchRecord | None:
+        """Take up to the provider's limits of ready requests of ``group`` into a new batch.
+
+        The batch row (our intent) and the requests' move to ``in_batch`` commit together, so a
+        request is never in two batches and a crash leaves nothing half-claimed.
+        """
+        with self._store.write() as conn:
+            query = (
+                sa.select(requests.c.id, requests.c.body_bytes)
+                .where(
+                    _ready(now),
+                    requests.c.provider == group.provider,
+                    requests.c.endpoint == group.endpoint,
+                    requests.c.model == group.model,
+                )
+                .order_by(requests.c.id)
+                .limit(max_lines)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids: list[int] = []
+            total = 0
+            for request_id, body_bytes in conn.execute(query):
+                size = body_bytes + line_overhead
+                if ids and total + size > max_bytes:
+                    break
+                ids.append(request_id)
+                total += size
+            if not ids:
+                return None
+            batch_id = new_id("hb")
+            conn.execute(
+                batches.insert().values(
+                    id=batch_id,
+                    provider=group.provider,
+                    endpoint=group.endpoint,
+                    model=group.model,
+                    state=BatchState.PENDING.value,
+                    request_count=len(ids),
+                    byte_count=total,
+                    created_at=now,
+                    next_poll_at=now,
+                )
+            )
+            move_requests(
+                conn, ids, RequestState.IN_BATCH, values={"batch_id": batch_id, "updated_at": now}
+            )
+            return self._get(conn, batch_id)
+
+    def get(self, batch_id: str) -> BatchRecord:
+        with self._store.read() as conn:
+            return self._get(conn, batch_id)
+
+    def _get(self, conn: sa.Connection, batch_id: str) -> BatchRecord:
+        row = conn.execute(sa.select(*_BATCH_COLUMNS).where(batches.c.id == batch_id)).one()
+        return BatchRecord.from_row(row)
+
+    def due(self, state: BatchState, now: float, limit: int = 100) -> list[BatchRecord]:
+        """Batches in ``state`` whose next step (submit try or poll) is due."""
+        with self._store.read() as conn:
+            rows = conn.execute(
+                sa.select(*_BATCH_COLUMNS)
+                .where(batches.c.state == state.value, batches.c.next_poll_at <= now)
+                .order_by(batches.c.next_poll_at)
+                .limit(limit)
+            )
+            return [BatchRecord.from_row(row) for row in rows]
+
+    def iter_lines(self, batch_id: str, chunk: int = 2_000) -> Iterator[tuple[int, str, str]]:
+        """(request id, endpoint, body JSON) of a batch's live requests, streamed in id order."""
+        with self._store.read() as conn:
+            rows = conn.execution_options(yield_per=chunk).execute(
+                sa.select(requests.c.id, requests.c.endpoint, requests.c.body)
+                .where(
+                    requests.c.batch_id == batch_id,
+                    requests.c.state == RequestState.IN_BATCH.value,
+                )
+                .order_by(requests.c.id)
+            )
+            for row in rows:
+                yield row.id, row.endpoint, row.body
+
+    def update(self, batch_id: str, **values: Any) -> None:
+        """Record facts about a batch that do not change its state (file ids, errors, timing)."""
+        with self._store.write() as conn:
+            conn.execute(sa.update(batches).where(batches.c.id == batch_id).values(**values))
+
+    def mark_submitted(
+        self, batch_id: str, *, provider_batch_id: str, provider_status: str, next_poll_at: float
+    ) -> None:
+        with self._store.write() as conn:
+            move_batch(
+                conn,
+                batch_id,
+                BatchState.SUBMITTED,
+                {
+                    "provider_batch_id": provider_batch_id,
+                    "provider_status": provider_status,
+                    "submitted_at": time.time(),
+                    "next_poll_at": next_poll_at,
+                    "last_error": None,
+                },
+            )
+
+    def abandon(self, batch_id: str, reason: str) -> int:
+        """The batch never reached the provider: its requests go back to the queue."""
+        now = time.time()
+        with self._store.write() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(requests.c.id).where(
+                        requests.c.batch_id == batch_id,
+                        requests.c.state == RequestState.IN_BATCH.value,
+                    )
+                ).scalars()
+            )
+            move_requests(
+                conn,
+                ids,
+                RequestState.QUEUED,
+                batch_id=batch_id,
+                values={"batch_id": None, "updated_at": now, "last_error": reason},
+            )
+            move_batch(
+                conn, batch_id, BatchState.ABANDONED, {"last_error": reason, "next_poll_at": None}
+            )
+            return len(ids)
+
+    def mark_ingested(self, batch_id: str) -> None:
+        with self._store.write() as conn:
+            move_batch(
+                conn,
+                batch_id,
+                BatchState.INGESTED,
+                {"ingested_at": time.time(), "next_poll_at": None},
+            )
+
+    def is_idle(self) -> bool:
+        """Nothing queued (even waiting for a retry time) and no batch in flight."""
+        with self._store.read() as conn:
+            queued = conn.execute(
+                sa.select(requests.c.id)
+                .where(
+                    requests.c.state.in_([RequestState.QUEUED.value, RequestState.IN_BATCH.value])
+                )
+                .limit(1)
+            ).first()
+            live = conn.execute(
+                sa.select(batches.c.id)
+                .where(batches.c.state.in_([BatchState.PENDING.value, BatchState.SUBMITTED.value]))
+                .limit(1)
+            ).first()
+            return queued is None and live is None
+
+    def next_due_at(self) -> float | None:
+        """The earliest time anything (a poll, a submit retry, a request's retry) is due."""
+        with self._store.read() as conn:
+            batch_due = conn.execute(
+                sa.select(sa.func.min(batches.c.next_poll_at)).where(
+                    batches.c.state.in_([BatchState.PENDING.value, BatchState.SUBMITTED.value])
+                )
+            ).scalar()
+            request_due = conn.execute(
+                sa.select(sa.func.min(sa.func.coalesce(requests.c.not_before, 0.0))).where(
+                    requests.c.state == RequestState.QUEUED.value
+                )
+            ).scalar()
+        times = [t for t in (batch_due, request_due) if t is not None]
+        return min(times) if times else None
+
+
+def _ready(now: float) -> sa.ColumnElement[bool]:
+    return sa.and_(
+        requests.c.state == RequestState.QUEUED.value,
+        sa.or_(requests.c.not_before.is_(None), requests.c.not_before <= now),
+    )

@@ -1,0 +1,149 @@
+"""Reading jobs, batches and results for status, results export and the public API."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import orjson
+import sqlalchemy as sa
+
+from halfrate.errors import NotFound
+from halfrate.models import BatchView, JobStatus, Result
+from halfrate.store.tables import attempts, batches, jobs, requests, results
+
+if TYPE_CHECKING:
+    from halfrate.store.base import Store
+
+
+@dataclass(frozen=True)
+class JobRow:
+    id: str
+    name: str
+    created_at: float
+    feature: str | None
+    team: str | None
+
+
+class ReadQueries:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def find_job(self, ref: str) -> JobRow:
+        """A job by id or by name."""
+        with self._store.read() as conn:
+            row = conn.execute(
+                sa.select(jobs.c.id, jobs.c.name, jobs.c.created_at, jobs.c.feature, jobs.c.team)
+                .where(sa.or_(jobs.c.id == ref, jobs.c.name == ref))
+                .order_by(sa.case((jobs.c.id == ref, 0), else_=1))
+                .limit(1)
+            ).first()
+        if row is None:
+            raise NotFound(f"no job with id or name {ref!r} (see `halfrate status` for all jobs)")
+        return JobRow(*row)
+
+    def recent_jobs(self, limit: int = 20) -> list[JobRow]:
+        with self._store.read() as conn:
+            rows = conn.execute(
+                sa.select(jobs.c.id, jobs.c.name, jobs.c.created_at, jobs.c.feature, jobs.c.team)
+                .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+                .limit(limit)
+            )
+            return [JobRow(*row) for row in rows]
+
+    def job_status(self, ref: str) -> JobStatus:
+        job = self.find_job(ref)
+        with self._store.read() as conn:
+            counts = {
+                state: n
+                for state, n in conn.execute(
+                    sa.select(requests.c.state, sa.func.count())
+                    .where(requests.c.job_id == job.id)
+                    .group_by(requests.c.state)
+                )
+            }
+            rows = conn.execute(
+                sa.select(
+                    batches.c.id,
+                    batches.c.provider,
+                    batches.c.endpoint,
+                    batches.c.model,
+                    batches.c.state,
+                    batches.c.provider_batch_id,
+                    batches.c.provider_status,
+                    batches.c.request_count,
+                    batches.c.created_at,
+                    batches.c.last_error,
+                )
+                .where(batches.c.id.in_(_job_batch_ids(job.id)))
+                .order_by(batches.c.created_at, batches.c.id)
+            )
+            views = [BatchView(**row._mapping) for row in rows]
+        return JobStatus(
+            id=job.id,
+            name=job.name,
+            created_at=job.created_at,
+            feature=job.feature,
+            team=job.team,
+            counts=counts,
+            batches=views,
+        )
+
+    def job_usage(self, job_id: str) -> dict[str, int]:
+        """Token totals over every attempt of the job's requests."""
+        with self._store.read() as conn:
+            row = conn.execute(
+                sa.select(
+                    sa.func.coalesce(sa.func.sum(attempts.c.input_tokens), 0),
+                    sa.func.coalesce(sa.func.sum(attempts.c.cached_tokens), 0),
+                    sa.func.coalesce(sa.func.sum(attempts.c.output_tokens), 0),
+                    sa.func.count(),
+                )
+                .join(requests, requests.c.id == attempts.c.request_id)
+                .where(requests.c.job_id == job_id)
+            ).one()
+        return {
+            "input_tokens": int(row[0]),
+            "cached_tokens": int(row[1]),
+            "output_tokens": int(row[2]),
+            "attempts": int(row[3]),
+        }
+
+    def iter_results(self, job_id: str, chunk: int = 2_000) -> Iterator[Result]:
+        """One row per request of the job, in submission order, streamed."""
+        with self._store.read() as conn:
+            rows = conn.execution_options(yield_per=chunk).execute(
+                sa.select(
+                    requests.c.key,
+                    requests.c.state,
+                    requests.c.last_error,
+                    results.c.status_code,
+                    results.c.response,
+                    results.c.error,
+                )
+                .select_from(requests.outerjoin(results, results.c.request_id == requests.c.id))
+                .where(requests.c.job_id == job_id)
+                .order_by(requests.c.id)
+            )
+            for key, state, last_error, status_code, response, error in rows:
+                parsed_error = orjson.loads(error) if error else None
+                if parsed_error is None and state not in ("succeeded",) and last_error:
+                    parsed_error = {"code": None, "message": last_error}
+                yield Result(
+                    key=key,
+                    status=state,
+                    status_code=status_code,
+                    response=orjson.loads(response) if response else None,
+                    error=parsed_error,
+                )
+
+
+def _job_batch_ids(job_id: str) -> sa.Select[tuple[str]]:
+    """Every batch that holds or held a request of the job."""
+    held = sa.select(attempts.c.batch_id).join(requests, requests.c.id == attempts.c.request_id)
+    held = held.where(requests.c.job_id == job_id, attempts.c.batch_id.is_not(None))
+    live = sa.select(requests.c.batch_id).where(
+        requests.c.job_id == job_id, requests.c.batch_id.is_not(None)
+    )
+    return sa.union(held, live)  # type: ignore[return-value]

@@ -1,0 +1,131 @@
+"""The schema, described once with SQLAlchemy Core. Migrations must build exactly this (a test
+compares them). Times are float Unix seconds (UTC) so SQLite and PostgreSQL agree exactly.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from halfrate.models import BatchState, RequestState
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit identity.
+BigId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+
+
+def _in(column: str, values: list[str]) -> str:
+    quoted = ", ".join(f"'{v}'" for v in values)
+    return f"{column} IN ({quoted})"
+
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("source", sa.Text, nullable=True),
+    sa.Column("feature", sa.String(200), nullable=True),
+    sa.Column("team", sa.String(200), nullable=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.UniqueConstraint("name"),
+)
+
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("provider", sa.String(20), nullable=False),
+    sa.Column("endpoint", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("request_count", sa.Integer, nullable=False),
+    sa.Column("byte_count", sa.BigInteger, nullable=False),
+    sa.Column("provider_batch_id", sa.String(200), nullable=True),
+    sa.Column("provider_status", sa.String(32), nullable=True),
+    sa.Column("input_file_id", sa.String(200), nullable=True),
+    sa.Column("output_file_id", sa.String(200), nullable=True),
+    sa.Column("error_file_id", sa.String(200), nullable=True),
+    sa.Column("provider_errors", sa.Text, nullable=True),  # JSON: whole-batch validation errors
+    sa.Column("completed_count", sa.Integer, nullable=True),
+    sa.Column("failed_count", sa.Integer, nullable=True),
+    # Set just before the create call: from then on the batch may exist at the provider even if
+    # we never learn its id, so a restart looks for it (by our id in metadata) before creating.
+    sa.Column("create_started_at", sa.Double, nullable=True),
+    sa.Column("submit_failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("poll_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_poll_at", sa.Double, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("submitted_at", sa.Double, nullable=True),
+    sa.Column("ended_at", sa.Double, nullable=True),
+    sa.Column("ingested_at", sa.Double, nullable=True),
+    sa.CheckConstraint(_in("state", [s.value for s in BatchState]), name="state"),
+    sa.UniqueConstraint("provider", "provider_batch_id"),
+    sa.Index(None, "state", "next_poll_at"),
+)
+
+requests = sa.Table(
+    "requests",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("job_id", sa.String(40), sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("key", sa.Text, nullable=False),  # the caller's custom_id: unique within its job
+    sa.Column("provider", sa.String(20), nullable=False),
+    sa.Column("endpoint", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),  # the provider request body, as JSON
+    sa.Column("body_bytes", sa.Integer, nullable=False),
+    sa.Column("feature", sa.String(200), nullable=True),
+    sa.Column("team", sa.String(200), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("batch_id", sa.String(40), sa.ForeignKey("batches.id"), nullable=True),
+    sa.Column("attempt_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("not_before", sa.Double, nullable=True),  # retry backoff: not packed before this
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.CheckConstraint(_in("state", [s.value for s in RequestState]), name="state"),
+    sa.UniqueConstraint("job_id", "key"),
+    sa.Index(None, "state", "provider", "endpoint", "model", "id"),
+    sa.Index(None, "batch_id", "state"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("request_id", BigId, sa.ForeignKey("requests.id"), nullable=False),
+    sa.Column("batch_id", sa.String(40), sa.ForeignKey("batches.id"), nullable=True),
+    sa.Column("lane", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # succeeded | failed | retry | cancelled
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("error_code", sa.String(100), nullable=True),
+    sa.Column("error_message", sa.Text, nullable=True),
+    sa.Column("input_tokens", sa.Integer, nullable=True),
+    sa.Column("cached_tokens", sa.Integer, nullable=True),
+    sa.Column("output_tokens", sa.Integer, nullable=True),
+    sa.Column("reasoning_tokens", sa.Integer, nullable=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    # Ingesting the same output twice must change nothing: one attempt per request per batch.
+    sa.UniqueConstraint("request_id", "batch_id"),
+)
+
+results = sa.Table(
+    "results",
+    metadata,
+    sa.Column("request_id", BigId, sa.ForeignKey("requests.id"), primary_key=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=True),
+    sa.Column("response", sa.Text, nullable=True),  # the provider's response body, as JSON
+    sa.Column("error", sa.Text, nullable=True),  # {"code", "message"} as JSON
+    sa.Column("created_at", sa.Double, nullable=False),
+)

@@ -1,0 +1,74 @@
+"""The state machine, settings precedence, and secret redaction."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from halfrate.config import load_settings
+from halfrate.errors import ConfigError
+from halfrate.logs import RedactingFilter, redact
+from halfrate.models import (
+    BATCH_TRANSITIONS,
+    FINAL_REQUEST_STATES,
+    REQUEST_TRANSITIONS,
+    BatchState,
+    RequestState,
+    request_sources,
+)
+
+
+def test_final_states_are_final() -> None:
+    for state in FINAL_REQUEST_STATES:
+        assert REQUEST_TRANSITIONS[state] == frozenset()
+    assert BATCH_TRANSITIONS[BatchState.INGESTED] == frozenset()
+    assert set(REQUEST_TRANSITIONS) == set(RequestState)
+
+
+def test_only_a_batched_request_can_succeed() -> None:
+    assert request_sources(RequestState.SUCCEEDED) == {RequestState.IN_BATCH}
+    assert request_sources(RequestState.IN_BATCH) == {RequestState.QUEUED}
+
+
+def test_settings_precedence_flag_env_file_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> None:
+    assert load_settings().max_attempts == 3
+    isolated_env.mkdir(parents=True)
+    (isolated_env / "config.toml").write_text(
+        "[halfrate]\nmax_attempts = 5\npoll_max_seconds = 9\n"
+    )
+    assert load_settings().max_attempts == 5
+    monkeypatch.setenv("HALFRATE_MAX_ATTEMPTS", "7")
+    assert load_settings().max_attempts == 7
+    assert load_settings(max_attempts=9).max_attempts == 9
+    assert load_settings().poll_max_seconds == 9
+
+
+def test_invalid_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> None:
+    monkeypatch.setenv("HALFRATE_MAX_ATTEMPTS", "many")
+    with pytest.raises(ConfigError, match="HALFRATE_MAX_ATTEMPTS"):
+        load_settings()
+    monkeypatch.delenv("HALFRATE_MAX_ATTEMPTS")
+    isolated_env.mkdir(parents=True)
+    (isolated_env / "config.toml").write_text("maximum_attempts = 1\n")
+    with pytest.raises(ConfigError, match="unknown setting 'maximum_attempts'"):
+        load_settings()
+    (isolated_env / "config.toml").write_text("max_attempts = [\n")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_settings()
+
+
+def test_keys_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "plain-secret-value-123")
+    assert "plain-secret-value-123" not in redact("key=plain-secret-value-123")
+    assert "sk-proj-abcdefghijklmnop" not in redact("Bearer sk-proj-abcdefghijklmnop")
+    record = logging.LogRecord(
+        "x", logging.INFO, "f", 1, "using %s", ("sk-live-0123456789abcdef",), None
+    )
+    RedactingFilter().filter(record)
+    assert "0123456789abcdef" not in record.getMessage()
