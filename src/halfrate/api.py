@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
 import orjson
 
 from halfrate.config import Settings, load_settings
@@ -21,9 +20,11 @@ from halfrate.intake import (
 )
 from halfrate.models import JobStatus, RequestSpec, Result, SubmitOutcome
 from halfrate.providers.base import BatchProvider, Limits
-from halfrate.providers.openai import OpenAIBatchProvider, client_from_env
 from halfrate.providers.openai_lines import line_overhead
 from halfrate.store import Store
+
+if TYPE_CHECKING:
+    import openai
 
 MAX_JOB_NAME = 200
 
@@ -118,6 +119,9 @@ class Halfrate:
     # -- working ----------------------------------------------------------------------------
 
     def providers(self, openai_client: openai.OpenAI | None = None) -> dict[str, BatchProvider]:
+        # Imported here: the SDK takes most of a second to import, and only workers need it.
+        from halfrate.providers.openai import OpenAIBatchProvider, client_from_env
+
         client = openai_client if openai_client is not None else client_from_env()
         limits = Limits(self.settings.openai_max_batch_lines, self.settings.openai_max_batch_bytes)
         return {"openai": OpenAIBatchProvider(client, limits)}

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 from typing import Annotated
 
-import click
 import orjson
 import typer
 from rich.console import Console
@@ -28,7 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
-out = Console(highlight=False, soft_wrap=True)
+# Piped output (scripts, files) gets a wide page so tables keep whole ids on one line.
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(highlight=False, soft_wrap=True, stderr=True)
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="log what the worker does")]
@@ -166,17 +166,22 @@ def demo(verbose: Verbose = False) -> None:
 def main() -> None:
     """Entry point: run the app, turning every error into one readable line."""
     debug = os.environ.get("HALFRATE_DEBUG", "").lower() in ("1", "true", "yes")
+    args = sys.argv[1:] or ["--help"]  # bare `halfrate` shows the help, as users expect
     try:
-        app(standalone_mode=False)
+        app(args, standalone_mode=False)
     except HalfrateError as exc:
         _fail(logs.redact(str(exc)), debug)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _fail("interrupted", debug, code=130)
-    except click.UsageError as exc:
-        hint = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx else ""
-        _fail(f"{exc.format_message()}{hint}", debug, code=2)
-    except click.ClickException as exc:
-        _fail(exc.format_message(), debug)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:
+        # Usage errors (unknown command, bad option value): typer's own exception family.
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        _fail(f"{message}{hint}", debug, code=2)
     except KeyboardInterrupt:
         _fail("interrupted", debug, code=130)
     except Exception as exc:

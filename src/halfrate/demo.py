@@ -116,4 +116,3 @@ class _Progress:
             by_status[state] = by_status.get(state, 0) + 1
         batches = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
         self.console.print(f"  progress   {done}/{status.total} done; batches: {batches}")
-

@@ -146,7 +146,7 @@ def _raw_lines(path: Path, max_line_bytes: int, digest: Any) -> Iterator[tuple[i
             yield line_no, raw
 
 
-def _parse(path: Path, line_no: int, raw: bytes) -> ParsedLine | None:
+def _parse(path: Path, line_no: int, raw: bytes, *, keep_body: bool = True) -> ParsedLine | None:
     text = raw.strip()
     if not text:
         return None
@@ -170,7 +170,8 @@ def _parse(path: Path, line_no: int, raw: bytes) -> ParsedLine | None:
         provider=Provider.OPENAI,
         endpoint=endpoint,
         model=model,
-        body_json=orjson.dumps(body).decode(),
+        # The validating pass only needs keys; serialising bodies there would be thrown away.
+        body_json=orjson.dumps(body).decode() if keep_body else "",
     )
 
 
@@ -180,7 +181,7 @@ def scan_jsonl(path: Path, *, max_line_bytes: int) -> ScanSummary:
     seen: dict[str, int] = {}
     count = 0
     for line_no, raw in _raw_lines(path, max_line_bytes, digest):
-        parsed = _parse(path, line_no, raw)
+        parsed = _parse(path, line_no, raw, keep_body=False)
         if parsed is None:
             continue
         first = seen.setdefault(parsed.key, line_no)

@@ -9,6 +9,7 @@ from rich.table import Table
 from halfrate.models import JobStatus, RequestState
 
 STATE_ORDER = [s.value for s in RequestState]
+ID_WIDTH = 21  # halfrate ids are prefix + 16 hex digits; never cut one a user must copy
 
 
 def age(seconds: float) -> str:
@@ -53,7 +54,13 @@ def job_json(job: JobStatus) -> dict[str, Any]:
 def jobs_table(jobs: list[JobStatus], now: float) -> Table:
     table = Table(title="recent jobs")
     for column in ("job", "name", "age", "total", *STATE_ORDER):
-        table.add_column(column, justify="right" if column not in ("job", "name") else "left")
+        is_text = column in ("job", "name")
+        table.add_column(
+            column,
+            justify="left" if is_text else "right",
+            overflow="fold",
+            min_width=ID_WIDTH if column == "job" else None,
+        )
     for job in jobs:
         counts = [str(job.counts.get(state, 0)) for state in STATE_ORDER]
         table.add_row(job.id, job.name, age(now - job.created_at), str(job.total), *counts)
@@ -79,7 +86,9 @@ def job_tables(job: JobStatus, now: float) -> list[Table]:
         "provider status",
         "age",
     ):
-        batches.add_column(column)
+        batches.add_column(
+            column, overflow="fold", min_width=ID_WIDTH if column == "batch" else None
+        )
     for b in job.batches:
         batches.add_row(
             b.id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping
+from concurrent import futures
 from dataclasses import dataclass, field
 
 from halfrate.config import Settings
@@ -40,6 +41,8 @@ class Dispatcher:
         self.store = store
         self.providers = providers
         self.ctx = steps.StepContext(store, settings, settings.resolved_home / "spool")
+        self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="halfrate-ingest")
+        self._ingesting: dict[str, futures.Future[IngestCounts | None]] = {}
 
     def provider(self, name: str) -> BatchProvider:
         try:
@@ -47,20 +50,63 @@ class Dispatcher:
         except KeyError:
             raise ConfigError(f"no provider {name!r} is configured for this worker") from None
 
+    def preflight(self) -> None:
+        """Fail at start, with one clear error, if a provider cannot be reached or refuses the key.
+
+        Once running, the same faults are absorbed and retried: a worker never loses work to them.
+        """
+        for provider in self.providers.values():
+            provider.check()
+
     def tick(self) -> TickReport:
         report = TickReport()
+        self._collect(report)
         self._pack(report)
         now = time.time()
         for batch in self.store.queue.due(BatchState.PENDING, now):
             if steps.submit(self.ctx, self.provider(batch.provider), batch):
                 report.submitted += 1
         for batch in self.store.queue.due(BatchState.SUBMITTED, time.time()):
+            if batch.id in self._ingesting:
+                continue
             report.polled += 1
-            counts = steps.poll(self.ctx, self.provider(batch.provider), batch)
+            provider = self.provider(batch.provider)
+            remote = steps.poll(self.ctx, provider, batch)
+            if remote is not None:
+                # Ingesting a big batch takes seconds of database work; doing it on the side
+                # keeps polling and submitting (network waits) going meanwhile. A crash mid-way
+                # is harmless: the batch stays `submitted`, and re-ingesting changes nothing.
+                self._ingesting[batch.id] = self._pool.submit(
+                    steps.ingest, self.ctx, provider, batch, remote
+                )
+        self._collect(report)
+        return report
+
+    @property
+    def ingesting(self) -> bool:
+        return bool(self._ingesting)
+
+    def wait_for_ingest(self, timeout: float) -> None:
+        if self._ingesting:
+            futures.wait(list(self._ingesting.values()), timeout, futures.FIRST_COMPLETED)
+
+    def drain(self) -> TickReport:
+        """Wait for every ingestion under way; report what they stored."""
+        report = TickReport()
+        if self._ingesting:
+            futures.wait(list(self._ingesting.values()))
+        self._collect(report)
+        return report
+
+    def _collect(self, report: TickReport) -> None:
+        for batch_id, future in list(self._ingesting.items()):
+            if not future.done():
+                continue
+            del self._ingesting[batch_id]
+            counts = future.result()  # re-raises what went wrong in the ingest thread
             if counts is not None:
                 report.ingested += 1
                 report.lines.add(counts)
-        return report
 
     def _pack(self, report: TickReport) -> None:
         for group in self.store.queue.ready_groups(time.time()):
@@ -104,5 +150,6 @@ class Dispatcher:
         self.store.queue.abandon(batch_id, message)
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         for provider in self.providers.values():
             provider.close()

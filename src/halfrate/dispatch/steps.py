@@ -32,7 +32,7 @@ from halfrate.store.queue import BatchRecord
 
 log = logging.getLogger(__name__)
 
-INGEST_CHUNK = 2_000
+INGEST_CHUNK = 5_000
 # How far back to look for a batch whose create may have reached the provider before a crash.
 RECONCILE_SLACK_SECONDS = 600.0
 
@@ -112,8 +112,8 @@ def _submit_failed(ctx: StepContext, batch: BatchRecord, reason: str) -> None:
     )
 
 
-def poll(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> IngestCounts | None:
-    """Ask the provider how the batch is doing; ingest it once it has ended."""
+def poll(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> RemoteBatch | None:
+    """Ask the provider how the batch is doing; returns it once it has ended (to be ingested)."""
     assert batch.provider_batch_id is not None
     try:
         remote = provider.retrieve(batch.provider_batch_id)
@@ -147,7 +147,7 @@ def poll(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> Inges
         provider_errors=orjson.dumps(errors).decode() if errors else None,
         ended_at=time.time(),
     )
-    return ingest(ctx, provider, batch, remote)
+    return remote
 
 
 def ingest(

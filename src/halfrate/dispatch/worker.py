@@ -60,11 +60,16 @@ class Worker:
     def run(self, mode: RunMode) -> WorkerSummary:
         started = time.monotonic()
         summary = WorkerSummary(exit_reason=ExitReason.STOPPED)
+        self.dispatcher.preflight()
         restore = self._install_signal_handlers()
         try:
             summary.exit_reason = self._loop(mode, summary)
         finally:
-            restore()
+            try:
+                # Every exit finishes the ingestion under way: results fetched are stored.
+                self._record(summary, self.dispatcher.drain())
+            finally:
+                restore()
             summary.seconds = time.monotonic() - started
         return summary
 
@@ -73,19 +78,26 @@ class Worker:
         while not self.stop.is_set():
             report = self.dispatcher.tick()
             summary.ticks += 1
-            summary.batches_submitted += report.submitted
-            summary.batches_ingested += report.ingested
-            summary.requests_packed += report.packed_requests
-            summary.lines.add(report.lines)
-            if self.on_tick is not None:
-                self.on_tick(report)
+            self._record(summary, report)
             if mode is RunMode.ONCE:
                 return ExitReason.ONCE
-            if mode is RunMode.UNTIL_IDLE and queue.is_idle():
+            if mode is RunMode.UNTIL_IDLE and not self.dispatcher.ingesting and queue.is_idle():
                 return ExitReason.IDLE
             if not report.did_work:
-                self.stop.wait(self._sleep_for(queue.next_due_at()))
+                if self.dispatcher.ingesting:
+                    # The batch being ingested still looks due; wait for it, not the clock.
+                    self.dispatcher.wait_for_ingest(self.idle_sleep)
+                else:
+                    self.stop.wait(self._sleep_for(queue.next_due_at()))
         return ExitReason.STOPPED
+
+    def _record(self, summary: WorkerSummary, report: TickReport) -> None:
+        summary.batches_submitted += report.submitted
+        summary.batches_ingested += report.ingested
+        summary.requests_packed += report.packed_requests
+        summary.lines.add(report.lines)
+        if self.on_tick is not None:
+            self.on_tick(report)
 
     def _sleep_for(self, due: float | None) -> float:
         if due is None:

@@ -74,6 +74,10 @@ class BatchProvider(Protocol):
     name: str
     limits: Limits
 
+    def check(self) -> None:
+        """One cheap call that proves the endpoint answers and accepts the key."""
+        ...
+
     def line_overhead(self, endpoint: str) -> int:
         """Bytes a batch line adds around the body (for splitting at the byte limit)."""
         ...

@@ -67,6 +67,10 @@ class OpenAIBatchProvider:
         self.client = client
         self.limits = limits
 
+    def check(self) -> None:
+        with sdk_errors(f"check of {self.client.base_url}"):
+            self.client.batches.list(limit=1)
+
     def line_overhead(self, endpoint: str) -> int:
         return openai_lines.line_overhead(endpoint)
 

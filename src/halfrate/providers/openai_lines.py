@@ -41,32 +41,29 @@ def line_overhead(endpoint: str) -> int:
 
 def usage_of(body: Any) -> Usage | None:
     """Normalise the usage of a chat, responses or embeddings body."""
-    if not isinstance(body, dict):
-        return None
-    usage = body.get("usage")
-    if not isinstance(usage, dict):
+    usage = body.get("usage") if type(body) is dict else None
+    if type(usage) is not dict:
         return None
     if "input_tokens" in usage:  # Responses API shape
-        in_details = usage.get("input_tokens_details") or {}
-        out_details = usage.get("output_tokens_details") or {}
-        return Usage(
-            input_tokens=_int(usage.get("input_tokens")),
-            cached_tokens=_int(in_details.get("cached_tokens")),
-            output_tokens=_int(usage.get("output_tokens")),
-            reasoning_tokens=_int(out_details.get("reasoning_tokens")),
-        )
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
+        inputs, outputs = "input_tokens", "output_tokens"
+        in_details = usage.get("input_tokens_details")
+        out_details = usage.get("output_tokens_details")
+    else:
+        inputs, outputs = "prompt_tokens", "completion_tokens"
+        in_details = usage.get("prompt_tokens_details")
+        out_details = usage.get("completion_tokens_details")
     return Usage(
-        input_tokens=_int(usage.get("prompt_tokens")),
-        cached_tokens=_int(prompt_details.get("cached_tokens")),
-        output_tokens=_int(usage.get("completion_tokens")),
-        reasoning_tokens=_int(completion_details.get("reasoning_tokens")),
+        input_tokens=_int(usage.get(inputs)),
+        cached_tokens=_int(in_details.get("cached_tokens")) if type(in_details) is dict else 0,
+        output_tokens=_int(usage.get(outputs)),
+        reasoning_tokens=(
+            _int(out_details.get("reasoning_tokens")) if type(out_details) is dict else 0
+        ),
     )
 
 
 def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return value if type(value) is int else 0  # exactly int: a JSON true is not a count
 
 
 def parse_output_line(line: str) -> OutputLine | None:

@@ -14,8 +14,8 @@ import orjson
 import sqlalchemy as sa
 
 from halfrate.models import Lane, RequestState, Usage, Verdict
-from halfrate.store.base import chunked
-from halfrate.store.tables import attempts, requests, results
+from halfrate.store.base import bulk_insert, chunked
+from halfrate.store.tables import attempts, request_state_is, requests, results
 from halfrate.store.transitions import move_requests
 
 if TYPE_CHECKING:
@@ -87,10 +87,7 @@ class IngestQueries:
             return list(
                 conn.execute(
                     sa.select(requests.c.id)
-                    .where(
-                        requests.c.batch_id == batch_id,
-                        requests.c.state == RequestState.IN_BATCH.value,
-                    )
+                    .where(requests.c.batch_id == batch_id, request_state_is(RequestState.IN_BATCH))
                     .order_by(requests.c.id)
                 ).scalars()
             )
@@ -134,7 +131,7 @@ class IngestQueries:
                     "created_at": now,
                 }
             )
-        conn.execute(attempts.insert(), rows)
+        bulk_insert(conn, attempts, rows)
 
     def _store_results(self, conn: sa.Connection, settled: list[LineOutcome], now: float) -> None:
         rows = []
@@ -155,7 +152,7 @@ class IngestQueries:
                 }
             )
         if rows:
-            conn.execute(results.insert(), rows)
+            bulk_insert(conn, results, rows)
 
     def _move(
         self,

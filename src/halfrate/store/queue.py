@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from halfrate.models import BatchState, RequestState
 from halfrate.store.base import new_id
-from halfrate.store.tables import batches, requests
+from halfrate.store.tables import batches, request_state_is, requests
 from halfrate.store.transitions import move_batch, move_requests
 
 if TYPE_CHECKING:
@@ -143,10 +143,7 @@ class QueueQueries:
         with self._store.read() as conn:
             rows = conn.execution_options(yield_per=chunk).execute(
                 sa.select(requests.c.id, requests.c.endpoint, requests.c.body)
-                .where(
-                    requests.c.batch_id == batch_id,
-                    requests.c.state == RequestState.IN_BATCH.value,
-                )
+                .where(requests.c.batch_id == batch_id, request_state_is(RequestState.IN_BATCH))
                 .order_by(requests.c.id)
             )
             for row in rows:
@@ -181,8 +178,7 @@ class QueueQueries:
             ids = list(
                 conn.execute(
                     sa.select(requests.c.id).where(
-                        requests.c.batch_id == batch_id,
-                        requests.c.state == RequestState.IN_BATCH.value,
+                        requests.c.batch_id == batch_id, request_state_is(RequestState.IN_BATCH)
                     )
                 ).scalars()
             )
@@ -210,19 +206,18 @@ class QueueQueries:
     def is_idle(self) -> bool:
         """Nothing queued (even waiting for a retry time) and no batch in flight."""
         with self._store.read() as conn:
-            queued = conn.execute(
-                sa.select(requests.c.id)
-                .where(
-                    requests.c.state.in_([RequestState.QUEUED.value, RequestState.IN_BATCH.value])
-                )
-                .limit(1)
-            ).first()
+            busy = [
+                conn.execute(
+                    sa.select(requests.c.id).where(request_state_is(state)).limit(1)
+                ).first()
+                for state in (RequestState.QUEUED, RequestState.IN_BATCH)
+            ]
             live = conn.execute(
                 sa.select(batches.c.id)
                 .where(batches.c.state.in_([BatchState.PENDING.value, BatchState.SUBMITTED.value]))
                 .limit(1)
             ).first()
-            return queued is None and live is None
+            return busy == [None, None] and live is None
 
     def next_due_at(self) -> float | None:
         """The earliest time anything (a poll, a submit retry, a request's retry) is due."""
@@ -234,7 +229,7 @@ class QueueQueries:
             ).scalar()
             request_due = conn.execute(
                 sa.select(sa.func.min(sa.func.coalesce(requests.c.not_before, 0.0))).where(
-                    requests.c.state == RequestState.QUEUED.value
+                    request_state_is(RequestState.QUEUED)
                 )
             ).scalar()
         times = [t for t in (batch_due, request_due) if t is not None]
@@ -243,6 +238,6 @@ class QueueQueries:
 
 def _ready(now: float) -> sa.ColumnElement[bool]:
     return sa.and_(
-        requests.c.state == RequestState.QUEUED.value,
+        request_state_is(RequestState.QUEUED),
         sa.or_(requests.c.not_before.is_(None), requests.c.not_before <= now),
     )

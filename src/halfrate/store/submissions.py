@@ -11,13 +11,13 @@ import sqlalchemy as sa
 from halfrate.errors import IdempotencyConflict
 from halfrate.intake import ParsedLine
 from halfrate.models import RequestState, SubmitOutcome
-from halfrate.store.base import new_id
+from halfrate.store.base import bulk_insert, new_id
 from halfrate.store.tables import jobs, requests
 
 if TYPE_CHECKING:
     from halfrate.store.base import Store
 
-INSERT_CHUNK = 2_000
+INSERT_CHUNK = 5_000
 
 
 class SubmissionQueries:
@@ -59,11 +59,11 @@ class SubmissionQueries:
                     continue
                 pending.append(_row(job_id, line, feature, team, now))
                 if len(pending) >= INSERT_CHUNK:
-                    conn.execute(requests.insert(), pending)
+                    bulk_insert(conn, requests, pending)
                     created += len(pending)
                     pending = []
             if pending:
-                conn.execute(requests.insert(), pending)
+                bulk_insert(conn, requests, pending)
                 created += len(pending)
         return SubmitOutcome(job_id=job_id, job_name=job_name, created=created, existing=skipped)
 

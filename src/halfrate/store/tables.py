@@ -95,8 +95,25 @@ requests = sa.Table(
     sa.Column("updated_at", sa.Double, nullable=False),
     sa.CheckConstraint(_in("state", [s.value for s in RequestState]), name="state"),
     sa.UniqueConstraint("job_id", "key"),
-    sa.Index(None, "state", "provider", "endpoint", "model", "id"),
-    sa.Index(None, "batch_id", "state"),
+    # Partial indexes: a request is in each only while it is queued (or in a batch), so the
+    # millions of finished rows cost nothing on every later state change.
+    sa.Index(
+        "ix_requests_ready",
+        "provider",
+        "endpoint",
+        "model",
+        "id",
+        sqlite_where=sa.text("state = 'queued'"),
+        postgresql_where=sa.text("state = 'queued'"),
+    ),
+    sa.Index(
+        "ix_requests_in_batch",
+        "batch_id",
+        "id",
+        sqlite_where=sa.text("state = 'in_batch'"),
+        postgresql_where=sa.text("state = 'in_batch'"),
+    ),
+    sa.Index(None, "job_id", "id"),
 )
 
 attempts = sa.Table(
@@ -129,3 +146,9 @@ results = sa.Table(
     sa.Column("error", sa.Text, nullable=True),  # {"code", "message"} as JSON
     sa.Column("created_at", sa.Double, nullable=False),
 )
+
+
+def request_state_is(state: RequestState) -> sa.ColumnElement[bool]:
+    """``requests.state = '<state>'`` as a literal, not a bound parameter: only then can SQLite
+    (and PostgreSQL's generic plans) prove that the partial indexes above apply."""
+    return requests.c.state == sa.literal_column(f"'{state.value}'")

@@ -105,12 +105,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("requests", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_requests_batch_id_state"), ["batch_id", "state"], unique=False
-        )
-        batch_op.create_index(
-            batch_op.f("ix_requests_state_provider_endpoint_model_id"),
-            ["state", "provider", "endpoint", "model", "id"],
+            "ix_requests_in_batch",
+            ["batch_id", "id"],
             unique=False,
+            sqlite_where=sa.text("state = 'in_batch'"),
+            postgresql_where=sa.text("state = 'in_batch'"),
+        )
+        batch_op.create_index(batch_op.f("ix_requests_job_id_id"), ["job_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_requests_ready",
+            ["provider", "endpoint", "model", "id"],
+            unique=False,
+            sqlite_where=sa.text("state = 'queued'"),
+            postgresql_where=sa.text("state = 'queued'"),
         )
 
     op.create_table(
@@ -167,8 +174,17 @@ def downgrade() -> None:
     op.drop_table("results")
     op.drop_table("attempts")
     with op.batch_alter_table("requests", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_requests_state_provider_endpoint_model_id"))
-        batch_op.drop_index(batch_op.f("ix_requests_batch_id_state"))
+        batch_op.drop_index(
+            "ix_requests_ready",
+            sqlite_where=sa.text("state = 'queued'"),
+            postgresql_where=sa.text("state = 'queued'"),
+        )
+        batch_op.drop_index(batch_op.f("ix_requests_job_id_id"))
+        batch_op.drop_index(
+            "ix_requests_in_batch",
+            sqlite_where=sa.text("state = 'in_batch'"),
+            postgresql_where=sa.text("state = 'in_batch'"),
+        )
 
     op.drop_table("requests")
     op.drop_table("jobs")

@@ -1,0 +1,181 @@
+"""Round trip: N chat requests through submit -> worker -> results, against the sandbox with zero
+latency, versus a minimal script doing the same with the bare openai SDK (write files, upload,
+create, poll, download, parse) that stores nothing.
+
+Both run as child processes against one sandbox process, so each gets its own wall time and peak
+RSS; the ratio is taken within the same run because this machine is noisy.
+
+    python bench/roundtrip.py [--requests 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+OPENAI_LIMIT = 50_000
+MODEL = "gpt-4o-mini"
+
+
+def write_requests(path: Path, n: int) -> None:
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(n):
+            line = {
+                "custom_id": f"req-{i:07d}",
+                "method": "POST",
+                "url": "/v1/chat/completions",
+                "body": {
+                    "model": MODEL,
+                    "max_tokens": 16,
+                    "messages": [{"role": "user", "content": f"Classify ticket {i}: refund please"}],
+                },
+            }
+            handle.write(json.dumps(line) + "\n")
+
+
+def bare_sdk(requests_file: Path, base_url: str, work: Path) -> dict[str, float]:
+    """The minimum anyone must write by hand: split, upload, create, poll, download, parse."""
+    import openai
+
+    client = openai.OpenAI(api_key="bench", base_url=base_url)
+    lines = requests_file.read_bytes().splitlines(keepends=True)
+    batch_ids = []
+    for part, start in enumerate(range(0, len(lines), OPENAI_LIMIT)):
+        chunk = work / f"bare-{part}.jsonl"
+        chunk.write_bytes(b"".join(lines[start : start + OPENAI_LIMIT]))
+        with chunk.open("rb") as handle:
+            uploaded = client.files.create(file=(chunk.name, handle), purpose="batch")
+        batch = client.batches.create(
+            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
+        )
+        batch_ids.append(batch.id)
+    parsed = 0
+    for batch_id in batch_ids:
+        while True:
+            batch = client.batches.retrieve(batch_id)
+            if batch.status in ("completed", "failed", "expired", "cancelled"):
+                break
+            time.sleep(0.05)
+        assert batch.output_file_id is not None
+        with client.files.with_streaming_response.content(batch.output_file_id) as response:
+            for line in response.iter_lines():
+                if line:
+                    orjson.loads(line)
+                    parsed += 1
+    assert parsed == len(lines), (parsed, len(lines))
+    return {"parsed": parsed}
+
+
+def halfrate_run(requests_file: Path, base_url: str, work: Path) -> dict[str, float]:
+    import openai
+
+    import halfrate
+    from halfrate.export import write_results
+
+    client = openai.OpenAI(api_key="bench", base_url=base_url)
+    hr = halfrate.connect(
+        f"sqlite:///{work / 'bench.db'}",
+        home=str(work / "home"),
+        poll_initial_seconds=0.05,
+        poll_max_seconds=0.05,
+        worker_idle_seconds=0.05,
+    )
+    phases: dict[str, float] = {}
+    t0 = time.perf_counter()
+    job = hr.submit_file(requests_file, job="bench")
+    phases["submit_s"] = time.perf_counter() - t0
+    t1 = time.perf_counter()
+    summary = hr.run_worker(halfrate.RunMode.UNTIL_IDLE, openai_client=client)
+    phases["worker_s"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    with (work / "results.jsonl").open("w", encoding="utf-8") as handle:
+        count = write_results(hr.results(job.job_id), handle, "jsonl")
+    phases["results_s"] = time.perf_counter() - t2
+    assert summary.lines.succeeded == count == job.created, (summary.lines, count, job.created)
+    hr.close()
+    return phases
+
+
+def child(kind: str, requests_file: Path, base_url: str, work: Path) -> None:
+    run = bare_sdk if kind == "bare" else halfrate_run
+    figures = run(requests_file, base_url, work)
+    print(json.dumps(figures))
+
+
+def run_child(kind: str, requests_file: Path, base_url: str, work: Path) -> dict[str, float]:
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", kind, str(requests_file), base_url, str(work)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - started
+    output = proc.stdout.read() if proc.stdout else ""
+    if status != 0:
+        raise SystemExit(f"{kind} run failed (status {status})")
+    figures = json.loads(output.strip().splitlines()[-1])
+    figures["wall_s"] = wall
+    figures["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
+    return figures
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=100_000)
+    parser.add_argument("--child", nargs=4, metavar=("KIND", "FILE", "URL", "WORK"))
+    args = parser.parse_args()
+    if args.child:
+        kind, file, url, work = args.child
+        child(kind, Path(file), url, Path(work))
+        return
+    port = free_port()
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "halfrate", "sandbox", "--port", str(port), "--latency", "0"],
+        stdout=subprocess.DEVNULL,
+    )
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        for _ in range(300):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            requests_file = work / "requests.jsonl"
+            write_requests(requests_file, args.requests)
+            size_mb = requests_file.stat().st_size / 1e6
+            print(f"{args.requests:,} chat requests ({size_mb:.1f} MB), sandbox latency 0")
+            bare = run_child("bare", requests_file, base_url, work)
+            ours = run_child("halfrate", requests_file, base_url, work)
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+    ratio = ours["wall_s"] / bare["wall_s"]
+    print(f"bare SDK (baseline): {bare['wall_s']:7.2f} s   peak RSS {bare['peak_rss_mb']:6.0f} MB")
+    print(
+        f"halfrate:            {ours['wall_s']:7.2f} s   peak RSS {ours['peak_rss_mb']:6.0f} MB"
+        f"   (submit {ours['submit_s']:.2f} s, worker {ours['worker_s']:.2f} s,"
+        f" results {ours['results_s']:.2f} s)"
+    )
+    print(f"ratio halfrate / bare SDK: {ratio:.2f}  (goal <= 1.5; peak RSS goal <= 300 MB)")
+
+
+if __name__ == "__main__":
+    main()

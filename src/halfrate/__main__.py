@@ -1,0 +1,5 @@
+"""``python -m halfrate`` runs the command line."""
+
+from halfrate.cli import main
+
+main()

@@ -1,0 +1,47 @@
+"""Shared test helpers: request files and a halfrate connected to a sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from halfrate.api import Halfrate
+from halfrate.config import load_settings
+from halfrate.store import Store
+
+CHAT = "/v1/chat/completions"
+
+
+def chat_line(key: str, content: str, model: str = "gpt-4o-mini", **body: Any) -> dict[str, Any]:
+    return {
+        "custom_id": key,
+        "method": "POST",
+        "url": CHAT,
+        "body": {"model": model, "messages": [{"role": "user", "content": content}], **body},
+    }
+
+
+def write_jsonl(path: Path, lines: list[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def fast_halfrate(database_url: str, **settings: Any) -> Halfrate:
+    """A halfrate tuned for tests: quick polls, no retry wait."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "poll_initial_seconds": 0.02,
+        "poll_max_seconds": 0.2,
+        "worker_idle_seconds": 0.05,
+        "retry_backoff_seconds": 0.0,
+        **settings,
+    }
+    cfg = load_settings(**values)
+    return Halfrate(cfg, Store.open(cfg.resolved_database_url))
+
+
+def sdk_client(base_url: str) -> openai.OpenAI:
+    return openai.OpenAI(api_key="sandbox-test", base_url=base_url, max_retries=0)

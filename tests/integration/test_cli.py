@@ -1,0 +1,192 @@
+"""The command line as users run it: real processes, one clear line on every failure."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from tests.helpers import chat_line, write_jsonl
+
+HALFRATE = [sys.executable, "-m", "halfrate"]
+
+
+def run(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [*HALFRATE, *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("halfrate: error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def request_count(home: Path) -> int:
+    engine = sa.create_engine(f"sqlite:///{home / 'halfrate.db'}")
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(sa.text("SELECT count(*) FROM requests")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_help_lists_every_setting() -> None:
+    proc = run("--help")
+    assert proc.returncode == 0
+    for name in (
+        "HALFRATE_HOME",
+        "HALFRATE_DATABASE_URL",
+        "HALFRATE_MAX_ATTEMPTS",
+        "OPENAI_API_KEY",
+    ):
+        assert name in proc.stdout
+
+
+def test_resubmitting_the_same_file_creates_nothing(tmp_path: Path, isolated_env: Path) -> None:
+    path = write_jsonl(tmp_path / "r.jsonl", [chat_line(f"k{i}", f"hello {i}") for i in range(20)])
+    first = run("submit", str(path), "--job", "nightly", "--feature", "triage")
+    assert first.returncode == 0, first.stderr
+    second = run("submit", str(path), "--job", "nightly")
+    assert second.returncode == 0, second.stderr
+    assert first.stdout.strip().splitlines()[-1] == second.stdout.strip().splitlines()[-1]
+    assert first.stdout.strip().splitlines()[-1].startswith("job_")
+    assert "0 requests stored, 20 already submitted" in second.stdout
+    assert request_count(isolated_env) == 20
+    # Without --job the name comes from the file's name and content: also idempotent.
+    third = run("submit", str(path))
+    fourth = run("submit", str(path))
+    assert third.stdout.splitlines()[-1] == fourth.stdout.splitlines()[-1]
+    assert request_count(isolated_env) == 40
+
+
+def test_bad_file_is_rejected_whole_with_line_and_field(tmp_path: Path, isolated_env: Path) -> None:
+    good = [chat_line(f"k{i}", "x") for i in range(5)]
+    bad = chat_line("k5", "x")
+    bad["method"] = "GET"
+    path = write_jsonl(tmp_path / "bad.jsonl", [*good, bad])
+    proc = run("submit", str(path))
+    assert_one_line_error(proc, "bad.jsonl, line 6", "'method'")
+    assert not (isolated_env / "halfrate.db").exists() or request_count(isolated_env) == 0
+
+
+def test_conflicting_resubmission_names_the_key(tmp_path: Path, isolated_env: Path) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [chat_line("k1", "one"), chat_line("k2", "two")])
+    assert run("submit", str(path), "--job", "j").returncode == 0
+    changed = write_jsonl(tmp_path / "b.jsonl", [chat_line("k3", "three"), chat_line("k2", "TWO")])
+    proc = run("submit", str(changed), "--job", "j")
+    assert_one_line_error(proc, "'k2'", "different request")
+    assert request_count(isolated_env) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "needles"),
+    [
+        (("status", "no-such-job"), {}, ("no job with id or name 'no-such-job'",)),
+        (("results", "no-such-job"), {}, ("no job",)),
+        (("submit", "/nonexistent/file.jsonl"), {}, ("cannot read file",)),
+        (("worker", "--once", "--until-idle"), {}, ("exclude each other",)),
+        (("worker", "--once"), {}, ("OPENAI_API_KEY is not set",)),
+        (
+            ("worker", "--once"),
+            {
+                "OPENAI_API_KEY": "sk-secret-abcdefghijkl",
+                "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+            },
+            ("cannot reach the API",),
+        ),
+        (
+            ("status",),
+            {"HALFRATE_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:9/none"},
+            ("database postgresql+psycopg://postgres@127.0.0.1:9/none", "refused"),
+        ),
+        (("status",), {"HALFRATE_DATABASE_URL": "mysql://x@y/z"}, ("unsupported database",)),
+        (("status",), {"HALFRATE_MAX_ATTEMPTS": "lots"}, ("HALFRATE_MAX_ATTEMPTS",)),
+        (("results", "x", "--format", "xml"), {}, ("'xml'",)),
+        (("sandbox", "--port", "99999"), {}, ("'--port'", "65535")),
+        (("no-such-command",), {}, ("no-such-command",)),
+    ],
+)
+def test_failures_are_one_clear_line(
+    args: tuple[str, ...], env: dict[str, str], needles: tuple[str, ...]
+) -> None:
+    proc = run(*args, env=env)
+    assert_one_line_error(proc, *needles)
+    assert "sk-secret-abcdefghijkl" not in proc.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_submit_worker_results_against_a_sandbox_process(tmp_path: Path) -> None:
+    port = free_port()
+    sandbox = subprocess.Popen(
+        [*HALFRATE, "sandbox", "--port", str(port), "--latency", "0.5"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        env = {
+            "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+            "OPENAI_API_KEY": "sandbox",
+            "HALFRATE_POLL_INITIAL_SECONDS": "0.1",
+            "HALFRATE_POLL_MAX_SECONDS": "0.5",
+        }
+        path = write_jsonl(
+            tmp_path / "r.jsonl", [chat_line(f"row-{i}", f"hi {i}") for i in range(30)]
+        )
+        submitted = run("submit", str(path), "--job", "cli-e2e", env=env)
+        assert submitted.returncode == 0, submitted.stderr
+        worked = run("worker", "--until-idle", env=env)
+        assert worked.returncode == 0, worked.stderr
+        assert "30 succeeded" in worked.stdout
+        status = run("status", "cli-e2e", "--json", env=env)
+        assert '"succeeded": 30' in status.stdout
+        out = tmp_path / "out.csv"
+        exported = run("results", "cli-e2e", "-o", str(out), env=env)
+        assert exported.returncode == 0, exported.stderr
+        rows = out.read_text().splitlines()
+        assert rows[0].startswith("custom_id,status,output_text")
+        assert len(rows) == 31
+        assert all(",succeeded," in row for row in rows[1:])
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=10)
+
+
+def test_demo_runs_with_no_keys(isolated_env: Path) -> None:
+    proc = run("demo", timeout=180)
+    assert proc.returncode == 0, proc.stderr
+    assert "300 succeeded, 0 failed" in proc.stdout
+    results_file = isolated_env / "demo" / "results.jsonl"
+    assert results_file.exists()
+    assert len(results_file.read_text().splitlines()) == 300

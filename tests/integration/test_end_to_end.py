@@ -1,0 +1,171 @@
+"""End to end: the real openai SDK against the sandbox over loopback, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from halfrate.dispatch import RunMode
+from halfrate.sandbox import SandboxServer
+from halfrate.sandbox.simulate import simulate
+from halfrate.store.tables import attempts, batches, results
+from tests.helpers import CHAT, chat_line, fast_halfrate, sdk_client, write_jsonl
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxServer]:
+    with SandboxServer(latency=0.0) as server:
+        yield server
+
+
+def table_count(hr: object, table: sa.Table) -> int:
+    store = hr.store  # type: ignore[attr-defined]
+    with store.read() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def test_thousand_requests_split_into_batches_each_result_once(
+    database_url: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    lines = [
+        chat_line(f"question-{i:04d}", f"Q{i:04d} {'word ' * (i % 7)}what is {i} squared?")
+        for i in range(1000)
+    ]
+    path = write_jsonl(tmp_path / "thousand.jsonl", lines)
+    hr = fast_halfrate(database_url, openai_max_batch_lines=150)
+    client = sdk_client(sandbox.base_url)
+    try:
+        outcome = hr.submit_file(path, job="thousand")
+        assert outcome.created == 1000
+        summary = hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
+        assert summary.exit_reason.value == "idle"
+        status = hr.status("thousand")
+        assert status.counts == {"succeeded": 1000}
+        assert len(status.batches) == 7  # 6 x 150 + 100
+        assert {b.state for b in status.batches} == {"ingested"}
+        got = list(hr.results("thousand"))
+        assert [r.key for r in got] == [line["custom_id"] for line in lines]
+        bodies = {line["custom_id"]: line["body"] for line in lines}
+        for result in got:
+            # Matched by custom_id, not by order (the sandbox shuffles each output file): each
+            # answer is exactly what the sandbox gives for *that* request's body.
+            expected = simulate(CHAT, bodies[result.key], created=0).body
+            assert result.response is not None
+            assert result.status_code == 200
+            assert result.response["id"] == expected["id"]
+            assert result.response["choices"] == expected["choices"]
+            assert result.response["usage"] == expected["usage"]
+        assert table_count(hr, results) == 1000
+        assert table_count(hr, attempts) == 1000
+        assert table_count(hr, batches) == 7
+        usage = hr.store.reads.job_usage(outcome.job_id)
+        assert usage["input_tokens"] > 1000 * 5
+        assert usage["output_tokens"] > 0
+    finally:
+        client.close()
+        hr.close()
+
+
+def test_every_line_failing_completes_with_no_output_file(
+    sqlite_url: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    # Valid batch lines whose bodies the endpoint rejects: OpenAI ends such a batch `completed`
+    # with only an error file. Nothing may be read as success, nothing retried.
+    lines = [
+        {
+            "custom_id": f"bad-{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "gpt-4o-mini"},
+        }
+        for i in range(5)
+    ]
+    path = write_jsonl(tmp_path / "bad.jsonl", lines)
+    hr = fast_halfrate(sqlite_url)
+    client = sdk_client(sandbox.base_url)
+    try:
+        hr.submit_file(path, job="all-bad")
+        hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
+        status = hr.status("all-bad")
+        assert status.counts == {"failed": 5}
+        assert status.batches[0].provider_status == "completed"
+        record = hr.store.queue.get(status.batches[0].id)
+        assert record.output_file_id is None
+        assert record.error_file_id is not None
+        for result in hr.results("all-bad"):
+            assert result.status == "failed"
+            assert result.status_code == 400
+            assert result.error is not None
+            assert "messages" in (result.error["message"] or "")
+        assert table_count(hr, attempts) == 5  # failed once each, never retried
+    finally:
+        client.close()
+        hr.close()
+
+
+def test_mixed_batch_keeps_successes_and_reports_failures(
+    sqlite_url: str, sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    lines = [chat_line(f"ok-{i}", f"fine {i}") for i in range(6)]
+    lines.append(
+        {
+            "custom_id": "broken",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {"model": "gpt-4o-mini", "messages": "not a list"},
+        }
+    )
+    path = write_jsonl(tmp_path / "mixed.jsonl", lines)
+    hr = fast_halfrate(sqlite_url)
+    client = sdk_client(sandbox.base_url)
+    try:
+        hr.submit_file(path, job="mixed")
+        hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
+        by_key = {r.key: r for r in hr.results("mixed")}
+        assert {k for k, r in by_key.items() if r.status == "succeeded"} == {
+            f"ok-{i}" for i in range(6)
+        }
+        assert by_key["broken"].status == "failed"
+        assert by_key["broken"].status_code == 400
+    finally:
+        client.close()
+        hr.close()
+
+
+def test_cancelled_batch_keeps_finished_lines_and_reruns_the_rest(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    lines = [chat_line(f"c-{i:03d}", f"cancel test {i}") for i in range(60)]
+    path = write_jsonl(tmp_path / "cancel.jsonl", lines)
+    with SandboxServer(latency=3.0) as slow:
+        hr = fast_halfrate(sqlite_url)
+        client = sdk_client(slow.base_url)
+        try:
+            hr.submit_file(path, job="cancel")
+            hr.run_worker(RunMode.ONCE, openai_client=client)  # packs and submits
+            first = hr.status("cancel").batches[0]
+            assert first.provider_batch_id is not None
+            time.sleep(1.6)  # past validating, into in_progress: some lines have finished
+            client.batches.cancel(first.provider_batch_id)
+            hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
+            status = hr.status("cancel")
+            assert status.counts == {"succeeded": 60}
+            assert len(status.batches) == 2
+            first_record = hr.store.queue.get(first.id)
+            assert first_record.provider_status == "cancelled"
+            with hr.store.read() as conn:
+                kept = conn.execute(
+                    sa.select(sa.func.count())
+                    .select_from(attempts)
+                    .where(attempts.c.batch_id == first.id, attempts.c.outcome == "succeeded")
+                ).scalar_one()
+            second_size = status.batches[1].request_count
+            assert kept > 0  # finished lines of the cancelled batch were kept, not re-sent
+            assert kept + second_size == 60
+        finally:
+            client.close()
+            hr.close()
