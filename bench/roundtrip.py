@@ -36,7 +36,9 @@ def write_requests(path: Path, n: int) -> None:
                 "body": {
                     "model": MODEL,
                     "max_tokens": 16,
-                    "messages": [{"role": "user", "content": f"Classify ticket {i}: refund please"}],
+                    "messages": [
+                        {"role": "user", "content": f"Classify ticket {i}: refund please"}
+                    ],
                 },
             }
             handle.write(json.dumps(line) + "\n")
@@ -123,7 +125,7 @@ def run_child(kind: str, requests_file: Path, base_url: str, work: Path) -> dict
     output = proc.stdout.read() if proc.stdout else ""
     if status != 0:
         raise SystemExit(f"{kind} run failed (status {status})")
-    figures = json.loads(output.strip().splitlines()[-1])
+    figures: dict[str, float] = json.loads(output.strip().splitlines()[-1])
     figures["wall_s"] = wall
     figures["peak_rss_mb"] = usage.ru_maxrss / 1024  # Linux reports KiB
     return figures

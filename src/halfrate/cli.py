@@ -150,7 +150,10 @@ def sandbox(
         f"halfrate sandbox on http://{host}:{port} (batch latency {latency:g}s). Point the SDKs "
         f"at it:\n  export OPENAI_BASE_URL=http://{host}:{port}/v1 OPENAI_API_KEY=sandbox"
     )
-    serve(host=host, port=port, latency=latency)
+    try:
+        serve(host=host, port=port, latency=latency)
+    except KeyboardInterrupt:
+        out.print("sandbox stopped")  # Ctrl-C is how a sandbox is meant to end
 
 
 @app.command()

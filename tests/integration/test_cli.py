@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import socket
 import subprocess
@@ -174,10 +175,12 @@ def test_submit_worker_results_against_a_sandbox_process(tmp_path: Path) -> None
         out = tmp_path / "out.csv"
         exported = run("results", "cli-e2e", "-o", str(out), env=env)
         assert exported.returncode == 0, exported.stderr
-        rows = out.read_text().splitlines()
-        assert rows[0].startswith("custom_id,status,output_text")
-        assert len(rows) == 31
-        assert all(",succeeded," in row for row in rows[1:])
+        with out.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+        assert len(rows) == 30
+        assert {row["custom_id"] for row in rows} == {f"row-{i}" for i in range(30)}
+        assert {row["status"] for row in rows} == {"succeeded"}
+        assert all(row["output_text"].startswith("[halfrate sandbox]") for row in rows)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=10)

@@ -169,3 +169,51 @@ def test_cancelled_batch_keeps_finished_lines_and_reruns_the_rest(
         finally:
             client.close()
             hr.close()
+
+
+def test_expired_batches_keep_finished_lines_and_rerun_only_the_rest(
+    database_url: str, tmp_path: Path
+) -> None:
+    # The completion window ends halfway through processing, as a 24 h window does for a batch
+    # that is too big: part of the output is done (and paid), the rest is `batch_expired`.
+    lines = [chat_line(f"e-{i:03d}", f"expiry test {i}") for i in range(40)]
+    path = write_jsonl(tmp_path / "expire.jsonl", lines)
+    with SandboxServer(latency=2.0, window=1.0) as short_window:
+        hr = fast_halfrate(database_url, max_attempts=3)
+        client = sdk_client(short_window.base_url)
+        try:
+            hr.submit_file(path, job="expire")
+            hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
+            status = hr.status("expire")
+            assert status.total == 40
+            assert set(status.counts) <= {"succeeded", "failed"}  # all final, none lost
+            assert [b.provider_status for b in status.batches] == ["expired"] * 3
+            first, second, third = (b.id for b in status.batches)
+            with hr.store.read() as conn:
+                succeeded_per_request = conn.execute(
+                    sa.select(attempts.c.request_id, sa.func.count())
+                    .where(attempts.c.outcome == "succeeded")
+                    .group_by(attempts.c.request_id)
+                ).all()
+                kept: dict[str, int] = dict(
+                    conn.execute(
+                        sa.select(attempts.c.batch_id, sa.func.count())
+                        .where(attempts.c.outcome == "succeeded")
+                        .group_by(attempts.c.batch_id)
+                    ).all()
+                )
+            assert {n for _, n in succeeded_per_request} <= {1}  # never succeeded twice
+            assert len(succeeded_per_request) == status.counts["succeeded"]
+            assert 0 < kept[first] < 40  # finished lines of the expired batch were kept
+            # Only what did not finish went into the next batch, and so on.
+            assert status.batches[1].request_count == 40 - kept[first]
+            assert status.batches[2].request_count == 40 - kept[first] - kept.get(second, 0)
+            failed = [r for r in hr.results("expire") if r.status == "failed"]
+            assert len(failed) == 40 - kept[first] - kept.get(second, 0) - kept.get(third, 0)
+            for result in failed:
+                assert result.error is not None
+                assert result.error["code"] == "batch_expired"
+                assert "gave up after 3 attempts" in result.error["message"]
+        finally:
+            client.close()
+            hr.close()

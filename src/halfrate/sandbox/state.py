@@ -1,0 +1,211 @@
+"""The sandbox's in-memory store: files and batches of one app, behind a lock.
+
+Lock order: a batch's own lock may be held while taking the store lock (to publish its output
+files), never the other way round. The store lock is only held for dictionary work.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from halfrate.sandbox.lifecycle import WINDOW_SECONDS, BatchRecord
+from halfrate.sandbox.wire import JSON, ApiError, new_id
+
+DAY = 24 * 3600
+BATCH_FILE_TTL = 30 * DAY  # batch input and output files expire after 30 days by default (§1.2)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFile:
+    id: str
+    filename: str
+    purpose: str
+    data: bytes
+    created_at: int
+    expires_at: int | None
+    seq: int
+
+    def to_wire(self) -> JSON:
+        """The FileObject of §1.2."""
+        return {
+            "id": self.id,
+            "object": "file",
+            "bytes": len(self.data),
+            "created_at": self.created_at,
+            "filename": self.filename,
+            "purpose": self.purpose,
+            "status": "processed",
+            "expires_at": self.expires_at,
+            "status_details": None,
+        }
+
+
+def not_found_file(file_id: str, param: str = "id") -> ApiError:
+    return ApiError(404, f"No such File object: {file_id}", param=param)
+
+
+def page(items: list[JSON], has_more: bool) -> JSON:
+    """OpenAI's cursor page: ``{object, data, first_id, last_id, has_more}``."""
+    return {
+        "object": "list",
+        "data": items,
+        "first_id": items[0]["id"] if items else None,
+        "last_id": items[-1]["id"] if items else None,
+        "has_more": has_more,
+    }
+
+
+class SandboxState:
+    """Everything one sandbox app remembers. Thread-safe; methods return wire dicts."""
+
+    def __init__(
+        self,
+        latency: float = 0.0,
+        clock: Callable[[], float] | None = None,
+        window: float = WINDOW_SECONDS,
+    ) -> None:
+        if latency < 0:
+            raise ValueError("latency must be >= 0")
+        if window <= 0:
+            raise ValueError("window must be > 0")
+        self.latency = latency
+        self.window = window
+        self.clock = clock or time.time
+        self._lock = threading.Lock()
+        self._seq = itertools.count(1)
+        self._files: dict[str, StoredFile] = {}
+        self._batches: dict[str, BatchRecord] = {}
+
+    # -- files ------------------------------------------------------------------------------
+
+    def add_file(
+        self, data: bytes, filename: str, purpose: str, expires_after: int | None = None
+    ) -> StoredFile:
+        """Store a file; ``expires_after`` seconds from now (batch files default to 30 days)."""
+        now = int(self.clock())
+        if expires_after is None and purpose in ("batch", "batch_output"):
+            expires_after = BATCH_FILE_TTL
+        expires_at = now + expires_after if expires_after is not None else None
+        with self._lock:
+            stored = StoredFile(
+                new_id("file-"), filename, purpose, data, now, expires_at, next(self._seq)
+            )
+            self._files[stored.id] = stored
+        return stored
+
+    def _live(self, stored: StoredFile | None, now: float) -> bool:
+        return stored is not None and (stored.expires_at is None or now < stored.expires_at)
+
+    def get_file(self, file_id: str, param: str = "id") -> StoredFile:
+        now = self.clock()
+        with self._lock:
+            stored = self._files.get(file_id)
+        if stored is None or not self._live(stored, now):
+            raise not_found_file(file_id, param)
+        return stored
+
+    def delete_file(self, file_id: str) -> JSON:
+        self.get_file(file_id)
+        with self._lock:
+            deleted = self._files.pop(file_id, None) is not None
+        if not deleted:
+            raise not_found_file(file_id)
+        return {"id": file_id, "object": "file", "deleted": True}
+
+    def list_files(
+        self, *, purpose: str | None, after: str | None, limit: int, descending: bool
+    ) -> JSON:
+        now = self.clock()
+        with self._lock:
+            files = sorted(self._files.values(), key=lambda f: f.seq, reverse=descending)
+        files = [f for f in files if self._live(f, now)]
+        if purpose is not None:
+            files = [f for f in files if f.purpose == purpose]
+        if after is not None:
+            ids = [f.id for f in files]
+            files = files[ids.index(after) + 1 :] if after in ids else []
+        chosen = files[:limit]
+        return page([f.to_wire() for f in chosen], len(files) > limit)
+
+    def _publish_output(self, output_expires_after: int | None) -> Callable[[bytes, str], str]:
+        def publish(data: bytes, filename: str) -> str:
+            return self.add_file(data, filename, "batch_output", output_expires_after).id
+
+        return publish
+
+    # -- batches ----------------------------------------------------------------------------
+
+    def create_batch(
+        self,
+        *,
+        input_file_id: str,
+        endpoint: str,
+        metadata: dict[str, str] | None,
+        output_expires_after: int | None,
+    ) -> JSON:
+        source = self.get_file(input_file_id, param="input_file_id")
+        if source.purpose != "batch":
+            raise ApiError(
+                400,
+                f"File {input_file_id} has purpose '{source.purpose}'; a batch input file must "
+                "be uploaded with purpose 'batch'.",
+                param="input_file_id",
+            )
+        now = self.clock()
+        record = BatchRecord(
+            id=new_id("batch_", 32),
+            endpoint=endpoint,
+            input_file_id=input_file_id,
+            input_data=source.data,
+            metadata=metadata,
+            created=now,
+            seq=0,
+            latency=self.latency,
+            window=self.window,
+            output_expires_after=output_expires_after,
+        )
+        with self._lock:
+            record.seq = next(self._seq)
+            self._batches[record.id] = record
+        # Answer `validating` even with latency 0: the first retrieve moves it on (§1.4).
+        with record.lock:
+            return record.to_wire(now)
+
+    def _record(self, batch_id: str) -> BatchRecord:
+        with self._lock:
+            record = self._batches.get(batch_id)
+        if record is None:
+            raise ApiError(404, f"No batch found with id '{batch_id}'.", param="batch_id")
+        return record
+
+    def _snapshot(self, record: BatchRecord) -> JSON:
+        publish = self._publish_output(record.output_expires_after)
+        with record.lock:
+            now = self.clock()
+            record.advance(now, publish)
+            return record.to_wire(now)
+
+    def get_batch(self, batch_id: str) -> JSON:
+        return self._snapshot(self._record(batch_id))
+
+    def list_batches(self, *, after: str | None, limit: int) -> JSON:
+        """Newest first; ``after`` is the id of the last batch of the previous page."""
+        with self._lock:
+            records = sorted(self._batches.values(), key=lambda r: r.seq, reverse=True)
+        if after is not None:
+            ids = [r.id for r in records]
+            records = records[ids.index(after) + 1 :] if after in ids else []
+        chosen = records[:limit]
+        return page([self._snapshot(r) for r in chosen], len(records) > limit)
+
+    def cancel_batch(self, batch_id: str) -> JSON:
+        record = self._record(batch_id)
+        publish = self._publish_output(record.output_expires_after)
+        with record.lock:
+            now = self.clock()
+            record.cancel(now, publish)
+            return record.to_wire(now)

@@ -1,0 +1,166 @@
+"""Crash recovery at the riskiest instant, clean stops, and the Python API's own checks."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from halfrate import RequestSpec
+from halfrate.dispatch import RunMode
+from halfrate.dispatch.packing import write_batch_file
+from halfrate.errors import IdempotencyConflict, InputError
+from halfrate.models import BatchState
+from halfrate.providers.base import METADATA_KEY, Limits
+from halfrate.providers.openai import OpenAIBatchProvider
+from halfrate.sandbox import SandboxServer
+from halfrate.store.queue import Group
+from halfrate.store.tables import batches
+from tests.helpers import CHAT, chat_line, fast_halfrate, sdk_client, write_jsonl
+
+
+def test_create_that_reached_the_provider_before_a_crash_is_not_repeated(
+    database_url: str, tmp_path: Path
+) -> None:
+    """The worker died after `create` reached the provider but before the answer was recorded.
+    On restart it must find that batch by our id in metadata instead of creating a second one."""
+    path = write_jsonl(tmp_path / "r.jsonl", [chat_line(f"k{i}", f"q {i}") for i in range(12)])
+    with SandboxServer(latency=0.0) as sandbox:
+        hr = fast_halfrate(database_url)
+        client = sdk_client(sandbox.base_url)
+        try:
+            hr.submit_file(path, job="crash")
+            batch = hr.store.queue.claim_batch(
+                Group("openai", CHAT, "gpt-4o-mini"),
+                max_lines=100,
+                max_bytes=10**9,
+                line_overhead=100,
+                now=time.time(),
+            )
+            assert batch is not None
+            # Replay exactly what the crashed worker did, up to the lost answer.
+            provider = OpenAIBatchProvider(client, Limits(100, 10**9))
+            file_path = write_batch_file(hr.store, provider, batch, tmp_path / "spool")
+            file_id = provider.upload(file_path)
+            hr.store.queue.update(batch.id, input_file_id=file_id, create_started_at=time.time())
+            remote = provider.create(file_id, CHAT, {METADATA_KEY: batch.id})
+            # ...crash: `remote.id` was never recorded. Restart:
+            summary = hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
+            assert summary.lines.succeeded == 12
+            record = hr.store.queue.get(batch.id)
+            assert record.provider_batch_id == remote.id
+            assert record.state == BatchState.INGESTED.value
+            ours = [
+                b
+                for b in client.batches.list(limit=100)
+                if (b.metadata or {}).get(METADATA_KEY) == batch.id
+            ]
+            assert len(ours) == 1  # created at the provider exactly once
+            with hr.store.read() as conn:
+                assert (
+                    conn.execute(sa.select(sa.func.count()).select_from(batches)).scalar_one() == 1
+                )
+        finally:
+            client.close()
+            hr.close()
+
+
+def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, isolated_env: Path) -> None:
+    path = write_jsonl(tmp_path / "r.jsonl", [chat_line(f"k{i}", f"q {i}") for i in range(5)])
+    with SandboxServer(latency=60.0) as sandbox:  # batches stay in flight while we stop it
+        env = {
+            **os.environ,
+            "OPENAI_BASE_URL": sandbox.base_url,
+            "OPENAI_API_KEY": "sandbox",
+            "HALFRATE_POLL_INITIAL_SECONDS": "0.1",
+            "HALFRATE_WORKER_IDLE_SECONDS": "0.1",
+        }
+        assert (
+            subprocess.run(
+                [sys.executable, "-m", "halfrate", "submit", str(path)],
+                env=env,
+                capture_output=True,
+                check=False,
+            ).returncode
+            == 0
+        )
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "halfrate", "worker"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(4)
+        worker.send_signal(signal.SIGTERM)
+        stdout, stderr = worker.communicate(timeout=30)
+    assert worker.returncode == 0, stderr
+    assert "worker stopped (stopped)" in stdout
+    assert "1 batches submitted" in stdout
+    assert "Traceback" not in stderr
+
+
+def spec(key: str, content: str = "hi", **body: object) -> RequestSpec:
+    return RequestSpec(
+        key=key,
+        endpoint=CHAT,
+        body={"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}], **body},
+    )
+
+
+def test_python_submit_and_results(sqlite_url: str) -> None:
+    with SandboxServer() as sandbox:
+        hr = fast_halfrate(sqlite_url)
+        client = sdk_client(sandbox.base_url)
+        try:
+            outcome = hr.submit([spec("a"), spec("b", "hello")], job="py", feature="evals")
+            assert (outcome.created, outcome.existing) == (2, 0)
+            assert hr.submit([spec("a")], job="py").existing == 1
+            hr.run_worker(openai_client=client)
+            got = {r.key: r for r in hr.results("py")}
+            assert set(got) == {"a", "b"}
+            assert all(r.status == "succeeded" for r in got.values())
+            assert hr.status("py").feature == "evals"
+        finally:
+            client.close()
+            hr.close()
+
+
+@pytest.mark.parametrize(
+    ("requests", "message"),
+    [
+        ([], "no requests"),
+        ([spec("a"), spec("a")], "request 3: duplicate key 'a'"),
+        ([spec("")], "request 2: 'custom_id' must be a non-empty string"),
+        ([spec("a", stream=True)], "'body.stream' is true"),
+        ([RequestSpec("a", "/v1/nope", {"model": "m"})], "not a Batch API endpoint"),
+    ],
+)
+def test_python_submit_rejects_bad_requests_whole(
+    sqlite_url: str, requests: list[RequestSpec], message: str
+) -> None:
+    hr = fast_halfrate(sqlite_url)
+    try:
+        with pytest.raises(InputError, match=re.escape(message)):
+            hr.submit([spec("fine"), *requests] if requests else [], job="bad")
+        assert hr.jobs() == []
+    finally:
+        hr.close()
+
+
+def test_python_submit_conflict_keeps_the_first_request(sqlite_url: str) -> None:
+    hr = fast_halfrate(sqlite_url)
+    try:
+        hr.submit([spec("a", "one")], job="j")
+        with pytest.raises(IdempotencyConflict):
+            hr.submit([spec("b"), spec("a", "two")], job="j")
+        assert hr.status("j").total == 1
+    finally:
+        hr.close()
