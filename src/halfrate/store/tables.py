@@ -113,7 +113,7 @@ requests = sa.Table(
         sqlite_where=sa.text("state = 'in_batch'"),
         postgresql_where=sa.text("state = 'in_batch'"),
     ),
-    sa.Index(None, "job_id", "id"),
+    sa.Index(None, "job_id", "id"),  # a job's requests in submission order (status, results)
 )
 
 attempts = sa.Table(
