@@ -19,6 +19,8 @@ import orjson
 from halfrate.errors import InputError
 from halfrate.models import Provider, RequestSpec
 
+# halfrate's own client-side list; the sandbox keeps its own copy on purpose (it stands in for
+# the provider), and a test checks that the two agree.
 OPENAI_BATCH_ENDPOINTS = (
     "/v1/responses",
     "/v1/chat/completions",

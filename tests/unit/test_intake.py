@@ -136,3 +136,10 @@ def test_file_changed_between_validation_and_storing(tmp_path: Path) -> None:
 def test_hostile_values_are_quoted_not_echoed_whole(tmp_path: Path) -> None:
     message = rejected(write(tmp_path, line(url="/v1/" + "A" * 5000)))
     assert len(message) < 600
+
+
+def test_intake_accepts_exactly_the_endpoints_the_batch_api_accepts() -> None:
+    from halfrate.intake import OPENAI_BATCH_ENDPOINTS
+    from halfrate.sandbox.wire import BATCH_ENDPOINTS
+
+    assert set(OPENAI_BATCH_ENDPOINTS) == set(BATCH_ENDPOINTS)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from halfrate.sandbox.execute import BatchRun, execution_order, run_batch, success_prefix
 from halfrate.sandbox.validation import Task, validate
-from halfrate.sandbox.wire import JSON, ApiError
+from halfrate.sandbox.wire import JSON, ApiError, responses_usage
 
 WINDOW_SECONDS = 24 * 3600
 TERMINAL = frozenset({"failed", "completed", "expired", "cancelled"})
@@ -223,12 +223,6 @@ class BatchRecord:
             "cancelling_at": stamps["cancelling_at"],
             "cancelled_at": stamps["cancelled_at"],
             "request_counts": {"total": total, "completed": completed, "failed": failed},
-            "usage": {
-                "input_tokens": input_tokens,
-                "input_tokens_details": {"cached_tokens": 0},
-                "output_tokens": output_tokens,
-                "output_tokens_details": {"reasoning_tokens": 0},
-                "total_tokens": input_tokens + output_tokens,
-            },
+            "usage": responses_usage(input_tokens, output_tokens),
             "metadata": self.metadata,
         }

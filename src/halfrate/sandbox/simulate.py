@@ -20,7 +20,7 @@ import orjson
 
 from halfrate.sandbox import checks
 from halfrate.sandbox.compose import json_tokens, last_user_text, message_tokens, reply
-from halfrate.sandbox.wire import JSON, ApiError, body_digest
+from halfrate.sandbox.wire import JSON, ApiError, body_digest, responses_usage
 from halfrate.tokens import count_text
 
 FINGERPRINT = "fp_halfrate_sandbox"
@@ -199,13 +199,7 @@ def response(body: JSON, created: int) -> Outcome:
         "tools": body.get("tools", []),
         "top_p": body.get("top_p", 1.0),
         "truncation": "disabled",
-        "usage": {
-            "input_tokens": input_tokens,
-            "input_tokens_details": {"cached_tokens": 0},
-            "output_tokens": output_tokens,
-            "output_tokens_details": {"reasoning_tokens": 0},
-            "total_tokens": input_tokens + output_tokens,
-        },
+        "usage": responses_usage(input_tokens, output_tokens),
         "user": body.get("user"),
         "metadata": body.get("metadata") or {},
     }

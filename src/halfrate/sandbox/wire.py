@@ -102,3 +102,14 @@ def type_name(value: Any) -> str:
     if isinstance(value, list):
         return "array"
     return "object"
+
+
+def responses_usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    """Usage in the Responses API's shape, also used by the batch object's aggregate (§1.4)."""
+    return {
+        "input_tokens": input_tokens,
+        "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output_tokens,
+        "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input_tokens + output_tokens,
+    }
