@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     worker_idle_seconds: float = Field(default=2.0, gt=0, description="longest worker sleep")
     max_attempts: int = Field(default=3, ge=1, le=100, description="tries per request")
     retry_backoff_seconds: float = Field(default=30.0, ge=0, description="first retry delay")
+    lease_seconds: float = Field(
+        default=900.0, gt=0, description="how long a worker owns a batch step (submit, poll)"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from halfrate.providers.base import METADATA_KEY, Limits
 from halfrate.providers.openai import OpenAIBatchProvider
 from halfrate.sandbox import SandboxServer
 from halfrate.store.queue import Group
-from halfrate.store.tables import batches
+from halfrate.store.tables import attempts, batches
 from tests.helpers import CHAT, chat_line, fast_halfrate, sdk_client, write_jsonl
 
 
@@ -164,3 +165,59 @@ def test_python_submit_conflict_keeps_the_first_request(sqlite_url: str) -> None
         assert hr.status("j").total == 1
     finally:
         hr.close()
+
+
+def test_two_workers_on_one_store_never_create_a_batch_twice(
+    database_url: str, tmp_path: Path
+) -> None:
+    path = write_jsonl(tmp_path / "r.jsonl", [chat_line(f"k{i:03d}", f"q {i}") for i in range(300)])
+    with SandboxServer(latency=0.5) as sandbox:
+        submitter = fast_halfrate(database_url, openai_max_batch_lines=25)
+        submitter.submit_file(path, job="two-workers")
+        summaries = []
+        errors: list[BaseException] = []
+
+        def work() -> None:
+            hr = fast_halfrate(database_url, openai_max_batch_lines=25)
+            client = sdk_client(sandbox.base_url)
+            try:
+                summaries.append(hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client))
+            except BaseException as exc:
+                errors.append(exc)
+            finally:
+                client.close()
+                hr.close()
+
+        threads = [threading.Thread(target=work) for _ in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=120)
+        assert not errors
+        client = sdk_client(sandbox.base_url)
+        try:
+            at_provider = [b for b in client.batches.list(limit=100)]
+        finally:
+            client.close()
+        status = submitter.status("two-workers")
+        try:
+            assert status.counts == {"succeeded": 300}
+            assert len(status.batches) == 12
+            # Each local batch exists exactly once at the provider.
+            assert len(at_provider) == 12
+            assert {b.provider_batch_id for b in status.batches} == {b.id for b in at_provider}
+            with submitter.store.read() as conn:
+                per_request = (
+                    conn.execute(
+                        sa.select(sa.func.count())
+                        .select_from(attempts)
+                        .group_by(attempts.c.request_id)
+                    )
+                    .scalars()
+                    .all()
+                )
+            assert sorted(set(per_request)) == [1]
+            assert len(per_request) == 300
+            assert sum(s.batches_submitted for s in summaries) == 12
+        finally:
+            submitter.close()

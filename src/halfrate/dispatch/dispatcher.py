@@ -16,6 +16,7 @@ from halfrate.models import BatchState, Verdict
 from halfrate.providers.base import BatchProvider
 from halfrate.store import Store
 from halfrate.store.ingest import IngestCounts, LineOutcome
+from halfrate.store.queue import BatchRecord
 
 log = logging.getLogger(__name__)
 
@@ -64,10 +65,12 @@ class Dispatcher:
         self._pack(report)
         now = time.time()
         for batch in self.store.queue.due(BatchState.PENDING, now):
+            if not self._take(batch):
+                continue
             if steps.submit(self.ctx, self.provider(batch.provider), batch):
                 report.submitted += 1
         for batch in self.store.queue.due(BatchState.SUBMITTED, time.time()):
-            if batch.id in self._ingesting:
+            if batch.id in self._ingesting or not self._take(batch):
                 continue
             report.polled += 1
             provider = self.provider(batch.provider)
@@ -81,6 +84,12 @@ class Dispatcher:
                 )
         self._collect(report)
         return report
+
+    def _take(self, batch: BatchRecord) -> bool:
+        """Only one worker at a time works on a batch: never two creates, never two ingests."""
+        assert batch.next_poll_at is not None
+        lease = self.ctx.settings.lease_seconds
+        return self.store.queue.take_step(batch, batch.next_poll_at, lease)
 
     @property
     def ingesting(self) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
@@ -83,10 +86,20 @@ def alembic_config(engine: sa.Engine) -> Config:
     return config
 
 
+# Alembic's command context is process-global: two threads migrating at once corrupt it.
+_migrate_lock = threading.Lock()
+
+
 def migrate(engine: sa.Engine) -> None:
-    """Bring the schema to the newest migration (safe to call on every start)."""
+    """Bring the schema to the newest migration (safe to call on every start, from any thread)."""
+    config = alembic_config(engine)
+    head = ScriptDirectory.from_config(config).get_current_head()
     with translate_errors(engine):
-        command.upgrade(alembic_config(engine), "head")
+        with engine.connect() as conn:
+            if MigrationContext.configure(conn).get_current_revision() == head:
+                return  # the common case: nothing to do, and no write lock taken
+        with _migrate_lock:
+            command.upgrade(config, "head")
 
 
 @contextlib.contextmanager

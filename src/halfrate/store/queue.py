@@ -37,6 +37,7 @@ class BatchRecord:
     create_started_at: float | None
     submit_failures: int
     poll_count: int
+    next_poll_at: float | None
     created_at: float
 
     @classmethod
@@ -137,6 +138,24 @@ class QueueQueries:
                 .limit(limit)
             )
             return [BatchRecord.from_row(row) for row in rows]
+
+    def take_step(self, batch: BatchRecord, due_at: float, lease_seconds: float) -> bool:
+        """Claim the batch's next step (submit or poll) for this worker.
+
+        Succeeds only if nobody moved ``next_poll_at`` since we read it, and pushes it out by the
+        lease: a second worker skips the batch, and if this one dies the lease simply runs out.
+        """
+        with self._store.write() as conn:
+            taken = conn.execute(
+                sa.update(batches)
+                .where(
+                    batches.c.id == batch.id,
+                    batches.c.state == batch.state,
+                    batches.c.next_poll_at == due_at,
+                )
+                .values(next_poll_at=time.time() + lease_seconds)
+            ).rowcount
+        return taken == 1
 
     def iter_lines(self, batch_id: str, chunk: int = 2_000) -> Iterator[tuple[int, str, str]]:
         """(request id, endpoint, body JSON) of a batch's live requests, streamed in id order."""
