@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,7 +132,7 @@ class Halfrate:
         providers: Mapping[str, BatchProvider] | None = None,
         openai_client: openai.OpenAI | None = None,
         stop: threading.Event | None = None,
-        on_tick: Any = None,
+        on_tick: Callable[[TickReport], None] | None = None,
     ) -> Worker:
         chosen = providers if providers is not None else self.providers(openai_client)
         dispatcher = Dispatcher(self.store, chosen, self.settings)
@@ -146,14 +146,14 @@ class Halfrate:
         *,
         openai_client: openai.OpenAI | None = None,
         stop: threading.Event | None = None,
-        on_tick: Any = None,
+        on_tick: Callable[[TickReport], None] | None = None,
     ) -> WorkerSummary:
         worker = self.worker(openai_client=openai_client, stop=stop, on_tick=on_tick)
         try:
             return worker.run(mode)
         finally:
-            if openai_client is None:
-                worker.dispatcher.close()
+            # A client the caller passed in stays theirs to close.
+            worker.dispatcher.close(close_providers=openai_client is None)
 
     def close(self) -> None:
         self.store.close()

@@ -158,7 +158,9 @@ class Dispatcher:
         self.store.ingest.apply(batch_id, outcomes, self.ctx.retry_policy)
         self.store.queue.abandon(batch_id, message)
 
-    def close(self) -> None:
+    def close(self, *, close_providers: bool = True) -> None:
+        """Stop the ingest thread; close the providers' clients unless the caller owns them."""
         self._pool.shutdown(wait=True)
-        for provider in self.providers.values():
-            provider.close()
+        if close_providers:
+            for provider in self.providers.values():
+                provider.close()
