@@ -89,7 +89,7 @@ def halfrate_run(requests_file: Path, base_url: str, work: Path) -> dict[str, fl
         home=str(work / "home"),
         poll_initial_seconds=0.05,
         poll_max_seconds=0.05,
-        worker_idle_seconds=0.05,
+        worker_idle_seconds=1.0,
     )
     phases: dict[str, float] = {}
     t0 = time.perf_counter()

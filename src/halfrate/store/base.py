@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from halfrate.store.engine import WRITE_OPTION, create_engine, migrate, translate_errors
@@ -18,37 +19,38 @@ def new_id(prefix: str) -> str:
     return f"{prefix}_{int(time.time()):x}{secrets.token_hex(4)}"
 
 
-def chunked(items: list[int], size: int = 5_000) -> Iterator[list[int]]:
-    # Bounded IN lists: SQLite caps bound parameters per statement.
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
+def bulk_insert(
+    conn: sa.Connection, table: sa.Table, columns: Sequence[str], rows: list[tuple[Any, ...]]
+) -> None:
+    """Insert many rows, given as tuples in ``columns`` order.
 
-
-_INSERT_SQL: dict[tuple[str, str, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
-
-
-def bulk_insert(conn: sa.Connection, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-    """Insert many rows with the driver's own executemany.
-
-    SQLAlchemy's per-row parameter processing costs more than SQLite's insert itself on the hot
-    paths (requests at submit, attempts and results at ingest), so on SQLite the statement is
-    compiled once and the rows go to the driver as tuples. PostgreSQL keeps SQLAlchemy's
-    multi-row VALUES batching, which is already the fast path there.
+    On the hot paths (requests at submit, attempts and results at ingest) SQLAlchemy's per-row
+    parameter handling costs more than SQLite's insert itself, so on SQLite the rows go straight
+    to the driver's executemany. PostgreSQL keeps SQLAlchemy's multi-row VALUES batching, which
+    is already the fast path there.
     """
     if not rows:
         return
     if conn.dialect.name != "sqlite":
-        conn.execute(table.insert(), rows)
+        conn.execute(table.insert(), [dict(zip(columns, row, strict=True)) for row in rows])
         return
-    columns = tuple(rows[0])
-    key = (conn.dialect.name, table.name, columns)
-    cached = _INSERT_SQL.get(key)
-    if cached is None:
-        compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(columns))
-        order = tuple(compiled.positiontup or ())
-        cached = _INSERT_SQL[key] = (str(compiled), order)
-    sql, order = cached
-    conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
+    quote = conn.dialect.identifier_preparer.quote
+    names = ", ".join(quote(name) for name in columns)
+    marks = ", ".join("?" for _ in columns)
+    conn.exec_driver_sql(f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})", rows)
+
+
+def id_in(
+    conn: sa.Connection, column: sa.ColumnElement[int], ids: list[int]
+) -> sa.ColumnElement[bool]:
+    """``column IN ids`` as one bound value, however many ids: a JSON array on SQLite, an array
+    on PostgreSQL. No per-id bind parameters to compile, and no limit on their number."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == sa.any_(sa.bindparam(None, ids, type_=ARRAY(sa.BigInteger)))
+    listed = sa.func.json_each(sa.bindparam(None, orjson.dumps(ids).decode(), type_=sa.Text))
+    return column.in_(sa.select(listed.table_valued("value").c.value))
 
 
 class Store:

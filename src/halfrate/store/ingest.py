@@ -14,7 +14,7 @@ import orjson
 import sqlalchemy as sa
 
 from halfrate.models import Lane, RequestState, Usage, Verdict
-from halfrate.store.base import bulk_insert, chunked
+from halfrate.store.base import bulk_insert, id_in
 from halfrate.store.tables import attempts, request_state_is, requests, results
 from halfrate.store.transitions import move_requests
 
@@ -53,6 +53,23 @@ class IngestCounts:
 class RetryPolicy:
     max_attempts: int
     backoff_seconds: float
+
+
+_ATTEMPT_COLUMNS = (
+    "request_id",
+    "batch_id",
+    "lane",
+    "outcome",
+    "status_code",
+    "error_code",
+    "error_message",
+    "input_tokens",
+    "cached_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "created_at",
+)
+_RESULT_COLUMNS = ("request_id", "status", "status_code", "response", "error", "created_at")
 
 
 class IngestQueries:
@@ -95,43 +112,41 @@ class IngestQueries:
     def _live_attempt_counts(
         self, conn: sa.Connection, batch_id: str, ids: list[int]
     ) -> dict[int, int]:
-        live: dict[int, int] = {}
-        for chunk in chunked(ids):
-            query = sa.select(requests.c.id, requests.c.attempt_count).where(
-                requests.c.id.in_(chunk),
-                requests.c.batch_id == batch_id,
-                requests.c.state == RequestState.IN_BATCH.value,
-            )
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update()
-            live.update({rid: n for rid, n in conn.execute(query)})
-        return live
+        query = sa.select(requests.c.id, requests.c.attempt_count).where(
+            id_in(conn, requests.c.id, ids),
+            requests.c.batch_id == batch_id,
+            requests.c.state == RequestState.IN_BATCH.value,
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return {request_id: count for request_id, count in conn.execute(query)}
 
     def _store_attempts(
         self, conn: sa.Connection, batch_id: str, settled: list[LineOutcome], now: float
     ) -> None:
         if not settled:
             return
+        lane = Lane.BATCH.value
         rows = []
         for o in settled:
             usage = o.usage
             rows.append(
-                {
-                    "request_id": o.request_id,
-                    "batch_id": batch_id,
-                    "lane": Lane.BATCH.value,
-                    "outcome": o.verdict.value,
-                    "status_code": o.status_code,
-                    "error_code": o.error_code,
-                    "error_message": o.error_message,
-                    "input_tokens": usage.input_tokens if usage else None,
-                    "cached_tokens": usage.cached_tokens if usage else None,
-                    "output_tokens": usage.output_tokens if usage else None,
-                    "reasoning_tokens": usage.reasoning_tokens if usage else None,
-                    "created_at": now,
-                }
+                (
+                    o.request_id,
+                    batch_id,
+                    lane,
+                    o.verdict.value,
+                    o.status_code,
+                    o.error_code,
+                    o.error_message,
+                    usage.input_tokens if usage else None,
+                    usage.cached_tokens if usage else None,
+                    usage.output_tokens if usage else None,
+                    usage.reasoning_tokens if usage else None,
+                    now,
+                )
             )
-        bulk_insert(conn, attempts, rows)
+        bulk_insert(conn, attempts, _ATTEMPT_COLUMNS, rows)
 
     def _store_results(self, conn: sa.Connection, settled: list[LineOutcome], now: float) -> None:
         rows = []
@@ -141,18 +156,9 @@ class IngestQueries:
             error = None
             if o.verdict is not Verdict.SUCCEEDED:
                 error = orjson.dumps({"code": o.error_code, "message": o.error_message}).decode()
-            rows.append(
-                {
-                    "request_id": o.request_id,
-                    "status": o.verdict.value,
-                    "status_code": o.status_code,
-                    "response": o.response_json,
-                    "error": error,
-                    "created_at": now,
-                }
-            )
+            rows.append((o.request_id, o.verdict.value, o.status_code, o.response_json, error, now))
         if rows:
-            bulk_insert(conn, results, rows)
+            bulk_insert(conn, results, _RESULT_COLUMNS, rows)
 
     def _move(
         self,

@@ -45,7 +45,7 @@ class SubmissionQueries:
             job_id = self._job_id(conn, job_name, source, feature, team, now)
             existing = self._existing(conn, job_id)
             created = skipped = 0
-            pending: list[dict[str, object]] = []
+            pending: list[tuple[object, ...]] = []
             for line in lines:
                 previous = existing.get(line.key)
                 if previous is not None:
@@ -59,11 +59,11 @@ class SubmissionQueries:
                     continue
                 pending.append(_row(job_id, line, feature, team, now))
                 if len(pending) >= INSERT_CHUNK:
-                    bulk_insert(conn, requests, pending)
+                    bulk_insert(conn, requests, _REQUEST_COLUMNS, pending)
                     created += len(pending)
                     pending = []
             if pending:
-                bulk_insert(conn, requests, pending)
+                bulk_insert(conn, requests, _REQUEST_COLUMNS, pending)
                 created += len(pending)
         return SubmitOutcome(job_id=job_id, job_name=job_name, created=created, existing=skipped)
 
@@ -107,21 +107,40 @@ def _insert_ignore(conn: sa.Connection) -> sa.Insert:
     return sqlite_insert(jobs).on_conflict_do_nothing(index_elements=["name"])
 
 
+_REQUEST_COLUMNS = (
+    "job_id",
+    "key",
+    "provider",
+    "endpoint",
+    "model",
+    "body",
+    "body_bytes",
+    "feature",
+    "team",
+    "state",
+    "attempt_count",
+    "created_at",
+    "updated_at",
+)
+_QUEUED = RequestState.QUEUED.value
+
+
 def _row(
     job_id: str, line: ParsedLine, feature: str | None, team: str | None, now: float
-) -> dict[str, object]:
-    return {
-        "job_id": job_id,
-        "key": line.key,
-        "provider": line.provider.value,
-        "endpoint": line.endpoint,
-        "model": line.model,
-        "body": line.body_json,
-        "body_bytes": len(line.body_json.encode()),
-        "feature": feature,
-        "team": team,
-        "state": RequestState.QUEUED.value,
-        "attempt_count": 0,
-        "created_at": now,
-        "updated_at": now,
-    }
+) -> tuple[object, ...]:
+    body = line.body_json
+    return (
+        job_id,
+        line.key,
+        line.provider.value,
+        line.endpoint,
+        line.model,
+        body,
+        len(body) if body.isascii() else len(body.encode()),
+        feature,
+        team,
+        _QUEUED,
+        0,
+        now,
+        now,
+    )

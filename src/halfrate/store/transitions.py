@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from halfrate.errors import InvalidTransition
 from halfrate.models import BatchState, RequestState, batch_sources, request_sources
-from halfrate.store.base import chunked
+from halfrate.store.base import id_in
 from halfrate.store.tables import batches, requests
 
 
@@ -23,17 +23,17 @@ def move_requests(
     strict: bool = True,
 ) -> int:
     """Move ``ids`` to ``target``; with ``batch_id``, only requests of that batch. Returns rows."""
+    if not ids:
+        return 0
     sources = sorted(s.value for s in request_sources(target))
-    moved = 0
-    for chunk in chunked(ids):
-        stmt = (
-            sa.update(requests)
-            .where(requests.c.id.in_(chunk), requests.c.state.in_(sources))
-            .values(state=target.value, **(values or {}))
-        )
-        if batch_id is not None:
-            stmt = stmt.where(requests.c.batch_id == batch_id)
-        moved += conn.execute(stmt).rowcount
+    stmt = (
+        sa.update(requests)
+        .where(id_in(conn, requests.c.id, ids), requests.c.state.in_(sources))
+        .values(state=target.value, **(values or {}))
+    )
+    if batch_id is not None:
+        stmt = stmt.where(requests.c.batch_id == batch_id)
+    moved: int = conn.execute(stmt).rowcount
     if strict and moved != len(ids):
         raise InvalidTransition(
             f"{len(ids) - moved} of {len(ids)} requests could not move to {target.value}"

@@ -153,6 +153,12 @@ def upgrade() -> None:
     op.create_table(
         "results",
         sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column(
             "request_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("status", sa.String(length=16), nullable=False),
@@ -163,7 +169,8 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["request_id"], ["requests.id"], name=op.f("fk_results_request_id_requests")
         ),
-        sa.PrimaryKeyConstraint("request_id", name=op.f("pk_results")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_results")),
+        sa.UniqueConstraint("request_id", name=op.f("uq_results_request_id")),
     )
 
 
