@@ -81,7 +81,6 @@ def halfrate_run(requests_file: Path, base_url: str, work: Path) -> dict[str, fl
     import openai
 
     import halfrate
-    from halfrate.export import write_results
 
     client = openai.OpenAI(api_key="bench", base_url=base_url)
     hr = halfrate.connect(
@@ -100,7 +99,7 @@ def halfrate_run(requests_file: Path, base_url: str, work: Path) -> dict[str, fl
     phases["worker_s"] = time.perf_counter() - t1
     t2 = time.perf_counter()
     with (work / "results.jsonl").open("w", encoding="utf-8") as handle:
-        count = write_results(hr.results(job.job_id), handle, "jsonl")
+        count = hr.export_results(job.job_id, handle, "jsonl")
     phases["results_s"] = time.perf_counter() - t2
     assert summary.lines.succeeded == count == job.created, (summary.lines, count, job.created)
     hr.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
@@ -115,6 +115,15 @@ class Halfrate:
 
     def results(self, job: str) -> Iterator[Result]:
         return self.store.reads.iter_results(self.store.reads.find_job(job).id)
+
+    def export_results(self, job: str, out: TextIO, fmt: str = "jsonl") -> int:
+        """Write the job's results to ``out`` as JSONL or CSV; returns the number of lines."""
+        from halfrate.export import write_jsonl_rows, write_results
+
+        job_id = self.store.reads.find_job(job).id
+        if fmt == "jsonl":
+            return write_jsonl_rows(self.store.reads.iter_result_rows(job_id), out)
+        return write_results(self.store.reads.iter_results(job_id), out, fmt)
 
     # -- working ----------------------------------------------------------------------------
 

@@ -116,18 +116,18 @@ def results(
 ) -> None:
     """One line per request: your custom_id, the status, the response body or the error."""
     from halfrate.api import connect
-    from halfrate.export import format_for, write_results
+    from halfrate.export import format_for
 
     chosen = format_for(str(output) if output else None, fmt)
     with connect() as hr:
-        rows = hr.results(job)
+        hr.store.reads.find_job(job)  # an unknown job fails before any file is created
         if output is None:
-            write_results(rows, sys.stdout, chosen)
+            hr.export_results(job, sys.stdout, chosen)
             return
         partial = output.with_name(output.name + ".partial")
         try:
             with partial.open("w", encoding="utf-8", newline="") as handle:
-                count = write_results(rows, handle, chosen)
+                count = hr.export_results(job, handle, chosen)
             partial.replace(output)
         except OSError as exc:
             partial.unlink(missing_ok=True)

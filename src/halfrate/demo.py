@@ -12,7 +12,6 @@ from rich.console import Console
 from halfrate.api import Halfrate
 from halfrate.config import Settings
 from halfrate.dispatch import RunMode, TickReport
-from halfrate.export import write_results
 from halfrate.store import Store
 
 SAMPLE = "demo_requests.jsonl"
@@ -71,7 +70,7 @@ def run_demo(console: Console, settings: Settings) -> None:
             usage = hr.store.reads.job_usage(outcome.job_id)
             results_path = home / "results.jsonl"
             with results_path.open("w", encoding="utf-8") as handle:
-                write_results(hr.results(outcome.job_id), handle, "jsonl")
+                hr.export_results(outcome.job_id, handle, "jsonl")
         finally:
             client.close()
             hr.close()

@@ -10,6 +10,7 @@ import orjson
 
 from halfrate.errors import InputError
 from halfrate.models import Result
+from halfrate.store.reads import ResultRow
 
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ("custom_id", "status", "output_text", "error_code", "error_message", "response")
@@ -49,6 +50,25 @@ def output_text(response: dict[str, Any] | None) -> str:
         ]
         return "".join(texts)
     return ""
+
+
+def write_jsonl_rows(rows: Iterable[ResultRow], out: TextIO) -> int:
+    """JSONL straight from the stored JSON text: the same lines as :func:`result_record` gives,
+    without parsing and re-serialising every response (a third of the export time)."""
+    count = 0
+    for row in rows:
+        if row.error_json:
+            error = row.error_json
+        else:
+            pending = row.pending_error
+            error = orjson.dumps(pending).decode() if pending else "null"
+        code = "null" if row.status_code is None else str(row.status_code)
+        out.write(
+            f'{{"custom_id":{orjson.dumps(row.key).decode()},"status":"{row.state}",'
+            f'"status_code":{code},"response":{row.response_json or "null"},"error":{error}}}\n'
+        )
+        count += 1
+    return count
 
 
 def write_results(results: Iterable[Result], out: TextIO, fmt: str) -> int:

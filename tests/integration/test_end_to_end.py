@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from halfrate.dispatch import RunMode
+from halfrate.export import result_record
 from halfrate.sandbox import SandboxServer
 from halfrate.sandbox.simulate import simulate
 from halfrate.store.tables import attempts, batches, results
@@ -131,6 +134,16 @@ def test_mixed_batch_keeps_successes_and_reports_failures(
         }
         assert by_key["broken"].status == "failed"
         assert by_key["broken"].status_code == 400
+        # A request still waiting shows its last error; the fast JSONL export (stored JSON text
+        # spliced in) must say exactly what the parsed results say, line for line.
+        later = write_jsonl(tmp_path / "later.jsonl", [chat_line("later", "x")])
+        hr.submit_file(later, job="mixed")
+        exported = io.StringIO()
+        assert hr.export_results("mixed", exported, "jsonl") == 8
+        lines_out = [json.loads(line) for line in exported.getvalue().splitlines()]
+        assert lines_out == [result_record(r) for r in hr.results("mixed")]
+        assert lines_out[-1]["status"] == "queued"
+        assert lines_out[-2]["error"]["code"] == "invalid_type"  # the provider's own code
     finally:
         client.close()
         hr.close()

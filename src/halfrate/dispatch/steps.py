@@ -17,6 +17,7 @@ import orjson
 
 from halfrate.config import Settings
 from halfrate.dispatch.packing import write_batch_file
+from halfrate.dispatch.prefetch import Prefetch
 from halfrate.errors import ProviderRejected, ProviderUnreachable, TransientProviderError
 from halfrate.models import Verdict
 from halfrate.providers.base import (
@@ -165,8 +166,9 @@ def ingest(
     try:
         for file_id in (remote.output_file_id, remote.error_file_id):
             if file_id:
-                for chunk in _chunks(provider, file_id):
-                    counts.add(ctx.store.ingest.apply(batch.id, chunk, ctx.retry_policy))
+                with Prefetch(_chunks(provider, file_id), name="halfrate-parse") as chunks:
+                    for chunk in chunks:
+                        counts.add(ctx.store.ingest.apply(batch.id, chunk, ctx.retry_policy))
     except (TransientProviderError, ProviderUnreachable, ProviderRejected) as exc:
         ctx.store.queue.update(
             batch.id, last_error=str(exc), next_poll_at=time.time() + ctx.backoff(1)

@@ -110,8 +110,8 @@ class ReadQueries:
             "attempts": int(row[3]),
         }
 
-    def iter_results(self, job_id: str, chunk: int = 2_000) -> Iterator[Result]:
-        """One row per request of the job, in submission order, streamed."""
+    def iter_result_rows(self, job_id: str, chunk: int = 2_000) -> Iterator[ResultRow]:
+        """One row per request of the job, in submission order, streamed, JSON left as text."""
         with self._store.read() as conn:
             rows = conn.execution_options(yield_per=chunk).execute(
                 sa.select(
@@ -126,17 +126,37 @@ class ReadQueries:
                 .where(requests.c.job_id == job_id)
                 .order_by(requests.c.id)
             )
-            for key, state, last_error, status_code, response, error in rows:
-                parsed_error = orjson.loads(error) if error else None
-                if parsed_error is None and state not in ("succeeded",) and last_error:
-                    parsed_error = {"code": None, "message": last_error}
-                yield Result(
-                    key=key,
-                    status=state,
-                    status_code=status_code,
-                    response=orjson.loads(response) if response else None,
-                    error=parsed_error,
-                )
+            for row in rows:
+                yield ResultRow(*row)
+
+    def iter_results(self, job_id: str) -> Iterator[Result]:
+        """One :class:`Result` per request of the job, in submission order, streamed."""
+        for row in self.iter_result_rows(job_id):
+            error = orjson.loads(row.error_json) if row.error_json else row.pending_error
+            yield Result(
+                key=row.key,
+                status=row.state,
+                status_code=row.status_code,
+                response=orjson.loads(row.response_json) if row.response_json else None,
+                error=error,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class ResultRow:
+    key: str
+    state: str
+    last_error: str | None
+    status_code: int | None
+    response_json: str | None
+    error_json: str | None
+
+    @property
+    def pending_error(self) -> dict[str, str | None] | None:
+        """For a request without a stored result: why its last attempt did not succeed."""
+        if self.state != "succeeded" and self.last_error:
+            return {"code": None, "message": self.last_error}
+        return None
 
 
 def _job_batch_ids(job_id: str) -> sa.Select[tuple[str]]:
