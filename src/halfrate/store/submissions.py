@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -41,30 +41,28 @@ class SubmissionQueries:
         this call is stored.
         """
         now = time.time()
+        created = skipped = 0
         with self._store.write() as conn:
-            job_id = self._job_id(conn, job_name, source, feature, team, now)
-            existing = self._existing(conn, job_id)
-            created = skipped = 0
-            pending: list[tuple[object, ...]] = []
-            for line in lines:
-                previous = existing.get(line.key)
-                if previous is not None:
-                    if previous != (line.endpoint, line.body_json):
+            job_id, is_new = self._job_id(conn, job_name, source, feature, team, now)
+            for chunk in _chunks(lines, INSERT_CHUNK):
+                # Only a job that existed before can hold these keys; look up just this chunk's
+                # keys, so memory stays flat however large the job already is.
+                existing = {} if is_new else self._existing(conn, job_id, chunk)
+                rows = []
+                for line in chunk:
+                    previous = existing.get(line.key)
+                    if previous is None:
+                        rows.append(_row(job_id, line, feature, team, now))
+                    elif previous == (line.endpoint, line.body_json):
+                        skipped += 1
+                    else:
                         raise IdempotencyConflict(
                             f"{describe_line} {line.line_no}: custom_id {line.key!r} was already "
                             f"submitted to job {job_name!r} with a different request; use a new "
                             "custom_id or another --job name"
                         )
-                    skipped += 1
-                    continue
-                pending.append(_row(job_id, line, feature, team, now))
-                if len(pending) >= INSERT_CHUNK:
-                    bulk_insert(conn, requests, _REQUEST_COLUMNS, pending)
-                    created += len(pending)
-                    pending = []
-            if pending:
-                bulk_insert(conn, requests, _REQUEST_COLUMNS, pending)
-                created += len(pending)
+                bulk_insert(conn, requests, _REQUEST_COLUMNS, rows)
+                created += len(rows)
         return SubmitOutcome(job_id=job_id, job_name=job_name, created=created, existing=skipped)
 
     def _job_id(
@@ -75,10 +73,11 @@ class SubmissionQueries:
         feature: str | None,
         team: str | None,
         now: float,
-    ) -> str:
+    ) -> tuple[str, bool]:
+        """The job's id, and whether this call created it."""
         found = conn.execute(sa.select(jobs.c.id).where(jobs.c.name == name)).scalar_one_or_none()
         if found is not None:
-            return str(found)
+            return str(found), False
         job_id = new_id("job")
         # ON CONFLICT: a concurrent submit of the same name on PostgreSQL wins the race; we then
         # add to its job, exactly as if we had come second.
@@ -86,15 +85,30 @@ class SubmissionQueries:
             id=job_id, name=name, source=source, feature=feature, team=team, created_at=now
         )
         conn.execute(insert)
-        return str(conn.execute(sa.select(jobs.c.id).where(jobs.c.name == name)).scalar_one())
+        stored = str(conn.execute(sa.select(jobs.c.id).where(jobs.c.name == name)).scalar_one())
+        return stored, stored == job_id
 
-    def _existing(self, conn: sa.Connection, job_id: str) -> dict[str, tuple[str, str]]:
+    def _existing(
+        self, conn: sa.Connection, job_id: str, chunk: list[ParsedLine]
+    ) -> dict[str, tuple[str, str]]:
+        keys = [line.key for line in chunk]
         rows = conn.execute(
             sa.select(requests.c.key, requests.c.endpoint, requests.c.body).where(
-                requests.c.job_id == job_id
+                requests.c.job_id == job_id, requests.c.key.in_(keys)
             )
         )
         return {key: (endpoint, body) for key, endpoint, body in rows}
+
+
+def _chunks(lines: Iterable[ParsedLine], size: int) -> Iterator[list[ParsedLine]]:
+    chunk: list[ParsedLine] = []
+    for line in lines:
+        chunk.append(line)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def _insert_ignore(conn: sa.Connection) -> sa.Insert:
