@@ -142,3 +142,22 @@ def test_close_stops_the_event_loop_thread() -> None:
         assert threading.active_count() == before + 1
     assert threading.active_count() == before
     transport.close()  # closing twice is harmless
+
+
+def test_a_client_never_closed_does_not_keep_the_interpreter_alive() -> None:
+    import subprocess
+    import sys
+
+    script = (
+        "from halfrate.sandbox import create_app, openai_client\n"
+        "c = openai_client(create_app())\n"
+        "c.chat.completions.create(\n"
+        "    model='gpt-4o-mini', messages=[{'role': 'user', 'content': 'x'}]\n"
+        ")\n"
+        "print('answered')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "answered"

@@ -18,7 +18,7 @@ from typing import Any
 
 import anyio
 import httpx2
-from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.from_thread import BlockingPortal
 from starlette.types import ASGIApp, Message, Scope
 
 log = logging.getLogger(__name__)
@@ -158,17 +158,13 @@ class InProcessTransport(httpx2.BaseTransport):
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
         self._lock = threading.Lock()
-        self._stack: contextlib.ExitStack | None = None
+        self._thread: threading.Thread | None = None
         self._portal: BlockingPortal | None = None
 
     def _get_portal(self) -> BlockingPortal:
         with self._lock:
             if self._portal is None:
-                stack = contextlib.ExitStack()
-                self._portal = stack.enter_context(
-                    start_blocking_portal(name="halfrate-sandbox-inprocess")
-                )
-                self._stack = stack
+                self._portal, self._thread = _start_portal()
             return self._portal
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
@@ -192,11 +188,39 @@ class InProcessTransport(httpx2.BaseTransport):
 
     def close(self) -> None:
         with self._lock:
-            portal, stack = self._portal, self._stack
-            self._portal = self._stack = None
-        if portal is None or stack is None:
+            portal, thread = self._portal, self._thread
+            self._portal = self._thread = None
+        if portal is None or thread is None:
             return
         # Cancel what is still running (e.g. a response nobody read to the end), then stop.
         with contextlib.suppress(RuntimeError):
             portal.call(portal.stop, True)
-        stack.close()
+        thread.join()
+
+
+def _start_portal() -> tuple[BlockingPortal, threading.Thread]:
+    """An event loop in a *daemon* thread, and a portal into it.
+
+    anyio's ``start_blocking_portal`` runs its loop in an executor thread, which interpreter
+    shutdown waits for: a script that never closed its sandbox client would hang on exit.
+    """
+    ready: queue.Queue[BlockingPortal | BaseException] = queue.Queue(maxsize=1)
+
+    async def serve() -> None:
+        async with BlockingPortal() as portal:
+            ready.put(portal)
+            await portal.sleep_until_stopped()
+
+    def run() -> None:
+        try:
+            anyio.run(serve)
+        except BaseException as exc:  # handed to the thread that asked for the portal
+            if ready.empty():
+                ready.put(exc)
+
+    thread = threading.Thread(target=run, name="halfrate-sandbox-inprocess", daemon=True)
+    thread.start()
+    started = ready.get()
+    if isinstance(started, BaseException):
+        raise started
+    return started, thread
