@@ -21,6 +21,7 @@ app = typer.Typer(
     help="Run LLM work nobody is waiting on through the providers' batch APIs, at half price.",
     epilog="Settings (flag > environment > config file > default):\n\n"
     + describe_settings().replace("\n", "\n\n")
+    + "\n\nHALFRATE_POLICY  the routing policy file (default: built in; see `halfrate policy`)"
     + "\n\nProviders use their SDKs' own variables: OPENAI_API_KEY, OPENAI_BASE_URL.",
     no_args_is_help=True,
     add_completion=False,
@@ -30,6 +31,15 @@ app = typer.Typer(
 # Piped output (scripts, files) gets a wide page so tables keep whole ids on one line.
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(highlight=False, soft_wrap=True, stderr=True)
+
+
+def _add_subcommands() -> None:
+    from halfrate.cli_policy import policy_app
+
+    app.add_typer(policy_app, name="policy")
+
+
+_add_subcommands()
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="log what the worker does")]
 

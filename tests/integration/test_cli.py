@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import socket
 import subprocess
@@ -193,3 +194,39 @@ def test_demo_runs_with_no_keys(isolated_env: Path) -> None:
     results_file = isolated_env / "demo" / "results.jsonl"
     assert results_file.exists()
     assert len(results_file.read_text().splitlines()) == 300
+
+
+def test_policy_explain_says_lane_model_and_rule(tmp_path: Path) -> None:
+    waiting = run("policy", "explain", "--feature", "search", "--waiting")
+    assert waiting.returncode == 0, waiting.stderr
+    assert waiting.stdout.splitlines()[0] == "lane   realtime"
+    assert 'rule 1 "A person is waiting for the answer"' in waiting.stdout
+    policy = tmp_path / "policy.toml"
+    policy.write_text(
+        '[[rule]]\nname = "Triage on the small model"\nwhen = { feature = "ticket-triage" }\n'
+        'lane = "batch"\nmodel = { "gpt-4o" = "gpt-4o-mini" }\n',
+        encoding="utf-8",
+    )
+    env = {"HALFRATE_POLICY": str(policy)}
+    routed = run("policy", "explain", "--feature", "ticket-triage", "--model", "gpt-4o", env=env)
+    assert routed.returncode == 0, routed.stderr
+    assert "lane   batch" in routed.stdout
+    assert "model  gpt-4o-mini (instead of gpt-4o)" in routed.stdout
+    assert f"({policy}, line 1)" in routed.stdout
+    as_json = run("policy", "explain", "--deadline", "2d", "--json")
+    decided = json.loads(as_json.stdout)
+    assert decided["lane"] == "batch"
+    assert decided["rule"]["number"] == 2
+
+
+def test_policy_failures_are_one_clear_line(tmp_path: Path) -> None:
+    assert_one_line_error(run("policy", "explain", "--deadline", "yesterday"), "'yesterday'")
+    assert_one_line_error(run("policy", "explain", "--deadline", "2001-01-01"), "in the past")
+    assert_one_line_error(run("policy", "explain", "--tag", "novalue"), "KEY=VALUE")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[rule]]\nname = "x"\nlane = "bach"\n', encoding="utf-8")
+    assert_one_line_error(
+        run("policy", "explain", env={"HALFRATE_POLICY": str(bad)}),
+        f"policy {bad}, line 3",
+        "'bach'",
+    )

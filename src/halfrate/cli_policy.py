@@ -1,0 +1,77 @@
+"""`halfrate policy ...`: what the routing policy decides, in words."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+from rich.console import Console
+
+from halfrate.errors import InputError
+
+policy_app = typer.Typer(help="The routing policy: which lane each request runs in.")
+
+
+def _tags(pairs: list[str]) -> dict[str, str]:
+    tags: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise InputError(f"--tag {pair!r} must read KEY=VALUE")
+        tags[key.strip()] = value.strip()
+    return tags
+
+
+@policy_app.command()
+def explain(
+    feature: Annotated[str | None, typer.Option(help="the request's feature tag")] = None,
+    team: Annotated[str | None, typer.Option(help="the request's team tag")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="another tag, KEY=VALUE (repeatable)")
+    ] = None,
+    deadline: Annotated[
+        str | None, typer.Option(help="6h, 2d, 06:00 or ISO 8601 (default: no deadline)")
+    ] = None,
+    waiting: Annotated[bool, typer.Option("--waiting", help="a person is waiting")] = False,
+    model: Annotated[str | None, typer.Option(help="the model the request asks for")] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="a policy file (default: $HALFRATE_POLICY or built-in)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Print the lane, the model and the rule that decided, for a request like this."""
+    from halfrate.policy import Route, decide, load_policy
+    from halfrate.urgency import parse_deadline
+
+    now = datetime.now().astimezone()
+    chosen = load_policy(policy)
+    due = parse_deadline(deadline, now) if deadline is not None else None
+    route = Route(now, feature, team, _tags(tag or []), waiting, due, model)
+    decision = decide(chosen, route)
+    if as_json:
+        rule = decision.rule
+        print(
+            orjson.dumps(
+                {
+                    "lane": decision.lane.value,
+                    "model": decision.model,
+                    "rule": None if rule is None else {"number": rule.number, "name": rule.name},
+                    "source": decision.source,
+                    "line": None if rule is None else rule.line,
+                    "deadline": due.isoformat() if due else None,
+                    "explanation": decision.explain(),
+                }
+            ).decode()
+        )
+        return
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(f"lane   {decision.lane.value}")
+    if model is not None or decision.model is not None:
+        changed = f" (instead of {model})" if decision.model != model else ""
+        out.print(f"model  {decision.model}{changed}")
+    if due is not None:
+        out.print(f"due    {due:%Y-%m-%d %H:%M %Z}")
+    out.print(f"why    {decision.explain()}")
