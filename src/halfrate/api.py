@@ -52,9 +52,13 @@ class Halfrate:
         file again creates nothing new.
         """
         file = Path(path)
+        # Flags first: cheap to check, and a mistake should not wait for a big file's scan.
+        feature, team = _tag(feature, "--feature"), _tag(team, "--team")
+        chosen_name = _job_name(job) if job is not None else None
         limit = self.max_line_bytes
         summary = scan_jsonl(file, max_line_bytes=limit)
-        name = _job_name(job) if job is not None else f"{file.stem}-{summary.sha256[:8]}"
+        # Without --job: the file's name and content, so the same file maps to the same job.
+        name = chosen_name or f"{file.stem[:180]}-{summary.sha256[:8]}"
         lines = iter_jsonl(file, max_line_bytes=limit, expected_sha256=summary.sha256)
         return self.store.submissions.submit(
             job_name=name,
@@ -74,6 +78,7 @@ class Halfrate:
         team: str | None = None,
     ) -> SubmitOutcome:
         """Store requests given from Python as (part of) the job named ``job``."""
+        feature, team = _tag(feature, "feature"), _tag(team, "team")
         parsed: list[ParsedLine] = []
         seen: set[str] = set()
         for index, spec in enumerate(requests, start=1):
@@ -178,6 +183,20 @@ def connect(database_url: str | None = None, **settings: Any) -> Halfrate:
     """Open (and migrate) the store; settings follow flag > env > file > default."""
     resolved = load_settings(database_url=database_url, **settings)
     return Halfrate(resolved, Store.open(resolved.resolved_database_url))
+
+
+MAX_TAG = 200
+
+
+def _tag(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    cleaned = value.strip()
+    if not cleaned:
+        raise InputError(f"{what} is empty")
+    if len(cleaned) > MAX_TAG:
+        raise InputError(f"{what} is longer than {MAX_TAG} characters")
+    return cleaned
 
 
 def _job_name(name: str) -> str:

@@ -126,6 +126,8 @@ def test_conflicting_resubmission_names_the_key(tmp_path: Path, isolated_env: Pa
         (("results", "x", "--format", "xml"), {}, ("'xml'",)),
         (("sandbox", "--port", "99999"), {}, ("'--port'", "65535")),
         (("no-such-command",), {}, ("no-such-command",)),
+        (("submit", "x.jsonl", "--feature", "f" * 300), {}, ("--feature is longer than 200",)),
+        (("submit", "x.jsonl", "--job", " "), {}, ("job name is empty",)),
     ],
 )
 def test_failures_are_one_clear_line(
