@@ -101,8 +101,19 @@ def test_cancel_unknown_batch(http: httpx2.Client) -> None:
     assert "batch_nope" in error_of(response)["message"]
 
 
-def test_stream_is_not_simulated_yet(http: httpx2.Client) -> None:
+def test_chat_streams_server_sent_events(http: httpx2.Client) -> None:
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stream": True}
     response = http.post("/v1/chat/completions", json=body)
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [line for line in response.text.split("\n\n") if line]
+    assert all(event.startswith("data: ") for event in events)
+    assert events[-1] == "data: [DONE]"
+    assert '"object":"chat.completion.chunk"' in events[0]
+
+
+def test_only_chat_streams(http: httpx2.Client) -> None:
+    body = {"model": "text-embedding-3-small", "input": "x", "stream": True}
+    response = http.post("/v1/embeddings", json=body)
     assert response.status_code == 400
-    assert error_of(response)["message"] == "streaming is not simulated yet"
+    assert "streaming is simulated for /v1/chat/completions only" in error_of(response)["message"]
