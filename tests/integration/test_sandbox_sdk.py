@@ -419,10 +419,6 @@ def test_sync_errors_use_openai_shape(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client.chat.completions.create(model="gpt-4o-mini", messages=[])
     assert caught.value.code == "empty_array"
-    with pytest.raises(openai.BadRequestError, match="streaming is not simulated yet"):
-        client.chat.completions.create(
-            model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], stream=True
-        )
     with pytest.raises(openai.BadRequestError) as caught:
         client.embeddings.create(model="text-embedding-3-small", input="a", dimensions=5000)
     assert caught.value.param == "dimensions"
