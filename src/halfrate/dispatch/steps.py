@@ -216,25 +216,36 @@ def _outcome(line: OutputLine) -> LineOutcome | None:
 
 
 def _settle_unreported(ctx: StepContext, batch: BatchRecord, remote: RemoteBatch) -> IngestCounts:
-    """Requests that no line mentioned: the provider's whole-batch errors name some of them;
-    the rest ran nowhere and go back to the queue for another batch."""
+    """Requests that no output line mentioned.
+
+    A batch that failed validation ran nothing. The lines the provider names fail with its
+    message; the others were not the problem and go back to the queue without spending an
+    attempt. If it names no line (an empty or oversized file), every request spends one, so a
+    problem that persists ends at the attempt cap instead of looping. Lines missing from a batch
+    that ran are retried, spending an attempt.
+    """
     left = ctx.store.ingest.unreported(batch.id)
     if not left:
         return IngestCounts()
+    reason = _unreported_reason(remote)
     by_line = {e.line: e for e in remote.errors if e.line is not None}
-    # Input lines were written in request-id order, and nothing of a failed batch was settled,
+    if remote.status != "failed" or not by_line:
+        retry = [LineOutcome(rid, Verdict.RETRY, None, None, *reason) for rid in left]
+        return ctx.store.ingest.apply(batch.id, retry, ctx.retry_policy)
+    # Input lines were written in request-id order and nothing of a failed batch was settled,
     # so line N (1-based) is the N-th unreported request.
-    outcomes = []
+    named, innocent = [], []
     for index, request_id in enumerate(left, start=1):
-        named = by_line.get(index) if remote.status == "failed" else None
-        if named is not None:
-            outcomes.append(
-                LineOutcome(request_id, Verdict.FAILED, None, None, named.code, named.message)
-            )
+        error = by_line.get(index)
+        if error is None:
+            innocent.append(request_id)
         else:
-            reason = _unreported_reason(remote)
-            outcomes.append(LineOutcome(request_id, Verdict.RETRY, None, None, *reason))
-    return ctx.store.ingest.apply(batch.id, outcomes, ctx.retry_policy)
+            named.append(
+                LineOutcome(request_id, Verdict.FAILED, None, None, error.code, error.message)
+            )
+    counts = ctx.store.ingest.apply(batch.id, named, ctx.retry_policy)
+    counts.retried += ctx.store.queue.release(batch.id, innocent, reason[1])
+    return counts
 
 
 def _unreported_reason(remote: RemoteBatch) -> tuple[str, str]:

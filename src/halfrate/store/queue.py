@@ -190,9 +190,18 @@ class QueueQueries:
                 },
             )
 
+    def release(self, batch_id: str, ids: list[int], reason: str) -> int:
+        """Put requests of the batch back in the queue without spending an attempt: they never
+        ran, through no fault of their own."""
+        with self._store.write() as conn:
+            return self._release(conn, batch_id, ids, reason)
+
+    def _release(self, conn: sa.Connection, batch_id: str, ids: list[int], reason: str) -> int:
+        values = {"batch_id": None, "updated_at": time.time(), "last_error": reason}
+        return move_requests(conn, ids, RequestState.QUEUED, batch_id=batch_id, values=values)
+
     def abandon(self, batch_id: str, reason: str) -> int:
         """The batch never reached the provider: its requests go back to the queue."""
-        now = time.time()
         with self._store.write() as conn:
             ids = list(
                 conn.execute(
@@ -201,13 +210,7 @@ class QueueQueries:
                     )
                 ).scalars()
             )
-            move_requests(
-                conn,
-                ids,
-                RequestState.QUEUED,
-                batch_id=batch_id,
-                values={"batch_id": None, "updated_at": now, "last_error": reason},
-            )
+            self._release(conn, batch_id, ids, reason)
             move_batch(
                 conn, batch_id, BatchState.ABANDONED, {"last_error": reason, "next_poll_at": None}
             )
