@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +14,7 @@ import openai
 from halfrate.api import Halfrate
 from halfrate.config import load_settings
 from halfrate.store import Store
+from halfrate.store.queue import BatchRecord, Group
 
 CHAT = "/v1/chat/completions"
 
@@ -45,3 +49,30 @@ def fast_halfrate(database_url: str, **settings: Any) -> Halfrate:
 
 def sdk_client(base_url: str) -> openai.OpenAI:
     return openai.OpenAI(api_key="sandbox-test", base_url=base_url, max_retries=0)
+
+
+@contextlib.contextmanager
+def connected(
+    database_url: str, base_url: str, **settings: Any
+) -> Iterator[tuple[Halfrate, openai.OpenAI]]:
+    """A test halfrate and an SDK client for the sandbox at ``base_url``, both closed after."""
+    hr = fast_halfrate(database_url, **settings)
+    client = sdk_client(base_url)
+    try:
+        yield hr, client
+    finally:
+        client.close()
+        hr.close()
+
+
+def claim(store: Store, max_lines: int = 100) -> BatchRecord:
+    """Pack the queued gpt-4o-mini chat requests into one batch, as the worker would."""
+    batch = store.queue.claim_batch(
+        Group("openai", CHAT, "gpt-4o-mini"),
+        max_lines=max_lines,
+        max_bytes=10**9,
+        line_overhead=100,
+        now=time.time(),
+    )
+    assert batch is not None
+    return batch

@@ -13,6 +13,7 @@ from halfrate.config import Settings, load_settings
 from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSummary
 from halfrate.errors import InputError
 from halfrate.intake import (
+    OPENAI_BATCH_ENDPOINTS,
     ParsedLine,
     check_spec,
     iter_jsonl,
@@ -108,7 +109,10 @@ class Halfrate:
 
     @property
     def max_line_bytes(self) -> int:
-        return self.settings.openai_max_batch_bytes - line_overhead("/v1/chat/completions")
+        # A line must fit a batch whatever its endpoint; the longest URL costs the most.
+        return self.settings.openai_max_batch_bytes - max(
+            map(line_overhead, OPENAI_BATCH_ENDPOINTS)
+        )
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -123,12 +127,13 @@ class Halfrate:
 
     def export_results(self, job: str, out: TextIO, fmt: str = "jsonl") -> int:
         """Write the job's results to ``out`` as JSONL or CSV; returns the number of lines."""
-        from halfrate.export import write_jsonl_rows, write_results
+        from halfrate.export import format_for, write_csv, write_jsonl_rows
 
+        fmt = format_for(None, fmt)
         job_id = self.store.reads.find_job(job).id
         if fmt == "jsonl":
             return write_jsonl_rows(self.store.reads.iter_result_rows(job_id), out)
-        return write_results(self.store.reads.iter_results(job_id), out, fmt)
+        return write_csv(self.store.reads.iter_results(job_id), out)
 
     # -- working ----------------------------------------------------------------------------
 

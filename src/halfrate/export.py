@@ -71,18 +71,11 @@ def write_jsonl_rows(rows: Iterable[ResultRow], out: TextIO) -> int:
     return count
 
 
-def write_results(results: Iterable[Result], out: TextIO, fmt: str) -> int:
-    if fmt not in FORMATS:
-        raise InputError(f"unknown format {fmt!r}: use jsonl or csv")
-    count = 0
-    if fmt == "jsonl":
-        for result in results:
-            out.write(orjson.dumps(result_record(result)).decode())
-            out.write("\n")
-            count += 1
-        return count
+def write_csv(results: Iterable[Result], out: TextIO) -> int:
+    """One row per result, with the answer's text pulled out for spreadsheets."""
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
+    count = 0
     for result in results:
         error = result.error or {}
         writer.writerow(

@@ -38,7 +38,6 @@ MODEL_REQUIRED = frozenset(
 MAX_KEY_CHARS = 512
 MAX_MODEL_CHARS = 200
 OPENAI_LINE_FIELDS = frozenset({"custom_id", "method", "url", "body"})
-READ_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -228,14 +227,3 @@ def iter_jsonl(path: Path, *, max_line_bytes: int, expected_sha256: str) -> Iter
             ) from exc
     if digest.hexdigest() != expected_sha256:
         raise InputError("the file changed while it was being submitted", source=str(path))
-
-
-def file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(READ_CHUNK):
-                digest.update(chunk)
-    except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror or exc}", source=str(path)) from exc
-    return digest.hexdigest()

@@ -22,9 +22,8 @@ from halfrate.models import BatchState
 from halfrate.providers.base import METADATA_KEY, Limits
 from halfrate.providers.openai import OpenAIBatchProvider
 from halfrate.sandbox import SandboxServer
-from halfrate.store.queue import Group
 from halfrate.store.tables import attempts, batches
-from tests.helpers import CHAT, chat_line, fast_halfrate, sdk_client, write_jsonl
+from tests.helpers import CHAT, chat_line, claim, connected, fast_halfrate, sdk_client, write_jsonl
 
 
 def test_create_that_reached_the_provider_before_a_crash_is_not_repeated(
@@ -33,44 +32,32 @@ def test_create_that_reached_the_provider_before_a_crash_is_not_repeated(
     """The worker died after `create` reached the provider but before the answer was recorded.
     On restart it must find that batch by our id in metadata instead of creating a second one."""
     path = write_jsonl(tmp_path / "r.jsonl", [chat_line(f"k{i}", f"q {i}") for i in range(12)])
-    with SandboxServer(latency=0.0) as sandbox:
-        hr = fast_halfrate(database_url)
-        client = sdk_client(sandbox.base_url)
-        try:
-            hr.submit_file(path, job="crash")
-            batch = hr.store.queue.claim_batch(
-                Group("openai", CHAT, "gpt-4o-mini"),
-                max_lines=100,
-                max_bytes=10**9,
-                line_overhead=100,
-                now=time.time(),
-            )
-            assert batch is not None
-            # Replay exactly what the crashed worker did, up to the lost answer.
-            provider = OpenAIBatchProvider(client, Limits(100, 10**9))
-            file_path = write_batch_file(hr.store, provider, batch, tmp_path / "spool")
-            file_id = provider.upload(file_path)
-            hr.store.queue.update(batch.id, input_file_id=file_id, create_started_at=time.time())
-            remote = provider.create(file_id, CHAT, {METADATA_KEY: batch.id})
-            # ...crash: `remote.id` was never recorded. Restart:
-            summary = hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
-            assert summary.lines.succeeded == 12
-            record = hr.store.queue.get(batch.id)
-            assert record.provider_batch_id == remote.id
-            assert record.state == BatchState.INGESTED.value
-            ours = [
-                b
-                for b in client.batches.list(limit=100)
-                if (b.metadata or {}).get(METADATA_KEY) == batch.id
-            ]
-            assert len(ours) == 1  # created at the provider exactly once
-            with hr.store.read() as conn:
-                assert (
-                    conn.execute(sa.select(sa.func.count()).select_from(batches)).scalar_one() == 1
-                )
-        finally:
-            client.close()
-            hr.close()
+    with (
+        SandboxServer(latency=0.0) as sandbox,
+        connected(database_url, sandbox.base_url) as (hr, client),
+    ):
+        hr.submit_file(path, job="crash")
+        batch = claim(hr.store)
+        # Replay exactly what the crashed worker did, up to the lost answer.
+        provider = OpenAIBatchProvider(client, Limits(100, 10**9))
+        file_path = write_batch_file(hr.store, provider, batch, tmp_path / "spool")
+        file_id = provider.upload(file_path)
+        hr.store.queue.update(batch.id, input_file_id=file_id, create_started_at=time.time())
+        remote = provider.create(file_id, CHAT, {METADATA_KEY: batch.id})
+        # ...crash: `remote.id` was never recorded. Restart:
+        summary = hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
+        assert summary.lines.succeeded == 12
+        record = hr.store.queue.get(batch.id)
+        assert record.provider_batch_id == remote.id
+        assert record.state == BatchState.INGESTED.value
+        ours = [
+            b
+            for b in client.batches.list(limit=100)
+            if (b.metadata or {}).get(METADATA_KEY) == batch.id
+        ]
+        assert len(ours) == 1  # created at the provider exactly once
+        with hr.store.read() as conn:
+            assert conn.execute(sa.select(sa.func.count()).select_from(batches)).scalar_one() == 1
 
 
 def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, isolated_env: Path) -> None:
@@ -117,21 +104,15 @@ def spec(key: str, content: str = "hi", **body: object) -> RequestSpec:
 
 
 def test_python_submit_and_results(sqlite_url: str) -> None:
-    with SandboxServer() as sandbox:
-        hr = fast_halfrate(sqlite_url)
-        client = sdk_client(sandbox.base_url)
-        try:
-            outcome = hr.submit([spec("a"), spec("b", "hello")], job="py", feature="evals")
-            assert (outcome.created, outcome.existing) == (2, 0)
-            assert hr.submit([spec("a")], job="py").existing == 1
-            hr.run_worker(openai_client=client)
-            got = {r.key: r for r in hr.results("py")}
-            assert set(got) == {"a", "b"}
-            assert all(r.status == "succeeded" for r in got.values())
-            assert hr.status("py").feature == "evals"
-        finally:
-            client.close()
-            hr.close()
+    with SandboxServer() as sandbox, connected(sqlite_url, sandbox.base_url) as (hr, client):
+        outcome = hr.submit([spec("a"), spec("b", "hello")], job="py", feature="evals")
+        assert (outcome.created, outcome.existing) == (2, 0)
+        assert hr.submit([spec("a")], job="py").existing == 1
+        hr.run_worker(openai_client=client)
+        got = {r.key: r for r in hr.results("py")}
+        assert set(got) == {"a", "b"}
+        assert all(r.status == "succeeded" for r in got.values())
+        assert hr.status("py").feature == "evals"
 
 
 @pytest.mark.parametrize(
@@ -178,15 +159,12 @@ def test_two_workers_on_one_store_never_create_a_batch_twice(
         errors: list[BaseException] = []
 
         def work() -> None:
-            hr = fast_halfrate(database_url, openai_max_batch_lines=25)
-            client = sdk_client(sandbox.base_url)
+            settings = {"openai_max_batch_lines": 25}
             try:
-                summaries.append(hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client))
-            except BaseException as exc:
+                with connected(database_url, sandbox.base_url, **settings) as (hr, client):
+                    summaries.append(hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client))
+            except BaseException as exc:  # handed to the test thread, which asserts none
                 errors.append(exc)
-            finally:
-                client.close()
-                hr.close()
 
         threads = [threading.Thread(target=work) for _ in range(2)]
         for thread in threads:

@@ -16,7 +16,7 @@ from halfrate.export import result_record
 from halfrate.sandbox import SandboxServer
 from halfrate.sandbox.simulate import simulate
 from halfrate.store.tables import attempts, batches, results
-from tests.helpers import CHAT, chat_line, fast_halfrate, sdk_client, write_jsonl
+from tests.helpers import CHAT, chat_line, connected, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +39,7 @@ def test_thousand_requests_split_into_batches_each_result_once(
         for i in range(1000)
     ]
     path = write_jsonl(tmp_path / "thousand.jsonl", lines)
-    hr = fast_halfrate(database_url, openai_max_batch_lines=150)
-    client = sdk_client(sandbox.base_url)
-    try:
+    with connected(database_url, sandbox.base_url, openai_max_batch_lines=150) as (hr, client):
         outcome = hr.submit_file(path, job="thousand")
         assert outcome.created == 1000
         summary = hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
@@ -68,9 +66,6 @@ def test_thousand_requests_split_into_batches_each_result_once(
         usage = hr.store.reads.job_usage(outcome.job_id)
         assert usage["input_tokens"] > 1000 * 5
         assert usage["output_tokens"] > 0
-    finally:
-        client.close()
-        hr.close()
 
 
 def test_every_line_failing_completes_with_no_output_file(
@@ -88,9 +83,7 @@ def test_every_line_failing_completes_with_no_output_file(
         for i in range(5)
     ]
     path = write_jsonl(tmp_path / "bad.jsonl", lines)
-    hr = fast_halfrate(sqlite_url)
-    client = sdk_client(sandbox.base_url)
-    try:
+    with connected(sqlite_url, sandbox.base_url) as (hr, client):
         hr.submit_file(path, job="all-bad")
         hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
         status = hr.status("all-bad")
@@ -105,9 +98,6 @@ def test_every_line_failing_completes_with_no_output_file(
             assert result.error is not None
             assert "messages" in (result.error["message"] or "")
         assert table_count(hr, attempts) == 5  # failed once each, never retried
-    finally:
-        client.close()
-        hr.close()
 
 
 def test_mixed_batch_keeps_successes_and_reports_failures(
@@ -123,9 +113,7 @@ def test_mixed_batch_keeps_successes_and_reports_failures(
         }
     )
     path = write_jsonl(tmp_path / "mixed.jsonl", lines)
-    hr = fast_halfrate(sqlite_url)
-    client = sdk_client(sandbox.base_url)
-    try:
+    with connected(sqlite_url, sandbox.base_url) as (hr, client):
         hr.submit_file(path, job="mixed")
         hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
         by_key = {r.key: r for r in hr.results("mixed")}
@@ -144,9 +132,6 @@ def test_mixed_batch_keeps_successes_and_reports_failures(
         assert lines_out == [result_record(r) for r in hr.results("mixed")]
         assert lines_out[-1]["status"] == "queued"
         assert lines_out[-2]["error"]["code"] == "invalid_type"  # the provider's own code
-    finally:
-        client.close()
-        hr.close()
 
 
 def test_cancelled_batch_keeps_finished_lines_and_reruns_the_rest(
@@ -154,34 +139,31 @@ def test_cancelled_batch_keeps_finished_lines_and_reruns_the_rest(
 ) -> None:
     lines = [chat_line(f"c-{i:03d}", f"cancel test {i}") for i in range(60)]
     path = write_jsonl(tmp_path / "cancel.jsonl", lines)
-    with SandboxServer(latency=3.0) as slow:
-        hr = fast_halfrate(sqlite_url)
-        client = sdk_client(slow.base_url)
-        try:
-            hr.submit_file(path, job="cancel")
-            hr.run_worker(RunMode.ONCE, openai_client=client)  # packs and submits
-            first = hr.status("cancel").batches[0]
-            assert first.provider_batch_id is not None
-            time.sleep(1.6)  # past validating, into in_progress: some lines have finished
-            client.batches.cancel(first.provider_batch_id)
-            hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
-            status = hr.status("cancel")
-            assert status.counts == {"succeeded": 60}
-            assert len(status.batches) == 2
-            first_record = hr.store.queue.get(first.id)
-            assert first_record.provider_status == "cancelled"
-            with hr.store.read() as conn:
-                kept = conn.execute(
-                    sa.select(sa.func.count())
-                    .select_from(attempts)
-                    .where(attempts.c.batch_id == first.id, attempts.c.outcome == "succeeded")
-                ).scalar_one()
-            second_size = status.batches[1].request_count
-            assert kept > 0  # finished lines of the cancelled batch were kept, not re-sent
-            assert kept + second_size == 60
-        finally:
-            client.close()
-            hr.close()
+    with (
+        SandboxServer(latency=3.0) as slow,
+        connected(sqlite_url, slow.base_url) as (hr, client),
+    ):
+        hr.submit_file(path, job="cancel")
+        hr.run_worker(RunMode.ONCE, openai_client=client)  # packs and submits
+        first = hr.status("cancel").batches[0]
+        assert first.provider_batch_id is not None
+        time.sleep(1.6)  # past validating, into in_progress: some lines have finished
+        client.batches.cancel(first.provider_batch_id)
+        hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
+        status = hr.status("cancel")
+        assert status.counts == {"succeeded": 60}
+        assert len(status.batches) == 2
+        first_record = hr.store.queue.get(first.id)
+        assert first_record.provider_status == "cancelled"
+        with hr.store.read() as conn:
+            kept = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(attempts)
+                .where(attempts.c.batch_id == first.id, attempts.c.outcome == "succeeded")
+            ).scalar_one()
+        second_size = status.batches[1].request_count
+        assert kept > 0  # finished lines of the cancelled batch were kept, not re-sent
+        assert kept + second_size == 60
 
 
 def test_expired_batches_keep_finished_lines_and_rerun_only_the_rest(
@@ -191,42 +173,39 @@ def test_expired_batches_keep_finished_lines_and_rerun_only_the_rest(
     # that is too big: part of the output is done (and paid), the rest is `batch_expired`.
     lines = [chat_line(f"e-{i:03d}", f"expiry test {i}") for i in range(40)]
     path = write_jsonl(tmp_path / "expire.jsonl", lines)
-    with SandboxServer(latency=2.0, window=1.0) as short_window:
-        hr = fast_halfrate(database_url, max_attempts=3)
-        client = sdk_client(short_window.base_url)
-        try:
-            hr.submit_file(path, job="expire")
-            hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
-            status = hr.status("expire")
-            assert status.total == 40
-            assert set(status.counts) <= {"succeeded", "failed"}  # all final, none lost
-            assert [b.provider_status for b in status.batches] == ["expired"] * 3
-            first, second, third = (b.id for b in status.batches)
-            with hr.store.read() as conn:
-                succeeded_per_request = conn.execute(
-                    sa.select(attempts.c.request_id, sa.func.count())
+    with (
+        SandboxServer(latency=2.0, window=1.0) as short_window,
+        connected(database_url, short_window.base_url, max_attempts=3) as (hr, client),
+    ):
+        hr.submit_file(path, job="expire")
+        hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
+        status = hr.status("expire")
+        assert status.total == 40
+        assert set(status.counts) <= {"succeeded", "failed"}  # all final, none lost
+        assert [b.provider_status for b in status.batches] == ["expired"] * 3
+        first, second, third = (b.id for b in status.batches)
+        with hr.store.read() as conn:
+            succeeded_per_request = conn.execute(
+                sa.select(attempts.c.request_id, sa.func.count())
+                .where(attempts.c.outcome == "succeeded")
+                .group_by(attempts.c.request_id)
+            ).all()
+            kept: dict[str, int] = dict(
+                conn.execute(
+                    sa.select(attempts.c.batch_id, sa.func.count())
                     .where(attempts.c.outcome == "succeeded")
-                    .group_by(attempts.c.request_id)
+                    .group_by(attempts.c.batch_id)
                 ).all()
-                kept: dict[str, int] = dict(
-                    conn.execute(
-                        sa.select(attempts.c.batch_id, sa.func.count())
-                        .where(attempts.c.outcome == "succeeded")
-                        .group_by(attempts.c.batch_id)
-                    ).all()
-                )
-            assert {n for _, n in succeeded_per_request} <= {1}  # never succeeded twice
-            assert len(succeeded_per_request) == status.counts["succeeded"]
-            assert 0 < kept[first] < 40  # finished lines of the expired batch were kept
-            # Only what did not finish went into the next batch, and so on.
-            assert status.batches[1].request_count == 40 - kept[first]
-            assert status.batches[2].request_count == 40 - kept[first] - kept.get(second, 0)
-            failed = [r for r in hr.results("expire") if r.status == "failed"]
-            assert len(failed) == 40 - kept[first] - kept.get(second, 0) - kept.get(third, 0)
-            for result in failed:
-                assert result.error is not None
-                assert result.error["code"] == "batch_expired"
-                assert "gave up after 3 attempts" in result.error["message"]
-        finally:
-            client.close()
-            hr.close()
+            )
+        assert {n for _, n in succeeded_per_request} <= {1}  # never succeeded twice
+        assert len(succeeded_per_request) == status.counts["succeeded"]
+        assert 0 < kept[first] < 40  # finished lines of the expired batch were kept
+        # Only what did not finish went into the next batch, and so on.
+        assert status.batches[1].request_count == 40 - kept[first]
+        assert status.batches[2].request_count == 40 - kept[first] - kept.get(second, 0)
+        failed = [r for r in hr.results("expire") if r.status == "failed"]
+        assert len(failed) == 40 - kept[first] - kept.get(second, 0) - kept.get(third, 0)
+        for result in failed:
+            assert result.error is not None
+            assert result.error["code"] == "batch_expired"
+            assert "gave up after 3 attempts" in result.error["message"]

@@ -3,7 +3,6 @@ others go back to the queue without spending an attempt; an unnamed failure spen
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import openai
@@ -14,9 +13,8 @@ from halfrate.dispatch import steps
 from halfrate.providers.base import Limits, LineError, RemoteBatch
 from halfrate.providers.openai import OpenAIBatchProvider
 from halfrate.store.ingest import IngestCounts
-from halfrate.store.queue import Group
 from halfrate.store.tables import attempts, requests
-from tests.helpers import CHAT, chat_line, fast_halfrate, write_jsonl
+from tests.helpers import chat_line, claim, fast_halfrate, write_jsonl
 
 
 def run_failed_batch(
@@ -25,14 +23,7 @@ def run_failed_batch(
     hr = fast_halfrate(database_url)
     path = write_jsonl(tmp_path / "r.jsonl", [chat_line(f"k{i}", f"q {i}") for i in range(4)])
     hr.submit_file(path, job="refused")
-    batch = hr.store.queue.claim_batch(
-        Group("openai", CHAT, "gpt-4o-mini"),
-        max_lines=10,
-        max_bytes=10**9,
-        line_overhead=100,
-        now=time.time(),
-    )
-    assert batch is not None
+    batch = claim(hr.store, max_lines=10)
     hr.store.queue.mark_submitted(
         batch.id, provider_batch_id="batch_refused", provider_status="validating", next_poll_at=0
     )
