@@ -4,38 +4,58 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
+from halfrate.clients import Providers, build_providers
 from halfrate.config import Settings, load_settings
 from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSummary
 from halfrate.errors import InputError
-from halfrate.intake import (
-    OPENAI_BATCH_ENDPOINTS,
-    ParsedLine,
-    check_spec,
-    iter_jsonl,
-    scan_jsonl,
-)
+from halfrate.intake import ParsedLine, iter_jsonl, scan_jsonl
+from halfrate.line_formats import OPENAI_BATCH_ENDPOINTS, check_spec
 from halfrate.models import JobStatus, RequestSpec, Result, SubmitOutcome
-from halfrate.providers.base import BatchProvider, Limits
+from halfrate.policy import Policy, load_policy
 from halfrate.providers.openai_lines import line_overhead
+from halfrate.routing import Router, Urgency, check_tags, deadline_of
 from halfrate.store import Store
 
 if TYPE_CHECKING:
+    import anthropic
     import openai
+
+    from halfrate.direct import CallAnswer
 
 MAX_JOB_NAME = 200
 
 
 class Halfrate:
-    """A connection to one halfrate store: submit work, run workers, read results."""
+    """A connection to one halfrate store: submit work, call now, run workers, read results.
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    ``openai_client`` / ``anthropic_client``: SDK clients to use instead of ones made from the
+    SDKs' environment variables. ``policy``: a routing policy (or its file) instead of
+    ``$HALFRATE_POLICY`` or the built-in one.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        openai_client: openai.OpenAI | None = None,
+        anthropic_client: anthropic.Anthropic | None = None,
+        policy: Policy | str | Path | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.openai_client = openai_client
+        self.anthropic_client = anthropic_client
+        # Read now, so an invalid policy file is refused at start, not at the first submit.
+        self.policy = policy if isinstance(policy, Policy) else load_policy(policy)
+        self._direct: Providers | None = None
+        self._direct_lock = threading.Lock()
 
     # -- submitting -------------------------------------------------------------------------
 
@@ -46,27 +66,39 @@ class Halfrate:
         job: str | None = None,
         feature: str | None = None,
         team: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        deadline: str | datetime | None = None,
+        waiting: bool = False,
     ) -> SubmitOutcome:
-        """Validate every line of an OpenAI batch JSONL file, then store it as one job.
+        """Validate every line of a batch JSONL file (OpenAI's or Anthropic's format), route
+        each request by the policy, then store the file as one job.
 
         Without ``job``, the job is named after the file and its content, so submitting the same
         file again creates nothing new.
         """
         file = Path(path)
+        now = datetime.now().astimezone()
         # Flags first: cheap to check, and a mistake should not wait for a big file's scan.
-        feature, team = _tag(feature, "--feature"), _tag(team, "--team")
+        urgency = Urgency(
+            feature=_tag(feature, "--feature"),
+            team=_tag(team, "--team"),
+            tags=check_tags(tags, "--tag"),
+            waiting=waiting,
+            deadline=deadline_of(deadline, now, "--deadline"),
+        )
         chosen_name = _job_name(job) if job is not None else None
         limit = self.max_line_bytes
         summary = scan_jsonl(file, max_line_bytes=limit)
         # Without --job: the file's name and content, so the same file maps to the same job.
         name = chosen_name or f"{file.stem[:180]}-{summary.sha256[:8]}"
+        router = Router(self.policy, now)
         lines = iter_jsonl(file, max_line_bytes=limit, expected_sha256=summary.sha256)
         return self.store.submissions.submit(
             job_name=name,
             source=str(file.resolve()),
-            feature=feature,
-            team=team,
-            lines=lines,
+            feature=urgency.feature,
+            team=urgency.team,
+            lines=(router.apply(line, urgency) for line in lines),
             describe_line=f"{file}, line",
         )
 
@@ -77,35 +109,65 @@ class Halfrate:
         job: str,
         feature: str | None = None,
         team: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        deadline: str | datetime | None = None,
+        waiting: bool = False,
     ) -> SubmitOutcome:
-        """Store requests given from Python as (part of) the job named ``job``."""
-        feature, team = _tag(feature, "feature"), _tag(team, "team")
-        parsed: list[ParsedLine] = []
-        seen: set[str] = set()
-        for index, spec in enumerate(requests, start=1):
-            try:
-                check_spec(spec)
-            except InputError as exc:
-                raise InputError(f"request {index}: {exc}") from exc
-            if spec.key in seen:
-                raise InputError(f"request {index}: duplicate key {spec.key!r}")
-            seen.add(spec.key)
-            body_json = orjson.dumps(spec.body).decode()
-            if len(body_json.encode()) > self.max_line_bytes:
-                raise InputError(f"request {index}: larger than {self.max_line_bytes:,} bytes")
-            parsed.append(
-                ParsedLine(index, spec.key, spec.provider, spec.endpoint, spec.model, body_json)
-            )
+        """Store requests given from Python as (part of) the job named ``job``, each routed by
+        the policy; a request's own feature, team, tags, deadline and waiting win over these."""
+        now = datetime.now().astimezone()
+        base = Urgency(
+            feature=_tag(feature, "feature"),
+            team=_tag(team, "team"),
+            tags=check_tags(tags),
+            waiting=waiting,
+            deadline=deadline_of(deadline, now),
+        )
+        router = Router(self.policy, now)
+        parsed = [
+            router.apply(line, urgency)
+            for line, urgency in self._checked(requests, base, now, "request")
+        ]
         if not parsed:
             raise InputError("no requests to submit")
         return self.store.submissions.submit(
             job_name=_job_name(job),
             source="python",
-            feature=feature,
-            team=team,
+            feature=base.feature,
+            team=base.team,
             lines=parsed,
             describe_line="request",
         )
+
+    def _checked(
+        self, requests: Iterable[RequestSpec], base: Urgency, now: datetime, what: str
+    ) -> Iterator[tuple[ParsedLine, Urgency]]:
+        """Each request validated (all of them before anything is stored), with its urgency."""
+        seen: set[str] = set()
+        checked = []
+        for index, spec in enumerate(requests, start=1):
+            try:
+                request = check_spec(spec)
+                urgency = base.merged(
+                    feature=_tag(spec.feature, "feature"),
+                    team=_tag(spec.team, "team"),
+                    tags=check_tags(spec.tags),
+                    waiting=spec.waiting,
+                    deadline=deadline_of(spec.deadline, now),
+                )
+            except InputError as exc:
+                raise InputError(f"{what} {index}: {exc}") from exc
+            if spec.key in seen:
+                raise InputError(f"{what} {index}: duplicate key {spec.key!r}")
+            seen.add(spec.key)
+            body_json = orjson.dumps(spec.body).decode()
+            if len(body_json.encode()) > self.max_line_bytes:
+                raise InputError(f"{what} {index}: larger than {self.max_line_bytes:,} bytes")
+            line = ParsedLine(
+                index, spec.key, request.provider, spec.endpoint, request.model, body_json
+            )
+            checked.append((line, urgency))
+        return iter(checked)
 
     @property
     def max_line_bytes(self) -> int:
@@ -113,6 +175,55 @@ class Halfrate:
         return self.settings.openai_max_batch_bytes - max(
             map(line_overhead, OPENAI_BATCH_ENDPOINTS)
         )
+
+    # -- calling now ------------------------------------------------------------------------
+
+    def call(
+        self,
+        request: RequestSpec | Mapping[str, Any],
+        *,
+        job: str = "calls",
+        endpoint: str | None = None,
+        provider: str | None = None,
+        key: str | None = None,
+        feature: str | None = None,
+        team: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        deadline: str | datetime | None = None,
+    ) -> CallAnswer:
+        """Answer one request now: a person is waiting. Returns the provider's answer.
+
+        ``request`` is a :class:`RequestSpec` or a request body (then ``endpoint`` defaults to
+        chat completions, or Anthropic's messages for a Claude model). The call is recorded like
+        any other request (job ``calls`` unless given); calling a ``key`` that already has an
+        answer returns that answer without paying again. Raises :class:`CallFailed` when the
+        provider refuses the request or cannot answer after the retries.
+        """
+        from halfrate.direct import call_now, spec_of
+
+        spec = spec_of(request, endpoint=endpoint, provider=provider, key=key)
+        now = datetime.now().astimezone()
+        base = Urgency(
+            feature=_tag(feature, "feature"),
+            team=_tag(team, "team"),
+            tags=check_tags(tags),
+            waiting=True,
+            deadline=deadline_of(deadline, now),
+        )
+        ((line, urgency),) = list(self._checked([spec], base, now, "the request"))
+        routed = Router(self.policy, now).apply(line, urgency)
+        return call_now(self, _job_name(job), routed)
+
+    def direct_providers(self) -> Providers:
+        """The clients that ``call()`` uses, made on first use and kept until ``close()``."""
+        with self._direct_lock:
+            if self._direct is None:
+                self._direct = build_providers(
+                    self.settings,
+                    openai_client=self.openai_client,
+                    anthropic_client=self.anthropic_client,
+                )
+            return self._direct
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -137,44 +248,53 @@ class Halfrate:
 
     # -- working ----------------------------------------------------------------------------
 
-    def providers(self, openai_client: openai.OpenAI | None = None) -> dict[str, BatchProvider]:
-        # Imported here: the SDK takes most of a second to import, and only workers need it.
-        from halfrate.providers.openai import OpenAIBatchProvider, client_from_env
-
-        client = openai_client if openai_client is not None else client_from_env()
-        limits = Limits(self.settings.openai_max_batch_lines, self.settings.openai_max_batch_bytes)
-        return {"openai": OpenAIBatchProvider(client, limits)}
-
     def worker(
         self,
         *,
-        providers: Mapping[str, BatchProvider] | None = None,
         openai_client: openai.OpenAI | None = None,
+        anthropic_client: anthropic.Anthropic | None = None,
         stop: threading.Event | None = None,
         on_tick: Callable[[TickReport], None] | None = None,
-    ) -> Worker:
-        chosen = providers if providers is not None else self.providers(openai_client)
-        dispatcher = Dispatcher(self.store, chosen, self.settings)
-        return Worker(
+    ) -> tuple[Worker, Providers]:
+        """A worker over this store, and the providers it uses (close them after)."""
+        providers = build_providers(
+            self.settings,
+            openai_client=openai_client or self.openai_client,
+            anthropic_client=anthropic_client or self.anthropic_client,
+        )
+        dispatcher = Dispatcher(self.store, providers.batch, self.settings, providers.calls)
+        worker = Worker(
             dispatcher, idle_sleep=self.settings.worker_idle_seconds, stop=stop, on_tick=on_tick
         )
+        return worker, providers
 
     def run_worker(
         self,
         mode: RunMode = RunMode.UNTIL_IDLE,
         *,
         openai_client: openai.OpenAI | None = None,
+        anthropic_client: anthropic.Anthropic | None = None,
         stop: threading.Event | None = None,
         on_tick: Callable[[TickReport], None] | None = None,
     ) -> WorkerSummary:
-        worker = self.worker(openai_client=openai_client, stop=stop, on_tick=on_tick)
+        worker, providers = self.worker(
+            openai_client=openai_client,
+            anthropic_client=anthropic_client,
+            stop=stop,
+            on_tick=on_tick,
+        )
         try:
             return worker.run(mode)
         finally:
-            # A client the caller passed in stays theirs to close.
-            worker.dispatcher.close(close_providers=openai_client is None)
+            # Clients the caller passed in stay theirs to close.
+            worker.dispatcher.close(close_providers=False)
+            providers.close()
 
     def close(self) -> None:
+        with self._direct_lock:
+            if self._direct is not None:
+                self._direct.close()
+                self._direct = None
         self.store.close()
 
     def __enter__(self) -> Halfrate:
@@ -184,10 +304,24 @@ class Halfrate:
         self.close()
 
 
-def connect(database_url: str | None = None, **settings: Any) -> Halfrate:
+def connect(
+    database_url: str | None = None,
+    *,
+    openai_client: openai.OpenAI | None = None,
+    anthropic_client: anthropic.Anthropic | None = None,
+    policy: Policy | str | Path | None = None,
+    **settings: Any,
+) -> Halfrate:
     """Open (and migrate) the store; settings follow flag > env > file > default."""
     resolved = load_settings(database_url=database_url, **settings)
-    return Halfrate(resolved, Store.open(resolved.resolved_database_url))
+    policy_read = policy if isinstance(policy, Policy) else load_policy(policy)
+    return Halfrate(
+        resolved,
+        Store.open(resolved.resolved_database_url),
+        openai_client=openai_client,
+        anthropic_client=anthropic_client,
+        policy=policy_read,
+    )
 
 
 MAX_TAG = 200
@@ -196,6 +330,8 @@ MAX_TAG = 200
 def _tag(value: str | None, what: str) -> str | None:
     if value is None:
         return None
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be a text")
     cleaned = value.strip()
     if not cleaned:
         raise InputError(f"{what} is empty")

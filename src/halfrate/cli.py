@@ -46,18 +46,39 @@ Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="log what the wor
 
 @app.command()
 def submit(
-    file: Annotated[Path, typer.Argument(help="an OpenAI batch JSONL file")],
+    file: Annotated[
+        Path, typer.Argument(help="a batch JSONL file, in OpenAI's or Anthropic's line format")
+    ],
     feature: Annotated[str | None, typer.Option(help="feature tag for every request")] = None,
     team: Annotated[str | None, typer.Option(help="team tag for every request")] = None,
+    tag: Annotated[
+        list[str] | None, typer.Option(help="another tag, KEY=VALUE (repeatable)")
+    ] = None,
+    deadline: Annotated[
+        str | None, typer.Option(help="when the answers are needed: 6h, 2d, 06:00 or ISO 8601")
+    ] = None,
+    waiting: Annotated[
+        bool, typer.Option("--waiting", help="a person is waiting for these answers")
+    ] = False,
     job: Annotated[str | None, typer.Option(help="job name (default: file name + hash)")] = None,
 ) -> None:
-    """Validate FILE whole, store it as one job, print the job id (last line)."""
+    """Validate FILE whole, route each request by the policy, store it as one job, print the
+    job id (last line)."""
     from halfrate.api import connect
+    from halfrate.cli_policy import parse_tags
 
+    tags = parse_tags(tag or [])
     with connect() as hr:
-        outcome = hr.submit_file(file, job=job, feature=feature, team=team)
+        outcome = hr.submit_file(
+            file, job=job, feature=feature, team=team, tags=tags, deadline=deadline, waiting=waiting
+        )
+        lanes = hr.store.reads.job_lanes(outcome.job_id) if outcome.created else {}
     note = f", {outcome.existing} already submitted" if outcome.existing else ""
-    out.print(f"job {outcome.job_name}: {outcome.created} requests stored{note}")
+    routed = "; ".join(f"{n} {lane}" for lane, n in sorted(lanes.items()))
+    out.print(
+        f"job {outcome.job_name}: {outcome.created} requests stored{note}"
+        + (f" ({routed})" if routed else "")
+    )
     print(outcome.job_id)
 
 
@@ -79,11 +100,18 @@ def worker(
     mode = RunMode.ONCE if once else RunMode.UNTIL_IDLE if until_idle else RunMode.FOREVER
     with connect() as hr:
         summary = hr.run_worker(mode)
-    lines = summary.lines
+    lines, calls = summary.lines, summary.calls
+    moved = (
+        f"; deadline guard moved {summary.moved_by_guard} to realtime"
+        if summary.moved_by_guard
+        else ""
+    )
     out.print(
         f"worker stopped ({summary.exit_reason.value}) after {summary.seconds:.1f}s: "
         f"{summary.batches_submitted} batches submitted, {summary.batches_ingested} ingested; "
-        f"{lines.succeeded} succeeded, {lines.failed} failed, {lines.retried} to retry"
+        f"{lines.succeeded + calls.succeeded} succeeded, {lines.failed + calls.failed} failed, "
+        f"{lines.retried + calls.retried} to retry ({calls.succeeded + calls.failed} by call)"
+        + moved
     )
 
 

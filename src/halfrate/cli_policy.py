@@ -15,7 +15,7 @@ from halfrate.errors import InputError
 policy_app = typer.Typer(help="The routing policy: which lane each request runs in.")
 
 
-def _tags(pairs: list[str]) -> dict[str, str]:
+def parse_tags(pairs: list[str]) -> dict[str, str]:
     tags: dict[str, str] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")
@@ -49,7 +49,7 @@ def explain(
     now = datetime.now().astimezone()
     chosen = load_policy(policy)
     due = parse_deadline(deadline, now) if deadline is not None else None
-    route = Route(now, feature, team, _tags(tag or []), waiting, due, model)
+    route = Route(now, feature, team, parse_tags(tag or []), waiting, due, model)
     decision = decide(chosen, route)
     if as_json:
         rule = decision.rule
@@ -61,6 +61,7 @@ def explain(
                     "rule": None if rule is None else {"number": rule.number, "name": rule.name},
                     "source": decision.source,
                     "line": None if rule is None else rule.line,
+                    "fallback": decision.fallback.value if decision.fallback else None,
                     "deadline": due.isoformat() if due else None,
                     "explanation": decision.explain(),
                 }
@@ -72,6 +73,8 @@ def explain(
     if model is not None or decision.model is not None:
         changed = f" (instead of {model})" if decision.model != model else ""
         out.print(f"model  {decision.model}{changed}")
+    if decision.fallback is not None:
+        out.print(f"else   {decision.fallback.value} (when flex has no capacity)")
     if due is not None:
         out.print(f"due    {due:%Y-%m-%d %H:%M %Z}")
     out.print(f"why    {decision.explain()}")

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     debug: bool = Field(default=False, description="show tracebacks on errors")
     openai_max_batch_lines: int = Field(default=50_000, ge=1, le=50_000)
     openai_max_batch_bytes: int = Field(default=200_000_000, ge=1_000, le=200_000_000)
+    anthropic_max_batch_lines: int = Field(default=100_000, ge=1, le=100_000)
+    anthropic_max_batch_bytes: int = Field(default=256_000_000, ge=1_000, le=256_000_000)
     poll_initial_seconds: float = Field(default=2.0, gt=0, description="first poll delay")
     poll_max_seconds: float = Field(default=300.0, gt=0, description="longest poll delay")
     worker_idle_seconds: float = Field(default=2.0, gt=0, description="longest worker sleep")
@@ -41,6 +43,24 @@ class Settings(BaseSettings):
     retry_backoff_seconds: float = Field(default=30.0, ge=0, description="first retry delay")
     lease_seconds: float = Field(
         default=900.0, gt=0, description="how long a worker owns a batch step (submit, poll)"
+    )
+    realtime_concurrency: int = Field(
+        default=16, ge=1, le=1024, description="synchronous calls a worker makes at once"
+    )
+    realtime_max_retries: int = Field(
+        default=4, ge=0, le=100, description="retries per call on 429, 5xx and timeouts"
+    )
+    realtime_max_wait_seconds: float = Field(
+        default=60.0, ge=0, description="longest wait between tries (Retry-After included)"
+    )
+    realtime_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="first wait between tries when the provider names none"
+    )
+    realtime_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="how long one realtime call may take"
+    )
+    flex_timeout_seconds: float = Field(
+        default=900.0, gt=0, description="how long one flex call may take (flex is slower)"
     )
 
     @classmethod

@@ -68,3 +68,14 @@ class ProviderRejected(ProviderError):
     def __init__(self, message: str, *, status_code: int | None = None):
         self.status_code = status_code
         super().__init__(message)
+
+
+class CallFailed(ProviderError):
+    """A call made with ``Halfrate.call()`` got no answer: the provider refused the request,
+    or could not answer after the retries. The request is recorded as failed, with this reason."""
+
+    def __init__(self, message: str, *, key: str, status_code: int | None, code: str | None):
+        self.key = key
+        self.status_code = status_code
+        self.code = code
+        super().__init__(message)

@@ -28,9 +28,16 @@ def result_record(result: Result) -> dict[str, Any]:
 
 
 def output_text(response: dict[str, Any] | None) -> str:
-    """The answer's text, for spreadsheets: chat, responses and completions bodies."""
+    """The answer's text, for spreadsheets: chat, responses, completions and Anthropic message
+    bodies."""
     if not response:
         return ""
+    if response.get("type") == "message" and isinstance(response.get("content"), list):
+        return "".join(
+            block.get("text", "")
+            for block in response["content"]
+            if isinstance(block, dict) and block.get("type") == "text"
+        )
     choices = response.get("choices")
     if isinstance(choices, list) and choices:
         first = choices[0]

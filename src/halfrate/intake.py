@@ -1,5 +1,8 @@
 """Reading and validating request files before anything is stored.
 
+A file holds one provider's batch lines: OpenAI's (``custom_id, method, url, body``) or
+Anthropic's (``custom_id, params``); :mod:`halfrate.line_formats` checks each line.
+
 A file is accepted whole or rejected whole: :func:`scan_jsonl` reads every line and raises one
 :class:`InputError` naming the line and the problem; only then does the store re-read it with
 :func:`iter_jsonl`, which checks that the bytes are still the ones that were validated. Nothing is
@@ -12,35 +15,19 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from halfrate.errors import InputError
-from halfrate.models import Provider, RequestSpec
+from halfrate.line_formats import describe, line_provider, parse_line
+from halfrate.models import ANTHROPIC_MESSAGES, Provider
 
-# halfrate's own client-side list; the sandbox keeps its own copy on purpose (it stands in for
-# the provider), and a test checks that the two agree.
-OPENAI_BATCH_ENDPOINTS = (
-    "/v1/responses",
-    "/v1/chat/completions",
-    "/v1/embeddings",
-    "/v1/completions",
-    "/v1/moderations",
-    "/v1/images/generations",
-    "/v1/images/edits",
-    "/v1/videos",
-)
-# Endpoints whose body must name a model (the others have a provider default).
-MODEL_REQUIRED = frozenset(
-    {"/v1/responses", "/v1/chat/completions", "/v1/embeddings", "/v1/completions"}
-)
-MAX_KEY_CHARS = 512
-MAX_MODEL_CHARS = 200
-OPENAI_LINE_FIELDS = frozenset({"custom_id", "method", "url", "body"})
+if TYPE_CHECKING:
+    from halfrate.routing import RouteChoice
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ParsedLine:
     line_no: int
     key: str
@@ -48,80 +35,21 @@ class ParsedLine:
     endpoint: str
     model: str
     body_json: str  # the body exactly as halfrate will send it
+    # What routing decided (set by halfrate.routing before the line is stored; None: batch).
+    route: RouteChoice | None = None
+    requested_model: str | None = None  # the model the caller asked for, when routing changed it
+    deadline: float | None = None  # Unix seconds
+    guard_at: float | None = None  # from then on the deadline guard may move it to realtime
+    tags_json: str | None = None
+    feature: str | None = None  # this request's own tags, when they differ from the job's
+    team: str | None = None
 
 
 @dataclass(frozen=True)
 class ScanSummary:
     lines: int
     sha256: str
-
-
-def _describe(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def check_body(endpoint: str, body: Any) -> str:
-    """Validate a request body for ``endpoint``; returns its model ('' where none is needed)."""
-    if not isinstance(body, dict):
-        raise InputError(f"'body' must be a JSON object, got {_describe(body)}")
-    if body.get("stream") is True:
-        raise InputError("'body.stream' is true; the Batch API does not stream, remove it")
-    model = body.get("model")
-    if model is None:
-        if endpoint in MODEL_REQUIRED:
-            raise InputError(f"'body.model' is missing; {endpoint} needs a model")
-        return ""
-    if not isinstance(model, str) or not model.strip():
-        raise InputError(f"'body.model' must be a non-empty string, got {_describe(model)}")
-    if len(model) > MAX_MODEL_CHARS:
-        raise InputError(f"'body.model' is longer than {MAX_MODEL_CHARS} characters")
-    return model
-
-
-def check_key(key: Any) -> str:
-    if not isinstance(key, str) or not key:
-        raise InputError(f"'custom_id' must be a non-empty string, got {_describe(key)}")
-    if len(key) > MAX_KEY_CHARS:
-        raise InputError(f"'custom_id' is longer than {MAX_KEY_CHARS} characters")
-    return key
-
-
-def parse_openai_line(obj: Any) -> tuple[str, str, str, dict[str, Any]]:
-    """Check one OpenAI batch line; returns (key, endpoint, model, body)."""
-    if not isinstance(obj, dict):
-        raise InputError(f"a line must be a JSON object, got {_describe(obj)}")
-    if "params" in obj and "url" not in obj:
-        raise InputError(
-            "this is an Anthropic Message Batches line (custom_id, params); "
-            "halfrate reads OpenAI batch lines (custom_id, method, url, body) here"
-        )
-    for name in ("custom_id", "method", "url", "body"):
-        if name not in obj:
-            raise InputError(f"missing field '{name}'")
-    unknown = sorted(set(obj) - OPENAI_LINE_FIELDS)
-    if unknown:
-        raise InputError(f"unknown field '{unknown[0]}' (a line has custom_id, method, url, body)")
-    key = check_key(obj["custom_id"])
-    if obj["method"] != "POST":
-        raise InputError(f"'method' must be \"POST\", got {_describe(obj['method'])}")
-    url = obj["url"]
-    if url not in OPENAI_BATCH_ENDPOINTS:
-        allowed = ", ".join(OPENAI_BATCH_ENDPOINTS)
-        raise InputError(f"'url' {_describe(url)} is not a Batch API endpoint ({allowed})")
-    body = obj["body"]
-    model = check_body(url, body)
-    return key, url, model, body
-
-
-def check_spec(spec: RequestSpec) -> None:
-    """Validate a request given from Python, with the same rules as a file line."""
-    check_key(spec.key)
-    if spec.provider is not Provider.OPENAI:
-        raise InputError(f"provider {spec.provider.value!r} is not supported yet")
-    if spec.endpoint not in OPENAI_BATCH_ENDPOINTS:
-        raise InputError(f"endpoint {spec.endpoint!r} is not a Batch API endpoint")
-    check_body(spec.endpoint, spec.body)
+    provider: Provider
 
 
 def _raw_lines(path: Path, max_line_bytes: int, digest: Any) -> Iterator[tuple[int, bytes]]:
@@ -147,7 +75,9 @@ def _raw_lines(path: Path, max_line_bytes: int, digest: Any) -> Iterator[tuple[i
             yield line_no, raw
 
 
-def _parse(path: Path, line_no: int, raw: bytes, *, keep_body: bool = True) -> ParsedLine | None:
+def _parse(
+    path: Path, line_no: int, raw: bytes, expected: Provider | None, *, keep_body: bool = True
+) -> ParsedLine | None:
     text = raw.strip()
     if not text:
         return None
@@ -162,17 +92,17 @@ def _parse(path: Path, line_no: int, raw: bytes, *, keep_body: bool = True) -> P
     except orjson.JSONDecodeError as exc:
         raise InputError(f"not valid JSON: {exc}", source=str(path), line=line_no) from exc
     try:
-        key, endpoint, model, body = parse_openai_line(obj)
+        request = parse_line(obj, expected)
     except InputError as exc:
         raise InputError(str(exc), source=str(path), line=line_no) from exc
     return ParsedLine(
         line_no=line_no,
-        key=key,
-        provider=Provider.OPENAI,
-        endpoint=endpoint,
-        model=model,
+        key=request.key,
+        provider=request.provider,
+        endpoint=request.endpoint,
+        model=request.model,
         # The validating pass only needs keys; serialising bodies there would be thrown away.
-        body_json=orjson.dumps(body).decode() if keep_body else "",
+        body_json=orjson.dumps(request.body).decode() if keep_body else "",
     )
 
 
@@ -181,21 +111,23 @@ def scan_jsonl(path: Path, *, max_line_bytes: int) -> ScanSummary:
     digest = hashlib.sha256()
     seen: dict[str, int] = {}
     count = 0
+    provider: Provider | None = None  # the first request's format is the file's
     for line_no, raw in _raw_lines(path, max_line_bytes, digest):
-        parsed = _parse(path, line_no, raw, keep_body=False)
+        parsed = _parse(path, line_no, raw, provider, keep_body=False)
         if parsed is None:
             continue
+        provider = parsed.provider
         first = seen.setdefault(parsed.key, line_no)
         if first != line_no:
             raise InputError(
-                f"duplicate custom_id {_describe(parsed.key)} (first on line {first})",
+                f"duplicate custom_id {describe(parsed.key)} (first on line {first})",
                 source=str(path),
                 line=line_no,
             )
         count += 1
-    if count == 0:
+    if provider is None:
         raise InputError("the file has no requests (it is empty)", source=str(path))
-    return ScanSummary(lines=count, sha256=digest.hexdigest())
+    return ScanSummary(lines=count, sha256=digest.hexdigest(), provider=provider)
 
 
 def iter_jsonl(path: Path, *, max_line_bytes: int, expected_sha256: str) -> Iterator[ParsedLine]:
@@ -211,13 +143,15 @@ def iter_jsonl(path: Path, *, max_line_bytes: int, expected_sha256: str) -> Iter
             continue
         try:
             obj = orjson.loads(text)
-            body = obj["body"]
+            provider = line_provider(obj)
+            anthropic = provider is Provider.ANTHROPIC
+            body = obj["params"] if anthropic else obj["body"]
             model = body.get("model")
             yield ParsedLine(
                 line_no=line_no,
                 key=obj["custom_id"],
-                provider=Provider.OPENAI,
-                endpoint=obj["url"],
+                provider=provider,
+                endpoint=ANTHROPIC_MESSAGES if anthropic else obj["url"],
                 model=model if isinstance(model, str) else "",
                 body_json=orjson.dumps(body).decode(),
             )

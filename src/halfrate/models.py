@@ -6,13 +6,15 @@ store enforces them on every update (``UPDATE ... WHERE state IN allowed_from``)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 
 class RequestState(StrEnum):
-    QUEUED = "queued"  # accepted, waiting for a batch (or for its retry time)
+    QUEUED = "queued"  # accepted, waiting for its lane: a batch, or a call (or its retry time)
     IN_BATCH = "in_batch"  # packed into exactly one live provider batch
+    IN_CALL = "in_call"  # a worker is calling the provider synchronously (realtime or flex)
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -24,11 +26,26 @@ FINAL_REQUEST_STATES = frozenset(
 
 REQUEST_TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
     RequestState.QUEUED: frozenset(
-        {RequestState.IN_BATCH, RequestState.FAILED, RequestState.CANCELLED}
+        {
+            RequestState.IN_BATCH,
+            RequestState.IN_CALL,
+            RequestState.FAILED,
+            RequestState.CANCELLED,
+        }
     ),
     RequestState.IN_BATCH: frozenset(
         {
-            RequestState.QUEUED,  # retry, or its batch never reached the provider
+            # retry; its batch never reached the provider; or the deadline guard took it out
+            RequestState.QUEUED,
+            RequestState.SUCCEEDED,
+            RequestState.FAILED,
+            RequestState.CANCELLED,
+        }
+    ),
+    RequestState.IN_CALL: frozenset(
+        {
+            # retry later, a fallback to another lane, or the calling worker's lease ran out
+            RequestState.QUEUED,
             RequestState.SUCCEEDED,
             RequestState.FAILED,
             RequestState.CANCELLED,
@@ -80,21 +97,35 @@ class Lane(StrEnum):
     CACHE = "cache"
 
 
+SYNC_LANES = frozenset({Lane.REALTIME, Lane.FLEX})  # lanes answered by a synchronous call
+
+
 class Provider(StrEnum):
     OPENAI = "openai"
     ANTHROPIC = "anthropic"
 
 
+ANTHROPIC_MESSAGES = "/v1/messages"
+
+
 @dataclass(frozen=True)
 class RequestSpec:
-    """One LLM call as the caller describes it: the provider's own request body, unchanged."""
+    """One LLM call as the caller describes it: the provider's own request body, unchanged.
+
+    ``feature``, ``team``, ``tags``, ``deadline`` (``6h``, ``06:00``, ISO 8601, or a datetime)
+    and ``waiting`` (a person is waiting for the answer) are what the routing policy reads; a
+    value given here wins over the one given for the whole submission.
+    """
 
     key: str
     endpoint: str
     body: dict[str, Any]
-    provider: Provider = Provider.OPENAI
+    provider: Provider | str = Provider.OPENAI
     feature: str | None = None
     team: str | None = None
+    tags: dict[str, str] | None = None
+    deadline: str | datetime | None = None
+    waiting: bool | None = None
 
     @property
     def model(self) -> str:
@@ -104,10 +135,37 @@ class RequestSpec:
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens of one answer, the same shape for every provider.
+
+    ``input_tokens`` counts the whole prompt, cached parts included (OpenAI's shape);
+    ``cached_tokens`` is the part read from the prompt cache and ``cache_write_tokens`` the part
+    written to it (``cache_write_1h_tokens`` of which with a one-hour lifetime).
+    """
+
     input_tokens: int = 0
     cached_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class CallTry:
+    """One HTTP try of a synchronous call."""
+
+    lane: Lane
+    verdict: Verdict
+    status_code: int | None = None
+    response_json: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    usage: Usage | None = None
+    ttft: float | None = None
+    tibt: float | None = None
+    duration: float | None = None
+    retry_after: float | None = None  # what the provider asked us to wait, if it said
+    flex_unavailable: bool = False
 
 
 @dataclass(frozen=True)
@@ -141,6 +199,8 @@ class JobStatus:
     team: str | None
     counts: dict[str, int]  # request state -> number of requests
     batches: list[BatchView] = field(default_factory=list)
+    lanes: dict[str, int] = field(default_factory=dict)  # lane it runs in -> requests
+    moved: dict[str, int] = field(default_factory=dict)  # why it left its lane -> requests
 
     @property
     def total(self) -> int:

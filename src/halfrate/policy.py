@@ -18,12 +18,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from halfrate.catalog import provider_of_model, supports_flex
 from halfrate.errors import ConfigError, InputError
-from halfrate.models import Lane
+from halfrate.models import Lane, Provider
 from halfrate.urgency import describe_delta, parse_duration
 
 ROUTABLE_LANES = (Lane.REALTIME, Lane.FLEX, Lane.BATCH)
-RULE_KEYS = frozenset({"name", "when", "lane", "model"})
+FALLBACK_LANES = (Lane.REALTIME, Lane.BATCH)
+RULE_KEYS = frozenset({"name", "when", "lane", "model", "fallback"})
 WHEN_KEYS = frozenset({"feature", "team", "tags", "waiting", "deadline"})
 SETTINGS_KEYS = frozenset({"batch_window", "safety_margin"})
 _DEADLINE = re.compile(r"(at least|under)\s+(window|\S+)|none", re.IGNORECASE)
@@ -56,6 +58,7 @@ class Rule:
     deadline: DeadlineCondition | None = None
     model_map: Mapping[str, str] = field(default_factory=dict)
     model_always: str | None = None
+    fallback: Lane = Lane.REALTIME  # flex only: where a request goes when flex cannot serve it
 
 
 @dataclass(frozen=True)
@@ -85,33 +88,61 @@ class Route:
 
 @dataclass(frozen=True)
 class Decision:
-    lane: Lane
+    lane: Lane  # where the request runs
     model: str | None
     rule: Rule | None  # None: no rule matched
     reasons: tuple[str, ...]
     source: str
+    fallback: Lane | None = None  # flex only: where it goes if flex answers "unavailable"
+    notes: tuple[str, ...] = ()  # what changed the rule's choice (flex not offered, ...)
 
     def explain(self) -> str:
         if self.rule is None:
-            return "no rule matched, so it runs in realtime (the safe choice)"
-        where = f"{self.source}, line {self.rule.line}"
-        because = "; ".join(self.reasons) if self.reasons else "it matches every request"
-        return f'rule {self.rule.number} "{self.rule.name}" ({where}) decided: {because}'
+            text = "no rule matched, so it runs in realtime (the safe choice)"
+        else:
+            where = f"{self.source}, line {self.rule.line}"
+            because = "; ".join(self.reasons) if self.reasons else "it matches every request"
+            text = f'rule {self.rule.number} "{self.rule.name}" ({where}) decided: {because}'
+        return ". ".join((text, *self.notes))
 
 
 def decide(policy: Policy, route: Route) -> Decision:
-    """The first matching rule's lane and model."""
+    """The first matching rule's lane and model, adjusted to what the provider offers."""
     for rule in policy.rules:
         reasons = _match(rule, policy, route)
         if reasons is None:
             continue
-        model = route.model
-        if rule.model_always is not None:
-            model = rule.model_always
-        elif route.model is not None and route.model in rule.model_map:
-            model = rule.model_map[route.model]
-        return Decision(rule.lane, model, rule, tuple(reasons), policy.source)
+        notes: list[str] = []
+        model = _model_for(rule, route.model, notes)
+        lane, fallback = rule.lane, None
+        if lane is Lane.FLEX:
+            lane, fallback = _flex_or_fallback(rule, model, notes)
+        return Decision(lane, model, rule, tuple(reasons), policy.source, fallback, tuple(notes))
     return Decision(Lane.REALTIME, route.model, None, (), policy.source)
+
+
+def _model_for(rule: Rule, model: str | None, notes: list[str]) -> str | None:
+    chosen = rule.model_always
+    if chosen is None and model is not None:
+        chosen = rule.model_map.get(model)
+    if chosen is None or model is None or chosen == model:
+        return model if chosen is None else chosen
+    # A body written for one provider's API does not fit another's: never cross providers.
+    if provider_of_model(chosen) != provider_of_model(model):
+        notes.append(f"it keeps {model}: {chosen} belongs to another provider")
+        return model
+    return chosen
+
+
+def _flex_or_fallback(rule: Rule, model: str | None, notes: list[str]) -> tuple[Lane, Lane | None]:
+    if model is None:
+        notes.append(f"flex if the model offers it, otherwise {rule.fallback.value}")
+        return Lane.FLEX, rule.fallback
+    if supports_flex(model):
+        return Lane.FLEX, rule.fallback
+    who = "Anthropic" if provider_of_model(model) is Provider.ANTHROPIC else "OpenAI"
+    notes.append(f"{who} offers no flex tier for {model}, so it runs in {rule.fallback.value}")
+    return rule.fallback, None
 
 
 def _match(rule: Rule, policy: Policy, route: Route) -> list[str] | None:
@@ -206,7 +237,7 @@ def _rule(number: int, raw: Any, source: str, locate: _Locator) -> Rule:
         return _error(source, locate.rule_key(number, key), f"rule {number}: {problem}")
 
     for key in sorted(set(raw) - RULE_KEYS):
-        raise fail(key, f"unknown key {key!r} (a rule has name, when, lane, model)")
+        raise fail(key, f"unknown key {key!r} (a rule has name, when, lane, model, fallback)")
     name = raw.get("name", f"rule {number}")
     if not isinstance(name, str) or not name.strip():
         raise fail("name", "'name' must be a non-empty text")
@@ -221,6 +252,7 @@ def _rule(number: int, raw: Any, source: str, locate: _Locator) -> Rule:
     for key in sorted(set(when) - WHEN_KEYS):
         raise fail("when", f"unknown condition {key!r} (known: {', '.join(sorted(WHEN_KEYS))})")
     model_always, model_map = _models(raw.get("model"), fail)
+    fallback = _fallback(raw.get("fallback"), Lane(lane_text), fail)
     return Rule(
         number=number,
         name=name.strip(),
@@ -233,7 +265,19 @@ def _rule(number: int, raw: Any, source: str, locate: _Locator) -> Rule:
         deadline=_deadline(when.get("deadline"), fail),
         model_map=model_map,
         model_always=model_always,
+        fallback=fallback,
     )
+
+
+def _fallback(value: Any, lane: Lane, fail: Any) -> Lane:
+    if value is None:
+        return Lane.REALTIME
+    if lane is not Lane.FLEX:
+        raise fail("fallback", "'fallback' only applies to lane \"flex\"")
+    allowed = ", ".join(f.value for f in FALLBACK_LANES)
+    if value not in {f.value for f in FALLBACK_LANES}:
+        raise fail("fallback", f"fallback {value!r} is not one of: {allowed}")
+    return Lane(value)
 
 
 def _names(value: Any, key: str, fail: Any) -> frozenset[str] | None:
@@ -283,16 +327,28 @@ def _models(value: Any, fail: Any) -> tuple[str | None, dict[str, str]]:
     if value is None:
         return None, {}
     if isinstance(value, str) and value.strip():
+        _known_model(value.strip(), fail)
         return value.strip(), {}
     if (
         isinstance(value, dict)
         and value
         and all(isinstance(v, str) and v.strip() for v in value.values())
     ):
-        return None, {k: v.strip() for k, v in value.items()}
+        pairs = {k: v.strip() for k, v in value.items()}
+        for old, new in pairs.items():
+            if _known_model(new, fail) != provider_of_model(old):
+                raise fail("model", f"cannot send {old} to {new}: not the same provider's model")
+        return None, pairs
     raise fail(
         "model", '\'model\' must be a model name or a table like { "gpt-4o" = "gpt-4o-mini" }'
     )
+
+
+def _known_model(name: str, fail: Any) -> Provider:
+    provider = provider_of_model(name)
+    if provider is None:
+        raise fail("model", f"{name!r} is not a model halfrate knows (gpt-…, o3…, claude-…)")
+    return provider
 
 
 def _duration(value: Any, source: str, line: int | None) -> timedelta:

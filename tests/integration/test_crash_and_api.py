@@ -41,9 +41,9 @@ def test_create_that_reached_the_provider_before_a_crash_is_not_repeated(
         # Replay exactly what the crashed worker did, up to the lost answer.
         provider = OpenAIBatchProvider(client, Limits(100, 10**9))
         file_path = write_batch_file(hr.store, provider, batch, tmp_path / "spool")
-        file_id = provider.upload(file_path)
+        file_id = provider.stage(file_path)
         hr.store.queue.update(batch.id, input_file_id=file_id, create_started_at=time.time())
-        remote = provider.create(file_id, CHAT, {METADATA_KEY: batch.id})
+        remote = provider.create(batch.id, CHAT, file_id)
         # ...crash: `remote.id` was never recorded. Restart:
         summary = hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
         assert summary.lines.succeeded == 12

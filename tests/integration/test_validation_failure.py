@@ -27,7 +27,9 @@ def run_failed_batch(
     hr.store.queue.mark_submitted(
         batch.id, provider_batch_id="batch_refused", provider_status="validating", next_poll_at=0
     )
-    remote = RemoteBatch(id="batch_refused", status="failed", terminal=True, errors=errors)
+    remote = RemoteBatch(
+        id="batch_refused", status="failed", terminal=True, errors=errors, failed_validation=True
+    )
     # Nothing is downloaded for a failed batch, so this client is never used.
     client = openai.OpenAI(api_key="unused", base_url="http://127.0.0.1:9/v1", max_retries=0)
     provider = OpenAIBatchProvider(client, Limits(10, 10**9))

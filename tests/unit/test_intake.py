@@ -45,7 +45,9 @@ def rejected(path: Path) -> str:
 
 def test_valid_file_is_accepted_and_reread_identically(tmp_path: Path) -> None:
     path = write(
-        tmp_path, line("a"), line("b", url="/v1/embeddings", body={"model": "m", "input": "x"})
+        tmp_path,
+        line("a"),
+        line("b", url="/v1/embeddings", body={"model": "text-embedding-3-small", "input": "x"}),
     )
     summary = scan_jsonl(path, max_line_bytes=LIMIT)
     assert summary.lines == 2
@@ -84,8 +86,11 @@ def test_blank_lines_are_skipped_but_counted_for_line_numbers(tmp_path: Path) ->
         (json.dumps({**line(), "extra": 1}), "unknown field 'extra'"),
         (
             json.dumps({"custom_id": "a", "params": {"model": "claude-haiku-4-5"}}),
-            "Anthropic Message Batches line",
+            "an Anthropic request line in a file of OpenAI lines",
         ),
+        (json.dumps(line(body={"model": "claude-haiku-4-5"})), "is an Anthropic model"),
+        (json.dumps(line(body={"model": "llama-3-70b"})), "not a model halfrate knows"),
+        (json.dumps({**line(), "params": {}}), "either Anthropic's 'params' or OpenAI's"),
     ],
 )
 def test_bad_line_names_line_and_problem(tmp_path: Path, bad: str, expected: str) -> None:
@@ -139,7 +144,69 @@ def test_hostile_values_are_quoted_not_echoed_whole(tmp_path: Path) -> None:
 
 
 def test_intake_accepts_exactly_the_endpoints_the_batch_api_accepts() -> None:
-    from halfrate.intake import OPENAI_BATCH_ENDPOINTS
+    from halfrate.line_formats import OPENAI_BATCH_ENDPOINTS
     from halfrate.sandbox.wire import BATCH_ENDPOINTS
 
     assert set(OPENAI_BATCH_ENDPOINTS) == set(BATCH_ENDPOINTS)
+
+
+def anthropic_line(custom_id: Any = "a", **params: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "model": "claude-haiku-4-5",
+        "max_tokens": 100,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    return {"custom_id": custom_id, "params": {**base, **params}}
+
+
+def test_anthropic_file_is_accepted_with_models_mixed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, anthropic_line("a"), anthropic_line("b", model="claude-sonnet-4-5-20250929")
+    )
+    summary = scan_jsonl(path, max_line_bytes=LIMIT)
+    assert (summary.lines, summary.provider.value) == (2, "anthropic")
+    parsed = list(iter_jsonl(path, max_line_bytes=LIMIT, expected_sha256=summary.sha256))
+    assert [(p.provider.value, p.endpoint, p.model) for p in parsed] == [
+        ("anthropic", "/v1/messages", "claude-haiku-4-5"),
+        ("anthropic", "/v1/messages", "claude-sonnet-4-5-20250929"),
+    ]
+    assert json.loads(parsed[0].body_json) == anthropic_line()["params"]
+
+
+def test_a_custom_id_anthropic_would_refuse_is_kept_as_the_key(tmp_path: Path) -> None:
+    """halfrate sends its own short ids to the provider, so the caller's stay as they are."""
+    odd = "ticket #42 / résumé / " + "x" * 80  # spaces, slashes, accents, over 64 characters
+    path = write(tmp_path, anthropic_line(odd))
+    summary = scan_jsonl(path, max_line_bytes=LIMIT)
+    parsed = list(iter_jsonl(path, max_line_bytes=LIMIT, expected_sha256=summary.sha256))
+    assert parsed[0].key == odd
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        (json.dumps(line("x")), "an OpenAI request line in a file of Anthropic lines"),
+        (json.dumps(anthropic_line(model="gpt-4o")), "is an OpenAI model"),
+        (json.dumps(anthropic_line(model="mistral-large")), "not a model halfrate knows"),
+        (json.dumps(anthropic_line(model=5)), "'params.model' must be a non-empty string"),
+        (json.dumps({"custom_id": "a", "params": "text"}), "'params' must be a JSON object"),
+        (json.dumps(anthropic_line(max_tokens=0)), "'params.max_tokens' must be a whole number"),
+        (json.dumps(anthropic_line(max_tokens=True)), "'params.max_tokens' must be a whole"),
+        (json.dumps(anthropic_line(messages=[])), "'params.messages' must be a non-empty list"),
+        (json.dumps(anthropic_line(stream=True)), "'params.stream' is not allowed"),
+        (json.dumps(anthropic_line(speed="fast")), "'params.speed' is not allowed"),
+        (json.dumps({**anthropic_line(), "extra": 1}), "unknown field 'extra'"),
+        (json.dumps({"custom_id": "b"}), "missing field 'params'"),
+    ],
+)
+def test_bad_anthropic_line_names_line_and_problem(tmp_path: Path, bad: str, expected: str) -> None:
+    raw = (json.dumps(anthropic_line("ok")) + "\n" + bad + "\n").encode()
+    message = rejected(write(tmp_path, raw=raw))
+    assert "line 2" in message
+    assert expected in message
+
+
+def test_missing_max_tokens_is_named(tmp_path: Path) -> None:
+    params = {k: v for k, v in anthropic_line()["params"].items() if k != "max_tokens"}
+    message = rejected(write(tmp_path, {"custom_id": "a", "params": params}))
+    assert "'params.max_tokens' is missing" in message

@@ -27,9 +27,10 @@ def test_final_states_are_final() -> None:
     assert set(REQUEST_TRANSITIONS) == set(RequestState)
 
 
-def test_only_a_batched_request_can_succeed() -> None:
-    assert request_sources(RequestState.SUCCEEDED) == {RequestState.IN_BATCH}
+def test_only_a_request_in_a_batch_or_a_call_can_succeed() -> None:
+    assert request_sources(RequestState.SUCCEEDED) == {RequestState.IN_BATCH, RequestState.IN_CALL}
     assert request_sources(RequestState.IN_BATCH) == {RequestState.QUEUED}
+    assert request_sources(RequestState.IN_CALL) == {RequestState.QUEUED}
 
 
 def test_settings_precedence_flag_env_file_default(

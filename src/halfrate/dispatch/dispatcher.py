@@ -11,9 +11,12 @@ from dataclasses import dataclass, field
 
 from halfrate.config import Settings
 from halfrate.dispatch import steps
+from halfrate.dispatch.call_lane import CallLane
+from halfrate.dispatch.guard import GuardReport, run_guard
 from halfrate.errors import ConfigError
 from halfrate.models import BatchState, Verdict
 from halfrate.providers.base import BatchProvider
+from halfrate.providers.sync import SyncCaller
 from halfrate.store import Store
 from halfrate.store.ingest import IngestCounts, LineOutcome
 from halfrate.store.queue import BatchRecord
@@ -29,21 +32,28 @@ class TickReport:
     polled: int = 0
     ingested: int = 0
     lines: IngestCounts = field(default_factory=IngestCounts)
+    guard: GuardReport = field(default_factory=GuardReport)
 
     @property
     def did_work(self) -> bool:
-        return bool(self.packed_batches or self.submitted or self.ingested)
+        moved = self.guard.moved or self.guard.cancelled
+        return bool(self.packed_batches or self.submitted or self.ingested or moved)
 
 
 class Dispatcher:
     def __init__(
-        self, store: Store, providers: Mapping[str, BatchProvider], settings: Settings
+        self,
+        store: Store,
+        providers: Mapping[str, BatchProvider],
+        settings: Settings,
+        callers: Mapping[str, SyncCaller] | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
         self.ctx = steps.StepContext(store, settings, settings.resolved_home / "spool")
         self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="halfrate-ingest")
         self._ingesting: dict[str, futures.Future[IngestCounts | None]] = {}
+        self.calls = CallLane(store, callers or {}, settings)
 
     def provider(self, name: str) -> BatchProvider:
         try:
@@ -52,16 +62,29 @@ class Dispatcher:
             raise ConfigError(f"no provider {name!r} is configured for this worker") from None
 
     def preflight(self) -> None:
-        """Fail at start, with one clear error, if a provider cannot be reached or refuses the key.
+        """Fail at start, with one clear error, if a provider cannot be reached or refuses the
+        key, or if work is waiting for a provider this worker has no client for.
 
         Once running, the same faults are absorbed and retried: a worker never loses work to them.
         """
+        waiting = self.store.queue.providers_with_work()
+        missing = sorted(set(waiting) - set(self.providers))
+        if missing:
+            name = missing[0]
+            raise ConfigError(
+                f"{waiting[name]:,} {name} requests are waiting, but this worker has no {name} "
+                f"client: set {name.upper()}_API_KEY (and {name.upper()}_BASE_URL for a sandbox)"
+            )
         for provider in self.providers.values():
             provider.check()
 
     def tick(self) -> TickReport:
         report = TickReport()
         self._collect(report)
+        self.calls.check()
+        report.guard = run_guard(self.store, self.providers, time.time())
+        if report.guard.moved:
+            self.calls.nudge()
         self._pack(report)
         now = time.time()
         for batch in self.store.queue.due(BatchState.PENDING, now):
@@ -118,7 +141,8 @@ class Dispatcher:
                 report.lines.add(counts)
 
     def _pack(self, report: TickReport) -> None:
-        for group in self.store.queue.ready_groups(time.time()):
+        mixed = frozenset(name for name, p in self.providers.items() if p.mixes_models)
+        for group in self.store.queue.ready_groups(time.time(), mixed):
             provider = self.provider(group.provider)
             limits = provider.limits
             overhead = provider.line_overhead(group.endpoint)
@@ -159,7 +183,9 @@ class Dispatcher:
         self.store.queue.abandon(batch_id, message)
 
     def close(self, *, close_providers: bool = True) -> None:
-        """Stop the ingest thread; close the providers' clients unless the caller owns them."""
+        """Stop the ingest thread and the call lane; close the providers' clients unless the
+        caller owns them."""
+        self.calls.close()
         self._pool.shutdown(wait=True)
         if close_providers:
             for provider in self.providers.values():

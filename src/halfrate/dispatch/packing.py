@@ -1,8 +1,9 @@
-"""Writing a batch's input file from the store, streamed: memory does not grow with the batch."""
+"""Writing a batch's input from the store, streamed: memory does not grow with the batch."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from halfrate.providers.base import BatchProvider, custom_id_for
@@ -13,16 +14,20 @@ from halfrate.store.queue import BatchRecord
 def write_batch_file(
     store: Store, provider: BatchProvider, batch: BatchRecord, folder: Path
 ) -> Path:
-    """Write the JSONL for ``batch`` to ``folder`` and return its path.
+    """Write the input for ``batch`` in the provider's format to ``folder``; return its path.
 
-    Lines are in request-id order, which is what lets a provider's line-numbered validation errors
-    be mapped back to requests.
+    Requests are in request-id order, which is what lets a provider's line-numbered validation
+    errors be mapped back to requests.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{batch.id}.jsonl"
+    path = folder / f"{batch.id}.{'jsonl' if provider.uploads_input else 'json'}"
     partial = path.with_suffix(".partial")
     with partial.open("wb") as handle:
-        for request_id, endpoint, body_json in store.queue.iter_lines(batch.id):
-            handle.write(provider.batch_line(custom_id_for(request_id), endpoint, body_json))
+        provider.write_input(_lines(store, batch.id), handle)
     os.replace(partial, path)
     return path
+
+
+def _lines(store: Store, batch_id: str) -> Iterator[tuple[str, str, str]]:
+    for request_id, endpoint, body_json in store.queue.iter_lines(batch_id):
+        yield custom_id_for(request_id), endpoint, body_json

@@ -21,7 +21,6 @@ from halfrate.dispatch.prefetch import Prefetch
 from halfrate.errors import ProviderRejected, ProviderUnreachable, TransientProviderError
 from halfrate.models import Verdict
 from halfrate.providers.base import (
-    METADATA_KEY,
     BatchProvider,
     OutputLine,
     RemoteBatch,
@@ -38,6 +37,8 @@ log = logging.getLogger(__name__)
 # once per chunk (2x faster at 25,000 lines than at 5,000). Bytes bound the memory a chunk holds.
 INGEST_CHUNK_LINES = 25_000
 INGEST_CHUNK_BYTES = 32_000_000
+# Error codes of lines that never ran because their batch was cancelled (OpenAI, Anthropic).
+STOPPED_CODES = frozenset({"batch_cancelled", "canceled"})
 # How far back to look for a batch whose create may have reached the provider before a crash.
 RECONCILE_SLACK_SECONDS = 600.0
 
@@ -59,31 +60,37 @@ class StepContext:
 
 def submit(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> bool:
     """Get ``batch`` created at the provider exactly once. Returns True when it is submitted."""
+    path: Path | None = None
     try:
         if batch.create_started_at is not None:
             # A create may have reached the provider without us recording its answer.
-            found = provider.find_by_metadata(
-                batch.id, created_after=batch.create_started_at - RECONCILE_SLACK_SECONDS
+            found = provider.find_created(
+                batch.id,
+                batch.request_count,
+                batch.create_started_at - RECONCILE_SLACK_SECONDS,
+                lambda provider_batch_id: ctx.store.queue.is_claimed(
+                    provider.name, provider_batch_id
+                ),
             )
             if found is not None:
                 log.info("batch %s found at the provider as %s after a restart", batch.id, found.id)
                 _mark_submitted(ctx, batch, found)
                 return True
-        file_id = batch.input_file_id
-        if file_id is None:
+        source = batch.input_file_id
+        if source is None:
             path = write_batch_file(ctx.store, provider, batch, ctx.spool)
-            try:
-                file_id = provider.upload(path)
-            finally:
+            source = provider.stage(path)
+            if provider.uploads_input:
                 path.unlink(missing_ok=True)
-            ctx.store.queue.update(batch.id, input_file_id=file_id)
+                path = None
+                ctx.store.queue.update(batch.id, input_file_id=source)
         ctx.store.queue.update(batch.id, create_started_at=time.time())
-        remote = provider.create(file_id, batch.endpoint, {METADATA_KEY: batch.id})
+        remote = provider.create(batch.id, batch.endpoint, source)
     except (TransientProviderError, ProviderUnreachable) as exc:
         _submit_failed(ctx, batch, str(exc))
         return False
     except ProviderRejected as exc:
-        if exc.status_code == 404:
+        if exc.status_code == 404 and provider.uploads_input:
             # The uploaded file is not (yet) visible: upload again on the next try.
             ctx.store.queue.update(batch.id, input_file_id=None)
             _submit_failed(ctx, batch, str(exc))
@@ -93,6 +100,9 @@ def submit(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> boo
             "batch %s refused by the provider (%s); %d requests re-queued", batch.id, exc, moved
         )
         return False
+    finally:
+        if path is not None:
+            path.unlink(missing_ok=True)
     _mark_submitted(ctx, batch, remote)
     return True
 
@@ -139,9 +149,9 @@ def poll(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> Remot
         "last_error": None,
     }
     if not remote.terminal:
-        ctx.store.queue.update(
-            batch.id, **facts, next_poll_at=time.time() + ctx.backoff(batch.poll_count + 1)
-        )
+        # A batch halfrate asked to cancel ends soon, and requests wait on it: look often.
+        tries = 0 if batch.cancel_requested_at is not None else batch.poll_count + 1
+        ctx.store.queue.update(batch.id, **facts, next_poll_at=time.time() + ctx.backoff(tries))
         return None
     errors = [{"code": e.code, "message": e.message, "line": e.line} for e in remote.errors]
     ctx.store.queue.update(
@@ -163,12 +173,13 @@ def ingest(
     Safe to repeat: lines for requests already settled are ignored.
     """
     counts = IngestCounts()
+    # Lines that never ran because halfrate itself cancelled the batch spend no attempt.
+    free = STOPPED_CODES if batch.cancel_requested_at is not None else frozenset()
     try:
-        for file_id in (remote.output_file_id, remote.error_file_id):
-            if file_id:
-                with Prefetch(_chunks(provider, file_id), name="halfrate-parse") as chunks:
-                    for chunk in chunks:
-                        counts.add(ctx.store.ingest.apply(batch.id, chunk, ctx.retry_policy))
+        for ref in remote.outputs:
+            with Prefetch(_chunks(provider, ref, free), name="halfrate-parse") as chunks:
+                for chunk in chunks:
+                    counts.add(ctx.store.ingest.apply(batch.id, chunk, ctx.retry_policy))
     except (TransientProviderError, ProviderUnreachable, ProviderRejected) as exc:
         ctx.store.queue.update(
             batch.id, last_error=str(exc), next_poll_at=time.time() + ctx.backoff(1)
@@ -180,14 +191,14 @@ def ingest(
     return counts
 
 
-def _chunks(provider: BatchProvider, file_id: str) -> Iterator[list[LineOutcome]]:
+def _chunks(provider: BatchProvider, ref: str, free: frozenset[str]) -> Iterator[list[LineOutcome]]:
     chunk: list[LineOutcome] = []
     held = 0
-    for raw in provider.iter_file_lines(file_id):
+    for raw in provider.iter_output(ref):
         parsed = provider.parse_output_line(raw)
         if parsed is None:
             continue
-        outcome = _outcome(parsed)
+        outcome = _outcome(parsed, free)
         if outcome is None:
             log.warning("output line with a custom_id halfrate did not write: %r", parsed.custom_id)
             continue
@@ -200,7 +211,7 @@ def _chunks(provider: BatchProvider, file_id: str) -> Iterator[list[LineOutcome]
         yield chunk
 
 
-def _outcome(line: OutputLine) -> LineOutcome | None:
+def _outcome(line: OutputLine, free: frozenset[str]) -> LineOutcome | None:
     request_id = request_id_from(line.custom_id)
     if request_id is None:
         return None
@@ -212,6 +223,7 @@ def _outcome(line: OutputLine) -> LineOutcome | None:
         error_code=line.error_code,
         error_message=line.error_message,
         usage=line.usage,
+        free=line.verdict is Verdict.RETRY and line.error_code in free,
     )
 
 
@@ -229,8 +241,9 @@ def _settle_unreported(ctx: StepContext, batch: BatchRecord, remote: RemoteBatch
         return IngestCounts()
     reason = _unreported_reason(remote)
     by_line = {e.line: e for e in remote.errors if e.line is not None}
-    if remote.status != "failed" or not by_line:
-        retry = [LineOutcome(rid, Verdict.RETRY, None, None, *reason) for rid in left]
+    if not remote.failed_validation or not by_line:
+        free = batch.cancel_requested_at is not None
+        retry = [LineOutcome(rid, Verdict.RETRY, None, None, *reason, free=free) for rid in left]
         return ctx.store.ingest.apply(batch.id, retry, ctx.retry_policy)
     # Input lines were written in request-id order and nothing of a failed batch was settled,
     # so line N (1-based) is the N-th unreported request.
@@ -249,7 +262,7 @@ def _settle_unreported(ctx: StepContext, batch: BatchRecord, remote: RemoteBatch
 
 
 def _unreported_reason(remote: RemoteBatch) -> tuple[str, str]:
-    if remote.status == "failed":
+    if remote.failed_validation:
         first = remote.errors[0] if remote.errors else None
         detail = f"{first.code}: {first.message}" if first else "no reason given"
         return "batch_failed", f"the batch failed validation ({detail})"

@@ -13,6 +13,7 @@ from enum import StrEnum
 from types import FrameType
 
 from halfrate.dispatch.dispatcher import Dispatcher, TickReport
+from halfrate.store.calls import CallCounts
 from halfrate.store.ingest import IngestCounts
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,9 @@ class WorkerSummary:
     batches_ingested: int = 0
     requests_packed: int = 0
     lines: IngestCounts = field(default_factory=IngestCounts)
+    calls: CallCounts = field(default_factory=CallCounts)
+    moved_by_guard: int = 0
+    batches_cancelled_by_guard: int = 0
     seconds: float = 0.0
 
 
@@ -62,33 +66,50 @@ class Worker:
         summary = WorkerSummary(exit_reason=ExitReason.STOPPED)
         self.dispatcher.preflight()
         restore = self._install_signal_handlers()
+        calls = self.dispatcher.calls
         try:
+            if mode is not RunMode.ONCE:
+                calls.start()
             summary.exit_reason = self._loop(mode, summary)
         finally:
             try:
-                # Every exit finishes the ingestion under way: results fetched are stored.
+                # Every exit finishes the ingestion and the calls under way: what was fetched
+                # or answered is stored.
+                calls.close()
                 self._record(summary, self.dispatcher.drain())
+                calls.check()
             finally:
                 restore()
+                summary.calls = calls.counts
             summary.seconds = time.monotonic() - started
         return summary
 
     def _loop(self, mode: RunMode, summary: WorkerSummary) -> ExitReason:
         queue = self.dispatcher.store.queue
+        calls = self.dispatcher.calls
         while not self.stop.is_set():
             report = self.dispatcher.tick()
             summary.ticks += 1
             self._record(summary, report)
             if mode is RunMode.ONCE:
+                calls.run_once()
                 return ExitReason.ONCE
-            if mode is RunMode.UNTIL_IDLE and not self.dispatcher.ingesting and queue.is_idle():
+            if (
+                mode is RunMode.UNTIL_IDLE
+                and not self.dispatcher.ingesting
+                and not calls.busy
+                and queue.is_idle()
+            ):
                 return ExitReason.IDLE
             if not report.did_work:
+                sleep = self._sleep_for(queue.next_due_at(time.time()))
                 if self.dispatcher.ingesting:
                     # The batch being ingested still looks due; wait for it, not the clock.
                     self.dispatcher.wait_for_ingest(self.idle_sleep)
+                elif not calls.idle:
+                    calls.wait_idle(sleep)  # calls answered may leave nothing to do
                 else:
-                    self.stop.wait(self._sleep_for(queue.next_due_at()))
+                    self.stop.wait(sleep)
         return ExitReason.STOPPED
 
     def _record(self, summary: WorkerSummary, report: TickReport) -> None:
@@ -96,6 +117,8 @@ class Worker:
         summary.batches_ingested += report.ingested
         summary.requests_packed += report.packed_requests
         summary.lines.add(report.lines)
+        summary.moved_by_guard += report.guard.moved
+        summary.batches_cancelled_by_guard += report.guard.cancelled
         if self.on_tick is not None:
             self.on_tick(report)
 

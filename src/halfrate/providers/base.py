@@ -1,15 +1,15 @@
 """The contract every batch provider adapter fulfils.
 
-Building a batch line and reading an output line are pure functions; only upload, create,
+Writing a batch's input and reading an output line are pure functions; only upload, create,
 retrieve, list, cancel and download touch the network.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 from halfrate.models import Usage, Verdict
 
@@ -55,6 +55,14 @@ class RemoteBatch:
     failed: int | None = None
     errors: list[LineError] = field(default_factory=list)
     metadata: dict[str, str] = field(default_factory=dict)
+    # Where the results are, once it ended: file ids (OpenAI), or the batch itself (Anthropic).
+    outputs: tuple[str, ...] = ()
+    failed_validation: bool = False  # ran nothing: the provider refused the input as a whole
+    created_at: float | None = None
+
+
+# (custom_id, endpoint, body JSON) of each request of a batch, in request-id order.
+InputLines = Iterable[tuple[str, str, str]]
 
 
 @dataclass(frozen=True)
@@ -73,32 +81,51 @@ class OutputLine:
 class BatchProvider(Protocol):
     name: str
     limits: Limits
+    mixes_models: bool  # one batch may hold several models (Anthropic), or one only (OpenAI)
+    uploads_input: bool  # the input is uploaded as a file first (OpenAI), or sent with create
 
     def check(self) -> None:
         """One cheap call that proves the endpoint answers and accepts the key."""
         ...
 
     def line_overhead(self, endpoint: str) -> int:
-        """Bytes a batch line adds around the body (for splitting at the byte limit)."""
+        """Bytes a request adds around its body in the input (for splitting at the byte limit)."""
         ...
 
-    def batch_line(self, custom_id: str, endpoint: str, body_json: str) -> bytes: ...
+    def write_input(self, lines: InputLines, handle: BinaryIO) -> None:
+        """Write a batch's input in the provider's format, streaming."""
+        ...
 
-    def upload(self, path: Path) -> str: ...
+    def stage(self, path: Path) -> str:
+        """Make a written input file ready for create: OpenAI uploads it and returns the file's
+        id; Anthropic returns the path, as the requests go inline with create."""
+        ...
 
-    def create(
-        self, input_file_id: str, endpoint: str, metadata: dict[str, str]
-    ) -> RemoteBatch: ...
+    def create(self, our_id: str, endpoint: str, source: str) -> RemoteBatch:
+        """Create the batch from an uploaded file id, or from the input file at a local path."""
+        ...
 
     def retrieve(self, batch_id: str) -> RemoteBatch: ...
 
-    def find_by_metadata(self, value: str, created_after: float) -> RemoteBatch | None:
-        """The batch carrying ``METADATA_KEY == value``, created after the given time, if any."""
+    def find_created(
+        self,
+        our_id: str,
+        request_count: int,
+        created_after: float,
+        is_taken: Callable[[str], bool],
+    ) -> RemoteBatch | None:
+        """The provider batch a create for ``our_id`` made, if it reached the provider.
+
+        Used after a crash between create and recording its answer; ``is_taken`` says whether a
+        provider batch id already belongs to another of our batches.
+        """
         ...
 
     def cancel(self, batch_id: str) -> RemoteBatch: ...
 
-    def iter_file_lines(self, file_id: str) -> Iterator[str]: ...
+    def iter_output(self, ref: str) -> Iterator[str]:
+        """The lines of one of ``RemoteBatch.outputs``, streamed."""
+        ...
 
     def parse_output_line(self, line: str) -> OutputLine | None:
         """None for a line that is not a result (blank, or unreadable: logged)."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 import openai
 
@@ -17,7 +17,14 @@ from halfrate.errors import (
     TransientProviderError,
 )
 from halfrate.providers import openai_lines
-from halfrate.providers.base import METADATA_KEY, Limits, LineError, OutputLine, RemoteBatch
+from halfrate.providers.base import (
+    METADATA_KEY,
+    InputLines,
+    Limits,
+    LineError,
+    OutputLine,
+    RemoteBatch,
+)
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
@@ -62,9 +69,14 @@ def client_from_env(**kwargs: Any) -> openai.OpenAI:
 
 class OpenAIBatchProvider:
     name = "openai"
+    mixes_models = False  # one model per input file (provider-apis.md §1.3)
+    uploads_input = True
 
     def __init__(self, client: openai.OpenAI, limits: Limits) -> None:
         self.client = client
+        # A create the SDK retried after a lost answer could make a second batch: halfrate
+        # retries creates itself, after looking for the first by its metadata.
+        self._once = client.with_options(max_retries=0)
         self.limits = limits
 
     def check(self) -> None:
@@ -74,26 +86,27 @@ class OpenAIBatchProvider:
     def line_overhead(self, endpoint: str) -> int:
         return openai_lines.line_overhead(endpoint)
 
-    def batch_line(self, custom_id: str, endpoint: str, body_json: str) -> bytes:
-        return openai_lines.batch_line(custom_id, endpoint, body_json)
+    def write_input(self, lines: InputLines, handle: BinaryIO) -> None:
+        for custom_id, endpoint, body_json in lines:
+            handle.write(openai_lines.batch_line(custom_id, endpoint, body_json))
 
     def parse_output_line(self, line: str) -> OutputLine | None:
         return openai_lines.parse_output_line(line)
 
-    def upload(self, path: Path) -> str:
+    def stage(self, path: Path) -> str:
         with sdk_errors("file upload"), path.open("rb") as handle:
             uploaded = self.client.files.create(
                 file=(path.name, handle, "application/jsonl"), purpose="batch"
             )
         return uploaded.id
 
-    def create(self, input_file_id: str, endpoint: str, metadata: dict[str, str]) -> RemoteBatch:
+    def create(self, our_id: str, endpoint: str, source: str) -> RemoteBatch:
         with sdk_errors("batch create"):
-            batch = self.client.batches.create(
-                input_file_id=input_file_id,
+            batch = self._once.batches.create(
+                input_file_id=source,
                 endpoint=cast(Any, endpoint),
                 completion_window="24h",
-                metadata=metadata,
+                metadata={METADATA_KEY: our_id},
             )
         return _remote(batch)
 
@@ -101,11 +114,18 @@ class OpenAIBatchProvider:
         with sdk_errors("batch retrieve"):
             return _remote(self.client.batches.retrieve(batch_id))
 
-    def find_by_metadata(self, value: str, created_after: float) -> RemoteBatch | None:
-        # Newest first: stop paging once batches are older than our create attempt.
+    def find_created(
+        self,
+        our_id: str,
+        request_count: int,
+        created_after: float,
+        is_taken: Callable[[str], bool],
+    ) -> RemoteBatch | None:
+        # Our id travels in the batch's metadata. Newest first: stop paging once batches are
+        # older than our create attempt.
         with sdk_errors("batch list"):
             for batch in self.client.batches.list(limit=100):
-                if (batch.metadata or {}).get(METADATA_KEY) == value:
+                if (batch.metadata or {}).get(METADATA_KEY) == our_id:
                     return _remote(batch)
                 if batch.created_at < created_after:
                     return None
@@ -114,6 +134,9 @@ class OpenAIBatchProvider:
     def cancel(self, batch_id: str) -> RemoteBatch:
         with sdk_errors("batch cancel"):
             return _remote(self.client.batches.cancel(batch_id))
+
+    def iter_output(self, ref: str) -> Iterator[str]:
+        return self.iter_file_lines(ref)
 
     def iter_file_lines(self, file_id: str) -> Iterator[str]:
         with (
@@ -144,4 +167,7 @@ def _remote(batch: openai.types.Batch) -> RemoteBatch:
         failed=counts.failed if counts else None,
         errors=errors,
         metadata=dict(batch.metadata or {}),
+        outputs=tuple(f for f in (batch.output_file_id, batch.error_file_id) if f),
+        failed_validation=batch.status == "failed",
+        created_at=float(batch.created_at),
     )

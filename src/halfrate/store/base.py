@@ -55,6 +55,8 @@ def id_in(
 
 class Store:
     def __init__(self, engine: sa.Engine) -> None:
+        from halfrate.store.calls import CallQueries
+        from halfrate.store.guard import GuardQueries
         from halfrate.store.ingest import IngestQueries
         from halfrate.store.queue import QueueQueries
         from halfrate.store.reads import ReadQueries
@@ -64,6 +66,8 @@ class Store:
         self.submissions = SubmissionQueries(self)
         self.queue = QueueQueries(self)
         self.ingest = IngestQueries(self)
+        self.calls = CallQueries(self)
+        self.guard = GuardQueries(self)
         self.reads = ReadQueries(self)
 
     @classmethod

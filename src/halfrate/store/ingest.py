@@ -31,6 +31,9 @@ class LineOutcome:
     error_code: str | None = None
     error_message: str | None = None
     usage: Usage | None = None
+    # A retry through no fault of the request (halfrate cancelled its batch): it spends no
+    # attempt and waits for no backoff.
+    free: bool = False
 
 
 @dataclass
@@ -55,7 +58,7 @@ class RetryPolicy:
     backoff_seconds: float
 
 
-_ATTEMPT_COLUMNS = (
+ATTEMPT_COLUMNS = (
     "request_id",
     "batch_id",
     "lane",
@@ -67,9 +70,30 @@ _ATTEMPT_COLUMNS = (
     "cached_tokens",
     "output_tokens",
     "reasoning_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "ttft",
+    "tibt",
+    "duration",
     "created_at",
 )
-_RESULT_COLUMNS = ("request_id", "status", "status_code", "response", "error", "created_at")
+
+
+def usage_columns(usage: Usage | None) -> tuple[int | None, ...]:
+    """The token columns of an attempt row, in ATTEMPT_COLUMNS order."""
+    if usage is None:
+        return (None, None, None, None, None, None)
+    return (
+        usage.input_tokens,
+        usage.cached_tokens,
+        usage.output_tokens,
+        usage.reasoning_tokens,
+        usage.cache_write_tokens,
+        usage.cache_write_1h_tokens,
+    )
+
+
+RESULT_COLUMNS = ("request_id", "status", "status_code", "response", "error", "created_at")
 
 
 class IngestQueries:
@@ -127,26 +151,24 @@ class IngestQueries:
         if not settled:
             return
         lane = Lane.BATCH.value
-        rows = []
-        for o in settled:
-            usage = o.usage
-            rows.append(
-                (
-                    o.request_id,
-                    batch_id,
-                    lane,
-                    o.verdict.value,
-                    o.status_code,
-                    o.error_code,
-                    o.error_message,
-                    usage.input_tokens if usage else None,
-                    usage.cached_tokens if usage else None,
-                    usage.output_tokens if usage else None,
-                    usage.reasoning_tokens if usage else None,
-                    now,
-                )
+        rows = [
+            (
+                o.request_id,
+                batch_id,
+                lane,
+                o.verdict.value,
+                o.status_code,
+                o.error_code,
+                o.error_message,
+                *usage_columns(o.usage),
+                None,
+                None,
+                None,
+                now,
             )
-        bulk_insert(conn, attempts, _ATTEMPT_COLUMNS, rows)
+            for o in settled
+        ]
+        bulk_insert(conn, attempts, ATTEMPT_COLUMNS, rows)
 
     def _store_results(self, conn: sa.Connection, settled: list[LineOutcome], now: float) -> None:
         rows = []
@@ -158,7 +180,7 @@ class IngestQueries:
                 error = orjson.dumps({"code": o.error_code, "message": o.error_message}).decode()
             rows.append((o.request_id, o.verdict.value, o.status_code, o.response_json, error, now))
         if rows:
-            bulk_insert(conn, results, _RESULT_COLUMNS, rows)
+            bulk_insert(conn, results, RESULT_COLUMNS, rows)
 
     def _move(
         self,
@@ -180,16 +202,19 @@ class IngestQueries:
         cancelled = [o.request_id for o in by_verdict[Verdict.CANCELLED]]
         move_requests(conn, cancelled, RequestState.CANCELLED, batch_id=batch_id, values=done)
         counts.cancelled += len(cancelled)
-        failed_by_reason: dict[str, list[int]] = {}
-        for o in by_verdict[Verdict.FAILED]:
-            failed_by_reason.setdefault(_reason(o), []).append(o.request_id)
-        for reason, ids in failed_by_reason.items():
+        for reason, ids in _by_reason(by_verdict[Verdict.FAILED]).items():
             values = {**done, "last_error": reason}
             move_requests(conn, ids, RequestState.FAILED, batch_id=batch_id, values=values)
         counts.failed += len(by_verdict[Verdict.FAILED])
+        free = [o for o in by_verdict[Verdict.RETRY] if o.free]
+        for reason, ids in _by_reason(free).items():
+            values = {"batch_id": None, "updated_at": now, "not_before": None, "last_error": reason}
+            move_requests(conn, ids, RequestState.QUEUED, batch_id=batch_id, values=values)
         # Retries wait longer each time: backoff * 2^(attempts so far).
         retry_groups: dict[tuple[int, str], list[int]] = {}
         for o in by_verdict[Verdict.RETRY]:
+            if o.free:
+                continue
             retry_groups.setdefault((live[o.request_id], _reason(o)), []).append(o.request_id)
         for (previous, reason), ids in retry_groups.items():
             values = {
@@ -202,6 +227,13 @@ class IngestQueries:
         counts.retried += len(by_verdict[Verdict.RETRY])
 
 
+def _by_reason(outcomes: list[LineOutcome]) -> dict[str, list[int]]:
+    grouped: dict[str, list[int]] = {}
+    for o in outcomes:
+        grouped.setdefault(_reason(o), []).append(o.request_id)
+    return grouped
+
+
 def _reason(o: LineOutcome) -> str:
     code = f"{o.error_code}: " if o.error_code else ""
     return f"{code}{o.error_message or 'no reason given'}"
@@ -209,7 +241,9 @@ def _reason(o: LineOutcome) -> str:
 
 def _settle(outcome: LineOutcome, attempts_so_far: int, policy: RetryPolicy) -> LineOutcome:
     """A retry past the attempt cap becomes a final failure carrying the last reason."""
-    if outcome.verdict is not Verdict.RETRY or attempts_so_far + 1 < policy.max_attempts:
+    if outcome.verdict is not Verdict.RETRY or outcome.free:
+        return outcome
+    if attempts_so_far + 1 < policy.max_attempts:
         return outcome
     return LineOutcome(
         request_id=outcome.request_id,

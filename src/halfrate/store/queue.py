@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from halfrate.models import BatchState, RequestState
+from halfrate.models import BatchState, Lane, RequestState
 from halfrate.store.base import new_id
-from halfrate.store.tables import batches, request_state_is, requests
+from halfrate.store.tables import GUARDED, batches, request_state_is, requests
 from halfrate.store.transitions import move_batch, move_requests
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ class BatchRecord:
     poll_count: int
     next_poll_at: float | None
     created_at: float
+    cancel_requested_at: float | None
+    cancel_reason: str | None
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> BatchRecord:
@@ -52,22 +54,33 @@ _BATCH_COLUMNS = [batches.c[name] for name in BatchRecord.__dataclass_fields__]
 class Group:
     provider: str
     endpoint: str
-    model: str
+    model: str | None  # None: every model (a provider whose batches mix models)
+
+    def where(self) -> sa.ColumnElement[bool]:
+        clauses = [requests.c.provider == self.provider, requests.c.endpoint == self.endpoint]
+        if self.model is not None:
+            clauses.append(requests.c.model == self.model)
+        return sa.and_(*clauses)
+
+
+MAX_MODEL_LIST = 200  # characters of the batches.model column for a batch of several models
 
 
 class QueueQueries:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def ready_groups(self, now: float) -> list[Group]:
-        """(provider, endpoint, model) groups that have requests ready to be packed."""
+    def ready_groups(self, now: float, mixed: frozenset[str] = frozenset()) -> list[Group]:
+        """(provider, endpoint, model) groups with batch-lane requests ready to be packed; one
+        group per endpoint for the providers in ``mixed``, whose batches may mix models."""
         with self._store.read() as conn:
             rows = conn.execute(
                 sa.select(requests.c.provider, requests.c.endpoint, requests.c.model)
                 .where(_ready(now))
                 .group_by(requests.c.provider, requests.c.endpoint, requests.c.model)
             )
-            return [Group(*row) for row in rows]
+            groups = {Group(p, e, None if p in mixed else m): None for p, e, m in rows}
+            return list(groups)
 
     def claim_batch(
         self, group: Group, *, max_lines: int, max_bytes: int, line_overhead: int, now: float
@@ -79,25 +92,22 @@ class QueueQueries:
         """
         with self._store.write() as conn:
             query = (
-                sa.select(requests.c.id, requests.c.body_bytes)
-                .where(
-                    _ready(now),
-                    requests.c.provider == group.provider,
-                    requests.c.endpoint == group.endpoint,
-                    requests.c.model == group.model,
-                )
+                sa.select(requests.c.id, requests.c.body_bytes, requests.c.model)
+                .where(_ready(now), group.where())
                 .order_by(requests.c.id)
                 .limit(max_lines)
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             ids: list[int] = []
+            models: dict[str, None] = {}
             total = 0
-            for request_id, body_bytes in conn.execute(query):
+            for request_id, body_bytes, model in conn.execute(query):
                 size = body_bytes + line_overhead
                 if ids and total + size > max_bytes:
                     break
                 ids.append(request_id)
+                models[model] = None
                 total += size
             if not ids:
                 return None
@@ -107,7 +117,7 @@ class QueueQueries:
                     id=batch_id,
                     provider=group.provider,
                     endpoint=group.endpoint,
-                    model=group.model,
+                    model=", ".join(models)[:MAX_MODEL_LIST],
                     state=BatchState.PENDING.value,
                     request_count=len(ids),
                     byte_count=total,
@@ -119,6 +129,17 @@ class QueueQueries:
                 conn, ids, RequestState.IN_BATCH, values={"batch_id": batch_id, "updated_at": now}
             )
             return self._get(conn, batch_id)
+
+    def is_claimed(self, provider: str, provider_batch_id: str) -> bool:
+        """Whether one of our batches already recorded this provider batch as its own."""
+        with self._store.read() as conn:
+            found = conn.execute(
+                sa.select(batches.c.id).where(
+                    batches.c.provider == provider,
+                    batches.c.provider_batch_id == provider_batch_id,
+                )
+            ).first()
+        return found is not None
 
     def get(self, batch_id: str) -> BatchRecord:
         with self._store.read() as conn:
@@ -225,41 +246,80 @@ class QueueQueries:
                 {"ingested_at": time.time(), "next_poll_at": None},
             )
 
+    def providers_with_work(self) -> dict[str, int]:
+        """Requests per provider that still need a worker (queued, in a batch, in a call)."""
+        with self._store.read() as conn:
+            found: dict[str, int] = {}
+            for state in (RequestState.QUEUED, RequestState.IN_BATCH, RequestState.IN_CALL):
+                rows = conn.execute(
+                    sa.select(requests.c.provider, sa.func.count())
+                    .where(request_state_is(state))
+                    .group_by(requests.c.provider)
+                )
+                for provider, n in rows:
+                    found[provider] = found.get(provider, 0) + int(n)
+            return found
+
     def is_idle(self) -> bool:
-        """Nothing queued (even waiting for a retry time) and no batch in flight."""
+        """Nothing queued (even waiting for a retry time), in a call, or in a live batch."""
         with self._store.read() as conn:
             busy = [
                 conn.execute(
                     sa.select(requests.c.id).where(request_state_is(state)).limit(1)
                 ).first()
-                for state in (RequestState.QUEUED, RequestState.IN_BATCH)
+                for state in (RequestState.QUEUED, RequestState.IN_BATCH, RequestState.IN_CALL)
             ]
             live = conn.execute(
                 sa.select(batches.c.id)
                 .where(batches.c.state.in_([BatchState.PENDING.value, BatchState.SUBMITTED.value]))
                 .limit(1)
             ).first()
-            return busy == [None, None] and live is None
+            return busy == [None, None, None] and live is None
 
-    def next_due_at(self) -> float | None:
-        """The earliest time anything (a poll, a submit retry, a request's retry) is due."""
+    def next_due_at(self, now: float) -> float | None:
+        """The earliest time the batch loop has something to do: a poll, a submit retry, a
+        request's retry, or the deadline guard's next move."""
         with self._store.read() as conn:
             batch_due = conn.execute(
                 sa.select(sa.func.min(batches.c.next_poll_at)).where(
                     batches.c.state.in_([BatchState.PENDING.value, BatchState.SUBMITTED.value])
                 )
             ).scalar()
+            # Batch-lane requests are due now unless they wait for a retry; synchronous ones are
+            # the call lane's to take, so only their retry times matter here.
+            batch_lane = requests.c.lane == sa.literal_column(f"'{Lane.BATCH.value}'")
             request_due = conn.execute(
-                sa.select(sa.func.min(sa.func.coalesce(requests.c.not_before, 0.0))).where(
-                    request_state_is(RequestState.QUEUED)
-                )
+                sa.select(
+                    sa.func.min(
+                        sa.case(
+                            (batch_lane, sa.func.coalesce(requests.c.not_before, 0.0)),
+                            else_=requests.c.not_before,
+                        )
+                    )
+                ).where(request_state_is(RequestState.QUEUED))
             ).scalar()
-        times = [t for t in (batch_due, request_due) if t is not None]
+            # A guarded request is due at its guard time, and once that has passed (its batch
+            # being cancelled), at the point where the guard stops waiting for the cancel.
+            guard_due = conn.execute(
+                sa.select(
+                    sa.func.min(
+                        sa.case(
+                            (requests.c.guard_at > now, requests.c.guard_at),
+                            else_=(requests.c.guard_at + requests.c.deadline) / 2,
+                        )
+                    )
+                ).where(sa.text(GUARDED))
+            ).scalar()
+        times = [t for t in (batch_due, request_due, guard_due) if t is not None]
         return min(times) if times else None
 
 
 def _ready(now: float) -> sa.ColumnElement[bool]:
+    """Batch-lane requests that may be packed now: not waiting for a retry, and not so close
+    to their deadline that the guard is about to send them to realtime instead."""
     return sa.and_(
         request_state_is(RequestState.QUEUED),
+        requests.c.lane == sa.literal_column(f"'{Lane.BATCH.value}'"),
         sa.or_(requests.c.not_before.is_(None), requests.c.not_before <= now),
+        sa.or_(requests.c.guard_at.is_(None), requests.c.guard_at > now),
     )

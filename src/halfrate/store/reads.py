@@ -80,6 +80,14 @@ class ReadQueries:
                 .order_by(batches.c.created_at, batches.c.id)
             )
             views = [BatchView(**row._mapping) for row in rows]
+            moved = {
+                why: int(n)
+                for why, n in conn.execute(
+                    sa.select(requests.c.moved_by, sa.func.count())
+                    .where(requests.c.job_id == job.id, requests.c.moved_by.is_not(None))
+                    .group_by(requests.c.moved_by)
+                )
+            }
         return JobStatus(
             id=job.id,
             name=job.name,
@@ -88,7 +96,19 @@ class ReadQueries:
             team=job.team,
             counts=counts,
             batches=views,
+            lanes=self.job_lanes(job.id),
+            moved=moved,
         )
+
+    def job_lanes(self, job_id: str) -> dict[str, int]:
+        """Requests of the job per lane (where each runs now)."""
+        with self._store.read() as conn:
+            rows = conn.execute(
+                sa.select(requests.c.lane, sa.func.count())
+                .where(requests.c.job_id == job_id)
+                .group_by(requests.c.lane)
+            )
+            return {lane: int(n) for lane, n in rows}
 
     def job_usage(self, job_id: str) -> dict[str, int]:
         """Token totals over every attempt of the job's requests."""
@@ -114,32 +134,29 @@ class ReadQueries:
         """One row per request of the job, in submission order, streamed, JSON left as text."""
         with self._store.read() as conn:
             rows = conn.execution_options(yield_per=chunk).execute(
-                sa.select(
-                    requests.c.key,
-                    requests.c.state,
-                    requests.c.last_error,
-                    results.c.status_code,
-                    results.c.response,
-                    results.c.error,
+                _RESULT_ROW.select_from(
+                    requests.outerjoin(results, results.c.request_id == requests.c.id)
                 )
-                .select_from(requests.outerjoin(results, results.c.request_id == requests.c.id))
                 .where(requests.c.job_id == job_id)
                 .order_by(requests.c.id)
             )
             for row in rows:
                 yield ResultRow(*row)
 
+    def result_of(self, request_id: int) -> Result:
+        """The stored result of one request (or its state and last error, if it has none)."""
+        with self._store.read() as conn:
+            row = conn.execute(
+                _RESULT_ROW.select_from(
+                    requests.outerjoin(results, results.c.request_id == requests.c.id)
+                ).where(requests.c.id == request_id)
+            ).one()
+        return ResultRow(*row).result()
+
     def iter_results(self, job_id: str) -> Iterator[Result]:
         """One :class:`Result` per request of the job, in submission order, streamed."""
         for row in self.iter_result_rows(job_id):
-            error = orjson.loads(row.error_json) if row.error_json else row.pending_error
-            yield Result(
-                key=row.key,
-                status=row.state,
-                status_code=row.status_code,
-                response=orjson.loads(row.response_json) if row.response_json else None,
-                error=error,
-            )
+            yield row.result()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +168,32 @@ class ResultRow:
     response_json: str | None
     error_json: str | None
 
+    def result(self) -> Result:
+        error = orjson.loads(self.error_json) if self.error_json else self.pending_error
+        return Result(
+            key=self.key,
+            status=self.state,
+            status_code=self.status_code,
+            response=orjson.loads(self.response_json) if self.response_json else None,
+            error=error,
+        )
+
     @property
     def pending_error(self) -> dict[str, str | None] | None:
         """For a request without a stored result: why its last attempt did not succeed."""
         if self.state != "succeeded" and self.last_error:
             return {"code": None, "message": self.last_error}
         return None
+
+
+_RESULT_ROW = sa.select(
+    requests.c.key,
+    requests.c.state,
+    requests.c.last_error,
+    results.c.status_code,
+    results.c.response,
+    results.c.error,
+)
 
 
 def _job_batch_ids(job_id: str) -> sa.Select[tuple[str]]:

@@ -10,11 +10,12 @@ import sqlalchemy as sa
 
 from halfrate.errors import IdempotencyConflict
 from halfrate.intake import ParsedLine
-from halfrate.models import RequestState, SubmitOutcome
+from halfrate.models import Lane, RequestState, SubmitOutcome
 from halfrate.store.base import bulk_insert, new_id
-from halfrate.store.tables import jobs, requests
+from halfrate.store.tables import jobs, requests, routes
 
 if TYPE_CHECKING:
+    from halfrate.routing import RouteChoice
     from halfrate.store.base import Store
 
 INSERT_CHUNK = 5_000
@@ -44,6 +45,7 @@ class SubmissionQueries:
         created = skipped = 0
         with self._store.write() as conn:
             job_id, is_new = self._job_id(conn, job_name, source, feature, team, now)
+            route_ids = _RouteIds(conn, now)
             for chunk in _chunks(lines, INSERT_CHUNK):
                 # Only a job that existed before can hold these keys; look up just this chunk's
                 # keys, so memory stays flat however large the job already is.
@@ -52,7 +54,8 @@ class SubmissionQueries:
                 for line in chunk:
                     previous = existing.get(line.key)
                     if previous is None:
-                        rows.append(_row(job_id, line, feature, team, now))
+                        route_id = route_ids.of(line.route)
+                        rows.append(_row(job_id, line, feature, team, route_id, now))
                     elif previous == (line.endpoint, line.body_json):
                         skipped += 1
                     else:
@@ -100,6 +103,40 @@ class SubmissionQueries:
         return {key: (endpoint, body) for key, endpoint, body in rows}
 
 
+class _RouteIds:
+    """Stores each distinct routing decision of a submission once; requests refer to it."""
+
+    def __init__(self, conn: sa.Connection, now: float) -> None:
+        self._conn = conn
+        self._now = now
+        self._ids: dict[RouteChoice, int] = {}
+
+    def of(self, choice: RouteChoice | None) -> int | None:
+        if choice is None:
+            return None
+        found = self._ids.get(choice)
+        if found is None:
+            inserted = self._conn.execute(
+                routes.insert().values(
+                    lane=choice.lane.value,
+                    model=choice.model,
+                    fallback_lane=choice.fallback.value if choice.fallback else None,
+                    waiting=choice.waiting,
+                    rule_number=choice.rule_number,
+                    rule_name=choice.rule_name,
+                    policy_source=choice.source,
+                    rule_line=choice.line,
+                    explanation=choice.explanation,
+                    created_at=self._now,
+                )
+            )
+            key = inserted.inserted_primary_key
+            assert key is not None
+            found = int(key[0])
+            self._ids[choice] = found
+        return found
+
+
 def _chunks(lines: Iterable[ParsedLine], size: int) -> Iterator[list[ParsedLine]]:
     chunk: list[ParsedLine] = []
     for line in lines:
@@ -131,16 +168,28 @@ _REQUEST_COLUMNS = (
     "body_bytes",
     "feature",
     "team",
+    "tags",
     "state",
+    "lane",
+    "route_id",
+    "requested_model",
+    "deadline",
+    "guard_at",
     "attempt_count",
     "created_at",
     "updated_at",
 )
 _QUEUED = RequestState.QUEUED.value
+_BATCH = Lane.BATCH.value
 
 
 def _row(
-    job_id: str, line: ParsedLine, feature: str | None, team: str | None, now: float
+    job_id: str,
+    line: ParsedLine,
+    feature: str | None,
+    team: str | None,
+    route_id: int | None,
+    now: float,
 ) -> tuple[object, ...]:
     body = line.body_json
     return (
@@ -151,9 +200,15 @@ def _row(
         line.model,
         body,
         len(body) if body.isascii() else len(body.encode()),
-        feature,
-        team,
+        line.feature if line.feature is not None else feature,
+        line.team if line.team is not None else team,
+        line.tags_json,
         _QUEUED,
+        line.route.lane.value if line.route is not None else _BATCH,
+        route_id,
+        line.requested_model,
+        line.deadline,
+        line.guard_at,
         0,
         now,
         now,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from halfrate.models import BatchState, RequestState
+from halfrate.models import BatchState, Lane, RequestState
 
 metadata = sa.MetaData(
     naming_convention={
@@ -26,6 +26,9 @@ def _in(column: str, values: list[str]) -> str:
     quoted = ", ".join(f"'{v}'" for v in values)
     return f"{column} IN ({quoted})"
 
+
+# Requests the deadline guard watches: batched, not finished, with a deadline.
+GUARDED = "guard_at IS NOT NULL AND lane = 'batch' AND state IN ('queued', 'in_batch')"
 
 jobs = sa.Table(
     "jobs",
@@ -68,9 +71,30 @@ batches = sa.Table(
     sa.Column("submitted_at", sa.Double, nullable=True),
     sa.Column("ended_at", sa.Double, nullable=True),
     sa.Column("ingested_at", sa.Double, nullable=True),
+    # Set when halfrate asked the provider to cancel, and why (e.g. "deadline_guard").
+    sa.Column("cancel_requested_at", sa.Double, nullable=True),
+    sa.Column("cancel_reason", sa.String(32), nullable=True),
     sa.CheckConstraint(_in("state", [s.value for s in BatchState]), name="state"),
     sa.UniqueConstraint("provider", "provider_batch_id"),
     sa.Index(None, "state", "next_poll_at"),
+)
+
+# What the routing policy decided, once per kind of request in a submission (requests share it).
+routes = sa.Table(
+    "routes",
+    metadata,
+    sa.Column("id", BigId, primary_key=True, autoincrement=True),
+    sa.Column("lane", sa.String(16), nullable=False),
+    sa.Column("model", sa.String(200), nullable=False),
+    sa.Column("fallback_lane", sa.String(16), nullable=True),  # flex: when flex is unavailable
+    sa.Column("waiting", sa.Boolean, nullable=False),
+    sa.Column("rule_number", sa.Integer, nullable=True),  # None: no rule matched
+    sa.Column("rule_name", sa.String(200), nullable=True),
+    sa.Column("policy_source", sa.Text, nullable=False),
+    sa.Column("rule_line", sa.Integer, nullable=True),
+    sa.Column("explanation", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.CheckConstraint(_in("lane", [lane.value for lane in Lane]), name="lane"),
 )
 
 requests = sa.Table(
@@ -86,25 +110,48 @@ requests = sa.Table(
     sa.Column("body_bytes", sa.Integer, nullable=False),
     sa.Column("feature", sa.String(200), nullable=True),
     sa.Column("team", sa.String(200), nullable=True),
+    sa.Column("tags", sa.Text, nullable=True),  # JSON object of the caller's other tags
     sa.Column("state", sa.String(16), nullable=False),
+    # The lane it runs in now: the route's, unless the deadline guard or a flex fallback moved it.
+    sa.Column("lane", sa.String(16), nullable=False, server_default=Lane.BATCH.value),
+    sa.Column("route_id", BigId, sa.ForeignKey("routes.id"), nullable=True),
+    sa.Column("requested_model", sa.String(200), nullable=True),  # when the policy changed it
+    sa.Column("moved_by", sa.String(32), nullable=True),  # why it left its route's lane
+    sa.Column("deadline", sa.Double, nullable=True),
+    sa.Column("guard_at", sa.Double, nullable=True),  # batched: from then on, move to realtime
     sa.Column("batch_id", sa.String(40), sa.ForeignKey("batches.id"), nullable=True),
     sa.Column("attempt_count", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("not_before", sa.Double, nullable=True),  # retry backoff: not packed before this
+    sa.Column("not_before", sa.Double, nullable=True),  # retry backoff: not taken before this
+    sa.Column("lease_until", sa.Double, nullable=True),  # in_call: the caller's lease
     sa.Column("last_error", sa.Text, nullable=True),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
     sa.CheckConstraint(_in("state", [s.value for s in RequestState]), name="state"),
+    sa.CheckConstraint(_in("lane", [lane.value for lane in Lane]), name="lane"),
     sa.UniqueConstraint("job_id", "key"),
-    # Partial indexes: a request is in each only while it is queued (or in a batch), so the
-    # millions of finished rows cost nothing on every later state change.
+    # Partial indexes: a request is in each only while it is queued (or in a batch, or in a
+    # call), so the millions of finished rows cost nothing on every later state change.
     sa.Index(
         "ix_requests_ready",
+        "lane",
         "provider",
         "endpoint",
         "model",
         "id",
         sqlite_where=sa.text("state = 'queued'"),
         postgresql_where=sa.text("state = 'queued'"),
+    ),
+    sa.Index(
+        "ix_requests_in_call",
+        "lease_until",
+        sqlite_where=sa.text("state = 'in_call'"),
+        postgresql_where=sa.text("state = 'in_call'"),
+    ),
+    sa.Index(
+        "ix_requests_guard",
+        "guard_at",
+        sqlite_where=sa.text(GUARDED),
+        postgresql_where=sa.text(GUARDED),
     ),
     sa.Index(
         "ix_requests_in_batch",
@@ -131,6 +178,12 @@ attempts = sa.Table(
     sa.Column("cached_tokens", sa.Integer, nullable=True),
     sa.Column("output_tokens", sa.Integer, nullable=True),
     sa.Column("reasoning_tokens", sa.Integer, nullable=True),
+    sa.Column("cache_write_tokens", sa.Integer, nullable=True),
+    sa.Column("cache_write_1h_tokens", sa.Integer, nullable=True),
+    # Synchronous calls: seconds to the first token, mean seconds between tokens, whole call.
+    sa.Column("ttft", sa.Double, nullable=True),
+    sa.Column("tibt", sa.Double, nullable=True),
+    sa.Column("duration", sa.Double, nullable=True),
     sa.Column("created_at", sa.Double, nullable=False),
     # Ingesting the same output twice must change nothing: one attempt per request per batch.
     sa.UniqueConstraint("request_id", "batch_id"),

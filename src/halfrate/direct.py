@@ -1,0 +1,154 @@
+"""``Halfrate.call()``: one request answered now, recorded like every other.
+
+The request is stored first (so the ledger has it even if the process dies mid-call), taken
+for the call, called with the realtime lane's retries, and its outcome stored once. A key that
+already has an answer returns it without calling again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from halfrate.catalog import provider_of_model
+from halfrate.dispatch.calling import CallPolicy, run_call
+from halfrate.errors import CallFailed, ConfigError, InputError
+from halfrate.export import output_text
+from halfrate.intake import ParsedLine
+from halfrate.models import ANTHROPIC_MESSAGES, Lane, Provider, RequestSpec, Result, Usage
+from halfrate.store.ingest import RetryPolicy
+
+if TYPE_CHECKING:
+    from halfrate.api import Halfrate
+
+CHAT = "/v1/chat/completions"
+_SETTLED = ("succeeded", "failed", "cancelled")
+
+
+@dataclass(frozen=True)
+class CallAnswer:
+    """The provider's answer to a call, and how it was got."""
+
+    key: str
+    lane: str
+    model: str
+    response: dict[str, Any]
+    usage: Usage | None = None
+    ttft: float | None = None  # seconds to the first token
+    tibt: float | None = None  # mean seconds between tokens
+    duration: float | None = None
+    route: str = ""  # which rule decided, in words
+    cached: bool = False  # the key had an answer already: nothing was called or paid
+
+    @property
+    def text(self) -> str:
+        """The answer's text (chat, responses and Anthropic messages)."""
+        return output_text(self.response)
+
+
+def spec_of(
+    request: RequestSpec | Mapping[str, Any],
+    *,
+    endpoint: str | None,
+    provider: str | None,
+    key: str | None,
+) -> RequestSpec:
+    """A RequestSpec from what the caller passed: a spec, or a request body."""
+    if isinstance(request, RequestSpec):
+        if endpoint is not None or provider is not None or key is not None:
+            raise InputError("give endpoint, provider and key in the RequestSpec, not beside it")
+        return request
+    if not isinstance(request, Mapping):
+        raise InputError("call() takes a RequestSpec or a request body (a dict)")
+    body = dict(request)
+    model = body.get("model")
+    owner = provider_of_model(model) if isinstance(model, str) else None
+    chosen = provider or (owner.value if owner is not None else Provider.OPENAI.value)
+    default = ANTHROPIC_MESSAGES if chosen == Provider.ANTHROPIC.value else CHAT
+    return RequestSpec(
+        key=key or f"call-{secrets.token_hex(8)}",
+        endpoint=endpoint or default,
+        body=body,
+        provider=chosen,
+    )
+
+
+def call_now(hr: Halfrate, job: str, line: ParsedLine) -> CallAnswer:
+    route = line.route
+    assert route is not None
+    if route.lane is Lane.BATCH:
+        # The policy would batch it, but call() is for answers needed now.
+        note = ". call() answers now, so it runs in realtime instead"
+        route = dataclasses.replace(
+            route, lane=Lane.REALTIME, fallback=None, explanation=route.explanation + note
+        )
+        line = dataclasses.replace(line, route=route)
+    caller = hr.direct_providers().calls.get(line.provider.value)
+    if caller is None:
+        name = line.provider.value.upper()
+        raise ConfigError(f"no {line.provider.value} client: set {name}_API_KEY")
+    outcome = hr.store.submissions.submit(
+        job_name=job, source="call", feature=None, team=None, lines=[line]
+    )
+    settings = hr.settings
+    policy = CallPolicy.from_settings(settings)
+    lease = _lease_for(settings.flex_timeout_seconds, policy)
+    request_id, state, claimed = hr.store.calls.take_by_key(
+        outcome.job_id, line.key, lease, time.time()
+    )
+    if claimed is None:
+        if state in _SETTLED:
+            return _answer_of(hr.store.reads.result_of(request_id), line, route.explanation)
+        raise InputError(
+            f"request {line.key!r} of job {job!r} is {state} elsewhere; wait for it or use "
+            "another key"
+        )
+    record = run_call(caller, claimed, policy, batch_fallback=False)
+    # A call made here is final either way: the person waiting gets an answer or the reason.
+    hr.store.calls.finish([record], RetryPolicy(max_attempts=1, backoff_seconds=0.0))
+    last = record.last
+    if last.response_json is not None and last.verdict.value == "succeeded":
+        return CallAnswer(
+            key=line.key,
+            lane=last.lane.value,
+            model=line.model,
+            response=orjson.loads(last.response_json),
+            usage=last.usage,
+            ttft=last.ttft,
+            tibt=last.tibt,
+            duration=last.duration,
+            route=route.explanation,
+        )
+    return _answer_of(hr.store.reads.result_of(request_id), line, route.explanation)
+
+
+def _answer_of(result: Result, line: ParsedLine, route: str) -> CallAnswer:
+    if result.status == "succeeded" and result.response is not None:
+        return CallAnswer(
+            key=line.key,
+            lane="",
+            model=line.model,
+            response=result.response,
+            route=route,
+            cached=True,
+        )
+    error = result.error or {}
+    message = str(error.get("message") or f"the request ended {result.status}")
+    code = error.get("code")
+    raise CallFailed(
+        f"request {line.key!r}: {message}",
+        key=line.key,
+        status_code=result.status_code,
+        code=str(code) if code else None,
+    )
+
+
+def _lease_for(longest_call: float, policy: CallPolicy) -> float:
+    """Long enough for every try and wait of one call, so no worker takes it over meanwhile."""
+    return (policy.max_retries + 1) * longest_call + policy.max_retries * policy.max_wait

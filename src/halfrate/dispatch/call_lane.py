@@ -1,0 +1,169 @@
+"""The worker's synchronous lanes: realtime and flex requests, called concurrently.
+
+A feeder thread keeps up to ``realtime_concurrency`` calls running: it takes queued requests
+(with a lease), hands them to a thread pool, and stores what comes back, several calls per
+transaction. It runs apart from the batch loop so a slow poll or a big ingestion never holds up
+a call a person may be waiting for, and calls never wait for a batch tick.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Mapping
+from concurrent import futures
+
+from halfrate.config import Settings
+from halfrate.dispatch.calling import CallPolicy, run_call
+from halfrate.errors import ConfigError
+from halfrate.providers.sync import SyncCaller
+from halfrate.store import Store
+from halfrate.store.calls import CallCounts, CallRecord, ClaimedCall
+from halfrate.store.ingest import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+
+class CallLane:
+    def __init__(self, store: Store, callers: Mapping[str, SyncCaller], settings: Settings) -> None:
+        self.store = store
+        self.callers = callers
+        self.concurrency = settings.realtime_concurrency
+        self.idle_sleep = settings.worker_idle_seconds
+        self.lease = settings.lease_seconds
+        self.policy = CallPolicy.from_settings(settings)
+        self.retry = RetryPolicy(settings.max_attempts, settings.retry_backoff_seconds)
+        self.counts = CallCounts()
+        self._pool = futures.ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="halfrate-call"
+        )
+        self._running: dict[futures.Future[CallRecord], ClaimedCall] = {}
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._idle = threading.Event()  # set when nothing runs and the last look found nothing
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._last_upkeep = 0.0
+
+    # -- the feeder thread ------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._feed, name="halfrate-calls", daemon=True)
+            self._thread.start()
+
+    def _feed(self) -> None:
+        try:
+            while not self._stop.is_set():
+                started = self.fill()
+                done = self._wait(self.idle_sleep)
+                self._store(done)
+                self._upkeep()
+                if not started and not self.busy:
+                    self._idle.set()
+                    if not done:
+                        self._wake.wait(self.idle_sleep)
+                        self._wake.clear()
+        except BaseException as exc:  # handed to the worker loop, which re-raises it
+            self._error = exc
+        finally:
+            try:
+                self._store(self._wait_all())  # calls that answered are kept, not called again
+            except Exception:
+                log.exception("could not store the last calls; their leases will run out")
+
+    def fill(self) -> int:
+        """Start calls for queued requests, up to the concurrency limit."""
+        free = self.concurrency - len(self._running)
+        claimed = self.store.calls.claim(free, self.lease, time.time())
+        if claimed:
+            self._idle.clear()
+        for call in claimed:
+            caller = self.callers.get(call.provider)
+            if caller is None:
+                raise ConfigError(f"no {call.provider} client is configured for this worker")
+            future = self._pool.submit(run_call, caller, call, self.policy, stop=self._stop)
+            with self._lock:
+                self._running[future] = call
+        return len(claimed)
+
+    def _wait(self, timeout: float | None) -> list[futures.Future[CallRecord]]:
+        with self._lock:
+            running = list(self._running)
+        if not running:
+            return []
+        done, _ = futures.wait(running, timeout, futures.FIRST_COMPLETED)
+        return list(done)
+
+    def _wait_all(self) -> list[futures.Future[CallRecord]]:
+        with self._lock:
+            running = list(self._running)
+        futures.wait(running)
+        return running
+
+    def _store(self, done: list[futures.Future[CallRecord]]) -> None:
+        if not done:
+            return
+        records = []
+        with self._lock:
+            for future in done:
+                self._running.pop(future, None)
+                records.append(future.result())  # run_call returns; an exception is a bug
+        self.counts.add(self.store.calls.finish(records, self.retry))
+
+    def _upkeep(self) -> None:
+        """Now and then: keep our leases, and take back calls whose worker died."""
+        now = time.monotonic()
+        if now - self._last_upkeep < min(self.lease / 3, 30.0):
+            return
+        self._last_upkeep = now
+        with self._lock:
+            ids = [call.request_id for call in self._running.values()]
+        self.store.calls.renew(ids, self.lease)
+        requeued = self.store.calls.requeue_stale(time.time())
+        if requeued:
+            log.warning("%d calls of a stopped worker went back to the queue", requeued)
+
+    # -- what the worker loop sees ----------------------------------------------------------
+
+    def nudge(self) -> None:
+        """Look for new work now (e.g. the deadline guard just moved requests here)."""
+        self._idle.clear()
+        self._wake.set()
+
+    @property
+    def idle(self) -> bool:
+        """Nothing running, and the last look for queued calls found none."""
+        return self._idle.is_set()
+
+    def wait_idle(self, timeout: float) -> None:
+        self._idle.wait(timeout)
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._running)
+
+    def check(self) -> None:
+        if self._error is not None:
+            raise self._error
+
+    def run_once(self) -> None:
+        """One round without the feeder thread: start what is queued, wait, store."""
+        self.fill()
+        self._store(self._wait_all())
+        self._upkeep()
+
+    def close(self) -> None:
+        """Stop taking work; finish and store the calls under way."""
+        self._stop.set()
+        self._wake.set()
+        self._idle.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        else:
+            self._store(self._wait_all())
+        self._pool.shutdown(wait=True)

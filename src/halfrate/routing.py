@@ -1,0 +1,184 @@
+"""Applying the routing policy to requests as they are submitted.
+
+Each request gets a lane, maybe a cheaper model, and a record of the rule that decided; a
+request with a deadline also gets the moment from which the deadline guard may take it out of a
+batch (the deadline minus the policy's safety margin). Workers read these from the store and
+never need the policy file themselves.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import orjson
+
+from halfrate.errors import InputError
+from halfrate.intake import ParsedLine
+from halfrate.models import Lane, Provider
+from halfrate.policy import Decision, Policy, Route, decide
+from halfrate.urgency import parse_deadline
+
+MAX_TAGS = 20
+MAX_TAG_CHARS = 200
+
+
+@dataclass(frozen=True)
+class RouteChoice:
+    """What the policy decided for a kind of request; stored once, shared by its requests."""
+
+    lane: Lane
+    model: str
+    rule_number: int | None
+    rule_name: str | None
+    source: str
+    line: int | None
+    explanation: str
+    fallback: Lane | None
+    waiting: bool
+
+    @classmethod
+    def from_decision(cls, decision: Decision, model: str, waiting: bool) -> RouteChoice:
+        rule = decision.rule
+        return cls(
+            lane=decision.lane,
+            model=model,
+            rule_number=rule.number if rule else None,
+            rule_name=rule.name if rule else None,
+            source=decision.source,
+            line=rule.line if rule else None,
+            explanation=decision.explain(),
+            fallback=decision.fallback,
+            waiting=waiting,
+        )
+
+
+@dataclass(frozen=True)
+class Urgency:
+    """What the caller says about a request's urgency and who it is for."""
+
+    feature: str | None = None
+    team: str | None = None
+    tags: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    waiting: bool = False
+    deadline: datetime | None = None
+
+    def merged(
+        self,
+        *,
+        feature: str | None,
+        team: str | None,
+        tags: Mapping[str, str] | None,
+        waiting: bool | None,
+        deadline: datetime | None,
+    ) -> Urgency:
+        """This urgency with a request's own values taking precedence."""
+        return Urgency(
+            feature=feature if feature is not None else self.feature,
+            team=team if team is not None else self.team,
+            tags={**self.tags, **(tags or {})},
+            waiting=waiting if waiting is not None else self.waiting,
+            deadline=deadline if deadline is not None else self.deadline,
+        )
+
+
+def check_tags(tags: Mapping[str, str] | None, what: str = "tags") -> dict[str, str]:
+    if not tags:
+        return {}
+    if not isinstance(tags, Mapping):
+        raise InputError(f"{what} must be a mapping of texts")
+    if len(tags) > MAX_TAGS:
+        raise InputError(f"{what}: at most {MAX_TAGS} tags, got {len(tags)}")
+    cleaned: dict[str, str] = {}
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key.strip() or not isinstance(value, str):
+            raise InputError(f"{what}: {key!r} = {value!r} must be a name and a text")
+        if len(key) > MAX_TAG_CHARS or len(value) > MAX_TAG_CHARS:
+            raise InputError(f"{what}: {key[:40]!r} is longer than {MAX_TAG_CHARS} characters")
+        cleaned[key.strip()] = value
+    return cleaned
+
+
+def deadline_of(
+    value: str | datetime | None, now: datetime, what: str = "deadline"
+) -> datetime | None:
+    """A deadline as typed (``6h``, ``06:00``, ISO 8601) or given as a datetime; never past."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        at = value if value.tzinfo is not None else value.replace(tzinfo=now.tzinfo)
+        if at <= now:
+            raise InputError(f"{what}: {value.isoformat()} is in the past")
+        return at
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be a text like 6h or 06:00, or a datetime")
+    try:
+        return parse_deadline(value, now)
+    except InputError as exc:
+        raise InputError(f"{what}: {exc}") from None
+
+
+class Router:
+    """Routes requests for one submission; decisions are computed once per kind of request."""
+
+    def __init__(self, policy: Policy, now: datetime) -> None:
+        self.policy = policy
+        self.now = now
+        self._choices: dict[tuple[object, ...], RouteChoice] = {}
+
+    def choose(self, provider: Provider, model: str, urgency: Urgency) -> RouteChoice:
+        key = (
+            provider,
+            model,
+            urgency.feature,
+            urgency.team,
+            tuple(sorted(urgency.tags.items())),
+            urgency.waiting,
+            urgency.deadline,
+        )
+        found = self._choices.get(key)
+        if found is None:
+            route = Route(
+                now=self.now,
+                feature=urgency.feature,
+                team=urgency.team,
+                tags=urgency.tags,
+                waiting=urgency.waiting,
+                deadline=urgency.deadline,
+                model=model or None,
+            )
+            decision = decide(self.policy, route)
+            found = RouteChoice.from_decision(decision, decision.model or model, urgency.waiting)
+            self._choices[key] = found
+        return found
+
+    def guard_at(self, deadline: datetime | None) -> float | None:
+        """From when the deadline guard moves the request to realtime, should it be waiting in
+        the batch lane then (it may also get there later, by a flex fallback)."""
+        if deadline is None:
+            return None
+        return (deadline - self.policy.safety_margin).timestamp()
+
+    def apply(self, line: ParsedLine, urgency: Urgency) -> ParsedLine:
+        """``line`` with its route, deadline and tags, and the policy's model if it changed."""
+        choice = self.choose(line.provider, line.model, urgency)
+        body_json, requested = line.body_json, None
+        if choice.model and line.model and choice.model != line.model:
+            body = orjson.loads(body_json)
+            body["model"] = choice.model
+            body_json, requested = orjson.dumps(body).decode(), line.model
+        deadline = urgency.deadline
+        return dataclasses.replace(
+            line,
+            model=choice.model or line.model,
+            body_json=body_json,
+            route=choice,
+            requested_model=requested,
+            deadline=deadline.timestamp() if deadline else None,
+            guard_at=self.guard_at(deadline),
+            tags_json=orjson.dumps(dict(urgency.tags)).decode() if urgency.tags else None,
+            feature=urgency.feature,
+            team=urgency.team,
+        )

@@ -1,0 +1,265 @@
+"""The synchronous lanes in the store: taking requests for a call, and recording what came back.
+
+A request taken for a call is ``in_call`` with a lease; a worker that dies mid-call lets its
+lease run out and the request goes back to the queue. Each HTTP try is one attempt row; the
+result lands once, and only while the request is still in the call that produced it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+import orjson
+import sqlalchemy as sa
+
+from halfrate.models import SYNC_LANES, CallTry, Lane, RequestState, Verdict
+from halfrate.store.base import bulk_insert, id_in
+from halfrate.store.ingest import ATTEMPT_COLUMNS, RESULT_COLUMNS, RetryPolicy, usage_columns
+from halfrate.store.tables import attempts, request_state_is, requests, results, routes
+from halfrate.store.transitions import move_requests
+
+if TYPE_CHECKING:
+    from halfrate.store.base import Store
+
+_SYNC = sorted(lane.value for lane in SYNC_LANES)
+
+
+@dataclass(frozen=True)
+class ClaimedCall:
+    request_id: int
+    provider: str
+    endpoint: str
+    model: str
+    body_json: str
+    lane: Lane
+    fallback: Lane | None  # flex only: where it goes when flex is unavailable
+    attempt_count: int
+
+
+@dataclass
+class CallRecord:
+    """What one taken request came to: its tries, and where it goes next."""
+
+    request_id: int
+    tries: list[CallTry] = field(default_factory=list)
+    to_batch: bool = False  # flex was unavailable and the policy falls back to batch
+
+    @property
+    def last(self) -> CallTry:
+        return self.tries[-1]
+
+
+@dataclass
+class CallCounts:
+    succeeded: int = 0
+    failed: int = 0
+    retried: int = 0
+    to_batch: int = 0
+
+    def add(self, other: CallCounts) -> None:
+        self.succeeded += other.succeeded
+        self.failed += other.failed
+        self.retried += other.retried
+        self.to_batch += other.to_batch
+
+
+class CallQueries:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def claim(self, limit: int, lease_seconds: float, now: float) -> list[ClaimedCall]:
+        """Take up to ``limit`` queued realtime and flex requests, oldest first."""
+        if limit <= 0:
+            return []
+        with self._store.write() as conn:
+            query = (
+                sa.select(requests.c.id)
+                .where(
+                    request_state_is(RequestState.QUEUED),
+                    requests.c.lane.in_(_SYNC),
+                    sa.or_(requests.c.not_before.is_(None), requests.c.not_before <= now),
+                )
+                .order_by(requests.c.id)
+                .limit(limit)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            ids = list(conn.execute(query).scalars())
+            return self._take(conn, ids, now + lease_seconds, now)
+
+    def take_by_key(
+        self, job_id: str, key: str, lease_seconds: float, now: float
+    ) -> tuple[int, str, ClaimedCall | None]:
+        """The request ``key`` of the job: its id, its state, and, if it was queued, the
+        request taken for a call now (a person is waiting for it)."""
+        with self._store.write() as conn:
+            request_id, state = conn.execute(
+                sa.select(requests.c.id, requests.c.state).where(
+                    requests.c.job_id == job_id, requests.c.key == key
+                )
+            ).one()
+            if state != RequestState.QUEUED.value:
+                return request_id, state, None
+            taken = self._take(conn, [request_id], now + lease_seconds, now)
+            return request_id, RequestState.IN_CALL.value, taken[0]
+
+    def _take(
+        self, conn: sa.Connection, ids: list[int], lease_until: float, now: float
+    ) -> list[ClaimedCall]:
+        if not ids:
+            return []
+        values = {"lease_until": lease_until, "updated_at": now}
+        move_requests(conn, ids, RequestState.IN_CALL, values=values, strict=False)
+        rows = conn.execute(
+            sa.select(
+                requests.c.id,
+                requests.c.provider,
+                requests.c.endpoint,
+                requests.c.model,
+                requests.c.body,
+                requests.c.lane,
+                routes.c.fallback_lane,
+                requests.c.attempt_count,
+            )
+            .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
+            .where(id_in(conn, requests.c.id, ids), request_state_is(RequestState.IN_CALL))
+            .order_by(requests.c.id)
+        )
+        return [
+            ClaimedCall(
+                request_id=row.id,
+                provider=row.provider,
+                endpoint=row.endpoint,
+                model=row.model,
+                body_json=row.body,
+                lane=Lane(row.lane),
+                fallback=Lane(row.fallback_lane) if row.fallback_lane else None,
+                attempt_count=row.attempt_count,
+            )
+            for row in rows
+        ]
+
+    def renew(self, ids: list[int], lease_seconds: float) -> None:
+        """Keep the leases of calls still under way."""
+        if not ids:
+            return
+        with self._store.write() as conn:
+            conn.execute(
+                sa.update(requests)
+                .where(id_in(conn, requests.c.id, ids), request_state_is(RequestState.IN_CALL))
+                .values(lease_until=time.time() + lease_seconds)
+            )
+
+    def requeue_stale(self, now: float) -> int:
+        """Calls whose worker stopped renewing their lease go back to the queue."""
+        with self._store.write() as conn:
+            stale = list(
+                conn.execute(
+                    sa.select(requests.c.id).where(
+                        request_state_is(RequestState.IN_CALL), requests.c.lease_until < now
+                    )
+                ).scalars()
+            )
+            values = {
+                "lease_until": None,
+                "updated_at": now,
+                "last_error": "the worker calling it stopped before it answered; called again",
+            }
+            return move_requests(conn, stale, RequestState.QUEUED, values=values, strict=False)
+
+    def finish(self, records: Iterable[CallRecord], policy: RetryPolicy) -> CallCounts:
+        """Store every try, land final results once, and queue what goes on."""
+        counts = CallCounts()
+        now = time.time()
+        with self._store.write() as conn:
+            records = list(records)
+            live = self._live(conn, [r.request_id for r in records])
+            for record in records:
+                if record.request_id not in live:
+                    continue  # its lease ran out and another worker took it over
+                self._finish_one(conn, record, live[record.request_id], policy, now, counts)
+        return counts
+
+    def _live(self, conn: sa.Connection, ids: list[int]) -> dict[int, int]:
+        query = sa.select(requests.c.id, requests.c.attempt_count).where(
+            id_in(conn, requests.c.id, ids), requests.c.state == RequestState.IN_CALL.value
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update()
+        return {request_id: count for request_id, count in conn.execute(query)}
+
+    def _finish_one(
+        self,
+        conn: sa.Connection,
+        record: CallRecord,
+        attempts_so_far: int,
+        policy: RetryPolicy,
+        now: float,
+        counts: CallCounts,
+    ) -> None:
+        rid = record.request_id
+        rows = [
+            (
+                rid,
+                None,
+                t.lane.value,
+                t.verdict.value,
+                t.status_code,
+                t.error_code,
+                t.error_message,
+                *usage_columns(t.usage),
+                t.ttft,
+                t.tibt,
+                t.duration,
+                now,
+            )
+            for t in record.tries
+        ]
+        bulk_insert(conn, attempts, ATTEMPT_COLUMNS, rows)
+        last = record.last
+        base = {"lease_until": None, "updated_at": now, "lane": last.lane.value}
+        if last.lane is not record.tries[0].lane:
+            base["moved_by"] = "flex_unavailable"
+        if record.to_batch:
+            values = {**base, "lane": Lane.BATCH.value, "moved_by": "flex_unavailable"}
+            values["last_error"] = _reason(last)
+            move_requests(conn, [rid], RequestState.QUEUED, values=values)
+            counts.to_batch += 1
+            return
+        spent = {**base, "attempt_count": attempts_so_far + 1}
+        verdict = last.verdict
+        if verdict is Verdict.RETRY and attempts_so_far + 1 >= policy.max_attempts:
+            verdict = Verdict.FAILED
+            last = _gave_up(last, attempts_so_far + 1)
+        if verdict is Verdict.RETRY:
+            wait = policy.backoff_seconds * (2**attempts_so_far)
+            values = {**spent, "not_before": now + max(wait, last.retry_after or 0.0)}
+            values["last_error"] = _reason(last)
+            move_requests(conn, [rid], RequestState.QUEUED, values=values)
+            counts.retried += 1
+            return
+        error = None
+        if verdict is not Verdict.SUCCEEDED:
+            error = orjson.dumps({"code": last.error_code, "message": last.error_message}).decode()
+            spent["last_error"] = _reason(last)
+        row = (rid, verdict.value, last.status_code, last.response_json, error, now)
+        bulk_insert(conn, results, RESULT_COLUMNS, [row])
+        target = RequestState.SUCCEEDED if verdict is Verdict.SUCCEEDED else RequestState.FAILED
+        move_requests(conn, [rid], target, values=spent)
+        if target is RequestState.SUCCEEDED:
+            counts.succeeded += 1
+        else:
+            counts.failed += 1
+
+
+def _reason(t: CallTry) -> str:
+    code = f"{t.error_code}: " if t.error_code else ""
+    return f"{code}{t.error_message or 'no reason given'}"
+
+
+def _gave_up(t: CallTry, attempts: int) -> CallTry:
+    message = f"gave up after {attempts} attempts; last: {t.error_message or 'no reason given'}"
+    return replace(t, verdict=Verdict.FAILED, error_message=message)

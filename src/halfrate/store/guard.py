@@ -1,0 +1,143 @@
+"""The deadline guard's view of the store: batched requests about to miss their deadline.
+
+A batched request with a deadline carries ``guard_at`` (its deadline minus the policy's safety
+margin). From then on it must not wait for a batch: queued ones go to the realtime lane at once;
+those already in a batch are taken out of it, after the batch is cancelled where that helps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from halfrate.models import BatchState, Lane, RequestState
+from halfrate.store.tables import GUARDED, batches, request_state_is, requests
+from halfrate.store.transitions import move_requests
+
+if TYPE_CHECKING:
+    from halfrate.store.base import Store
+
+MOVED_BY_GUARD = "deadline_guard"
+
+
+@dataclass(frozen=True)
+class UrgentBatch:
+    """A batch holding requests whose guard time has come."""
+
+    batch_id: str
+    state: str
+    provider: str
+    provider_batch_id: str | None
+    cancel_requested: bool
+    live: int  # requests still in the batch
+    urgent: list[int]  # of which past their guard time
+    overdue: list[int]  # of which past the point where the guard stops waiting for a cancel
+
+
+class GuardQueries:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def reroute_queued(self, now: float) -> int:
+        """Queued batch-lane requests past their guard time move to the realtime lane."""
+        with self._store.write() as conn:
+            ids = list(
+                conn.execute(
+                    sa.select(requests.c.id).where(
+                        sa.text(GUARDED),
+                        request_state_is(RequestState.QUEUED),
+                        requests.c.lane == Lane.BATCH.value,
+                        requests.c.guard_at <= now,
+                    )
+                ).scalars()
+            )
+            return move_requests(conn, ids, RequestState.QUEUED, values=_to_realtime(now))
+
+    def urgent_batches(self, now: float) -> list[UrgentBatch]:
+        with self._store.read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    requests.c.id,
+                    requests.c.batch_id,
+                    requests.c.guard_at,
+                    requests.c.deadline,
+                ).where(
+                    sa.text(GUARDED),
+                    request_state_is(RequestState.IN_BATCH),
+                    requests.c.guard_at <= now,
+                )
+            ).all()
+            if not rows:
+                return []
+            found: dict[str, tuple[list[int], list[int]]] = {}
+            for request_id, batch_id, guard_at, deadline in rows:
+                urgent, overdue = found.setdefault(batch_id, ([], []))
+                urgent.append(request_id)
+                # Halfway from the guard time to the deadline, stop waiting for a cancel.
+                if (guard_at + deadline) / 2 <= now:
+                    overdue.append(request_id)
+            info = conn.execute(
+                sa.select(
+                    batches.c.id,
+                    batches.c.state,
+                    batches.c.provider,
+                    batches.c.provider_batch_id,
+                    batches.c.cancel_requested_at,
+                ).where(batches.c.id.in_(list(found)))
+            ).all()
+            live: dict[str, int] = dict(
+                conn.execute(
+                    sa.select(requests.c.batch_id, sa.func.count())
+                    .where(
+                        requests.c.batch_id.in_(list(found)),
+                        request_state_is(RequestState.IN_BATCH),
+                    )
+                    .group_by(requests.c.batch_id)
+                ).all()
+            )
+        return [
+            UrgentBatch(
+                batch_id=row.id,
+                state=row.state,
+                provider=row.provider,
+                provider_batch_id=row.provider_batch_id,
+                cancel_requested=row.cancel_requested_at is not None,
+                live=int(live.get(row.id, 0)),
+                urgent=found[row.id][0],
+                overdue=found[row.id][1],
+            )
+            for row in info
+        ]
+
+    def detach(self, batch_id: str, ids: list[int], now: float) -> int:
+        """Take requests out of their batch and onto the realtime lane, to meet their deadline.
+
+        A line for them that the batch still delivers is ignored (they no longer belong to it).
+        """
+        values = {**_to_realtime(now), "batch_id": None}
+        with self._store.write() as conn:
+            return move_requests(
+                conn, ids, RequestState.QUEUED, batch_id=batch_id, values=values, strict=False
+            )
+
+    def cancel_requested(self, batch_id: str, now: float) -> None:
+        """Record that the guard asked the provider to cancel the batch (it is then polled at the
+        shortest interval, and its never-run lines go back to the queue without an attempt)."""
+        with self._store.write() as conn:
+            conn.execute(
+                sa.update(batches)
+                .where(batches.c.id == batch_id, batches.c.state == BatchState.SUBMITTED.value)
+                .values(cancel_requested_at=now, cancel_reason=MOVED_BY_GUARD)
+            )
+
+
+def _to_realtime(now: float) -> dict[str, object]:
+    return {
+        "lane": Lane.REALTIME.value,
+        "moved_by": MOVED_BY_GUARD,
+        "not_before": None,
+        "updated_at": now,
+        "last_error": "its deadline is near and its batch had not finished: runs in realtime",
+    }

@@ -1,0 +1,67 @@
+"""Upgrading a store made by an earlier halfrate keeps every request and job, on both databases."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+
+from halfrate.store import Store
+from halfrate.store.engine import alembic_config, create_engine, migrate
+
+
+def _seed_revision_0001(engine: sa.Engine) -> None:
+    command.upgrade(alembic_config(engine), "0001")
+    now = time.time()
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("INSERT INTO jobs (id, name, created_at) VALUES ('job_1', 'old', :t)"),
+            {"t": now},
+        )
+        for i, state in enumerate(("queued", "succeeded", "failed")):
+            conn.execute(
+                sa.text(
+                    "INSERT INTO requests (job_id, key, provider, endpoint, model, body, "
+                    "body_bytes, state, attempt_count, created_at, updated_at) VALUES "
+                    "('job_1', :k, 'openai', '/v1/chat/completions', 'gpt-4o-mini', '{}', 2, "
+                    ":s, 0, :t, :t)"
+                ),
+                {"k": f"k{i}", "s": state, "t": now},
+            )
+        conn.execute(
+            sa.text(
+                "INSERT INTO attempts (request_id, lane, outcome, input_tokens, created_at) "
+                "SELECT id, 'batch', state, 7, :t FROM requests WHERE state <> 'queued'"
+            ),
+            {"t": now},
+        )
+
+
+def test_upgrade_from_0001_keeps_the_data_and_allows_the_new_states(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        _seed_revision_0001(engine)
+        migrate(engine)
+        store = Store(engine)
+        with store.read() as conn:
+            rows = conn.execute(sa.text("SELECT key, state, lane FROM requests ORDER BY key")).all()
+            assert [tuple(r) for r in rows] == [
+                ("k0", "queued", "batch"),
+                ("k1", "succeeded", "batch"),
+                ("k2", "failed", "batch"),
+            ]
+            assert conn.execute(sa.text("SELECT count(*) FROM attempts")).scalar_one() == 2
+        with store.write() as conn:  # the new state is allowed ...
+            conn.execute(sa.text("UPDATE requests SET state = 'in_call' WHERE key = 'k0'"))
+        with pytest.raises(sa.exc.IntegrityError), store.write() as conn:  # ... others are not
+            conn.execute(sa.text("UPDATE requests SET state = 'lost' WHERE key = 'k0'"))
+        with pytest.raises(sa.exc.IntegrityError), store.write() as conn:
+            conn.execute(sa.text("UPDATE requests SET lane = 'teleport' WHERE key = 'k0'"))
+        if engine.dialect.name == "sqlite":
+            with engine.connect() as conn:  # the rebuild left the foreign keys on and whole
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+                assert conn.exec_driver_sql("PRAGMA foreign_key_check").first() is None
+    finally:
+        engine.dispose()
