@@ -314,6 +314,7 @@ def connect(
 ) -> Halfrate:
     """Open (and migrate) the store; settings follow flag > env > file > default."""
     resolved = load_settings(database_url=database_url, **settings)
+    # The policy before the store: a bad policy file should leave nothing behind.
     policy_read = policy if isinstance(policy, Policy) else load_policy(policy)
     return Halfrate(
         resolved,

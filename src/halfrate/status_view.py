@@ -33,6 +33,8 @@ def job_json(job: JobStatus) -> dict[str, Any]:
         "total": job.total,
         "done": job.done,
         "counts": {state: job.counts.get(state, 0) for state in STATE_ORDER},
+        "lanes": job.lanes,
+        "moved": job.moved,
         "batches": [
             {
                 "id": b.id,
@@ -76,6 +78,10 @@ def job_tables(job: JobStatus, now: float) -> list[Table]:
     for state in STATE_ORDER:
         counts.add_row(state, str(job.counts.get(state, 0)))
     counts.add_row("total", str(job.total), end_section=True)
+    for lane, n in sorted(job.lanes.items()):
+        counts.add_row(f"lane {lane}", str(n))
+    for why, n in sorted(job.moved.items()):
+        counts.add_row(f"moved by {why.replace('_', ' ')}", str(n))
     batches = Table(title=f"{len(job.batches)} batches")
     for column in (
         "batch",

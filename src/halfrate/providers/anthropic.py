@@ -79,7 +79,10 @@ class AnthropicBatchProvider:
         # The body is streamed from a file, which a retry could not re-send; and a create the
         # SDK retried after a lost answer could make a second batch. halfrate retries itself.
         self._once = client.with_options(max_retries=0)
-        self.limits = limits
+        # The {"requests": [...]} around the requests counts toward the size limit too.
+        self.limits = Limits(
+            limits.max_lines, limits.max_bytes - anthropic_lines.envelope_overhead()
+        )
 
     def check(self) -> None:
         with sdk_errors(f"check of {self.client.base_url}"):
