@@ -62,8 +62,12 @@ def line(result: dict[str, object], custom_id: str = "hr-7") -> str:
 
 
 def test_the_four_result_types() -> None:
-    message = {"id": "msg", "type": "message", "content": [], "usage": {"input_tokens": 3,
-               "output_tokens": 4}}  # fmt: skip
+    message = {
+        "id": "msg",
+        "type": "message",
+        "content": [],
+        "usage": {"input_tokens": 3, "output_tokens": 4},
+    }
     ok = parse_result_line(line({"type": "succeeded", "message": message}))
     assert ok is not None
     assert (ok.custom_id, ok.verdict, ok.usage) == ("hr-7", Verdict.SUCCEEDED, Usage(3, 0, 4))
@@ -81,7 +85,8 @@ def test_the_four_result_types() -> None:
         "why",
     )
     busy = parse_result_line(errored("overloaded_error"))
-    assert busy is not None and busy.verdict is Verdict.RETRY
+    assert busy is not None
+    assert busy.verdict is Verdict.RETRY
     for kind in ("canceled", "expired"):
         stopped = parse_result_line(line({"type": kind}))
         assert stopped is not None
@@ -93,4 +98,5 @@ def test_unreadable_lines_are_skipped() -> None:
     assert parse_result_line("{not json") is None
     assert parse_result_line('{"custom_id": "a"}') is None
     odd = parse_result_line(line({"type": "teleported"}))
-    assert odd is not None and odd.verdict is Verdict.RETRY
+    assert odd is not None
+    assert odd.verdict is Verdict.RETRY

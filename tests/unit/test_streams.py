@@ -32,8 +32,15 @@ class Ticks:
 
 
 def chunk(choices: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
-    return {"id": "c1", "object": "chat.completion.chunk", "created": 7, "model": "m",
-            "system_fingerprint": "fp", "choices": choices, **extra}  # fmt: skip
+    return {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 7,
+        "model": "m",
+        "system_fingerprint": "fp",
+        "choices": choices,
+        **extra,
+    }
 
 
 def delta(index: int = 0, finish: str | None = None, **fields: Any) -> dict[str, Any]:
@@ -59,7 +66,7 @@ def test_chat_chunks_add_up_with_tool_calls_usage_and_timing() -> None:
                     ]
                 )
             ]
-        ),  # fmt: skip
+        ),
         chunk([delta(tool_calls=[{"index": 0, "function": {"arguments": ": 1}"}}])]),
         chunk([delta(finish="tool_calls")]),
         chunk([], usage={"prompt_tokens": 5, "completion_tokens": 3, "total_tokens": 8}),
@@ -83,7 +90,7 @@ def test_chat_chunks_add_up_with_tool_calls_usage_and_timing() -> None:
                             "id": "t1",
                             "type": "function",
                             "function": {"name": "get", "arguments": '{"a": 1}'},
-                        }  # fmt: skip
+                        }
                     ],
                 },
                 "logprobs": None,
@@ -124,9 +131,14 @@ def test_responses_stream_ends_with_its_response() -> None:
         {"type": "response.completed", "response": final},
     ]
     assert response_object(events, timing) == final
-    assert timing.ttft is not None and timing.tibt is not None
-    failed = [{"type": "response.failed", "response": {"error": {"code": "server_error",
-                                                                  "message": "boom"}}}]  # fmt: skip
+    assert timing.ttft is not None
+    assert timing.tibt is not None
+    failed = [
+        {
+            "type": "response.failed",
+            "response": {"error": {"code": "server_error", "message": "boom"}},
+        }
+    ]
     with pytest.raises(StreamFailed, match="boom"):
         response_object(failed, Timing())
     with pytest.raises(StreamFailed, match="before the response completed"):
@@ -147,7 +159,7 @@ def test_anthropic_events_add_up_to_the_message() -> None:
                 "stop_sequence": None,
                 "usage": {"input_tokens": 10, "cache_read_input_tokens": 4, "output_tokens": 1},
             },
-        },  # fmt: skip
+        },
         {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "A"}},
         {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "B"}},
@@ -156,23 +168,23 @@ def test_anthropic_events_add_up_to_the_message() -> None:
             "type": "content_block_start",
             "index": 1,
             "content_block": {"type": "tool_use", "id": "tu", "name": "f", "input": {}},
-        },  # fmt: skip
+        },
         {
             "type": "content_block_delta",
             "index": 1,
             "delta": {"type": "input_json_delta", "partial_json": '{"x": '},
-        },  # fmt: skip
+        },
         {
             "type": "content_block_delta",
             "index": 1,
             "delta": {"type": "input_json_delta", "partial_json": "2}"},
-        },  # fmt: skip
+        },
         {"type": "content_block_stop", "index": 1},
         {
             "type": "message_delta",
             "delta": {"stop_reason": "tool_use", "stop_sequence": None},
             "usage": {"output_tokens": 12, "cache_read_input_tokens": None},
-        },  # fmt: skip
+        },
         {"type": "message_stop"},
     ]
     message = message_object(events, Timing())
@@ -181,8 +193,11 @@ def test_anthropic_events_add_up_to_the_message() -> None:
         {"type": "tool_use", "id": "tu", "name": "f", "input": {"x": 2}},
     ]
     assert message["stop_reason"] == "tool_use"
-    assert message["usage"] == {"input_tokens": 10, "cache_read_input_tokens": 4,
-                                "output_tokens": 12}  # fmt: skip
+    assert message["usage"] == {
+        "input_tokens": 10,
+        "cache_read_input_tokens": 4,
+        "output_tokens": 12,
+    }
     error = [{"type": "error", "error": {"type": "overloaded_error", "message": "busy"}}]
     with pytest.raises(StreamFailed) as info:
         message_object(error, Timing())
