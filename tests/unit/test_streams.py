@@ -124,7 +124,7 @@ def test_a_chat_stream_cut_short_is_not_an_answer() -> None:
 def test_responses_stream_ends_with_its_response() -> None:
     final = {"id": "resp_1", "object": "response", "status": "completed"}
     timing = Timing(clock=Ticks())
-    events = [
+    events: list[dict[str, Any]] = [
         {"type": "response.created", "response": {"id": "resp_1"}},
         {"type": "response.output_text.delta", "delta": "Hi"},
         {"type": "response.output_text.delta", "delta": "!"},
@@ -133,7 +133,7 @@ def test_responses_stream_ends_with_its_response() -> None:
     assert response_object(events, timing) == final
     assert timing.ttft is not None
     assert timing.tibt is not None
-    failed = [
+    failed: list[dict[str, Any]] = [
         {
             "type": "response.failed",
             "response": {"error": {"code": "server_error", "message": "boom"}},
