@@ -173,23 +173,57 @@ def results(
     err.print(f"{count} results written to {output}")
 
 
-@app.command()
+def _faults_help() -> str:
+    from halfrate.sandbox.faults import describe
+
+    return "Faults (--faults NAME=VALUE,...):\n\n" + describe().replace("\n", "\n\n")
+
+
+@app.command(epilog=_faults_help())
 def sandbox(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on", min=1, max=65535)] = 8787,
     latency: Annotated[
         float, typer.Option(help="seconds a batch takes from create to completed", min=0)
     ] = 0.0,
+    realtime_latency: Annotated[
+        float, typer.Option(help="seconds a synchronous call waits before answering", min=0)
+    ] = 0.0,
+    token_interval: Annotated[
+        float, typer.Option(help="seconds between the pieces of a streamed answer", min=0)
+    ] = 0.0,
+    cancel_latency: Annotated[
+        float | None,
+        typer.Option(help="seconds a cancelled batch takes to end (default: latency / 3)", min=0),
+    ] = None,
+    faults: Annotated[
+        str | None,
+        typer.Option(
+            help="faults to inject, e.g. sync_429=0.1,retry_after=0.5,seed=7 (names below)"
+        ),
+    ] = None,
 ) -> None:
     """Serve the providers' HTTP APIs locally (simulated answers, no key needed)."""
-    from halfrate.sandbox import serve
+    from halfrate.sandbox import parse_faults, serve
 
+    chosen = parse_faults(faults) if faults else None  # a bad spec fails before listening
+    root = f"http://{host}:{port}"
     out.print(
-        f"halfrate sandbox on http://{host}:{port} (batch latency {latency:g}s). Point the SDKs "
-        f"at it:\n  export OPENAI_BASE_URL=http://{host}:{port}/v1 OPENAI_API_KEY=sandbox"
+        f"halfrate sandbox on {root} (batch latency {latency:g}s, realtime latency "
+        f"{realtime_latency:g}s{', faults ' + faults if faults else ''}). Point the SDKs at it:\n"
+        f"  export OPENAI_BASE_URL={root}/v1 OPENAI_API_KEY=sandbox\n"
+        f"  export ANTHROPIC_BASE_URL={root} ANTHROPIC_API_KEY=sandbox"
     )
     try:
-        serve(host=host, port=port, latency=latency)
+        serve(
+            host=host,
+            port=port,
+            latency=latency,
+            realtime_latency=realtime_latency,
+            token_interval=token_interval,
+            cancel_latency=cancel_latency,
+            faults=chosen,
+        )
     except KeyboardInterrupt:
         out.print("sandbox stopped")  # Ctrl-C is how a sandbox is meant to end
 

@@ -112,8 +112,9 @@ def test_chat_streams_server_sent_events(http: httpx2.Client) -> None:
     assert '"object":"chat.completion.chunk"' in events[0]
 
 
-def test_only_chat_streams(http: httpx2.Client) -> None:
+def test_embeddings_do_not_stream(http: httpx2.Client) -> None:
     body = {"model": "text-embedding-3-small", "input": "x", "stream": True}
     response = http.post("/v1/embeddings", json=body)
     assert response.status_code == 400
-    assert "streaming is simulated for /v1/chat/completions only" in error_of(response)["message"]
+    message = error_of(response)["message"]
+    assert message == "streaming is simulated for /v1/chat/completions and /v1/responses only"

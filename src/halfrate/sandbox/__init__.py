@@ -1,15 +1,29 @@
-"""The sandbox: a local, faithful implementation of OpenAI's Files, Batch and inference APIs.
+"""The sandbox: a local, faithful implementation of the providers' HTTP APIs.
 
-The official ``openai`` SDK works against it unchanged, in-process (:class:`InProcessTransport`)
-or over loopback (:class:`SandboxServer`, :func:`serve`). Answers are simulated and deterministic;
-token counts are real (tiktoken). Nothing starts at import time.
+OpenAI's Files, Batch and inference APIs and Anthropic's Messages and Message Batches APIs, on
+one server. The official ``openai`` and ``anthropic`` SDKs work against it unchanged, in-process
+(:class:`InProcessTransport`) or over loopback (:class:`SandboxServer`, :func:`serve`). Answers
+are simulated and deterministic; OpenAI token counts are real (tiktoken), Claude's a labelled
+approximation. Faults can be injected (:func:`parse_faults`), and every answer is recorded in a
+billing ledger (``app.state.sandbox.ledger``, ``GET /_sandbox/ledger``). Nothing starts at
+import time.
 """
 
 from __future__ import annotations
 
 from halfrate.sandbox.app import create_app
-from halfrate.sandbox.client import openai_client
+from halfrate.sandbox.client import anthropic_client, openai_client
+from halfrate.sandbox.faults import Faults, parse_faults
 from halfrate.sandbox.server import SandboxServer, serve
 from halfrate.sandbox.transport import InProcessTransport
 
-__all__ = ["InProcessTransport", "SandboxServer", "create_app", "openai_client", "serve"]
+__all__ = [
+    "Faults",
+    "InProcessTransport",
+    "SandboxServer",
+    "anthropic_client",
+    "create_app",
+    "openai_client",
+    "parse_faults",
+    "serve",
+]

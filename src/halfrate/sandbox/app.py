@@ -1,9 +1,7 @@
-"""The sandbox FastAPI app: routes, bearer auth, OpenAI-shaped errors, identifying headers."""
+"""The sandbox FastAPI app: routes, each provider's error shapes, the ledger endpoint."""
 
 from __future__ import annotations
 
-import logging
-import secrets
 from collections.abc import Callable
 
 from fastapi import FastAPI
@@ -11,73 +9,30 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from halfrate.sandbox.anthropic_wire import AnthropicError, is_anthropic_path
+from halfrate.sandbox.anthropic_wire import error_body as anthropic_error_body
 from halfrate.sandbox.api_batches import batches_router
 from halfrate.sandbox.api_files import files_router
+from halfrate.sandbox.api_message_batches import message_batches_router, root_url
+from halfrate.sandbox.api_messages import messages_router
 from halfrate.sandbox.api_sync import sync_router
+from halfrate.sandbox.faults import Faults
 from halfrate.sandbox.httpio import error_response, json_response
 from halfrate.sandbox.lifecycle import WINDOW_SECONDS
+from halfrate.sandbox.middleware import SandboxMiddleware
 from halfrate.sandbox.state import SandboxState
-from halfrate.sandbox.wire import ApiError, dumps, error_body
+from halfrate.sandbox.wire import ApiError, error_body
 
-log = logging.getLogger(__name__)
-
-SANDBOX_HEADER = (b"x-halfrate-sandbox", b"1")
-MISSING_BEARER = "Missing bearer authentication in header"
+LEDGER_PATH = "/_sandbox/ledger"
 
 
-def _has_bearer(scope: Scope) -> bool:
-    for name, value in scope["headers"]:
-        if name.lower() == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            return scheme.lower() == "bearer" and bool(token.strip())
-    return False
+def _request_id(request: Request) -> str:
+    return str(getattr(request.state, "request_id", ""))
 
 
-class SandboxMiddleware:
-    """Outermost layer: bearer check on ``/v1``, sandbox and request-id headers, and a
-    last-resort 500 in OpenAI's error shape instead of a bare traceback page."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        request_id = ("req_" + secrets.token_hex(16)).encode()
-        started = False
-
-        async def send_marked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-                headers = [*message.get("headers", []), SANDBOX_HEADER]
-                headers.append((b"x-request-id", request_id))
-                message = {**message, "headers": headers}
-            await send(message)
-
-        path: str = scope["path"]
-        if (path == "/v1" or path.startswith("/v1/")) and not _has_bearer(scope):
-            await _send_json(send_marked, 401, error_body(MISSING_BEARER))
-            return
-        try:
-            await self.app(scope, receive, send_marked)
-        except Exception:
-            log.exception("sandbox error on %s %s", scope.get("method"), path)
-            if not started:
-                body = error_body(
-                    "The halfrate sandbox failed on this request.", kind="server_error"
-                )
-                await _send_json(send_marked, 500, body)
-
-
-async def _send_json(send: Send, status: int, body: object) -> None:
-    payload = dumps(body)
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+def _anthropic(request: Request, status: int, kind: str, message: str) -> Response:
+    return json_response(anthropic_error_body(kind, message, _request_id(request)), status)
 
 
 def _api_error(_: Request, exc: Exception) -> Response:
@@ -85,15 +40,27 @@ def _api_error(_: Request, exc: Exception) -> Response:
     return error_response(exc)
 
 
+def _anthropic_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, AnthropicError)
+    return json_response(exc.body(_request_id(request)), exc.status, exc.headers)
+
+
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if exc.status_code in (404, 405):  # OpenAI answers both the same way
-        message = f"Invalid URL ({request.method} {request.url.path})"
-        return json_response(error_body(message), 404)
+    path = request.url.path
+    if exc.status_code in (404, 405):  # both providers answer an unknown route as not found
+        if is_anthropic_path(path):
+            message = f"Not found: {request.method} {path}"
+            return _anthropic(request, 404, "not_found_error", message)
+        return json_response(error_body(f"Invalid URL ({request.method} {path})"), 404)
+    if is_anthropic_path(path):
+        return _anthropic(request, exc.status_code, "invalid_request_error", str(exc.detail))
     return json_response(error_body(str(exc.detail)), exc.status_code)
 
 
-def _validation_error(_: Request, exc: Exception) -> Response:
+def _validation_error(request: Request, exc: Exception) -> Response:
+    if is_anthropic_path(request.url.path):
+        return _anthropic(request, 400, "invalid_request_error", f"Invalid request: {exc}")
     return json_response(error_body(f"Invalid request: {exc}"), 400)
 
 
@@ -102,15 +69,31 @@ def create_app(
     *,
     clock: Callable[[], float] | None = None,
     window: float = WINDOW_SECONDS,
+    realtime_latency: float = 0.0,
+    token_interval: float = 0.0,
+    cancel_latency: float | None = None,
+    faults: Faults | str | None = None,
 ) -> FastAPI:
-    """A sandbox app with its own empty in-memory state.
+    """A sandbox app with its own empty in-memory state, serving OpenAI and Anthropic.
 
     ``latency``: seconds a batch takes from creation to completion (0: done at the first read).
     ``clock``: a replacement for :func:`time.time`, for tests that move time by hand.
-    ``window``: the completion window in seconds (24 h, as at OpenAI); a batch still running
-    after it ends ``expired`` with the work done so far, as a real one does.
+    ``window``: the completion window in seconds (24 h, as at both providers); a batch still
+    running after it ends with the work done so far, as a real one does.
+    ``realtime_latency``: seconds every synchronous answer waits before its first byte.
+    ``token_interval``: seconds between streamed content events.
+    ``cancel_latency``: seconds a cancelled batch spends cancelling (None: a third of latency).
+    ``faults``: injected failures, a :class:`Faults` or a spec string (see :mod:`faults`).
     """
-    state = SandboxState(latency, clock, window)
+    state = SandboxState(
+        latency,
+        clock,
+        window,
+        realtime_latency=realtime_latency,
+        token_interval=token_interval,
+        cancel_latency=cancel_latency,
+        faults=faults,
+    )
     app = FastAPI(
         title="halfrate sandbox",
         docs_url=None,
@@ -121,13 +104,30 @@ def create_app(
     app.include_router(files_router(state))
     app.include_router(batches_router(state))
     app.include_router(sync_router(state))
+    app.include_router(messages_router(state))
+    app.include_router(message_batches_router(state))
 
     @app.get("/")
-    def index() -> Response:
+    def index(request: Request) -> Response:
         # Outside /v1, so no key is needed: lets scripts check that the sandbox is up.
-        return json_response({"object": "sandbox", "name": "halfrate", "latency": latency})
+        root = root_url(request)
+        return json_response(
+            {
+                "object": "sandbox",
+                "name": "halfrate",
+                "latency": latency,
+                "openai_base_url": f"{root}/v1",
+                "anthropic_base_url": root,
+            }
+        )
+
+    @app.get(LEDGER_PATH)
+    def ledger() -> Response:
+        # Outside /v1 and keyless, so a test in another process can read what was billed.
+        return json_response({"entries": state.ledger.entries()})
 
     app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(AnthropicError, _anthropic_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(SandboxMiddleware)

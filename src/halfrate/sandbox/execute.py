@@ -21,6 +21,7 @@ from itertools import accumulate
 import orjson
 
 from halfrate.sandbox import checks
+from halfrate.sandbox.ledger import Row
 from halfrate.sandbox.simulate import simulate
 from halfrate.sandbox.validation import Task
 from halfrate.sandbox.wire import ApiError
@@ -39,6 +40,8 @@ class BatchRun:
     failed: int
     input_tokens: int
     output_tokens: int
+    rows: list[Row]  # one ledger row per line, in execution order (those that ran first)
+    ran: int  # how many of the lines ran (the others were stopped)
 
 
 def execution_order(batch_id: str, count: int) -> list[int]:
@@ -66,7 +69,7 @@ def success_prefix(url: str, tasks: list[Task], order: list[int]) -> list[int]:
 
 
 @contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector while a batch runs.
 
     A run allocates hundreds of thousands of small dicts that are all garbage-free; the
@@ -97,15 +100,20 @@ def run_batch(
     dumps = orjson.dumps
     out: list[bytes] = []
     err: list[bytes] = []
+    rows: list[Row] = []
     input_tokens = output_tokens = 0
     key = hashlib.blake2b(batch_id.encode(), digest_size=32).digest()
-    with _gc_paused():
+    with gc_paused():
         for position, index in enumerate(order):
             task = tasks[index]
             # Line and request ids: stable for a given batch and custom_id, random-looking.
             ids = hashlib.blake2b(task.custom_id.encode(), key=key, digest_size=32).hexdigest()
             line_id = "batch_req_" + ids[:32]
+            model = task.body.get("model")
+            if model.__class__ is not str:  # a line refused for its model has none to bill
+                model = None
             if position >= limit:
+                rows.append((task.custom_id, stop_code, model, 0, 0, 0, 0))
                 err.append(
                     dumps(
                         {
@@ -134,8 +142,11 @@ def run_batch(
                 out.append(line)
                 input_tokens += outcome.input_tokens
                 output_tokens += outcome.output_tokens
+                charge = (outcome.input_tokens, outcome.output_tokens)
+                rows.append((task.custom_id, outcome.status, model, *charge, 0, 0))
             else:
                 err.append(line)
+                rows.append((task.custom_id, outcome.status, model, 0, 0, 0, 0))
     return BatchRun(
         output=b"\n".join(out) + b"\n" if out else b"",
         errors=b"\n".join(err) + b"\n" if err else b"",
@@ -143,4 +154,6 @@ def run_batch(
         failed=len(err),
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        rows=rows,
+        ran=limit,
     )

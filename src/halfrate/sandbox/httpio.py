@@ -14,15 +14,17 @@ from halfrate.sandbox.wire import JSON, ApiError
 DOWNLOAD_CHUNK = 1 << 20  # file content goes out in 1 MiB chunks, so clients can stream it
 
 
-def json_response(obj: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(obj), status_code=status, media_type="application/json", headers=headers
+    )
 
 
 def error_response(exc: ApiError) -> Response:
-    return json_response(exc.body(), exc.status)
+    return json_response(exc.body(), exc.status, exc.headers)
 
 
-def bytes_response(data: bytes) -> StreamingResponse:
+def bytes_response(data: bytes, media_type: str = "application/octet-stream") -> StreamingResponse:
     """Raw file content, sent in chunks with its length known up front."""
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -31,7 +33,7 @@ def bytes_response(data: bytes) -> StreamingResponse:
 
     return StreamingResponse(
         chunks(),
-        media_type="application/octet-stream",
+        media_type=media_type,
         headers={"content-length": str(len(data))},
     )
 

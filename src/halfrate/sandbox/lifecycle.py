@@ -4,7 +4,9 @@ There are no background threads: whenever a batch is read, :meth:`BatchRecord.ad
 every transition whose time has come. With a latency ``L``, each phase lasts ``L / 3``::
 
     created ──L/3──► in_progress ──L/3──► finalizing ──L/3──► completed
-       └─(invalid file)──► failed          cancel ──► cancelling ──L/3──► cancelled
+       └─(invalid file)──► failed          cancel ──► cancelling ──C──► cancelled
+
+``C`` is the app's ``cancel_latency`` (default ``L / 3``).
 
 A batch not finished 24 hours after creation expires (only possible when ``L`` exceeds a day).
 Transition timestamps are the scheduled times, not the time the batch happened to be read, so a
@@ -19,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from halfrate.sandbox.execute import BatchRun, execution_order, run_batch, success_prefix
+from halfrate.sandbox.ledger import BatchBlock, Ledger
 from halfrate.sandbox.validation import Task, validate
 from halfrate.sandbox.wire import JSON, ApiError, responses_usage
 
@@ -50,6 +53,8 @@ class BatchRecord:
     latency: float
     window: float = WINDOW_SECONDS  # the completion window: unfinished work expires after it
     output_expires_after: int | None = None  # seconds the output and error files live
+    cancel_latency: float | None = None  # seconds spent cancelling (None: a third of latency)
+    ledger: Ledger | None = None  # where the lines are recorded once the batch ends
     status: str = "validating"
     times: dict[str, float] = field(default_factory=dict)
     errors: list[JSON] | None = None
@@ -68,6 +73,10 @@ class BatchRecord:
         return self.latency / 3
 
     @property
+    def cancel_duration(self) -> float:
+        return self.phase if self.cancel_latency is None else self.cancel_latency
+
+    @property
     def expires(self) -> float:
         return self.created + self.window
 
@@ -82,7 +91,7 @@ class BatchRecord:
         """Apply every transition due at ``now``."""
         while self.status not in TERMINAL:
             if self.status == "cancelling":
-                due = self.times["cancelling"] + self.phase
+                due = self.times["cancelling"] + self.cancel_duration
                 if now < due:
                     return
                 self._stop("cancelled", due, publish)
@@ -179,6 +188,11 @@ class BatchRecord:
             self.error_file_id = publish(run.errors, f"batch_{self.id}_error.jsonl")
         self.final_counts = (run.completed + run.failed, run.completed, run.failed)
         self.usage = (run.input_tokens, run.output_tokens)
+        if self.ledger is not None:
+            start = self.times.get("in_progress", at)
+            step = self.phase / len(run.rows) if run.rows else 0.0
+            block = BatchBlock("openai", self.endpoint, self.id, run.rows, run.ran, start, step, at)
+            self.ledger.record(block)
         self.status = status
         self.times[status] = at
         self.tasks = self.prefix = None  # terminal: the parsed requests are no longer needed

@@ -12,6 +12,7 @@ import errno
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 
 import uvicorn
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 
 from halfrate.errors import HalfrateError
 from halfrate.sandbox.app import create_app
+from halfrate.sandbox.faults import Faults
 from halfrate.sandbox.lifecycle import WINDOW_SECONDS
 
 START_TIMEOUT = 10.0
@@ -63,7 +65,8 @@ def _url_host(host: str) -> str:
 class SandboxServer:
     """The sandbox on a loopback port, served by uvicorn in a background thread.
 
-    Use as a context manager; ``start()`` returns once the server accepts connections.
+    Use as a context manager; ``start()`` returns once the server accepts connections. The
+    keyword arguments are those of :func:`create_app`.
     """
 
     def __init__(
@@ -72,9 +75,22 @@ class SandboxServer:
         host: str = "127.0.0.1",
         port: int = 0,
         *,
+        clock: Callable[[], float] | None = None,
         window: float = WINDOW_SECONDS,
+        realtime_latency: float = 0.0,
+        token_interval: float = 0.0,
+        cancel_latency: float | None = None,
+        faults: Faults | str | None = None,
     ) -> None:
-        self.app = create_app(latency, window=window)
+        self.app = create_app(
+            latency,
+            clock=clock,
+            window=window,
+            realtime_latency=realtime_latency,
+            token_interval=token_interval,
+            cancel_latency=cancel_latency,
+            faults=faults,
+        )
         self.host = host
         self.port = port
         self._server: uvicorn.Server | None = None
@@ -88,6 +104,11 @@ class SandboxServer:
     def base_url(self) -> str:
         """The OpenAI base URL (``…/v1``) to give the SDK."""
         return f"{self.root_url}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        """The Anthropic base URL (the root: Anthropic's paths include ``/v1``)."""
+        return self.root_url
 
     def start(self) -> None:
         if self._thread is not None:
@@ -130,14 +151,35 @@ class SandboxServer:
         self.stop()
 
 
-def serve(host: str = "127.0.0.1", port: int = 8787, latency: float = 0.0) -> None:
-    """Serve the sandbox until interrupted. Raises HalfrateError if it cannot listen.
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8787,
+    latency: float = 0.0,
+    *,
+    clock: Callable[[], float] | None = None,
+    window: float = WINDOW_SECONDS,
+    realtime_latency: float = 0.0,
+    token_interval: float = 0.0,
+    cancel_latency: float | None = None,
+    faults: Faults | str | None = None,
+) -> None:
+    """Serve the sandbox until interrupted. Raises HalfrateError if it cannot listen, and
+    InputError for a bad fault spec (before listening).
 
     uvicorn handles SIGINT/SIGTERM (graceful shutdown) and then re-raises the signal, so Ctrl-C
     still ends in ``KeyboardInterrupt`` for the caller to turn into an exit code.
     """
+    app = create_app(
+        latency,
+        clock=clock,
+        window=window,
+        realtime_latency=realtime_latency,
+        token_interval=token_interval,
+        cancel_latency=cancel_latency,
+        faults=faults,
+    )
     sock = bind(host, port)
     try:
-        uvicorn.Server(_config(create_app(latency))).run(sockets=[sock])
+        uvicorn.Server(_config(app)).run(sockets=[sock])
     finally:
         sock.close()

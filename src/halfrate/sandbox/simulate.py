@@ -65,7 +65,8 @@ def _variant(seed: bytes, index: int) -> bytes:
     return hashlib.blake2b(seed + index.to_bytes(4, "big"), digest_size=32).digest()
 
 
-def _service_tier(body: JSON) -> str:
+def service_tier(body: JSON) -> str:
+    """The tier an answer reports: the one asked for where OpenAI echoes it, else default."""
     tier = body.get("service_tier")
     return tier if tier in _TIERS_ECHOED else "default"
 
@@ -116,7 +117,7 @@ def chat_completion(body: JSON, created: int) -> Outcome:
                 "rejected_prediction_tokens": 0,
             },
         },
-        "service_tier": _service_tier(body),
+        "service_tier": service_tier(body),
         "system_fingerprint": FINGERPRINT,
     }
     return Outcome(200, answer, prompt_tokens, completion_tokens)
@@ -191,7 +192,7 @@ def response(body: JSON, created: int) -> Outcome:
         "parallel_tool_calls": body.get("parallel_tool_calls", True),
         "previous_response_id": body.get("previous_response_id"),
         "reasoning": {"effort": None, "summary": None},
-        "service_tier": _service_tier(body),
+        "service_tier": service_tier(body),
         "store": body.get("store", True),
         "temperature": body.get("temperature", 1.0),
         "text": {"format": {"type": "text"}},

@@ -1,7 +1,8 @@
 """The sandbox's in-memory store: files and batches of one app, behind a lock.
 
 Lock order: a batch's own lock may be held while taking the store lock (to publish its output
-files), never the other way round. The store lock is only held for dictionary work.
+files), never the other way round. The store lock is only held for dictionary work. The ledger,
+prompt cache and fault counter locks are leaves: nothing else is taken while one is held.
 """
 
 from __future__ import annotations
@@ -12,8 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from halfrate.sandbox.anthropic_store import MessageBatchStore
+from halfrate.sandbox.faults import CallCounter, Faults, as_faults
+from halfrate.sandbox.ledger import Ledger
 from halfrate.sandbox.lifecycle import WINDOW_SECONDS, BatchRecord
-from halfrate.sandbox.wire import JSON, ApiError, new_id
+from halfrate.sandbox.prompt_cache import PromptCache
+from halfrate.sandbox.wire import JSON, ApiError, body_digest, new_id
 
 DAY = 24 * 3600
 BATCH_FILE_TTL = 30 * DAY  # batch input and output files expire after 30 days by default (§1.2)
@@ -60,25 +65,56 @@ def page(items: list[JSON], has_more: bool) -> JSON:
 
 
 class SandboxState:
-    """Everything one sandbox app remembers. Thread-safe; methods return wire dicts."""
+    """Everything one sandbox app remembers. Thread-safe; methods return wire dicts.
+
+    The OpenAI files and batches live here; the knobs, the ledger, the fault counter and the
+    prompt cache are shared with the Anthropic side (:attr:`message_batches`).
+    """
 
     def __init__(
         self,
         latency: float = 0.0,
         clock: Callable[[], float] | None = None,
         window: float = WINDOW_SECONDS,
+        *,
+        realtime_latency: float = 0.0,
+        token_interval: float = 0.0,
+        cancel_latency: float | None = None,
+        faults: Faults | str | None = None,
     ) -> None:
-        if latency < 0:
-            raise ValueError("latency must be >= 0")
+        for name, value in (
+            ("latency", latency),
+            ("realtime_latency", realtime_latency),
+            ("token_interval", token_interval),
+            ("cancel_latency", cancel_latency or 0.0),
+        ):
+            if value < 0:
+                raise ValueError(f"{name} must be >= 0")
         if window <= 0:
             raise ValueError("window must be > 0")
         self.latency = latency
         self.window = window
         self.clock = clock or time.time
+        self.realtime_latency = realtime_latency
+        self.token_interval = token_interval
+        self.cancel_latency = cancel_latency
+        self.faults = as_faults(faults)
+        self.calls = CallCounter()
+        self.ledger = Ledger()
+        self.prompt_cache = PromptCache()
+        self.message_batches = MessageBatchStore(self)
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
         self._files: dict[str, StoredFile] = {}
         self._batches: dict[str, BatchRecord] = {}
+
+    def fault_for(self, body: JSON, kinds: tuple[str, ...]) -> str | None:
+        """The fault (of ``kinds``, tried in order) this call of ``body`` meets, if any."""
+        faults = self.faults
+        if not faults.active:
+            return None  # the common case costs nothing: no digest, no counting
+        digest = body_digest(body)
+        return faults.first(kinds, digest, self.calls.next(digest))
 
     # -- files ------------------------------------------------------------------------------
 
@@ -167,6 +203,8 @@ class SandboxState:
             latency=self.latency,
             window=self.window,
             output_expires_after=output_expires_after,
+            cancel_latency=self.cancel_latency,
+            ledger=self.ledger,
         )
         with self._lock:
             record.seq = next(self._seq)

@@ -12,15 +12,14 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import orjson
-
+from halfrate.sandbox.sse import Event, frame
 from halfrate.sandbox.wire import JSON
 
 _PIECE = re.compile(r"\S+\s*|\s+")
 
 
-def chunk_events(answer: JSON, include_usage: bool) -> Iterator[bytes]:
-    """The SSE byte stream for a simulated ``chat.completion`` body."""
+def chunk_events(answer: JSON, include_usage: bool) -> Iterator[Event]:
+    """The SSE events for a simulated ``chat.completion`` body."""
     base = {
         "id": answer["id"],
         "object": "chat.completion.chunk",
@@ -30,20 +29,24 @@ def chunk_events(answer: JSON, include_usage: bool) -> Iterator[bytes]:
         "service_tier": answer.get("service_tier"),
     }
 
-    def event(choices: list[JSON], **extra: Any) -> bytes:
-        payload = {**base, "choices": choices, **extra}
-        return b"data: " + orjson.dumps(payload) + b"\n\n"
+    def event(choices: list[JSON], content: bool = False, **extra: Any) -> Event:
+        return Event(frame({**base, "choices": choices, **extra}), content)
 
     for choice in answer["choices"]:
         index = choice["index"]
         content = choice["message"]["content"] or ""
         yield event([_delta(index, {"role": "assistant", "content": "", "refusal": None})])
-        for piece in _PIECE.findall(content):
-            yield event([_delta(index, {"content": piece})])
+        for piece in words(content):
+            yield event([_delta(index, {"content": piece})], content=True)
         yield event([_delta(index, {}, choice["finish_reason"])])
     if include_usage:
         yield event([], usage=answer["usage"])
-    yield b"data: [DONE]\n\n"
+    yield Event(b"data: [DONE]\n\n")
+
+
+def words(text: str) -> list[str]:
+    """``text`` cut word by word (each piece keeps its trailing space); they join back to it."""
+    return _PIECE.findall(text)
 
 
 def _delta(index: int, delta: JSON, finish_reason: str | None = None) -> JSON:

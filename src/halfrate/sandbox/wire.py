@@ -44,6 +44,7 @@ class ApiError(HalfrateError):
         param: str | None = None,
         code: str | None = None,
         kind: str = "invalid_request_error",
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -51,6 +52,7 @@ class ApiError(HalfrateError):
         self.param = param
         self.code = code
         self.kind = kind
+        self.headers = headers
 
     def body(self) -> JSON:
         return error_body(self.message, param=self.param, code=self.code, kind=self.kind)

@@ -1,0 +1,85 @@
+"""Running the requests of a Message Batch into its results JSONL (§2.6).
+
+Requests run in a shuffled order seeded by the batch id (as the real service does not keep
+input order), and the results are written in that order. Each request is checked when it runs,
+as Anthropic validates batch requests asynchronously: a bad ``params`` becomes an ``errored``
+result, never a failed create. A batch stopped early (cancelled, expired) runs only the first
+``done`` requests of the order; the rest are ``canceled`` or ``expired`` results.
+
+The prompt cache is the one shared state touched: request ``k`` of the order runs at
+``start + (k + 1) * step`` on the app clock, and looks its prefix up at that time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import orjson
+
+from halfrate.sandbox.anthropic_checks import check_params
+from halfrate.sandbox.anthropic_simulate import message
+from halfrate.sandbox.anthropic_wire import AnthropicError, base62
+from halfrate.sandbox.execute import execution_order, gc_paused
+from halfrate.sandbox.ledger import Row
+from halfrate.sandbox.prompt_cache import PromptCache, measure
+from halfrate.sandbox.wire import JSON
+
+RESULT_TYPES = ("succeeded", "errored", "canceled", "expired")
+
+
+@dataclass(frozen=True, slots=True)
+class MessageBatchRun:
+    results: bytes  # JSONL, one line per request
+    counts: dict[str, int]  # succeeded, errored, canceled, expired
+    rows: list[Row]  # ledger rows in execution order; the first ``ran`` ran
+
+
+def run_requests(
+    batch_id: str,
+    requests: list[tuple[str, JSON]],
+    version: str,
+    cache: PromptCache,
+    *,
+    start: float,
+    step: float,
+    done: int | None = None,
+    stop: str = "canceled",
+) -> MessageBatchRun:
+    """Run the first ``done`` requests (all when None) of the batch's order; stop the rest."""
+    order = execution_order(batch_id, len(requests))
+    limit = len(order) if done is None else max(0, min(done, len(order)))
+    counts = dict.fromkeys(RESULT_TYPES, 0)
+    lines: list[bytes] = []
+    rows: list[Row] = []
+    dumps = orjson.dumps
+    key = hashlib.blake2b(batch_id.encode(), digest_size=32).digest()
+    stopped = {"type": stop}
+    with gc_paused():
+        for position, index in enumerate(order):
+            custom_id, params = requests[index]
+            model = params.get("model")
+            if model.__class__ is not str:  # a request refused for its model has none to bill
+                model = None
+            if position >= limit:
+                counts[stop] += 1
+                rows.append((custom_id, stop, model, 0, 0, 0, 0))
+                lines.append(dumps({"custom_id": custom_id, "result": stopped}))
+                continue
+            try:
+                checked = check_params(params, version, in_batch=True)
+            except AnthropicError as exc:
+                seed = hashlib.blake2b(custom_id.encode(), key=key, digest_size=16).digest()
+                request_id = "req_011" + base62(seed, 21)
+                result: JSON = {"type": "errored", "error": exc.body(request_id)}
+                counts["errored"] += 1
+                rows.append((custom_id, "errored", model, 0, 0, 0, 0))
+            else:
+                use = cache.use(measure(checked.model, params), start + (position + 1) * step)
+                answer = message(params, checked, use, "batch")
+                result = {"type": "succeeded", "message": answer.body}
+                counts["succeeded"] += 1
+                charge = (use.input_tokens, answer.output_tokens, use.read, use.write)
+                rows.append((custom_id, "succeeded", model, *charge))
+            lines.append(dumps({"custom_id": custom_id, "result": result}))
+    return MessageBatchRun(b"\n".join(lines) + b"\n" if lines else b"", counts, rows)

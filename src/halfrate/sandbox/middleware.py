@@ -1,0 +1,109 @@
+"""The sandbox's outermost ASGI layer: keys, versions, identifying headers, last-resort errors.
+
+Two providers share one server. Paths under ``/v1/messages`` are Anthropic's: they take
+``x-api-key`` or ``Authorization: Bearer`` and need a known ``anthropic-version``; their errors
+use Anthropic's shape and carry a ``request-id`` header. Every other ``/v1`` path is OpenAI's and
+needs a bearer key. Paths outside ``/v1`` (``/``, ``/_sandbox/...``) need no key.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from halfrate.sandbox.anthropic_checks import check_version
+from halfrate.sandbox.anthropic_wire import AnthropicError, is_anthropic_path, new_request_id
+from halfrate.sandbox.anthropic_wire import error_body as anthropic_error_body
+from halfrate.sandbox.wire import dumps, error_body
+
+log = logging.getLogger(__name__)
+
+SANDBOX_HEADER = (b"x-halfrate-sandbox", b"1")
+MISSING_BEARER = "Missing bearer authentication in header"
+MISSING_KEY = "x-api-key header is required"
+
+
+def header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def has_bearer(scope: Scope) -> bool:
+    value = header(scope, b"authorization")
+    if value is None:
+        return False
+    scheme, _, token = value.partition(" ")
+    return scheme.lower() == "bearer" and bool(token.strip())
+
+
+def anthropic_refusal(scope: Scope) -> AnthropicError | None:
+    """Why an Anthropic request may not proceed: no key (401), or a missing or unknown
+    ``anthropic-version`` (400)."""
+    if not (header(scope, b"x-api-key") or "").strip() and not has_bearer(scope):
+        return AnthropicError(401, MISSING_KEY, "authentication_error")
+    try:
+        check_version(header(scope, b"anthropic-version"))
+    except AnthropicError as exc:
+        return exc
+    return None
+
+
+class SandboxMiddleware:
+    """Key and version checks, the sandbox and request-id headers, and a last-resort 500 in
+    the provider's error shape instead of a bare traceback page."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        anthropic = is_anthropic_path(path)
+        request_id = new_request_id() if anthropic else "req_" + secrets.token_hex(16)
+        # Handlers put the same id in Anthropic error bodies (request.state.request_id).
+        scope.setdefault("state", {})["request_id"] = request_id
+        marks = [SANDBOX_HEADER, (b"x-request-id", request_id.encode())]
+        if anthropic:
+            marks.append((b"request-id", request_id.encode()))
+        started = False
+
+        async def send_marked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": [*message.get("headers", []), *marks]}
+            await send(message)
+
+        if anthropic:
+            refusal = anthropic_refusal(scope)
+            if refusal is not None:
+                body = refusal.body(request_id)
+                await send_json(send_marked, refusal.status, body)
+                return
+        elif (path == "/v1" or path.startswith("/v1/")) and not has_bearer(scope):
+            await send_json(send_marked, 401, error_body(MISSING_BEARER))
+            return
+        try:
+            await self.app(scope, receive, send_marked)
+        except Exception:
+            log.exception("sandbox error on %s %s", scope.get("method"), path)
+            if not started:
+                message = "The halfrate sandbox failed on this request."
+                if anthropic:
+                    failure = anthropic_error_body("api_error", message, request_id)
+                else:
+                    failure = error_body(message, kind="server_error")
+                await send_json(send_marked, 500, failure)
+
+
+async def send_json(send: Send, status: int, body: object) -> None:
+    payload = dumps(body)
+    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
