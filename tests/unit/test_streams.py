@@ -236,3 +236,45 @@ def test_what_an_error_answer_means(
     attempt = refused(lane, status, code, "m", {"retry-after": "2"}, Timing())
     assert (attempt.verdict, attempt.flex_unavailable) == (verdict, unavailable)
     assert attempt.retry_after == 2
+
+
+def test_server_sent_events_however_the_bytes_are_cut() -> None:
+    from halfrate.providers.sse import json_events, sse_messages
+
+    raw = (
+        b": a comment\r\n"
+        b'event: message_start\r\ndata: {"type": "a"}\r\n\r\n'
+        b'data: {"type":\ndata: "b"}\n\n'
+        b"event: ping\ndata: {}\n\n"
+        b"data: [DONE]\n\n"
+        b'data: {"type": "after-done"}'
+    )
+    expected = [
+        ("message_start", b'{"type": "a"}'),
+        (None, b'{"type":\n"b"}'),
+        ("ping", b"{}"),
+        (None, b"[DONE]"),
+        (None, b'{"type": "after-done"}'),
+    ]
+    for size in (1, 2, 3, 7, len(raw)):
+        chunks = [raw[i : i + size] for i in range(0, len(raw), size)]
+        assert list(sse_messages(chunks)) == expected, size
+        events = [e.get("type") for e in json_events(chunks)]
+        assert events == ["a", "b", None, "after-done"]  # read on past [DONE], to the end
+
+
+def test_an_error_event_stops_the_stream_with_the_providers_words() -> None:
+    from halfrate.providers.sse import json_events
+
+    anthropic_error = (
+        b'event: error\ndata: {"type": "error", "error": {"type": "overloaded_error", '
+        b'"message": "Overloaded"}}\n\n'
+    )
+    with pytest.raises(StreamFailed) as info:
+        list(json_events([anthropic_error]))
+    assert (info.value.code, info.value.message) == ("overloaded_error", "Overloaded")
+    openai_error = b'data: {"error": {"message": "boom", "type": "server_error"}}\n\n'
+    with pytest.raises(StreamFailed, match="boom"):
+        list(json_events([openai_error]))
+    with pytest.raises(StreamFailed, match="unreadable event"):
+        list(json_events([b"data: {nope\n\n"]))

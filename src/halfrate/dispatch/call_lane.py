@@ -30,6 +30,9 @@ class CallLane:
         self.store = store
         self.callers = callers
         self.concurrency = settings.realtime_concurrency
+        # Requests taken ahead of the calls under way wait in the pool's queue, so a thread
+        # that finishes starts its next call at once instead of waiting for this feeder.
+        self.depth = 2 * self.concurrency
         self.idle_sleep = settings.worker_idle_seconds
         self.lease = settings.lease_seconds
         self.policy = CallPolicy.from_settings(settings)
@@ -75,8 +78,8 @@ class CallLane:
                 log.exception("could not store the last calls; their leases will run out")
 
     def fill(self) -> int:
-        """Start calls for queued requests, up to the concurrency limit."""
-        free = self.concurrency - len(self._running)
+        """Start calls for queued requests, keeping up to ``depth`` taken at once."""
+        free = self.depth - len(self._running)
         claimed = self.store.calls.claim(free, self.lease, time.time())
         if claimed:
             self._idle.clear()

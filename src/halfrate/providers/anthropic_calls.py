@@ -8,15 +8,16 @@ never sends a Claude request there.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import httpx2
 import orjson
 
 from halfrate.models import CallTry, Lane
 from halfrate.providers import anthropic_lines, streams
-from halfrate.providers.streams import JSON, StreamFailed, Timing
+from halfrate.providers.sse import json_events
+from halfrate.providers.streams import StreamFailed, Timing
 from halfrate.providers.sync import refused, succeeded, unreachable
 
 MESSAGES = "/v1/messages"
@@ -32,19 +33,17 @@ class AnthropicCaller:
     def call(self, endpoint: str, body: dict[str, Any], lane: Lane) -> CallTry:
         timing = Timing()
         try:
-            events = self._realtime.post(
-                MESSAGES,
-                body={**body, "stream": True},
-                cast_to=object,
-                stream=True,
-                stream_cls=anthropic.Stream[object],
+            response = self._realtime.post(
+                MESSAGES, body={**body, "stream": True}, cast_to=httpx2.Response, stream=True
             )
-            with events:
-                message = streams.message_object(_dicts(events), timing)
+            try:
+                message = streams.message_object(json_events(response.iter_bytes()), timing)
+            except httpx2.TransportError as exc:
+                raise StreamFailed("connection_error", f"the stream broke off: {exc}") from exc
+            finally:
+                response.close()
         except anthropic.APIStatusError as exc:
             kind, text = anthropic_lines.error_of(exc.body)
-            if exc.status_code < 400:  # an error event inside a stream that had started well
-                return unreachable(lane, kind, text, timing)
             return refused(lane, exc.status_code, kind, text, exc.response.headers, timing)
         except anthropic.APITimeoutError as exc:
             return unreachable(lane, "timeout", f"no answer in time: {exc}", timing)
@@ -57,9 +56,3 @@ class AnthropicCaller:
 
     def close(self) -> None:
         self.client.close()
-
-
-def _dicts(events: Any) -> Iterator[JSON]:
-    for event in events:
-        if isinstance(event, dict):
-            yield event

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import httpx2
 import openai
 import orjson
 
 from halfrate.models import CallTry, Lane
 from halfrate.providers import openai_lines, streams
+from halfrate.providers.sse import json_events
 from halfrate.providers.streams import JSON, StreamFailed, Timing
 from halfrate.providers.sync import refused, succeeded, unreachable
 
@@ -58,8 +60,6 @@ class OpenAICaller:
             return unreachable(lane, "connection_error", f"cannot reach the API: {exc}", timing)
         except StreamFailed as exc:
             return unreachable(lane, exc.code, exc.message, timing)
-        except openai.APIError as exc:  # an error event inside a stream
-            return unreachable(lane, "stream_error", exc.message, timing)
         usage = openai_lines.usage_of(answer)
         return succeeded(lane, orjson.dumps(answer).decode(), usage, timing)
 
@@ -69,26 +69,19 @@ class OpenAICaller:
             options = body.get("stream_options")
             kept = options if isinstance(options, dict) else {}
             body["stream_options"] = {**kept, "include_usage": True}
-        events = client.post(
-            _path(endpoint),
-            body=body,
-            cast_to=object,
-            stream=True,
-            stream_cls=openai.Stream[object],
-        )
-        with events:
+        response = client.post(_path(endpoint), body=body, cast_to=httpx2.Response, stream=True)
+        try:
+            events = json_events(response.iter_bytes())
             if endpoint == CHAT:
-                return streams.chat_completion(_dicts(events), timing)
-            return streams.response_object(_dicts(events), timing)
+                return streams.chat_completion(events, timing)
+            return streams.response_object(events, timing)
+        except httpx2.TransportError as exc:
+            raise StreamFailed("connection_error", f"the stream broke off: {exc}") from exc
+        finally:
+            response.close()
 
     def close(self) -> None:
         self.client.close()
-
-
-def _dicts(events: Any) -> Any:
-    for event in events:
-        if isinstance(event, dict):
-            yield event
 
 
 def _error_of(exc: openai.APIStatusError) -> tuple[str, str]:

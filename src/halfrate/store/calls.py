@@ -171,16 +171,30 @@ class CallQueries:
             return move_requests(conn, stale, RequestState.QUEUED, values=values, strict=False)
 
     def finish(self, records: Iterable[CallRecord], policy: RetryPolicy) -> CallCounts:
-        """Store every try, land final results once, and queue what goes on."""
+        """Store every try, land final results once, and queue what goes on: a few statements
+        for the whole group, whatever its size."""
         counts = CallCounts()
         now = time.time()
         with self._store.write() as conn:
             records = list(records)
             live = self._live(conn, [r.request_id for r in records])
+            attempt_rows: list[tuple[object, ...]] = []
+            result_rows: list[tuple[object, ...]] = []
+            moves: dict[tuple[RequestState, tuple[tuple[str, object], ...]], list[int]] = {}
             for record in records:
                 if record.request_id not in live:
                     continue  # its lease ran out and another worker took it over
-                self._finish_one(conn, record, live[record.request_id], policy, now, counts)
+                attempt_rows.extend(_attempt_rows(record, now))
+                target, values, result = _plan(record, live[record.request_id], policy, now)
+                key = (target, tuple(sorted(values.items())))
+                moves.setdefault(key, []).append(record.request_id)
+                if result is not None:
+                    result_rows.append(result)
+                counts.add(_count(target, record))
+            bulk_insert(conn, attempts, ATTEMPT_COLUMNS, attempt_rows)
+            bulk_insert(conn, results, RESULT_COLUMNS, result_rows)
+            for (target, settled), ids in moves.items():
+                move_requests(conn, ids, target, values=dict(settled))
         return counts
 
     def _live(self, conn: sa.Connection, ids: list[int]) -> dict[int, int]:
@@ -191,68 +205,64 @@ class CallQueries:
             query = query.with_for_update()
         return {request_id: count for request_id, count in conn.execute(query)}
 
-    def _finish_one(
-        self,
-        conn: sa.Connection,
-        record: CallRecord,
-        attempts_so_far: int,
-        policy: RetryPolicy,
-        now: float,
-        counts: CallCounts,
-    ) -> None:
-        rid = record.request_id
-        rows = [
-            (
-                rid,
-                None,
-                t.lane.value,
-                t.verdict.value,
-                t.status_code,
-                t.error_code,
-                t.error_message,
-                *usage_columns(t.usage),
-                t.ttft,
-                t.tibt,
-                t.duration,
-                now,
-            )
-            for t in record.tries
-        ]
-        bulk_insert(conn, attempts, ATTEMPT_COLUMNS, rows)
-        last = record.last
-        base = {"lease_until": None, "updated_at": now, "lane": last.lane.value}
-        if last.lane is not record.tries[0].lane:
-            base["moved_by"] = "flex_unavailable"
-        if record.to_batch:
-            values = {**base, "lane": Lane.BATCH.value, "moved_by": "flex_unavailable"}
-            values["last_error"] = _reason(last)
-            move_requests(conn, [rid], RequestState.QUEUED, values=values)
-            counts.to_batch += 1
-            return
-        spent = {**base, "attempt_count": attempts_so_far + 1}
-        verdict = last.verdict
-        if verdict is Verdict.RETRY and attempts_so_far + 1 >= policy.max_attempts:
-            verdict = Verdict.FAILED
-            last = _gave_up(last, attempts_so_far + 1)
-        if verdict is Verdict.RETRY:
-            wait = policy.backoff_seconds * (2**attempts_so_far)
-            values = {**spent, "not_before": now + max(wait, last.retry_after or 0.0)}
-            values["last_error"] = _reason(last)
-            move_requests(conn, [rid], RequestState.QUEUED, values=values)
-            counts.retried += 1
-            return
-        error = None
-        if verdict is not Verdict.SUCCEEDED:
-            error = orjson.dumps({"code": last.error_code, "message": last.error_message}).decode()
-            spent["last_error"] = _reason(last)
-        row = (rid, verdict.value, last.status_code, last.response_json, error, now)
-        bulk_insert(conn, results, RESULT_COLUMNS, [row])
-        target = RequestState.SUCCEEDED if verdict is Verdict.SUCCEEDED else RequestState.FAILED
-        move_requests(conn, [rid], target, values=spent)
-        if target is RequestState.SUCCEEDED:
-            counts.succeeded += 1
-        else:
-            counts.failed += 1
+
+def _attempt_rows(record: CallRecord, now: float) -> list[tuple[object, ...]]:
+    return [
+        (
+            record.request_id,
+            None,
+            t.lane.value,
+            t.verdict.value,
+            t.status_code,
+            t.error_code,
+            t.error_message,
+            *usage_columns(t.usage),
+            t.ttft,
+            t.tibt,
+            t.duration,
+            now,
+        )
+        for t in record.tries
+    ]
+
+
+def _plan(
+    record: CallRecord, attempts_so_far: int, policy: RetryPolicy, now: float
+) -> tuple[RequestState, dict[str, object], tuple[object, ...] | None]:
+    """Where the request goes next, the values it gets, and its result row if it is final."""
+    last = record.last
+    base: dict[str, object] = {"lease_until": None, "updated_at": now, "lane": last.lane.value}
+    if last.lane is not record.tries[0].lane:
+        base["moved_by"] = "flex_unavailable"
+    if record.to_batch:
+        values = {**base, "lane": Lane.BATCH.value, "moved_by": "flex_unavailable"}
+        return RequestState.QUEUED, {**values, "last_error": _reason(last)}, None
+    spent = {**base, "attempt_count": attempts_so_far + 1}
+    verdict = last.verdict
+    if verdict is Verdict.RETRY and attempts_so_far + 1 >= policy.max_attempts:
+        verdict = Verdict.FAILED
+        last = _gave_up(last, attempts_so_far + 1)
+    if verdict is Verdict.RETRY:
+        wait = policy.backoff_seconds * (2**attempts_so_far)
+        spent["not_before"] = now + max(wait, last.retry_after or 0.0)
+        return RequestState.QUEUED, {**spent, "last_error": _reason(last)}, None
+    error = None
+    if verdict is not Verdict.SUCCEEDED:
+        error = orjson.dumps({"code": last.error_code, "message": last.error_message}).decode()
+        spent["last_error"] = _reason(last)
+    row = (record.request_id, verdict.value, last.status_code, last.response_json, error, now)
+    target = RequestState.SUCCEEDED if verdict is Verdict.SUCCEEDED else RequestState.FAILED
+    return target, spent, row
+
+
+def _count(target: RequestState, record: CallRecord) -> CallCounts:
+    if record.to_batch:
+        return CallCounts(to_batch=1)
+    if target is RequestState.SUCCEEDED:
+        return CallCounts(succeeded=1)
+    if target is RequestState.FAILED:
+        return CallCounts(failed=1)
+    return CallCounts(retried=1)
 
 
 def _reason(t: CallTry) -> str:
