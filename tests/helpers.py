@@ -76,3 +76,58 @@ def claim(store: Store, max_lines: int = 100) -> BatchRecord:
     )
     assert batch is not None
     return batch
+
+
+CLAUDE = "claude-haiku-4-5"
+MESSAGES_ENDPOINT = "/v1/messages"
+
+
+def claude_params(content: str, model: str = CLAUDE, **params: Any) -> dict[str, Any]:
+    return {
+        "model": model,
+        "max_tokens": 200,
+        "messages": [{"role": "user", "content": content}],
+        **params,
+    }
+
+
+def claude_line(key: str, content: str, model: str = CLAUDE, **params: Any) -> dict[str, Any]:
+    return {"custom_id": key, "params": claude_params(content, model, **params)}
+
+
+@contextlib.contextmanager
+def lanes(
+    database_url: str, server: Any, *, policy: Any = None, **settings: Any
+) -> Iterator[Halfrate]:
+    """A test halfrate wired to a loopback sandbox for both providers (SDK retries off: halfrate
+    counts every try itself), closed after."""
+    import anthropic
+    from halfrate.policy import load_policy
+
+    openai_sdk = openai.OpenAI(api_key="sandbox-test", base_url=server.base_url, max_retries=0)
+    anthropic_sdk = anthropic.Anthropic(
+        api_key="sandbox-test", base_url=server.root_url, max_retries=0
+    )
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "poll_initial_seconds": 0.02,
+        "poll_max_seconds": 0.2,
+        "worker_idle_seconds": 0.05,
+        "retry_backoff_seconds": 0.0,
+        "realtime_backoff_seconds": 0.01,
+        **settings,
+    }
+    cfg = load_settings(**values)
+    hr = Halfrate(
+        cfg,
+        Store.open(cfg.resolved_database_url),
+        openai_client=openai_sdk,
+        anthropic_client=anthropic_sdk,
+        policy=policy,
+    )
+    try:
+        yield hr
+    finally:
+        hr.close()
+        openai_sdk.close()
+        anthropic_sdk.close()
