@@ -102,7 +102,6 @@ def lanes(
     """A test halfrate wired to a loopback sandbox for both providers (SDK retries off: halfrate
     counts every try itself), closed after."""
     import anthropic
-    from halfrate.policy import load_policy
 
     openai_sdk = openai.OpenAI(api_key="sandbox-test", base_url=server.base_url, max_retries=0)
     anthropic_sdk = anthropic.Anthropic(

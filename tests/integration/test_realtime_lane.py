@@ -20,7 +20,7 @@ from halfrate.sandbox import SandboxServer
 from halfrate.store.tables import attempts, requests, results
 from tests.helpers import CHAT, MESSAGES_ENDPOINT, claude_params, lanes
 
-QUESTION = [{"role": "user", "content": "Why do lighthouses rotate their lights?"}]
+QUESTION: Any = [{"role": "user", "content": "Why do lighthouses rotate their lights?"}]
 
 
 def tries(hr: Halfrate) -> list[dict[str, Any]]:

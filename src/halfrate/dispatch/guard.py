@@ -3,15 +3,17 @@
 Once a batched request's remaining time falls below the policy's safety margin:
 
 - if it is still queued, it moves to the realtime lane at once;
-- if every request left in its provider batch is in the same position, the batch is cancelled:
-  what finished is kept when the cancelled batch is ingested, and what never ran (which spends
-  no attempt) moves to realtime; if the cancel takes too long (half the margin), they move to
-  realtime without waiting for it;
-- if the batch also holds requests that can wait, cancelling would cost them their place, so
-  only the urgent ones are taken out of it and run in realtime.
+- if it is in a provider batch, that batch is cancelled. What finished is kept when the
+  cancelled batch is ingested; what never ran spends no attempt: urgent requests move to
+  realtime, the others go back to the queue for the next batch. Cancelling rather than running
+  the urgent requests beside their batch is what keeps a request from being paid twice;
+- if the cancel has not ended by halfway from the guard time to the deadline, the urgent
+  requests are taken out of the batch and run in realtime without waiting for it (a line the
+  batch was already running may then be paid for twice: the deadline comes first);
+- a batch not yet created gives its urgent requests up at once.
 
 A line the batch still delivers for a request taken out of it is ignored, so a request lands
-once; the realtime attempt is recorded with the rule that chose the batch lane.
+once; the realtime attempt is recorded against the rule that chose the batch lane.
 """
 
 from __future__ import annotations
@@ -43,13 +45,11 @@ class GuardReport:
 def run_guard(store: Store, providers: Mapping[str, BatchProvider], now: float) -> GuardReport:
     report = GuardReport(rerouted=store.guard.reroute_queued(now))
     for batch in store.guard.urgent_batches(now):
-        everyone_urgent = len(batch.urgent) == batch.live
-        if batch.state == BatchState.SUBMITTED.value and everyone_urgent:
+        if batch.state == BatchState.SUBMITTED.value:
             if not batch.cancel_requested and _cancel(store, providers, batch, now):
                 report.cancelled += 1
-            waiting_too_long = batch.overdue
-            report.detached += store.guard.detach(batch.batch_id, waiting_too_long, now)
-        elif batch.state in (BatchState.SUBMITTED.value, BatchState.PENDING.value):
+            report.detached += store.guard.detach(batch.batch_id, batch.overdue, now)
+        elif batch.state == BatchState.PENDING.value:
             report.detached += store.guard.detach(batch.batch_id, batch.urgent, now)
     if report.moved or report.cancelled:
         log.info(

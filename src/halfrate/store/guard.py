@@ -31,7 +31,6 @@ class UrgentBatch:
     provider: str
     provider_batch_id: str | None
     cancel_requested: bool
-    live: int  # requests still in the batch
     urgent: list[int]  # of which past their guard time
     overdue: list[int]  # of which past the point where the guard stops waiting for a cancel
 
@@ -41,19 +40,19 @@ class GuardQueries:
         self._store = store
 
     def reroute_queued(self, now: float) -> int:
-        """Queued batch-lane requests past their guard time move to the realtime lane."""
+        """Queued batch-lane requests past their guard time move to the realtime lane (a change
+        of lane, not of state: they stay queued)."""
+        due = sa.and_(
+            sa.text(GUARDED), request_state_is(RequestState.QUEUED), requests.c.guard_at <= now
+        )
+        with self._store.read() as conn:  # the common case, nothing due, takes no write lock
+            if conn.execute(sa.select(requests.c.id).where(due).limit(1)).first() is None:
+                return 0
         with self._store.write() as conn:
-            ids = list(
-                conn.execute(
-                    sa.select(requests.c.id).where(
-                        sa.text(GUARDED),
-                        request_state_is(RequestState.QUEUED),
-                        requests.c.lane == Lane.BATCH.value,
-                        requests.c.guard_at <= now,
-                    )
-                ).scalars()
-            )
-            return move_requests(conn, ids, RequestState.QUEUED, values=_to_realtime(now))
+            moved: int = conn.execute(
+                sa.update(requests).where(due).values(**_to_realtime(now))
+            ).rowcount
+            return moved
 
     def urgent_batches(self, now: float) -> list[UrgentBatch]:
         with self._store.read() as conn:
@@ -87,16 +86,6 @@ class GuardQueries:
                     batches.c.cancel_requested_at,
                 ).where(batches.c.id.in_(list(found)))
             ).all()
-            live: dict[str, int] = dict(
-                conn.execute(
-                    sa.select(requests.c.batch_id, sa.func.count())
-                    .where(
-                        requests.c.batch_id.in_(list(found)),
-                        request_state_is(RequestState.IN_BATCH),
-                    )
-                    .group_by(requests.c.batch_id)
-                ).all()
-            )
         return [
             UrgentBatch(
                 batch_id=row.id,
@@ -104,7 +93,6 @@ class GuardQueries:
                 provider=row.provider,
                 provider_batch_id=row.provider_batch_id,
                 cancel_requested=row.cancel_requested_at is not None,
-                live=int(live.get(row.id, 0)),
                 urgent=found[row.id][0],
                 overdue=found[row.id][1],
             )
