@@ -191,6 +191,16 @@ class BatchView:
 
 
 @dataclass(frozen=True)
+class Moved:
+    """Requests that left the lane their rule chose, and what that cost beyond the plan."""
+
+    why: str  # deadline_guard | flex_unavailable
+    rule: str | None  # the rule that had chosen the lane they left
+    requests: int
+    extra_nano: int | None  # paid minus what the same tokens cost in the chosen lane
+
+
+@dataclass(frozen=True)
 class JobStatus:
     id: str
     name: str
@@ -200,7 +210,7 @@ class JobStatus:
     counts: dict[str, int]  # request state -> number of requests
     batches: list[BatchView] = field(default_factory=list)
     lanes: dict[str, int] = field(default_factory=dict)  # lane it runs in -> requests
-    moved: dict[str, int] = field(default_factory=dict)  # why it left its lane -> requests
+    moved: list[Moved] = field(default_factory=list)  # requests that left their route's lane
 
     @property
     def total(self) -> int:

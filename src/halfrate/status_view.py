@@ -34,7 +34,15 @@ def job_json(job: JobStatus) -> dict[str, Any]:
         "done": job.done,
         "counts": {state: job.counts.get(state, 0) for state in STATE_ORDER},
         "lanes": job.lanes,
-        "moved": job.moved,
+        "moved": [
+            {
+                "why": m.why,
+                "rule": m.rule,
+                "requests": m.requests,
+                "extra_usd": None if m.extra_nano is None else m.extra_nano / 1e9,
+            }
+            for m in job.moved
+        ],
         "batches": [
             {
                 "id": b.id,
@@ -80,8 +88,13 @@ def job_tables(job: JobStatus, now: float) -> list[Table]:
     counts.add_row("total", str(job.total), end_section=True)
     for lane, n in sorted(job.lanes.items()):
         counts.add_row(f"lane {lane}", str(n))
-    for why, n in sorted(job.moved.items()):
-        counts.add_row(f"moved by {why.replace('_', ' ')}", str(n))
+    for moved in job.moved:
+        extra = "unpriced" if moved.extra_nano is None else f"${moved.extra_nano / 1e9:,.6f} extra"
+        rule = f'rule "{moved.rule}"' if moved.rule else "no rule"
+        counts.add_row(
+            f"moved by {moved.why.replace('_', ' ')} ({rule} chose their lane; {extra})",
+            str(moved.requests),
+        )
     batches = Table(title=f"{len(job.batches)} batches")
     for column in (
         "batch",

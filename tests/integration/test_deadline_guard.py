@@ -114,6 +114,22 @@ def test_openai_batch_too_slow_is_cancelled_and_finished_in_realtime(database_ur
         charges = charged_per_request(server)
         assert sum(charges.values()) == 20  # twenty realtime calls, no batch line
         assert all(k.startswith("sync:") for k in charges)
+        # The extra cost is recorded against the rule that chose batch: realtime price minus
+        # what the same tokens cost in batch (half price for gpt-4o-mini).
+        (moved,) = hr.status("guarded").moved
+        assert (moved.why, moved.rule, moved.requests) == (
+            "deadline_guard",
+            "Nightly work in batch",
+            20,
+        )
+        with hr.store.read() as conn:
+            paid, planned = conn.execute(
+                sa.select(
+                    sa.func.sum(attempts.c.cost_nano), sa.func.sum(attempts.c.route_cost_nano)
+                )
+            ).one()
+        assert moved.extra_nano == paid - planned
+        assert abs(paid - 2 * planned) <= 20  # rounding to the nano-dollar, per attempt
 
 
 def test_finished_lines_of_the_cancelled_batch_are_kept(database_url: str) -> None:

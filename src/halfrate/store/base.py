@@ -55,6 +55,7 @@ def id_in(
 
 class Store:
     def __init__(self, engine: sa.Engine) -> None:
+        from halfrate.ledger.prices import PriceBook
         from halfrate.store.calls import CallQueries
         from halfrate.store.guard import GuardQueries
         from halfrate.store.ingest import IngestQueries
@@ -63,6 +64,7 @@ class Store:
         from halfrate.store.submissions import SubmissionQueries
 
         self.engine = engine
+        self.prices = PriceBook()
         self.submissions = SubmissionQueries(self)
         self.queue = QueueQueries(self)
         self.ingest = IngestQueries(self)

@@ -17,7 +17,13 @@ import sqlalchemy as sa
 
 from halfrate.models import SYNC_LANES, CallTry, Lane, RequestState, Verdict
 from halfrate.store.base import bulk_insert, id_in
-from halfrate.store.ingest import ATTEMPT_COLUMNS, RESULT_COLUMNS, RetryPolicy, usage_columns
+from halfrate.store.ingest import (
+    ATTEMPT_COLUMNS,
+    RESULT_COLUMNS,
+    PricedAs,
+    RetryPolicy,
+    usage_columns,
+)
 from halfrate.store.tables import attempts, request_state_is, requests, results, routes
 from halfrate.store.transitions import move_requests
 
@@ -177,14 +183,18 @@ class CallQueries:
         now = time.time()
         with self._store.write() as conn:
             records = list(records)
-            live = self._live(conn, [r.request_id for r in records])
+            live, priced = self._live(conn, [r.request_id for r in records])
+            costs = self._store.prices.attempt_costs
             attempt_rows: list[tuple[object, ...]] = []
             result_rows: list[tuple[object, ...]] = []
             moves: dict[tuple[RequestState, tuple[tuple[str, object], ...]], list[int]] = {}
             for record in records:
                 if record.request_id not in live:
                     continue  # its lease ran out and another worker took it over
-                attempt_rows.extend(_attempt_rows(record, now))
+                item = priced[record.request_id]
+                for t in record.tries:
+                    paid = costs(item.provider, item.model, t.usage, t.lane, item.route_lane)
+                    attempt_rows.append(_attempt_row(record.request_id, t, paid, now))
                 target, values, result = _plan(record, live[record.request_id], policy, now)
                 key = (target, tuple(sorted(values.items())))
                 moves.setdefault(key, []).append(record.request_id)
@@ -197,33 +207,50 @@ class CallQueries:
                 move_requests(conn, ids, target, values=dict(settled))
         return counts
 
-    def _live(self, conn: sa.Connection, ids: list[int]) -> dict[int, int]:
-        query = sa.select(requests.c.id, requests.c.attempt_count).where(
-            id_in(conn, requests.c.id, ids), requests.c.state == RequestState.IN_CALL.value
+    def _live(
+        self, conn: sa.Connection, ids: list[int]
+    ) -> tuple[dict[int, int], dict[int, PricedAs]]:
+        """The requests among ``ids`` still in a call: their attempts so far, and what their
+        attempts are priced as."""
+        query = (
+            sa.select(
+                requests.c.id,
+                requests.c.attempt_count,
+                requests.c.provider,
+                requests.c.model,
+                routes.c.lane,
+            )
+            .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
+            .where(id_in(conn, requests.c.id, ids), requests.c.state == RequestState.IN_CALL.value)
         )
         if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        return {request_id: count for request_id, count in conn.execute(query)}
+            query = query.with_for_update(of=requests)
+        counts: dict[int, int] = {}
+        priced: dict[int, PricedAs] = {}
+        for request_id, count, provider, model, route_lane in conn.execute(query):
+            counts[request_id] = count
+            priced[request_id] = PricedAs(provider, model, Lane(route_lane or Lane.REALTIME.value))
+        return counts, priced
 
 
-def _attempt_rows(record: CallRecord, now: float) -> list[tuple[object, ...]]:
-    return [
-        (
-            record.request_id,
-            None,
-            t.lane.value,
-            t.verdict.value,
-            t.status_code,
-            t.error_code,
-            t.error_message,
-            *usage_columns(t.usage),
-            t.ttft,
-            t.tibt,
-            t.duration,
-            now,
-        )
-        for t in record.tries
-    ]
+def _attempt_row(
+    request_id: int, t: CallTry, paid: tuple[object, ...], now: float
+) -> tuple[object, ...]:
+    return (
+        request_id,
+        None,
+        t.lane.value,
+        t.verdict.value,
+        t.status_code,
+        t.error_code,
+        t.error_message,
+        *usage_columns(t.usage),
+        t.ttft,
+        t.tibt,
+        t.duration,
+        *paid,
+        now,
+    )
 
 
 def _plan(

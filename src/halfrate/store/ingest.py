@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 from halfrate.models import Lane, RequestState, Usage, Verdict
 from halfrate.store.base import bulk_insert, id_in
-from halfrate.store.tables import attempts, request_state_is, requests, results
+from halfrate.store.tables import attempts, request_state_is, requests, results, routes
 from halfrate.store.transitions import move_requests
 
 if TYPE_CHECKING:
@@ -52,6 +52,15 @@ class IngestCounts:
         self.ignored += other.ignored
 
 
+@dataclass(frozen=True, slots=True)
+class PricedAs:
+    """What an attempt is priced as: its request's provider and model, and its route's lane."""
+
+    provider: str
+    model: str
+    route_lane: Lane
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     max_attempts: int
@@ -75,6 +84,10 @@ ATTEMPT_COLUMNS = (
     "ttft",
     "tibt",
     "duration",
+    "cost_nano",
+    "realtime_cost_nano",
+    "route_cost_nano",
+    "price_source",
     "created_at",
 )
 
@@ -114,10 +127,10 @@ class IngestQueries:
             return counts
         now = time.time()
         with self._store.write() as conn:
-            live = self._live_attempt_counts(conn, batch_id, list(unique))
+            live, priced = self._live(conn, batch_id, list(unique))
             counts.ignored += len(unique) - len(live)
             settled = [_settle(unique[rid], live[rid], policy) for rid in live]
-            self._store_attempts(conn, batch_id, settled, now)
+            self._store_attempts(conn, batch_id, settled, priced, now)
             self._store_results(conn, settled, now)
             self._move(conn, batch_id, settled, live, policy, now, counts)
         return counts
@@ -133,41 +146,63 @@ class IngestQueries:
                 ).scalars()
             )
 
-    def _live_attempt_counts(
+    def _live(
         self, conn: sa.Connection, batch_id: str, ids: list[int]
-    ) -> dict[int, int]:
-        query = sa.select(requests.c.id, requests.c.attempt_count).where(
+    ) -> tuple[dict[int, int], dict[int, PricedAs]]:
+        """The batch's requests among ``ids`` that it still owns: their attempts so far, and
+        what their attempts are priced as."""
+        query = sa.select(
+            requests.c.id,
+            requests.c.attempt_count,
+            requests.c.provider,
+            requests.c.model,
+            routes.c.lane,
+        ).select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
+        query = query.where(
             id_in(conn, requests.c.id, ids),
             requests.c.batch_id == batch_id,
             requests.c.state == RequestState.IN_BATCH.value,
         )
         if conn.dialect.name == "postgresql":
-            query = query.with_for_update()
-        return {request_id: count for request_id, count in conn.execute(query)}
+            query = query.with_for_update(of=requests)
+        counts: dict[int, int] = {}
+        priced: dict[int, PricedAs] = {}
+        for request_id, count, provider, model, route_lane in conn.execute(query):
+            counts[request_id] = count
+            priced[request_id] = PricedAs(provider, model, Lane(route_lane or Lane.BATCH.value))
+        return counts, priced
 
     def _store_attempts(
-        self, conn: sa.Connection, batch_id: str, settled: list[LineOutcome], now: float
+        self,
+        conn: sa.Connection,
+        batch_id: str,
+        settled: list[LineOutcome],
+        priced: dict[int, PricedAs],
+        now: float,
     ) -> None:
         if not settled:
             return
-        lane = Lane.BATCH.value
-        rows = [
-            (
-                o.request_id,
-                batch_id,
-                lane,
-                o.verdict.value,
-                o.status_code,
-                o.error_code,
-                o.error_message,
-                *usage_columns(o.usage),
-                None,
-                None,
-                None,
-                now,
+        costs = self._store.prices.attempt_costs
+        rows = []
+        for o in settled:
+            item = priced[o.request_id]
+            rows.append(
+                (
+                    o.request_id,
+                    batch_id,
+                    Lane.BATCH.value,
+                    o.verdict.value,
+                    o.status_code,
+                    o.error_code,
+                    o.error_message,
+                    *usage_columns(o.usage),
+                    None,
+                    None,
+                    None,
+                    *costs(item.provider, item.model, o.usage, Lane.BATCH, item.route_lane),
+                    now,
+                )
             )
-            for o in settled
-        ]
         bulk_insert(conn, attempts, ATTEMPT_COLUMNS, rows)
 
     def _store_results(self, conn: sa.Connection, settled: list[LineOutcome], now: float) -> None:

@@ -10,8 +10,8 @@ import orjson
 import sqlalchemy as sa
 
 from halfrate.errors import NotFound
-from halfrate.models import BatchView, JobStatus, Result
-from halfrate.store.tables import attempts, batches, jobs, requests, results
+from halfrate.models import BatchView, JobStatus, Moved, Result
+from halfrate.store.tables import attempts, batches, jobs, requests, results, routes
 
 if TYPE_CHECKING:
     from halfrate.store.base import Store
@@ -80,14 +80,7 @@ class ReadQueries:
                 .order_by(batches.c.created_at, batches.c.id)
             )
             views = [BatchView(**row._mapping) for row in rows]
-            moved = {
-                why: int(n)
-                for why, n in conn.execute(
-                    sa.select(requests.c.moved_by, sa.func.count())
-                    .where(requests.c.job_id == job.id, requests.c.moved_by.is_not(None))
-                    .group_by(requests.c.moved_by)
-                )
-            }
+            moved = self._moved(conn, job.id)
         return JobStatus(
             id=job.id,
             name=job.name,
@@ -99,6 +92,36 @@ class ReadQueries:
             lanes=self.job_lanes(job.id),
             moved=moved,
         )
+
+    def _moved(self, conn: sa.Connection, job_id: str) -> list[Moved]:
+        """Requests moved off their route's lane, per reason and rule, with the extra cost:
+        what their attempts cost minus what the same tokens cost in the lane the rule chose."""
+        extra = sa.func.sum(attempts.c.cost_nano - attempts.c.route_cost_nano)
+        attempted = (
+            sa.select(attempts.c.request_id, extra.label("extra"))
+            .group_by(attempts.c.request_id)
+            .subquery()
+        )
+        rows = conn.execute(
+            sa.select(
+                requests.c.moved_by,
+                routes.c.rule_name,
+                sa.func.count(),
+                sa.func.sum(attempted.c.extra),
+            )
+            .select_from(
+                requests.outerjoin(routes, routes.c.id == requests.c.route_id).outerjoin(
+                    attempted, attempted.c.request_id == requests.c.id
+                )
+            )
+            .where(requests.c.job_id == job_id, requests.c.moved_by.is_not(None))
+            .group_by(requests.c.moved_by, routes.c.rule_name)
+            .order_by(requests.c.moved_by, routes.c.rule_name)
+        )
+        return [
+            Moved(why, rule, int(n), int(cost) if cost is not None else None)
+            for why, rule, n, cost in rows
+        ]
 
     def job_lanes(self, job_id: str) -> dict[str, int]:
         """Requests of the job per lane (where each runs now)."""

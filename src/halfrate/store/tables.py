@@ -184,6 +184,13 @@ attempts = sa.Table(
     sa.Column("ttft", sa.Double, nullable=True),
     sa.Column("tibt", sa.Double, nullable=True),
     sa.Column("duration", sa.Double, nullable=True),
+    # Costs in billionths of a US dollar (integers: sums are exact): what this attempt cost,
+    # what the same tokens cost in realtime, and in the lane its route chose (they differ when
+    # the deadline guard or a fallback moved it). Empty: a model without a known price.
+    sa.Column("cost_nano", sa.BigInteger, nullable=True),
+    sa.Column("realtime_cost_nano", sa.BigInteger, nullable=True),
+    sa.Column("route_cost_nano", sa.BigInteger, nullable=True),
+    sa.Column("price_source", sa.String(100), nullable=True),
     sa.Column("created_at", sa.Double, nullable=False),
     # Ingesting the same output twice must change nothing: one attempt per request per batch.
     sa.UniqueConstraint("request_id", "batch_id"),

@@ -1,4 +1,4 @@
-"""lanes and routes: realtime and flex calls, routing decisions, deadlines, call timings
+"""lanes and routes: realtime and flex calls, routing decisions, deadlines, timings, costs
 
 Revision ID: 0002
 Revises: 0001
@@ -49,6 +49,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("ttft", sa.Double(), nullable=True))
         batch_op.add_column(sa.Column("tibt", sa.Double(), nullable=True))
         batch_op.add_column(sa.Column("duration", sa.Double(), nullable=True))
+        batch_op.add_column(sa.Column("cost_nano", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("realtime_cost_nano", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("route_cost_nano", sa.BigInteger(), nullable=True))
+        batch_op.add_column(sa.Column("price_source", sa.String(length=100), nullable=True))
     # The ready index gains the lane; partial indexes are dropped and made again by hand, since
     # SQLite's table rebuild below would not carry their WHERE clauses over.
     with op.batch_alter_table("requests", schema=None) as batch_op:
@@ -139,7 +143,17 @@ def downgrade() -> None:
             postgresql_where=sa.text("state = 'in_batch'"),
         )
     with op.batch_alter_table("attempts", schema=None) as batch_op:
-        for column in ("duration", "tibt", "ttft", "cache_write_1h_tokens", "cache_write_tokens"):
+        for column in (
+            "price_source",
+            "route_cost_nano",
+            "realtime_cost_nano",
+            "cost_nano",
+            "duration",
+            "tibt",
+            "ttft",
+            "cache_write_1h_tokens",
+            "cache_write_tokens",
+        ):
             batch_op.drop_column(column)
     with op.batch_alter_table("batches", schema=None) as batch_op:
         batch_op.drop_column("cancel_reason")

@@ -1,0 +1,1 @@
+"""The ledger: what each attempt cost, what realtime would have cost, and where prices come from."""
