@@ -61,11 +61,10 @@ def line_provider(obj: Any, default: Provider = Provider.OPENAI) -> Provider:
     for a line with neither's (it is then checked as one of those, and its error named)."""
     if not isinstance(obj, dict):
         return default
-    if "params" in obj and "body" not in obj and "url" not in obj:
+    openai_fields = "url" in obj or "body" in obj or "method" in obj
+    if "params" in obj and not openai_fields:
         return Provider.ANTHROPIC
-    if obj.keys() & {"url", "body", "method"}:
-        return Provider.OPENAI
-    return default
+    return Provider.OPENAI if openai_fields else default
 
 
 def check_key(key: Any) -> str:

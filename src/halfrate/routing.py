@@ -127,8 +127,18 @@ class Router:
         self.policy = policy
         self.now = now
         self._choices: dict[tuple[object, ...], RouteChoice] = {}
+        self._last_stamp: tuple[Urgency, tuple[float | None, float | None, str | None]] | None
+        self._last_stamp = None
+        self._recent_urgency: Urgency | None = None
+        self._recent: dict[tuple[Provider, str], RouteChoice] = {}
 
     def choose(self, provider: Provider, model: str, urgency: Urgency) -> RouteChoice:
+        # A file's lines share one urgency: look them up by model alone.
+        if urgency is not self._recent_urgency:
+            self._recent_urgency, self._recent = urgency, {}
+        recent = self._recent.get((provider, model))
+        if recent is not None:
+            return recent
         key = (
             provider,
             model,
@@ -152,6 +162,7 @@ class Router:
             decision = decide(self.policy, route)
             found = RouteChoice.from_decision(decision, decision.model or model, urgency.waiting)
             self._choices[key] = found
+        self._recent[(provider, model)] = found
         return found
 
     def guard_at(self, deadline: datetime | None) -> float | None:
@@ -169,16 +180,33 @@ class Router:
             body = orjson.loads(body_json)
             body["model"] = choice.model
             body_json, requested = orjson.dumps(body).decode(), line.model
-        deadline = urgency.deadline
-        return dataclasses.replace(
-            line,
-            model=choice.model or line.model,
-            body_json=body_json,
-            route=choice,
-            requested_model=requested,
-            deadline=deadline.timestamp() if deadline else None,
-            guard_at=self.guard_at(deadline),
-            tags_json=orjson.dumps(dict(urgency.tags)).decode() if urgency.tags else None,
-            feature=urgency.feature,
-            team=urgency.team,
+        deadline, guard_at, tags_json = self._stamp(urgency)
+        # Built directly, not with dataclasses.replace: this runs once per line of a file.
+        return ParsedLine(
+            line.line_no,
+            line.key,
+            line.provider,
+            line.endpoint,
+            choice.model or line.model,
+            body_json,
+            choice,
+            requested,
+            deadline,
+            guard_at,
+            tags_json,
+            urgency.feature,
+            urgency.team,
         )
+
+    def _stamp(self, urgency: Urgency) -> tuple[float | None, float | None, str | None]:
+        """The stored deadline, guard time and tags of an urgency (the same for a whole file)."""
+        if self._last_stamp is not None and self._last_stamp[0] is urgency:
+            return self._last_stamp[1]
+        deadline = urgency.deadline
+        stamp = (
+            deadline.timestamp() if deadline else None,
+            self.guard_at(deadline),
+            orjson.dumps(dict(urgency.tags)).decode() if urgency.tags else None,
+        )
+        self._last_stamp = (urgency, stamp)
+        return stamp
