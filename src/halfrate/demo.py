@@ -1,4 +1,5 @@
-"""`halfrate demo`: a bundled sample job through the batch lane of a local sandbox, no keys."""
+"""`halfrate demo`: bundled sample jobs through both providers' batch lanes and a few calls
+through the realtime lane, on a local sandbox, with no keys."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from importlib import resources
 
 import openai
 from rich.console import Console
+from rich.markup import escape
 
 from halfrate.api import Halfrate
 from halfrate.config import Settings
@@ -15,7 +17,10 @@ from halfrate.dispatch import RunMode, TickReport
 from halfrate.store import Store
 
 SAMPLE = "demo_requests.jsonl"
+CLAUDE_SAMPLE = "demo_claude_requests.jsonl"
 DEMO_LATENCY_SECONDS = 2.0
+DEMO_REALTIME_LATENCY = 0.2
+REALTIME_ASK = "A customer is waiting in the chat: how do I reset my password?"
 # Small batches so the demo shows splitting; a real run uses the provider's limits.
 DEMO_BATCH_LINES = 100
 
@@ -36,6 +41,8 @@ def demo_settings(settings: Settings) -> Settings:
 
 
 def run_demo(console: Console, settings: Settings) -> None:
+    import anthropic
+
     from halfrate.sandbox import SandboxServer
 
     cfg = demo_settings(settings)
@@ -43,69 +50,116 @@ def run_demo(console: Console, settings: Settings) -> None:
     if home.exists():
         shutil.rmtree(home)  # the demo starts from nothing every time
     home.mkdir(parents=True)
-    sample = home / SAMPLE
-    sample.write_bytes(resources.files("halfrate").joinpath("data", SAMPLE).read_bytes())
+    samples = {}
+    for name in (SAMPLE, CLAUDE_SAMPLE):
+        samples[name] = home / name
+        samples[name].write_bytes(resources.files("halfrate").joinpath("data", name).read_bytes())
 
     console.print(
-        "[bold]halfrate demo[/]: a sample job through the batch lane of the local sandbox "
-        "(simulated answers, no API key)\n"
+        "[bold]halfrate demo[/]: work routed by urgency on the local sandbox (simulated "
+        "answers, no API key): two nightly jobs through the providers' batch lanes, and calls "
+        "a person is waiting for through the realtime lane\n"
     )
     started = time.monotonic()
-    with SandboxServer(latency=DEMO_LATENCY_SECONDS) as server:
+    with SandboxServer(
+        latency=DEMO_LATENCY_SECONDS, realtime_latency=DEMO_REALTIME_LATENCY
+    ) as server:
         console.print(
-            f"  sandbox    {server.base_url}  (each batch takes ~{DEMO_LATENCY_SECONDS:g}s)"
+            f"  sandbox    {server.root_url}  (each batch takes ~{DEMO_LATENCY_SECONDS:g}s)"
         )
-        hr = Halfrate(cfg, Store.open(cfg.resolved_database_url))
-        client = openai.OpenAI(api_key="sandbox-demo", base_url=server.base_url)
+        openai_sdk = openai.OpenAI(api_key="sandbox-demo", base_url=server.base_url)
+        anthropic_sdk = anthropic.Anthropic(api_key="sandbox-demo", base_url=server.root_url)
+        hr = Halfrate(
+            cfg,
+            Store.open(cfg.resolved_database_url),
+            openai_client=openai_sdk,
+            anthropic_client=anthropic_sdk,
+        )
         try:
-            outcome = hr.submit_file(sample, job="demo", feature="demo", team="halfrate")
             console.print(f"  store      {cfg.resolved_database_url}")
-            console.print(
-                f"  submitted  {outcome.created} requests ({SAMPLE}) as job "
-                f"'{outcome.job_name}' ({outcome.job_id})"
+            outcome = hr.submit_file(
+                samples[SAMPLE], job="demo", feature="ticket-triage", team="support"
             )
-            progress = _Progress(console, hr, outcome.job_id)
-            summary = hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client, on_tick=progress)
-            status = hr.status(outcome.job_id)
+            claude = hr.submit_file(
+                samples[CLAUDE_SAMPLE], job="demo-claude", feature="weekly-report", deadline="2d"
+            )
+            for job, name in ((outcome, SAMPLE), (claude, CLAUDE_SAMPLE)):
+                lanes = hr.store.reads.job_lanes(job.job_id)
+                routed = ", ".join(f"{n} {lane}" for lane, n in sorted(lanes.items()))
+                console.print(
+                    f"  submitted  {job.created} requests ({name}) as job '{job.job_name}': "
+                    f"{routed}"
+                )
+            _calls_now(console, hr)
+            progress = _Progress(console, hr, (outcome.job_id, claude.job_id))
+            summary = hr.run_worker(RunMode.UNTIL_IDLE, on_tick=progress)
+            statuses = [hr.status(outcome.job_id), hr.status(claude.job_id)]
+            costs = [hr.store.reads.job_costs(s.id) for s in statuses]
             usage = hr.store.reads.job_usage(outcome.job_id)
             results_path = home / "results.jsonl"
             with results_path.open("w", encoding="utf-8") as handle:
                 hr.export_results(outcome.job_id, handle, "jsonl")
         finally:
-            client.close()
             hr.close()
+            openai_sdk.close()
+            anthropic_sdk.close()
 
     elapsed = time.monotonic() - started
-    counts = status.counts
+    console.print(f"\n  finished   in {elapsed:.1f}s ({summary.ticks} worker passes)")
+    for status, (paid, realtime) in zip(statuses, costs, strict=True):
+        counts = status.counts
+        console.print(
+            f"  {status.name + ':':<13}{len(status.batches)} provider batches, "
+            f"{counts.get('succeeded', 0)} succeeded, {counts.get('failed', 0)} failed, "
+            f"{counts.get('cancelled', 0)} cancelled; paid ${paid / 1e9:.4f}, at realtime "
+            f"prices ${realtime / 1e9:.4f}, saved ${(realtime - paid) / 1e9:.4f}"
+        )
     console.print(
-        f"\n  finished   in {elapsed:.1f}s: {len(status.batches)} provider batches, "
-        f"{counts.get('succeeded', 0)} succeeded, {counts.get('failed', 0)} failed, "
-        f"{counts.get('cancelled', 0)} cancelled ({summary.ticks} worker passes)"
-    )
-    console.print(
-        f"  tokens     {usage['input_tokens']:,} in, {usage['output_tokens']:,} out "
-        "(counted by the sandbox with tiktoken)"
+        f"  tokens     {usage['input_tokens']:,} in, {usage['output_tokens']:,} out for "
+        "'demo' (counted by the sandbox with tiktoken)"
     )
     console.print(f"  results    {results_path}")
     console.print(
-        f"\n  look closer: HALFRATE_HOME={home.parent / home.name} halfrate status demo\n"
+        f"\n  look closer: HALFRATE_HOME={home} halfrate status demo\n"
         f"               HALFRATE_HOME={home} halfrate results demo --format csv"
     )
+
+
+def _calls_now(console: Console, hr: Halfrate) -> None:
+    """Questions a person is waiting for: answered at once, through the realtime lane."""
+    questions = (
+        ({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": REALTIME_ASK}]}),
+        (
+            {
+                "model": "claude-haiku-4-5",
+                "max_tokens": 100,
+                "messages": [{"role": "user", "content": REALTIME_ASK}],
+            }
+        ),
+    )
+    for body in questions:
+        answer = hr.call(body, job="demo-calls", feature="support-chat")
+        ttft = f"{answer.ttft * 1000:.0f} ms" if answer.ttft is not None else "-"
+        console.print(
+            f"  call       {body['model']}: answered in the {answer.lane} lane, first token "
+            f"after {ttft}: {escape(' '.join(answer.text.split())[:70])}…"
+        )
 
 
 class _Progress:
     """Prints a line whenever the job's progress changes."""
 
-    def __init__(self, console: Console, hr: Halfrate, job_id: str) -> None:
+    def __init__(self, console: Console, hr: Halfrate, job_ids: tuple[str, ...]) -> None:
         self.console = console
         self.hr = hr
-        self.job_id = job_id
+        self.job_ids = job_ids
         self.last: tuple[int, tuple[str, ...]] | None = None
 
     def __call__(self, report: TickReport) -> None:
-        status = self.hr.status(self.job_id)
-        states = [b.provider_status or b.state for b in status.batches]
-        done = sum(status.counts.get(s, 0) for s in ("succeeded", "failed", "cancelled"))
+        statuses = [self.hr.status(job_id) for job_id in self.job_ids]
+        states = [b.provider_status or b.state for s in statuses for b in s.batches]
+        done = sum(s.counts.get(state, 0) for s in statuses for state in ("succeeded", "failed"))
+        total = sum(s.total for s in statuses)
         key = (done, tuple(sorted(states)))
         if key == self.last:
             return
@@ -114,4 +168,4 @@ class _Progress:
         for state in states:
             by_status[state] = by_status.get(state, 0) + 1
         batches = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
-        self.console.print(f"  progress   {done}/{status.total} done; batches: {batches}")
+        self.console.print(f"  progress   {done}/{total} done; batches: {batches}")

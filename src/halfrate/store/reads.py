@@ -133,6 +133,20 @@ class ReadQueries:
             )
             return {lane: int(n) for lane, n in rows}
 
+    def job_costs(self, job_id: str) -> tuple[int, int]:
+        """What the job's attempts cost, and what the same tokens cost in realtime (nano-USD;
+        unpriced attempts count as nothing)."""
+        with self._store.read() as conn:
+            paid, realtime = conn.execute(
+                sa.select(
+                    sa.func.coalesce(sa.func.sum(attempts.c.cost_nano), 0),
+                    sa.func.coalesce(sa.func.sum(attempts.c.realtime_cost_nano), 0),
+                )
+                .join(requests, requests.c.id == attempts.c.request_id)
+                .where(requests.c.job_id == job_id)
+            ).one()
+        return int(paid), int(realtime)
+
     def job_usage(self, job_id: str) -> dict[str, int]:
         """Token totals over every attempt of the job's requests."""
         with self._store.read() as conn:
