@@ -148,6 +148,8 @@ class Halfrate:
         for index, spec in enumerate(requests, start=1):
             try:
                 request = check_spec(spec)
+                if spec.waiting is not None and not isinstance(spec.waiting, bool):
+                    raise InputError(f"waiting must be True or False, got {spec.waiting!r}")
                 urgency = base.merged(
                     feature=_tag(spec.feature, "feature"),
                     team=_tag(spec.team, "team"),
