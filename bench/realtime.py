@@ -25,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from concurrent import futures
 from pathlib import Path
 from typing import Any
@@ -47,39 +48,50 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": cuts[49], "p95": cuts[94], "p99": cuts[98]}
 
 
+def pooled(n: int, concurrency: int, pieces: Callable[[int], Iterator[bool]]) -> dict[str, Any]:
+    """Run call ``i`` for every i in a thread pool; ``pieces(i)`` yields, per streamed event,
+    whether it carried part of the answer. Returns the wall time and TTFT/TIBT percentiles."""
+
+    def one(i: int) -> tuple[float, float | None]:
+        started = time.perf_counter()
+        first: float | None = None
+        last = started
+        count = 0
+        for carried in pieces(i):
+            if carried:
+                last = time.perf_counter()
+                first = first or last
+                count += 1
+        ttft = (first or last) - started
+        tibt = (last - first) / (count - 1) if first is not None and count > 1 else None
+        return ttft, tibt
+
+    started = time.perf_counter()
+    with futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
+        timings = list(pool.map(one, range(n)))
+    return {
+        "work_s": time.perf_counter() - started,
+        "ttft": percentiles([t for t, _ in timings]),
+        "tibt": percentiles([b for _, b in timings if b is not None]),
+    }
+
+
 def bare_sdk(n: int, concurrency: int, base_url: str, _work: Path) -> dict[str, Any]:
     """What anyone writes by hand: a thread pool of streamed calls, nothing stored."""
     import openai
 
     client = openai.OpenAI(api_key="bench", base_url=base_url, max_retries=0)
 
-    def one(i: int) -> tuple[float, float | None]:
-        started = time.perf_counter()
-        first: float | None = None
-        last = started
-        pieces = 0
+    def pieces(i: int) -> Iterator[bool]:
         stream = client.chat.completions.create(
             **body(i), stream=True, stream_options={"include_usage": True}
         )
         for chunk in stream:
-            if chunk.choices and chunk.choices[0].delta.content:
-                last = time.perf_counter()
-                first = first or last
-                pieces += 1
-        ttft = (first or last) - started
-        tibt = (last - first) / (pieces - 1) if first is not None and pieces > 1 else None
-        return ttft, tibt
+            yield bool(chunk.choices and chunk.choices[0].delta.content)
 
-    started = time.perf_counter()
-    with futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
-        timings = list(pool.map(one, range(n)))
-    elapsed = time.perf_counter() - started
+    figures = pooled(n, concurrency, pieces)
     client.close()
-    return {
-        "work_s": elapsed,
-        "ttft": percentiles([t for t, _ in timings]),
-        "tibt": percentiles([b for _, b in timings if b is not None]),
-    }
+    return figures
 
 
 def bare_raw(n: int, concurrency: int, base_url: str, _work: Path) -> dict[str, Any]:
@@ -90,11 +102,7 @@ def bare_raw(n: int, concurrency: int, base_url: str, _work: Path) -> dict[str, 
 
     client = openai.OpenAI(api_key="bench", base_url=base_url, max_retries=0)
 
-    def one(i: int) -> tuple[float, float | None]:
-        started = time.perf_counter()
-        first: float | None = None
-        last = started
-        pieces = 0
+    def pieces(i: int) -> Iterator[bool]:
         events = client.post(
             "/chat/completions",
             body={**body(i), "stream": True, "stream_options": {"include_usage": True}},
@@ -104,24 +112,11 @@ def bare_raw(n: int, concurrency: int, base_url: str, _work: Path) -> dict[str, 
         )
         for event in events:
             choices = event.get("choices") if isinstance(event, dict) else None
-            if choices and choices[0]["delta"].get("content"):
-                last = time.perf_counter()
-                first = first or last
-                pieces += 1
-        ttft = (first or last) - started
-        tibt = (last - first) / (pieces - 1) if first is not None and pieces > 1 else None
-        return ttft, tibt
+            yield bool(choices and choices[0]["delta"].get("content"))
 
-    started = time.perf_counter()
-    with futures.ThreadPoolExecutor(max_workers=concurrency) as pool:
-        timings = list(pool.map(one, range(n)))
-    elapsed = time.perf_counter() - started
+    figures = pooled(n, concurrency, pieces)
     client.close()
-    return {
-        "work_s": elapsed,
-        "ttft": percentiles([t for t, _ in timings]),
-        "tibt": percentiles([b for _, b in timings if b is not None]),
-    }
+    return figures
 
 
 def halfrate_run(n: int, concurrency: int, base_url: str, work: Path) -> dict[str, Any]:
@@ -151,16 +146,19 @@ def halfrate_run(n: int, concurrency: int, base_url: str, work: Path) -> dict[st
     assert summary.calls.succeeded == n, summary.calls
     with hr.store.read() as conn:
         rows = conn.execute(
-            sa.select(attempts.c.ttft, attempts.c.tibt).where(attempts.c.lane == "realtime")
+            sa.select(attempts.c.outcome, attempts.c.ttft, attempts.c.tibt).where(
+                attempts.c.lane == "realtime"
+            )
         ).all()
+    answered = [r for r in rows if r.outcome == "succeeded"]
     hr.close()
     client.close()
-    assert len(rows) == n, len(rows)  # one try per call: none repeated
     return {
+        "tries": len(rows),  # more than the calls when a try failed and was made again
         "work_s": elapsed,
         "submit_s": submitted - started,
-        "ttft": percentiles([r.ttft for r in rows]),
-        "tibt": percentiles([r.tibt for r in rows if r.tibt is not None]),
+        "ttft": percentiles([r.ttft for r in answered]),
+        "tibt": percentiles([r.tibt for r in answered if r.tibt is not None]),
     }
 
 
@@ -246,7 +244,7 @@ def main() -> None:
         sandbox.wait(timeout=30)
     print(show("bare SDK, typed", bare))
     print(show("bare SDK, raw events", raw))
-    print(show("halfrate", ours) + f"   (submit {ours['submit_s']:.2f} s)")
+    print(show("halfrate", ours) + f"   (submit {ours['submit_s']:.2f} s, {ours['tries']:,} tries)")
     print(
         f"ratio halfrate / bare SDK typed: {ours['work_s'] / bare['work_s']:.2f}; "
         f"halfrate / bare SDK raw events: {ours['work_s'] / raw['work_s']:.2f}  (goal <= 1.2)"

@@ -79,13 +79,7 @@ class Halfrate:
         file = Path(path)
         now = datetime.now().astimezone()
         # Flags first: cheap to check, and a mistake should not wait for a big file's scan.
-        urgency = Urgency(
-            feature=_tag(feature, "--feature"),
-            team=_tag(team, "--team"),
-            tags=check_tags(tags, "--tag"),
-            waiting=waiting,
-            deadline=deadline_of(deadline, now, "--deadline"),
-        )
+        urgency = _urgency(feature, team, tags, waiting, deadline, now, flag="--")
         chosen_name = _job_name(job) if job is not None else None
         limit = self.max_line_bytes
         summary = scan_jsonl(file, max_line_bytes=limit)
@@ -116,13 +110,7 @@ class Halfrate:
         """Store requests given from Python as (part of) the job named ``job``, each routed by
         the policy; a request's own feature, team, tags, deadline and waiting win over these."""
         now = datetime.now().astimezone()
-        base = Urgency(
-            feature=_tag(feature, "feature"),
-            team=_tag(team, "team"),
-            tags=check_tags(tags),
-            waiting=waiting,
-            deadline=deadline_of(deadline, now),
-        )
+        base = _urgency(feature, team, tags, waiting, deadline, now)
         router = Router(self.policy, now)
         parsed = [
             router.apply(line, urgency)
@@ -205,13 +193,7 @@ class Halfrate:
 
         spec = spec_of(request, endpoint=endpoint, provider=provider, key=key)
         now = datetime.now().astimezone()
-        base = Urgency(
-            feature=_tag(feature, "feature"),
-            team=_tag(team, "team"),
-            tags=check_tags(tags),
-            waiting=True,
-            deadline=deadline_of(deadline, now),
-        )
+        base = _urgency(feature, team, tags, True, deadline, now)
         ((line, urgency),) = list(self._checked([spec], base, now, "the request"))
         routed = Router(self.policy, now).apply(line, urgency)
         return call_now(self, _job_name(job), routed)
@@ -328,6 +310,25 @@ def connect(
 
 
 MAX_TAG = 200
+
+
+def _urgency(
+    feature: str | None,
+    team: str | None,
+    tags: Mapping[str, str] | None,
+    waiting: bool,
+    deadline: str | datetime | None,
+    now: datetime,
+    flag: str = "",
+) -> Urgency:
+    """What a submission says of its requests, checked; ``flag`` prefixes names in messages."""
+    return Urgency(
+        feature=_tag(feature, f"{flag}feature"),
+        team=_tag(team, f"{flag}team"),
+        tags=check_tags(tags, f"{flag}tag" if flag else "tags"),
+        waiting=waiting,
+        deadline=deadline_of(deadline, now, f"{flag}deadline"),
+    )
 
 
 def _tag(value: str | None, what: str) -> str | None:

@@ -22,7 +22,8 @@ app = typer.Typer(
     epilog="Settings (flag > environment > config file > default):\n\n"
     + describe_settings().replace("\n", "\n\n")
     + "\n\nHALFRATE_POLICY  the routing policy file (default: built in; see `halfrate policy`)"
-    + "\n\nProviders use their SDKs' own variables: OPENAI_API_KEY, OPENAI_BASE_URL.",
+    + "\n\nProviders use their SDKs' own variables: OPENAI_API_KEY, OPENAI_BASE_URL, "
+    + "ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

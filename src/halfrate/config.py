@@ -32,10 +32,18 @@ class Settings(BaseSettings):
         "(PostgreSQL: postgresql+psycopg://user@host/db)",
     )
     debug: bool = Field(default=False, description="show tracebacks on errors")
-    openai_max_batch_lines: int = Field(default=50_000, ge=1, le=50_000)
-    openai_max_batch_bytes: int = Field(default=200_000_000, ge=1_000, le=200_000_000)
-    anthropic_max_batch_lines: int = Field(default=100_000, ge=1, le=100_000)
-    anthropic_max_batch_bytes: int = Field(default=256_000_000, ge=1_000, le=256_000_000)
+    openai_max_batch_lines: int = Field(
+        default=50_000, ge=1, le=50_000, description="split OpenAI batches at this many lines"
+    )
+    openai_max_batch_bytes: int = Field(
+        default=200_000_000, ge=1_000, le=200_000_000, description="and at this size"
+    )
+    anthropic_max_batch_lines: int = Field(
+        default=100_000, ge=1, le=100_000, description="split Anthropic batches at this many"
+    )
+    anthropic_max_batch_bytes: int = Field(
+        default=256_000_000, ge=1_000, le=256_000_000, description="and at this size"
+    )
     poll_initial_seconds: float = Field(default=2.0, gt=0, description="first poll delay")
     poll_max_seconds: float = Field(default=300.0, gt=0, description="longest poll delay")
     worker_idle_seconds: float = Field(default=2.0, gt=0, description="longest worker sleep")

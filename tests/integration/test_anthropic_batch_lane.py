@@ -67,10 +67,33 @@ def test_mixed_models_split_at_the_limit_each_result_once(
         assert lanes_used == ["batch"]
 
 
-def test_result_types_failed_kept_and_retried(database_url: str, tmp_path: Path) -> None:
-    lines = [claude_line(f"ok-{i}", f"question {i}") for i in range(20)]
+def test_a_request_the_provider_refuses_fails_with_its_reason(
+    database_url: str, tmp_path: Path
+) -> None:
+    lines = [claude_line(f"ok-{i}", f"question {i}") for i in range(5)]
     # Valid in shape, refused by the provider: this API version removed temperature.
     lines.append(claude_line("refused", "question x", temperature=0.2))
+    path = write_jsonl(tmp_path / "refused.jsonl", lines)
+    with SandboxServer(latency=0.2) as server, lanes(database_url, server) as hr:
+        hr.submit_file(path, job="refused")
+        hr.run_worker()
+        by_key = {r.key: r for r in hr.results("refused")}
+        refused = by_key.pop("refused")
+        assert refused.status == "failed"
+        assert refused.error is not None
+        assert refused.error["code"] == "invalid_request_error"
+        assert "temperature" in str(refused.error["message"])
+        assert {r.status for r in by_key.values()} == {"succeeded"}
+        assert len(charged_lines(server)) == 5  # an errored request is not billed
+        with hr.store.read() as conn:  # ...and it was not tried again
+            tries = conn.execute(sa.select(sa.func.count()).select_from(attempts)).scalar()
+        assert tries == 6
+
+
+def test_expired_requests_keep_what_finished_and_retry_the_rest(
+    database_url: str, tmp_path: Path
+) -> None:
+    lines = [claude_line(f"ok-{i}", f"question {i}") for i in range(20)]
     path = write_jsonl(tmp_path / "kinds.jsonl", lines)
     with (
         SandboxServer(latency=2.0, window=1.0) as server,  # expires halfway: partial results
@@ -79,11 +102,6 @@ def test_result_types_failed_kept_and_retried(database_url: str, tmp_path: Path)
         hr.submit_file(path, job="kinds")
         hr.run_worker()
         by_key = {r.key: r for r in hr.results("kinds")}
-        refused = by_key.pop("refused")
-        assert refused.status == "failed"
-        assert refused.error is not None
-        assert refused.error["code"] == "invalid_request_error"
-        assert "temperature" in str(refused.error["message"])
         assert {r.status for r in by_key.values()} <= {"succeeded", "failed"}  # none lost
         with hr.store.read() as conn:
             rows = conn.execute(

@@ -24,6 +24,8 @@ from halfrate.store.ingest import RetryPolicy
 
 log = logging.getLogger(__name__)
 
+GATHER_SECONDS = 0.005
+
 
 class CallLane:
     def __init__(self, store: Store, callers: Mapping[str, SyncCaller], settings: Settings) -> None:
@@ -60,9 +62,18 @@ class CallLane:
     def _feed(self) -> None:
         try:
             while not self._stop.is_set():
-                started = self.fill()
                 done = self._wait(self.idle_sleep)
-                self._store(done)
+                records = [future.result() for future in done]  # run_call never raises
+                wanted = self._wanted(len(done))
+                started = 0
+                if records or wanted:
+                    counts, claimed = self.store.calls.exchange(
+                        records, self.retry, wanted, self.lease, time.time()
+                    )
+                    self.counts.add(counts)
+                    started = self._start(claimed)
+                # Only now: until their outcome is stored, the lane is busy with them.
+                self._pop(done)
                 self._upkeep()
                 if not started and not self.busy:
                     self._idle.set()
@@ -78,9 +89,23 @@ class CallLane:
                 log.exception("could not store the last calls; their leases will run out")
 
     def fill(self) -> int:
-        """Start calls for queued requests, keeping up to ``depth`` taken at once."""
-        free = self.depth - len(self._running)
-        claimed = self.store.calls.claim(free, self.lease, time.time())
+        """Start calls for queued requests, keeping up to ``depth`` taken at once.
+
+        Requests are taken in blocks of at least half the concurrency while calls are under
+        way: each look is a transaction, and under load this thread competes for the
+        interpreter with every call thread, so fewer, larger looks keep the calls fed.
+        """
+        return self._start(self.store.calls.claim(self._wanted(), self.lease, time.time()))
+
+    def _wanted(self, finishing: int = 0) -> int:
+        """How many requests to take now (``finishing`` of those running have answered): none
+        while fewer than half the concurrency are free, since each look is a transaction."""
+        free = self.depth - len(self._running) + finishing
+        if self._running and free < max(1, self.concurrency // 2):
+            return 0
+        return free
+
+    def _start(self, claimed: list[ClaimedCall]) -> int:
         if claimed:
             self._idle.clear()
         for call in claimed:
@@ -97,7 +122,12 @@ class CallLane:
             running = list(self._running)
         if not running:
             return []
-        done, _ = futures.wait(running, timeout, futures.FIRST_COMPLETED)
+        done, pending = futures.wait(running, timeout, futures.FIRST_COMPLETED)
+        if done and pending:
+            # Others are about to answer too: wait a moment and store them in the same
+            # transaction. The threads never idle meanwhile; requests taken ahead feed them.
+            more, _ = futures.wait(pending, GATHER_SECONDS, futures.ALL_COMPLETED)
+            done |= more
         return list(done)
 
     def _wait_all(self) -> list[futures.Future[CallRecord]]:
@@ -106,15 +136,18 @@ class CallLane:
         futures.wait(running)
         return running
 
-    def _store(self, done: list[futures.Future[CallRecord]]) -> None:
-        if not done:
-            return
+    def _pop(self, done: list[futures.Future[CallRecord]]) -> list[CallRecord]:
         records = []
         with self._lock:
             for future in done:
                 self._running.pop(future, None)
                 records.append(future.result())  # run_call returns; an exception is a bug
-        self.counts.add(self.store.calls.finish(records, self.retry))
+        return records
+
+    def _store(self, done: list[futures.Future[CallRecord]]) -> None:
+        records = self._pop(done)
+        if records:
+            self.counts.add(self.store.calls.finish(records, self.retry))
 
     def _upkeep(self) -> None:
         """Now and then: keep our leases, and take back calls whose worker died."""

@@ -18,37 +18,17 @@ from typing import Any, BinaryIO
 import anthropic
 from anthropic.types.messages import MessageBatch
 
-from halfrate.errors import (
-    ProviderAuthError,
-    ProviderRejected,
-    ProviderUnreachable,
-    TransientProviderError,
-)
+from halfrate.errors import ProviderAuthError
 from halfrate.providers import anthropic_lines
 from halfrate.providers.base import InputLines, Limits, OutputLine, RemoteBatch
+from halfrate.providers.sdk_errors import mapped
 
 BATCHES_PATH = "/v1/messages/batches"
 
 
-@contextlib.contextmanager
-def sdk_errors(what: str) -> Iterator[None]:
+def sdk_errors(what: str) -> contextlib.AbstractContextManager[None]:
     """Map the SDK's exceptions onto halfrate's, keeping the cause."""
-    try:
-        yield
-    except anthropic.APIConnectionError as exc:  # includes timeouts
-        raise ProviderUnreachable(f"Anthropic {what}: cannot reach the API: {exc}") from exc
-    except (anthropic.AuthenticationError, anthropic.PermissionDeniedError) as exc:
-        raise ProviderAuthError(
-            f"Anthropic {what}: the API refused the key: {message_of(exc)}"
-        ) from exc
-    except (anthropic.RateLimitError, anthropic.InternalServerError) as exc:
-        raise TransientProviderError(f"Anthropic {what}: {message_of(exc)}") from exc
-    except anthropic.APIStatusError as exc:
-        if exc.status_code >= 500 or exc.status_code in (408, 409):
-            raise TransientProviderError(f"Anthropic {what}: {message_of(exc)}") from exc
-        raise ProviderRejected(
-            f"Anthropic {what}: {message_of(exc)}", status_code=exc.status_code
-        ) from exc
+    return mapped(anthropic, "Anthropic", what, message_of)
 
 
 def message_of(exc: anthropic.APIStatusError) -> str:

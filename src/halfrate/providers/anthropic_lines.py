@@ -10,6 +10,7 @@ import orjson
 
 from halfrate.models import Usage, Verdict
 from halfrate.providers.base import InputLines, OutputLine
+from halfrate.providers.openai_lines import count_of
 
 log = logging.getLogger(__name__)
 
@@ -48,25 +49,21 @@ def write_create_body(lines: InputLines, handle: BinaryIO) -> None:
     handle.write(_CLOSE)
 
 
-def _int(value: Any) -> int:
-    return value if type(value) is int else 0  # exactly int: a JSON true is not a count
-
-
 def usage_of(message: Any) -> Usage | None:
     """Normalise a Message's usage: Anthropic counts cached input apart from ``input_tokens``;
     halfrate's ``input_tokens`` is the whole prompt, as OpenAI reports it."""
     usage = message.get("usage") if type(message) is dict else None
     if type(usage) is not dict:
         return None
-    fresh = _int(usage.get("input_tokens"))
-    written = _int(usage.get("cache_creation_input_tokens"))
-    read = _int(usage.get("cache_read_input_tokens"))
+    fresh = count_of(usage.get("input_tokens"))
+    written = count_of(usage.get("cache_creation_input_tokens"))
+    read = count_of(usage.get("cache_read_input_tokens"))
     creation = usage.get("cache_creation")
-    hour = _int(creation.get("ephemeral_1h_input_tokens")) if type(creation) is dict else 0
+    hour = count_of(creation.get("ephemeral_1h_input_tokens")) if type(creation) is dict else 0
     return Usage(
         input_tokens=fresh + written + read,
         cached_tokens=read,
-        output_tokens=_int(usage.get("output_tokens")),
+        output_tokens=count_of(usage.get("output_tokens")),
         reasoning_tokens=0,
         cache_write_tokens=written,
         cache_write_1h_tokens=hour,

@@ -10,12 +10,7 @@ from typing import Any, BinaryIO, cast
 
 import openai
 
-from halfrate.errors import (
-    ProviderAuthError,
-    ProviderRejected,
-    ProviderUnreachable,
-    TransientProviderError,
-)
+from halfrate.errors import ProviderAuthError
 from halfrate.providers import openai_lines
 from halfrate.providers.base import (
     METADATA_KEY,
@@ -25,27 +20,14 @@ from halfrate.providers.base import (
     OutputLine,
     RemoteBatch,
 )
+from halfrate.providers.sdk_errors import mapped
 
 TERMINAL = frozenset({"completed", "failed", "expired", "cancelled"})
 
 
-@contextlib.contextmanager
-def sdk_errors(what: str) -> Iterator[None]:
+def sdk_errors(what: str) -> contextlib.AbstractContextManager[None]:
     """Map the SDK's exceptions onto halfrate's, keeping the cause."""
-    try:
-        yield
-    except openai.APIConnectionError as exc:  # includes timeouts
-        raise ProviderUnreachable(f"OpenAI {what}: cannot reach the API: {exc}") from exc
-    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
-        raise ProviderAuthError(f"OpenAI {what}: the API refused the key: {_message(exc)}") from exc
-    except (openai.RateLimitError, openai.InternalServerError) as exc:
-        raise TransientProviderError(f"OpenAI {what}: {_message(exc)}") from exc
-    except openai.APIStatusError as exc:
-        if exc.status_code >= 500 or exc.status_code in (408, 409):
-            raise TransientProviderError(f"OpenAI {what}: {_message(exc)}") from exc
-        raise ProviderRejected(
-            f"OpenAI {what}: {_message(exc)}", status_code=exc.status_code
-        ) from exc
+    return mapped(openai, "OpenAI", what, _message)
 
 
 def _message(exc: openai.APIStatusError) -> str:

@@ -53,16 +53,16 @@ def usage_of(body: Any) -> Usage | None:
         in_details = usage.get("prompt_tokens_details")
         out_details = usage.get("completion_tokens_details")
     return Usage(
-        input_tokens=_int(usage.get(inputs)),
-        cached_tokens=_int(in_details.get("cached_tokens")) if type(in_details) is dict else 0,
-        output_tokens=_int(usage.get(outputs)),
+        input_tokens=count_of(usage.get(inputs)),
+        cached_tokens=count_of(in_details.get("cached_tokens")) if type(in_details) is dict else 0,
+        output_tokens=count_of(usage.get(outputs)),
         reasoning_tokens=(
-            _int(out_details.get("reasoning_tokens")) if type(out_details) is dict else 0
+            count_of(out_details.get("reasoning_tokens")) if type(out_details) is dict else 0
         ),
     )
 
 
-def _int(value: Any) -> int:
+def count_of(value: Any) -> int:
     return value if type(value) is int else 0  # exactly int: a JSON true is not a count
 
 

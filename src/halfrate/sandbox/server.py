@@ -55,6 +55,9 @@ def _config(app: FastAPI) -> uvicorn.Config:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=2,
+        # uvicorn closes idle connections after 5 s by default; a client reusing one just as
+        # it closes sees a broken connection and tries again. Providers keep theirs longer.
+        timeout_keep_alive=75,
     )
 
 

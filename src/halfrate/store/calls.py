@@ -22,6 +22,7 @@ from halfrate.store.ingest import (
     RESULT_COLUMNS,
     PricedAs,
     RetryPolicy,
+    locked_for_settling,
     usage_columns,
 )
 from halfrate.store.tables import attempts, request_state_is, requests, results, routes
@@ -81,20 +82,40 @@ class CallQueries:
         if limit <= 0:
             return []
         with self._store.write() as conn:
-            query = (
-                sa.select(requests.c.id)
-                .where(
-                    request_state_is(RequestState.QUEUED),
-                    requests.c.lane.in_(_SYNC),
-                    sa.or_(requests.c.not_before.is_(None), requests.c.not_before <= now),
-                )
-                .order_by(requests.c.id)
-                .limit(limit)
+            return self._claim(conn, limit, lease_seconds, now)
+
+    def exchange(
+        self,
+        records: list[CallRecord],
+        policy: RetryPolicy,
+        limit: int,
+        lease_seconds: float,
+        now: float,
+    ) -> tuple[CallCounts, list[ClaimedCall]]:
+        """Store what came back and take the next requests, in one transaction (for a worker
+        under load every transaction counts: see CallLane)."""
+        with self._store.write() as conn:
+            counts = self._finish(conn, records, policy, now) if records else CallCounts()
+            taken = self._claim(conn, limit, lease_seconds, now) if limit > 0 else []
+            return counts, taken
+
+    def _claim(
+        self, conn: sa.Connection, limit: int, lease_seconds: float, now: float
+    ) -> list[ClaimedCall]:
+        query = (
+            sa.select(requests.c.id)
+            .where(
+                request_state_is(RequestState.QUEUED),
+                requests.c.lane.in_(_SYNC),
+                sa.or_(requests.c.not_before.is_(None), requests.c.not_before <= now),
             )
-            if conn.dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            ids = list(conn.execute(query).scalars())
-            return self._take(conn, ids, now + lease_seconds, now)
+            .order_by(requests.c.id)
+            .limit(limit)
+        )
+        if conn.dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(conn.execute(query).scalars())
+        return self._take(conn, ids, now + lease_seconds, now)
 
     def take_by_key(
         self, job_id: str, key: str, lease_seconds: float, now: float
@@ -179,58 +200,45 @@ class CallQueries:
     def finish(self, records: Iterable[CallRecord], policy: RetryPolicy) -> CallCounts:
         """Store every try, land final results once, and queue what goes on: a few statements
         for the whole group, whatever its size."""
-        counts = CallCounts()
-        now = time.time()
         with self._store.write() as conn:
-            records = list(records)
-            live, priced = self._live(conn, [r.request_id for r in records])
-            costs = self._store.prices.attempt_costs
-            attempt_rows: list[tuple[object, ...]] = []
-            result_rows: list[tuple[object, ...]] = []
-            moves: dict[tuple[RequestState, tuple[tuple[str, object], ...]], list[int]] = {}
-            for record in records:
-                if record.request_id not in live:
-                    continue  # its lease ran out and another worker took it over
-                item = priced[record.request_id]
-                for t in record.tries:
-                    paid = costs(item.provider, item.model, t.usage, t.lane, item.route_lane)
-                    attempt_rows.append(_attempt_row(record.request_id, t, paid, now))
-                target, values, result = _plan(record, live[record.request_id], policy, now)
-                key = (target, tuple(sorted(values.items())))
-                moves.setdefault(key, []).append(record.request_id)
-                if result is not None:
-                    result_rows.append(result)
-                counts.add(_count(target, record))
-            bulk_insert(conn, attempts, ATTEMPT_COLUMNS, attempt_rows)
-            bulk_insert(conn, results, RESULT_COLUMNS, result_rows)
-            for (target, settled), ids in moves.items():
-                move_requests(conn, ids, target, values=dict(settled))
+            return self._finish(conn, list(records), policy, time.time())
+
+    def _finish(
+        self, conn: sa.Connection, records: list[CallRecord], policy: RetryPolicy, now: float
+    ) -> CallCounts:
+        counts = CallCounts()
+        live, priced = self._live(conn, [r.request_id for r in records])
+        costs = self._store.prices.attempt_costs
+        attempt_rows: list[tuple[object, ...]] = []
+        result_rows: list[tuple[object, ...]] = []
+        moves: dict[tuple[RequestState, tuple[tuple[str, object], ...]], list[int]] = {}
+        for record in records:
+            if record.request_id not in live:
+                continue  # its lease ran out and another worker took it over
+            item = priced[record.request_id]
+            for t in record.tries:
+                paid = costs(item.provider, item.model, t.usage, t.lane, item.route_lane)
+                attempt_rows.append(_attempt_row(record.request_id, t, paid, now))
+            target, values, result = _plan(record, live[record.request_id], policy, now)
+            key = (target, tuple(sorted(values.items())))
+            moves.setdefault(key, []).append(record.request_id)
+            if result is not None:
+                result_rows.append(result)
+            counts.add(_count(target, record))
+        bulk_insert(conn, attempts, ATTEMPT_COLUMNS, attempt_rows)
+        bulk_insert(conn, results, RESULT_COLUMNS, result_rows)
+        for (target, settled), ids in moves.items():
+            move_requests(conn, ids, target, values=dict(settled))
         return counts
 
     def _live(
         self, conn: sa.Connection, ids: list[int]
     ) -> tuple[dict[int, int], dict[int, PricedAs]]:
-        """The requests among ``ids`` still in a call: their attempts so far, and what their
-        attempts are priced as."""
-        query = (
-            sa.select(
-                requests.c.id,
-                requests.c.attempt_count,
-                requests.c.provider,
-                requests.c.model,
-                routes.c.lane,
-            )
-            .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
-            .where(id_in(conn, requests.c.id, ids), requests.c.state == RequestState.IN_CALL.value)
+        """The requests among ``ids`` still in a call."""
+        calling = sa.and_(
+            id_in(conn, requests.c.id, ids), requests.c.state == RequestState.IN_CALL.value
         )
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(of=requests)
-        counts: dict[int, int] = {}
-        priced: dict[int, PricedAs] = {}
-        for request_id, count, provider, model, route_lane in conn.execute(query):
-            counts[request_id] = count
-            priced[request_id] = PricedAs(provider, model, Lane(route_lane or Lane.REALTIME.value))
-        return counts, priced
+        return locked_for_settling(conn, calling, Lane.REALTIME)
 
 
 def _attempt_row(

@@ -149,28 +149,13 @@ class IngestQueries:
     def _live(
         self, conn: sa.Connection, batch_id: str, ids: list[int]
     ) -> tuple[dict[int, int], dict[int, PricedAs]]:
-        """The batch's requests among ``ids`` that it still owns: their attempts so far, and
-        what their attempts are priced as."""
-        query = sa.select(
-            requests.c.id,
-            requests.c.attempt_count,
-            requests.c.provider,
-            requests.c.model,
-            routes.c.lane,
-        ).select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
-        query = query.where(
+        """The batch's requests among ``ids`` that it still owns."""
+        owned = sa.and_(
             id_in(conn, requests.c.id, ids),
             requests.c.batch_id == batch_id,
             requests.c.state == RequestState.IN_BATCH.value,
         )
-        if conn.dialect.name == "postgresql":
-            query = query.with_for_update(of=requests)
-        counts: dict[int, int] = {}
-        priced: dict[int, PricedAs] = {}
-        for request_id, count, provider, model, route_lane in conn.execute(query):
-            counts[request_id] = count
-            priced[request_id] = PricedAs(provider, model, Lane(route_lane or Lane.BATCH.value))
-        return counts, priced
+        return locked_for_settling(conn, owned, Lane.BATCH)
 
     def _store_attempts(
         self,
@@ -260,6 +245,33 @@ class IngestQueries:
             }
             move_requests(conn, ids, RequestState.QUEUED, batch_id=batch_id, values=values)
         counts.retried += len(by_verdict[Verdict.RETRY])
+
+
+def locked_for_settling(
+    conn: sa.Connection, where: sa.ColumnElement[bool], default_lane: Lane
+) -> tuple[dict[int, int], dict[int, PricedAs]]:
+    """The requests ``where`` selects, locked for this transaction: their attempts so far, and
+    what their attempts are priced as (their provider and model, and their route's lane;
+    ``default_lane`` for requests stored before routes existed)."""
+    query = (
+        sa.select(
+            requests.c.id,
+            requests.c.attempt_count,
+            requests.c.provider,
+            requests.c.model,
+            routes.c.lane,
+        )
+        .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
+        .where(where)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(of=requests)
+    counts: dict[int, int] = {}
+    priced: dict[int, PricedAs] = {}
+    for request_id, count, provider, model, route_lane in conn.execute(query):
+        counts[request_id] = count
+        priced[request_id] = PricedAs(provider, model, Lane(route_lane or default_lane.value))
+    return counts, priced
 
 
 def _by_reason(outcomes: list[LineOutcome]) -> dict[str, list[int]]:

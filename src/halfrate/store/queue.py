@@ -261,20 +261,23 @@ class QueueQueries:
             return found
 
     def is_idle(self) -> bool:
-        """Nothing queued (even waiting for a retry time), in a call, or in a live batch."""
+        """Nothing queued (even waiting for a retry time), in a call, or in a live batch.
+
+        One statement, so one snapshot: on PostgreSQL each statement of a read-committed
+        transaction sees its own, and a request moving from a call back to the queue between
+        two of them would be seen in neither.
+        """
+        busy = [
+            sa.exists(sa.select(requests.c.id).where(request_state_is(state)))
+            for state in (RequestState.QUEUED, RequestState.IN_BATCH, RequestState.IN_CALL)
+        ]
+        live = sa.exists(
+            sa.select(batches.c.id).where(
+                batches.c.state.in_([BatchState.PENDING.value, BatchState.SUBMITTED.value])
+            )
+        )
         with self._store.read() as conn:
-            busy = [
-                conn.execute(
-                    sa.select(requests.c.id).where(request_state_is(state)).limit(1)
-                ).first()
-                for state in (RequestState.QUEUED, RequestState.IN_BATCH, RequestState.IN_CALL)
-            ]
-            live = conn.execute(
-                sa.select(batches.c.id)
-                .where(batches.c.state.in_([BatchState.PENDING.value, BatchState.SUBMITTED.value]))
-                .limit(1)
-            ).first()
-            return busy == [None, None, None] and live is None
+            return not conn.execute(sa.select(sa.or_(*busy, live))).scalar()
 
     def next_due_at(self, now: float) -> float | None:
         """The earliest time the batch loop has something to do: a poll, a submit retry, a
