@@ -62,7 +62,11 @@ def build_providers(
         from halfrate.providers.openai import OpenAIBatchProvider, client_from_env
         from halfrate.providers.openai_calls import OpenAICaller
 
-        client = openai_client if openai_client is not None else client_from_env()
+        client = (
+            openai_client
+            if openai_client is not None
+            else client_from_env(timeout=settings.provider_timeout_seconds)
+        )
         limits = Limits(settings.openai_max_batch_lines, settings.openai_max_batch_bytes)
         provider = OpenAIBatchProvider(client, limits)
         made.batch["openai"] = provider
@@ -78,7 +82,11 @@ def build_providers(
         from halfrate.providers.anthropic import client_from_env as anthropic_from_env
         from halfrate.providers.anthropic_calls import AnthropicCaller
 
-        a_client = anthropic_client if anthropic_client is not None else anthropic_from_env()
+        a_client = (
+            anthropic_client
+            if anthropic_client is not None
+            else anthropic_from_env(timeout=settings.provider_timeout_seconds)
+        )
         a_limits = Limits(settings.anthropic_max_batch_lines, settings.anthropic_max_batch_bytes)
         a_provider = AnthropicBatchProvider(a_client, a_limits)
         made.batch["anthropic"] = a_provider

@@ -50,7 +50,17 @@ class Settings(BaseSettings):
     max_attempts: int = Field(default=3, ge=1, le=100, description="tries per request")
     retry_backoff_seconds: float = Field(default=30.0, ge=0, description="first retry delay")
     lease_seconds: float = Field(
-        default=900.0, gt=0, description="how long a worker owns a batch step (submit, poll)"
+        default=60.0,
+        gt=0,
+        description=(
+            "how long a worker owns a batch step or a call without renewing it (a worker that "
+            "dies frees its work after this long)"
+        ),
+    )
+    provider_timeout_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="how long a batch-side API call (upload, create, poll) may stay silent",
     )
     realtime_concurrency: int = Field(
         default=16, ge=1, le=1024, description="synchronous calls a worker makes at once"

@@ -140,8 +140,11 @@ class CallLane:
         records = []
         with self._lock:
             for future in done:
-                self._running.pop(future, None)
-                records.append(future.result())  # run_call returns; an exception is a bug
+                call = self._running.pop(future, None)
+                try:
+                    records.append(future.result())
+                except Exception:  # run_call never raises; if it ever did, the lease runs out
+                    log.exception("call for request %s failed unexpectedly", call)
         return records
 
     def _store(self, done: list[futures.Future[CallRecord]]) -> None:

@@ -9,6 +9,7 @@ realtime or to the batch lane, as its route says.
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -16,9 +17,11 @@ from typing import Any
 import orjson
 
 from halfrate.config import Settings
-from halfrate.models import Lane, Verdict
+from halfrate.models import CallTry, Lane, Verdict
 from halfrate.providers.sync import SyncCaller
 from halfrate.store.calls import CallRecord, ClaimedCall
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -48,12 +51,36 @@ def run_call(
 
     ``batch_fallback``: whether a flex request may fall back to the batch lane (not when a
     person is waiting on this very call).
+
+    Never raises: the call lane stores a whole group of answered calls in one transaction, and
+    one call's surprise (a malformed stream the SDK let through) must not lose the others'. An
+    unexpected error is a try that may be retried, up to the attempt cap, like any other.
     """
-    body: dict[str, Any] = orjson.loads(claimed.body_json)
     record = CallRecord(claimed.request_id)
+    try:
+        return _run(caller, claimed, policy, record, stop or threading.Event(), batch_fallback)
+    except Exception as exc:
+        log.exception("call for request %d failed unexpectedly", claimed.request_id)
+        lane = record.tries[-1].lane if record.tries else claimed.lane
+        message = f"halfrate could not handle the answer: {type(exc).__name__}: {exc}"
+        record.tries.append(
+            CallTry(lane, Verdict.RETRY, error_code="halfrate_error", error_message=message[:500])
+        )
+        record.to_batch = False
+        return record
+
+
+def _run(
+    caller: SyncCaller,
+    claimed: ClaimedCall,
+    policy: CallPolicy,
+    record: CallRecord,
+    stop: threading.Event,
+    batch_fallback: bool,
+) -> CallRecord:
+    body: dict[str, Any] = orjson.loads(claimed.body_json)
     lane = claimed.lane
     retries = 0
-    stop = stop or threading.Event()
     while True:
         attempt = caller.call(claimed.endpoint, body, lane)
         record.tries.append(attempt)

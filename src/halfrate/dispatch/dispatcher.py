@@ -13,6 +13,7 @@ from halfrate.config import Settings
 from halfrate.dispatch import steps
 from halfrate.dispatch.call_lane import CallLane
 from halfrate.dispatch.guard import GuardReport, run_guard
+from halfrate.dispatch.lease import LeaseKeeper
 from halfrate.errors import ConfigError
 from halfrate.models import BatchState, Verdict
 from halfrate.providers.base import BatchProvider
@@ -50,7 +51,10 @@ class Dispatcher:
     ) -> None:
         self.store = store
         self.providers = providers
-        self.ctx = steps.StepContext(store, settings, settings.resolved_home / "spool")
+        self.leases = LeaseKeeper(store.queue, settings.lease_seconds)
+        self.ctx = steps.StepContext(
+            store, settings, settings.resolved_home / "spool", leases=self.leases
+        )
         self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="halfrate-ingest")
         self._ingesting: dict[str, futures.Future[IngestCounts | None]] = {}
         self.calls = CallLane(store, callers or {}, settings)
@@ -90,15 +94,25 @@ class Dispatcher:
         for batch in self.store.queue.due(BatchState.PENDING, now):
             if not self._take(batch):
                 continue
-            if steps.submit(self.ctx, self.provider(batch.provider), batch):
-                report.submitted += 1
+            try:
+                if steps.submit(self.ctx, self.provider(batch.provider), batch):
+                    report.submitted += 1
+            finally:
+                self.leases.release(batch.id)
         for batch in self.store.queue.due(BatchState.SUBMITTED, time.time()):
             if batch.id in self._ingesting or not self._take(batch):
                 continue
             report.polled += 1
             provider = self.provider(batch.provider)
-            remote = steps.poll(self.ctx, provider, batch)
-            if remote is not None:
+            try:
+                remote = steps.poll(self.ctx, provider, batch)
+            except BaseException:
+                self.leases.release(batch.id)
+                raise
+            if remote is None:
+                self.leases.release(batch.id)
+            else:
+                # The lease stays held (and renewed) until the ingestion is done.
                 # Ingesting a big batch takes seconds of database work; doing it on the side
                 # keeps polling and submitting (network waits) going meanwhile. A crash mid-way
                 # is harmless: the batch stays `submitted`, and re-ingesting changes nothing.
@@ -111,8 +125,11 @@ class Dispatcher:
     def _take(self, batch: BatchRecord) -> bool:
         """Only one worker at a time works on a batch: never two creates, never two ingests."""
         assert batch.next_poll_at is not None
-        lease = self.ctx.settings.lease_seconds
-        return self.store.queue.take_step(batch, batch.next_poll_at, lease)
+        held = self.store.queue.take_step(batch, batch.next_poll_at, self.leases.lease_seconds)
+        if held is None:
+            return False
+        self.leases.hold(batch.id, held)
+        return True
 
     @property
     def ingesting(self) -> bool:
@@ -135,6 +152,7 @@ class Dispatcher:
             if not future.done():
                 continue
             del self._ingesting[batch_id]
+            self.leases.release(batch_id)
             counts = future.result()  # re-raises what went wrong in the ingest thread
             if counts is not None:
                 report.ingested += 1
@@ -187,6 +205,7 @@ class Dispatcher:
         caller owns them."""
         self.calls.close()
         self._pool.shutdown(wait=True)
+        self.leases.close()
         if close_providers:
             for provider in self.providers.values():
                 provider.close()

@@ -10,7 +10,9 @@ Once a batched request's remaining time falls below the policy's safety margin:
 - if the cancel has not ended by halfway from the guard time to the deadline, the urgent
   requests are taken out of the batch and run in realtime without waiting for it (a line the
   batch was already running may then be paid for twice: the deadline comes first);
-- a batch not yet created gives its urgent requests up at once.
+- a batch not yet created gives its urgent requests up at once, unless a worker is submitting
+  it or a create was tried (it may exist at the provider): then it is treated as above once
+  submitted.
 
 A line the batch still delivers for a request taken out of it is ignored, so a request lands
 once; the realtime attempt is recorded against the rule that chose the batch lane.
@@ -50,7 +52,7 @@ def run_guard(store: Store, providers: Mapping[str, BatchProvider], now: float) 
                 report.cancelled += 1
             report.detached += store.guard.detach(batch.batch_id, batch.overdue, now)
         elif batch.state == BatchState.PENDING.value:
-            report.detached += store.guard.detach(batch.batch_id, batch.urgent, now)
+            report.detached += store.guard.detach_pending(batch.batch_id, batch.urgent, now)
     if report.moved or report.cancelled:
         log.info(
             "deadline guard: %d queued and %d batched requests moved to realtime, "

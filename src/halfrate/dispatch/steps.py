@@ -16,6 +16,7 @@ from pathlib import Path
 import orjson
 
 from halfrate.config import Settings
+from halfrate.dispatch.lease import LeaseKeeper
 from halfrate.dispatch.packing import write_batch_file
 from halfrate.dispatch.prefetch import Prefetch
 from halfrate.errors import ProviderRejected, ProviderUnreachable, TransientProviderError
@@ -48,6 +49,11 @@ class StepContext:
     store: Store
     settings: Settings
     spool: Path
+    leases: LeaseKeeper | None = None
+
+    def still_held(self, batch: BatchRecord) -> bool:
+        """Whether this worker still holds the batch's step (always, without a keeper)."""
+        return self.leases is None or self.leases.confirm(batch.id)
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -74,8 +80,7 @@ def submit(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> boo
             )
             if found is not None:
                 log.info("batch %s found at the provider as %s after a restart", batch.id, found.id)
-                _mark_submitted(ctx, batch, found)
-                return True
+                return _mark_submitted(ctx, batch, found)
         source = batch.input_file_id
         if source is None:
             path = write_batch_file(ctx.store, provider, batch, ctx.spool)
@@ -84,6 +89,10 @@ def submit(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> boo
                 path.unlink(missing_ok=True)
                 path = None
                 ctx.store.queue.update(batch.id, input_file_id=source)
+        if not ctx.still_held(batch):
+            # Another worker took the step over while this one uploaded: it creates the batch
+            # (or finds ours by its metadata), so this one must not.
+            return False
         ctx.store.queue.update(batch.id, create_started_at=time.time())
         remote = provider.create(batch.id, batch.endpoint, source)
     except (TransientProviderError, ProviderUnreachable) as exc:
@@ -103,17 +112,19 @@ def submit(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> boo
     finally:
         if path is not None:
             path.unlink(missing_ok=True)
-    _mark_submitted(ctx, batch, remote)
-    return True
+    return _mark_submitted(ctx, batch, remote)
 
 
-def _mark_submitted(ctx: StepContext, batch: BatchRecord, remote: RemoteBatch) -> None:
-    ctx.store.queue.mark_submitted(
+def _mark_submitted(ctx: StepContext, batch: BatchRecord, remote: RemoteBatch) -> bool:
+    recorded = ctx.store.queue.mark_submitted(
         batch.id,
         provider_batch_id=remote.id,
         provider_status=remote.status,
         next_poll_at=time.time() + ctx.backoff(0),
     )
+    if not recorded:
+        log.warning("batch %s was recorded as submitted by another worker", batch.id)
+    return recorded
 
 
 def _submit_failed(ctx: StepContext, batch: BatchRecord, reason: str) -> None:
@@ -186,7 +197,8 @@ def ingest(
         )
         return None
     counts.add(_settle_unreported(ctx, batch, remote))
-    ctx.store.queue.mark_ingested(batch.id)
+    if not ctx.store.queue.mark_ingested(batch.id):
+        log.info("batch %s was ingested by another worker as well; nothing changed twice", batch.id)
     log.info("batch %s (%s) %s: %s", batch.id, remote.id, remote.status, counts)
     return counts
 

@@ -121,25 +121,54 @@ class CallQueries:
         self, job_id: str, key: str, lease_seconds: float, now: float
     ) -> tuple[int, str, ClaimedCall | None]:
         """The request ``key`` of the job: its id, its state, and, if it was queued, the
-        request taken for a call now (a person is waiting for it)."""
+        request taken for a call now (a person is waiting for it, so a request that was waiting
+        for a batch goes to the realtime lane)."""
         with self._store.write() as conn:
-            request_id, state = conn.execute(
-                sa.select(requests.c.id, requests.c.state).where(
-                    requests.c.job_id == job_id, requests.c.key == key
-                )
-            ).one()
-            if state != RequestState.QUEUED.value:
-                return request_id, state, None
-            taken = self._take(conn, [request_id], now + lease_seconds, now)
-            return request_id, RequestState.IN_CALL.value, taken[0]
+            request_id = conn.execute(
+                sa.select(requests.c.id).where(requests.c.job_id == job_id, requests.c.key == key)
+            ).scalar_one()
+            now_lane = sa.case(
+                (requests.c.lane == Lane.BATCH.value, Lane.REALTIME.value), else_=requests.c.lane
+            )
+            taken = self._take(conn, [request_id], now + lease_seconds, now, lane=now_lane)
+            if taken:
+                return request_id, RequestState.IN_CALL.value, taken[0]
+            # Someone else (a worker's claim, a batch) had it first: say where it is.
+            state = conn.execute(
+                sa.select(requests.c.state).where(requests.c.id == request_id)
+            ).scalar_one()
+            return request_id, state, None
 
     def _take(
-        self, conn: sa.Connection, ids: list[int], lease_until: float, now: float
+        self,
+        conn: sa.Connection,
+        ids: list[int],
+        lease_until: float,
+        now: float,
+        lane: sa.ColumnElement[str] | None = None,
     ) -> list[ClaimedCall]:
+        """Move the queued ones of ``ids`` into a call. Only rows this UPDATE moved are taken
+        (RETURNING): on PostgreSQL another transaction may have moved one since we read it, and
+        a later SELECT would see that worker's row as if it were ours."""
         if not ids:
             return []
-        values = {"lease_until": lease_until, "updated_at": now}
-        move_requests(conn, ids, RequestState.IN_CALL, values=values, strict=False)
+        values: dict[str, object] = {
+            "state": RequestState.IN_CALL.value,
+            "lease_until": lease_until,
+            "updated_at": now,
+        }
+        if lane is not None:
+            values["lane"] = lane
+        moved = list(
+            conn.execute(
+                sa.update(requests)
+                .where(id_in(conn, requests.c.id, ids), request_state_is(RequestState.QUEUED))
+                .values(**values)
+                .returning(requests.c.id)
+            ).scalars()
+        )
+        if not moved:
+            return []
         rows = conn.execute(
             sa.select(
                 requests.c.id,
@@ -152,7 +181,7 @@ class CallQueries:
                 requests.c.attempt_count,
             )
             .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
-            .where(id_in(conn, requests.c.id, ids), request_state_is(RequestState.IN_CALL))
+            .where(id_in(conn, requests.c.id, moved))
             .order_by(requests.c.id)
         )
         return [
@@ -181,21 +210,23 @@ class CallQueries:
             )
 
     def requeue_stale(self, now: float) -> int:
-        """Calls whose worker stopped renewing their lease go back to the queue."""
+        """Calls whose worker stopped renewing their lease go back to the queue.
+
+        One UPDATE that checks the lease itself: a SELECT first would let two workers requeue
+        the same call twice, the second after a third had already taken it again.
+        """
         with self._store.write() as conn:
-            stale = list(
-                conn.execute(
-                    sa.select(requests.c.id).where(
-                        request_state_is(RequestState.IN_CALL), requests.c.lease_until < now
-                    )
-                ).scalars()
+            result = conn.execute(
+                sa.update(requests)
+                .where(request_state_is(RequestState.IN_CALL), requests.c.lease_until < now)
+                .values(
+                    state=RequestState.QUEUED.value,
+                    lease_until=None,
+                    updated_at=now,
+                    last_error="the worker calling it stopped before it answered; called again",
+                )
             )
-            values = {
-                "lease_until": None,
-                "updated_at": now,
-                "last_error": "the worker calling it stopped before it answered; called again",
-            }
-            return move_requests(conn, stale, RequestState.QUEUED, values=values, strict=False)
+            return int(result.rowcount)
 
     def finish(self, records: Iterable[CallRecord], policy: RetryPolicy) -> CallCounts:
         """Store every try, land final results once, and queue what goes on: a few statements

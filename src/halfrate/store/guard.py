@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from halfrate.models import BatchState, Lane, RequestState
 from halfrate.store.tables import GUARDED, batches, request_state_is, requests
-from halfrate.store.transitions import move_requests
+from halfrate.store.transitions import move_batch, move_requests
 
 if TYPE_CHECKING:
     from halfrate.store.base import Store
@@ -109,6 +109,45 @@ class GuardQueries:
             return move_requests(
                 conn, ids, RequestState.QUEUED, batch_id=batch_id, values=values, strict=False
             )
+
+    def detach_pending(self, batch_id: str, ids: list[int], now: float) -> int:
+        """Take urgent requests out of a batch not yet created at the provider.
+
+        Only while no worker is submitting it (its step is not leased) and no create has been
+        tried (a create may have reached the provider unseen): otherwise the requests wait for
+        the batch to be submitted and cancelled like any other. The uploaded file, if any, no
+        longer matches the batch and is forgotten; a batch left empty is abandoned.
+        """
+        with self._store.write() as conn:
+            free = conn.execute(
+                sa.update(batches)
+                .where(
+                    batches.c.id == batch_id,
+                    batches.c.state == BatchState.PENDING.value,
+                    batches.c.create_started_at.is_(None),
+                    batches.c.next_poll_at <= now,
+                )
+                .values(input_file_id=None)
+            ).rowcount
+            if free != 1:
+                return 0
+            values = {**_to_realtime(now), "batch_id": None}
+            moved = move_requests(
+                conn, ids, RequestState.QUEUED, batch_id=batch_id, values=values, strict=False
+            )
+            left = conn.execute(
+                sa.select(requests.c.id)
+                .where(requests.c.batch_id == batch_id, request_state_is(RequestState.IN_BATCH))
+                .limit(1)
+            ).first()
+            if left is None:
+                move_batch(
+                    conn,
+                    batch_id,
+                    BatchState.ABANDONED,
+                    {"last_error": "its requests moved to realtime", "next_poll_at": None},
+                )
+            return moved
 
     def cancel_requested(self, batch_id: str, now: float) -> None:
         """Record that the guard asked the provider to cancel the batch (it is then polled at the

@@ -160,12 +160,14 @@ class QueueQueries:
             )
             return [BatchRecord.from_row(row) for row in rows]
 
-    def take_step(self, batch: BatchRecord, due_at: float, lease_seconds: float) -> bool:
-        """Claim the batch's next step (submit or poll) for this worker.
+    def take_step(self, batch: BatchRecord, due_at: float, lease_seconds: float) -> float | None:
+        """Claim the batch's next step (submit or poll) for this worker; returns the lease's end.
 
         Succeeds only if nobody moved ``next_poll_at`` since we read it, and pushes it out by the
         lease: a second worker skips the batch, and if this one dies the lease simply runs out.
+        The value written is the token :meth:`renew_step` checks.
         """
+        until = time.time() + lease_seconds
         with self._store.write() as conn:
             taken = conn.execute(
                 sa.update(batches)
@@ -174,9 +176,20 @@ class QueueQueries:
                     batches.c.state == batch.state,
                     batches.c.next_poll_at == due_at,
                 )
-                .values(next_poll_at=time.time() + lease_seconds)
+                .values(next_poll_at=until)
             ).rowcount
-        return taken == 1
+        return until if taken == 1 else None
+
+    def renew_step(self, batch_id: str, held_until: float, lease_seconds: float) -> float | None:
+        """Push a held step's lease on; None if ``next_poll_at`` is no longer ours."""
+        until = max(time.time() + lease_seconds, held_until)
+        with self._store.write() as conn:
+            renewed = conn.execute(
+                sa.update(batches)
+                .where(batches.c.id == batch_id, batches.c.next_poll_at == held_until)
+                .values(next_poll_at=until)
+            ).rowcount
+        return until if renewed == 1 else None
 
     def iter_lines(self, batch_id: str, chunk: int = 2_000) -> Iterator[tuple[int, str, str]]:
         """(request id, endpoint, body JSON) of a batch's live requests, streamed in id order."""
@@ -196,9 +209,11 @@ class QueueQueries:
 
     def mark_submitted(
         self, batch_id: str, *, provider_batch_id: str, provider_status: str, next_poll_at: float
-    ) -> None:
+    ) -> bool:
+        """Record the provider's batch; False if another worker already did (it took the step
+        over from this one, which stalled past its lease)."""
         with self._store.write() as conn:
-            move_batch(
+            return move_batch(
                 conn,
                 batch_id,
                 BatchState.SUBMITTED,
@@ -209,6 +224,7 @@ class QueueQueries:
                     "next_poll_at": next_poll_at,
                     "last_error": None,
                 },
+                strict=False,
             )
 
     def release(self, batch_id: str, ids: list[int], reason: str) -> int:
@@ -237,13 +253,15 @@ class QueueQueries:
             )
             return len(ids)
 
-    def mark_ingested(self, batch_id: str) -> None:
+    def mark_ingested(self, batch_id: str) -> bool:
+        """False if the batch was already ingested (by a worker that took the step over)."""
         with self._store.write() as conn:
-            move_batch(
+            return move_batch(
                 conn,
                 batch_id,
                 BatchState.INGESTED,
                 {"ingested_at": time.time(), "next_poll_at": None},
+                strict=False,
             )
 
     def providers_with_work(self) -> dict[str, int]:

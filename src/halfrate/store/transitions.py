@@ -42,13 +42,23 @@ def move_requests(
 
 
 def move_batch(
-    conn: sa.Connection, batch_id: str, target: BatchState, values: dict[str, Any] | None = None
-) -> None:
+    conn: sa.Connection,
+    batch_id: str,
+    target: BatchState,
+    values: dict[str, Any] | None = None,
+    *,
+    strict: bool = True,
+) -> bool:
+    """Move the batch to ``target``. A batch not in a state it may come from raises, or with
+    ``strict=False`` returns False (another worker got there first)."""
     sources = sorted(s.value for s in batch_sources(target))
     result = conn.execute(
         sa.update(batches)
         .where(batches.c.id == batch_id, batches.c.state.in_(sources))
         .values(state=target.value, **(values or {}))
     )
-    if result.rowcount != 1:
+    if result.rowcount == 1:
+        return True
+    if strict:
         raise InvalidTransition(f"batch {batch_id} cannot move to {target.value}")
+    return False
