@@ -152,3 +152,33 @@ def test_an_unreadable_answer_is_a_retry_not_a_crash() -> None:
     assert record.last.verdict is Verdict.RETRY
     assert record.last.error_code is not None
     client.close()
+
+
+def test_a_paid_line_for_a_request_its_batch_no_longer_owns_is_recorded_once(
+    database_url: str,
+) -> None:
+    from halfrate.models import Usage
+    from halfrate.store.ingest import LineOutcome, RetryPolicy
+    from halfrate.store.tables import attempts, results
+
+    with SandboxServer() as server, connected(database_url, server.base_url) as (hr, _):
+        hr.submit(chat_specs(2), job="strays")
+        batch = claim(hr.store)
+        ids = sorted(hr.store.ingest.unreported(batch.id))
+        hr.store.guard.detach(batch.id, [ids[0]], time.time())  # taken out while it ran
+        line = LineOutcome(ids[0], Verdict.SUCCEEDED, 200, '{"id": "x"}', usage=Usage(10, 0, 5))
+        policy = RetryPolicy(3, 0.0)
+        for _ in range(2):  # a second ingestion of the same file changes nothing
+            counts = hr.store.ingest.apply(batch.id, [line], policy)
+            assert counts.ignored == 1
+        with hr.store.read() as conn:
+            paid = conn.execute(
+                sa.select(attempts.c.batch_id, attempts.c.cost_nano).where(
+                    attempts.c.request_id == ids[0]
+                )
+            ).all()
+            landed = conn.execute(sa.select(sa.func.count()).select_from(results)).scalar()
+        assert [row.batch_id for row in paid] == [batch.id]
+        assert paid[0].cost_nano is not None
+        assert paid[0].cost_nano > 0
+        assert landed == 0  # the result is the realtime call's to land

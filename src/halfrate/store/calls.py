@@ -243,13 +243,19 @@ class CallQueries:
         attempt_rows: list[tuple[object, ...]] = []
         result_rows: list[tuple[object, ...]] = []
         moves: dict[tuple[RequestState, tuple[tuple[str, object], ...]], list[int]] = {}
+        strays = [r.request_id for r in records if r.request_id not in live]
+        if strays:
+            # Their lease ran out and another worker took them over: the tries were still
+            # made (and a success paid), so they are recorded, with no change of state.
+            priced.update(_priced(conn, strays))
         for record in records:
+            item = priced.get(record.request_id)
+            if item is not None:
+                for t in record.tries:
+                    paid = costs(item.provider, item.model, t.usage, t.lane, item.route_lane)
+                    attempt_rows.append(_attempt_row(record.request_id, t, paid, now))
             if record.request_id not in live:
-                continue  # its lease ran out and another worker took it over
-            item = priced[record.request_id]
-            for t in record.tries:
-                paid = costs(item.provider, item.model, t.usage, t.lane, item.route_lane)
-                attempt_rows.append(_attempt_row(record.request_id, t, paid, now))
+                continue
             target, values, result = _plan(record, live[record.request_id], policy, now)
             key = (target, tuple(sorted(values.items())))
             moves.setdefault(key, []).append(record.request_id)
@@ -270,6 +276,18 @@ class CallQueries:
             id_in(conn, requests.c.id, ids), requests.c.state == RequestState.IN_CALL.value
         )
         return locked_for_settling(conn, calling, Lane.REALTIME)
+
+
+def _priced(conn: sa.Connection, ids: list[int]) -> dict[int, PricedAs]:
+    query = (
+        sa.select(requests.c.id, requests.c.provider, requests.c.model, routes.c.lane)
+        .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
+        .where(id_in(conn, requests.c.id, ids))
+    )
+    return {
+        rid: PricedAs(provider, model, Lane(lane or Lane.REALTIME.value))
+        for rid, provider, model, lane in conn.execute(query)
+    }
 
 
 def _attempt_row(

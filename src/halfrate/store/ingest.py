@@ -131,6 +131,7 @@ class IngestQueries:
             counts.ignored += len(unique) - len(live)
             settled = [_settle(unique[rid], live[rid], policy) for rid in live]
             self._store_attempts(conn, batch_id, settled, priced, now)
+            self._store_paid_strays(conn, batch_id, unique, live, now)
             self._store_results(conn, settled, now)
             self._move(conn, batch_id, settled, live, policy, now, counts)
         return counts
@@ -189,6 +190,40 @@ class IngestQueries:
                 )
             )
         bulk_insert(conn, attempts, ATTEMPT_COLUMNS, rows)
+
+    def _store_paid_strays(
+        self,
+        conn: sa.Connection,
+        batch_id: str,
+        unique: dict[int, LineOutcome],
+        live: dict[int, int],
+        now: float,
+    ) -> None:
+        """Succeeded lines of requests this batch no longer owns (the deadline guard took them
+        out while the batch ran them) were still paid: their attempt is recorded, once, so the
+        ledger shows every cent; their result stays the one that landed first."""
+        strays = [
+            rid
+            for rid, o in unique.items()
+            if rid not in live and o.verdict is Verdict.SUCCEEDED and o.usage is not None
+        ]
+        if not strays:
+            return
+        recorded = sa.exists(
+            sa.select(attempts.c.id).where(
+                attempts.c.request_id == requests.c.id, attempts.c.batch_id == batch_id
+            )
+        )
+        query = (
+            sa.select(requests.c.id, requests.c.provider, requests.c.model, routes.c.lane)
+            .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
+            .where(id_in(conn, requests.c.id, strays), ~recorded)
+        )
+        priced = {
+            rid: PricedAs(provider, model, Lane(lane or Lane.BATCH.value))
+            for rid, provider, model, lane in conn.execute(query)
+        }
+        self._store_attempts(conn, batch_id, [unique[rid] for rid in priced], priced, now)
 
     def _store_results(self, conn: sa.Connection, settled: list[LineOutcome], now: float) -> None:
         rows = []
