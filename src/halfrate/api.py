@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
@@ -20,7 +21,9 @@ from halfrate.models import JobStatus, RequestSpec, Result, SubmitOutcome
 from halfrate.policy import Policy, load_policy
 from halfrate.providers.openai_lines import line_overhead
 from halfrate.routing import Router, Urgency, check_tags, deadline_of
+from halfrate.sinks import SinkSpec, parse_sink
 from halfrate.store import Store
+from halfrate.store.cancels import CancelOutcome
 
 if TYPE_CHECKING:
     import anthropic
@@ -36,7 +39,8 @@ class Halfrate:
 
     ``openai_client`` / ``anthropic_client``: SDK clients to use instead of ones made from the
     SDKs' environment variables. ``policy``: a routing policy (or its file) instead of
-    ``$HALFRATE_POLICY`` or the built-in one.
+    ``$HALFRATE_POLICY`` or the built-in one. ``callbacks``: functions by name, for sinks
+    ``callback:NAME`` (delivered by the workers this object runs).
     """
 
     def __init__(
@@ -47,8 +51,11 @@ class Halfrate:
         openai_client: openai.OpenAI | None = None,
         anthropic_client: anthropic.Anthropic | None = None,
         policy: Policy | str | Path | None = None,
+        callbacks: Mapping[str, Callable[[Result], None]] | None = None,
     ) -> None:
         self.settings = settings
+        # Python functions that sinks `callback:NAME` deliver to, in workers this object runs.
+        self.callbacks = dict(callbacks or {})
         self.store = store
         self.openai_client = openai_client
         self.anthropic_client = anthropic_client
@@ -69,6 +76,7 @@ class Halfrate:
         tags: Mapping[str, str] | None = None,
         deadline: str | datetime | None = None,
         waiting: bool = False,
+        sinks: Sequence[str | SinkSpec] = (),
     ) -> SubmitOutcome:
         """Validate every line of a batch JSONL file (OpenAI's or Anthropic's format), route
         each request by the policy, then store the file as one job.
@@ -81,6 +89,7 @@ class Halfrate:
         # Flags first: cheap to check, and a mistake should not wait for a big file's scan.
         urgency = _urgency(feature, team, tags, waiting, deadline, now, flag="--")
         chosen_name = _job_name(job) if job is not None else None
+        where_to = _sinks(sinks)
         limit = self.max_line_bytes
         summary = scan_jsonl(file, max_line_bytes=limit)
         # Without --job: the file's name and content, so the same file maps to the same job.
@@ -94,6 +103,7 @@ class Halfrate:
             team=urgency.team,
             lines=(router.apply(line, urgency) for line in lines),
             describe_line=f"{file}, line",
+            sinks=where_to,
         )
 
     def submit(
@@ -106,11 +116,13 @@ class Halfrate:
         tags: Mapping[str, str] | None = None,
         deadline: str | datetime | None = None,
         waiting: bool = False,
+        sinks: Sequence[str | SinkSpec] = (),
     ) -> SubmitOutcome:
         """Store requests given from Python as (part of) the job named ``job``, each routed by
         the policy; a request's own feature, team, tags, deadline and waiting win over these."""
         now = datetime.now().astimezone()
         base = _urgency(feature, team, tags, waiting, deadline, now)
+        where_to = _sinks(sinks)
         router = Router(self.policy, now)
         parsed = [
             router.apply(line, urgency)
@@ -125,7 +137,29 @@ class Halfrate:
             team=base.team,
             lines=parsed,
             describe_line="request",
+            sinks=where_to,
         )
+
+    def add_sink(self, job: str, sink: str | SinkSpec) -> str:
+        """Write the job's results to ``sink`` too (those already in, and every later one);
+        returns the sink's id. Adding the same sink twice changes nothing."""
+        spec = _sinks([sink])[0]
+        job_id = self.store.reads.find_job(job).id
+        return self.store.deliveries.add_sink(job_id, spec.text, spec.kind, time.time())
+
+    def cancel(self, job: str) -> CancelOutcome:
+        """Cancel the job: queued requests end cancelled now; its batches are cancelled at the
+        provider by the next worker pass (or by :meth:`cancel_batches_now`); what finished is
+        kept."""
+        job_id = self.store.reads.find_job(job).id
+        return self.store.cancels.cancel_job(job_id, time.time())
+
+    def cancel_batches_now(self) -> int:
+        """Ask the providers now to cancel the batches of cancelled jobs (what a worker does on
+        its next pass). Needs provider clients or keys."""
+        from halfrate.dispatch.cancelling import run_cancels
+
+        return run_cancels(self.store, self.direct_providers().batch, time.time())
 
     def _checked(
         self, requests: Iterable[RequestSpec], base: Urgency, now: datetime, what: str
@@ -246,7 +280,9 @@ class Halfrate:
             openai_client=openai_client or self.openai_client,
             anthropic_client=anthropic_client or self.anthropic_client,
         )
-        dispatcher = Dispatcher(self.store, providers.batch, self.settings, providers.calls)
+        dispatcher = Dispatcher(
+            self.store, providers.batch, self.settings, providers.calls, self.callbacks
+        )
         worker = Worker(
             dispatcher, idle_sleep=self.settings.worker_idle_seconds, stop=stop, on_tick=on_tick
         )
@@ -294,6 +330,7 @@ def connect(
     openai_client: openai.OpenAI | None = None,
     anthropic_client: anthropic.Anthropic | None = None,
     policy: Policy | str | Path | None = None,
+    callbacks: Mapping[str, Callable[[Result], None]] | None = None,
     **settings: Any,
 ) -> Halfrate:
     """Open (and migrate) the store; settings follow flag > env > file > default."""
@@ -306,6 +343,7 @@ def connect(
         openai_client=openai_client,
         anthropic_client=anthropic_client,
         policy=policy_read,
+        callbacks=callbacks,
     )
 
 
@@ -342,6 +380,17 @@ def _tag(value: str | None, what: str) -> str | None:
     if len(cleaned) > MAX_TAG:
         raise InputError(f"{what} is longer than {MAX_TAG} characters")
     return cleaned
+
+
+def _sinks(given: Sequence[str | SinkSpec]) -> list[SinkSpec]:
+    """Sink specs checked before anything is stored (a bad one stores nothing)."""
+    if isinstance(given, str | SinkSpec):
+        given = [given]
+    checked: dict[str, SinkSpec] = {}
+    for item in given:
+        spec = item if isinstance(item, SinkSpec) else parse_sink(item)
+        checked.setdefault(spec.text, spec)
+    return list(checked.values())
 
 
 def _job_name(name: str) -> str:

@@ -62,6 +62,13 @@ def submit(
         bool, typer.Option("--waiting", help="a person is waiting for these answers")
     ] = False,
     job: Annotated[str | None, typer.Option(help="job name (default: file name + hash)")] = None,
+    sink: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="also write each result to: FILE.jsonl, FILE.csv, https://webhook, "
+            "sql:env:VAR#table (repeatable; submitting again adds a sink to the job)"
+        ),
+    ] = None,
 ) -> None:
     """Validate FILE whole, route each request by the policy, store it as one job, print the
     job id (last line)."""
@@ -71,7 +78,14 @@ def submit(
     tags = parse_tags(tag or [])
     with connect() as hr:
         outcome = hr.submit_file(
-            file, job=job, feature=feature, team=team, tags=tags, deadline=deadline, waiting=waiting
+            file,
+            job=job,
+            feature=feature,
+            team=team,
+            tags=tags,
+            deadline=deadline,
+            waiting=waiting,
+            sinks=sink or [],
         )
         lanes = hr.store.reads.job_lanes(outcome.job_id) if outcome.created else {}
     note = f", {outcome.existing} already submitted" if outcome.existing else ""
@@ -101,6 +115,7 @@ def worker(
     mode = RunMode.ONCE if once else RunMode.UNTIL_IDLE if until_idle else RunMode.FOREVER
     with connect() as hr:
         summary = hr.run_worker(mode)
+        hr_undelivered = hr.store.deliveries.undelivered()
     lines, calls = summary.lines, summary.calls
     moved = (
         f"; deadline guard moved {summary.moved_by_guard} to realtime"
@@ -113,6 +128,39 @@ def worker(
         f"{lines.succeeded + calls.succeeded} succeeded, {lines.failed + calls.failed} failed, "
         f"{lines.retried + calls.retried} to retry ({calls.succeeded + calls.failed} by call)"
         + moved
+        + _delivery_note(summary.delivered, summary.delivery_failures, hr_undelivered)
+    )
+
+
+def _delivery_note(delivered: int, failures: int, undelivered: int) -> str:
+    if not (delivered or failures or undelivered):
+        return ""
+    note = f"; {delivered} results delivered to sinks"
+    if undelivered:
+        note += f", {undelivered} not yet (see `halfrate status JOB`)"
+    return note
+
+
+@app.command()
+def cancel(
+    job: Annotated[str, typer.Argument(help="job id or name")],
+) -> None:
+    """Cancel JOB: queued requests end cancelled, its provider batches are cancelled, finished
+    results are kept."""
+    from halfrate.api import connect
+    from halfrate.errors import ProviderAuthError
+
+    with connect() as hr:
+        outcome = hr.cancel(job)
+        try:
+            asked = hr.cancel_batches_now() if outcome.batches else 0
+            where = "cancelled at the provider" if asked else "to cancel"
+        except ProviderAuthError:
+            where = "to be cancelled by the next worker pass (no provider key here)"
+    out.print(
+        f"job {job}: {outcome.cancelled} queued requests cancelled; {outcome.batches} batches "
+        f"{where}; {outcome.in_flight} requests in flight end as they finish; "
+        f"{outcome.finished} finished results kept"
     )
 
 

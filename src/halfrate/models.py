@@ -201,6 +201,18 @@ class Moved:
 
 
 @dataclass(frozen=True)
+class SinkView:
+    """Where a job's results are written back, and how far that got."""
+
+    id: str
+    spec: str  # safe to show (a webhook's query string hidden)
+    delivered: int
+    pending: int  # results not yet delivered
+    failing: int  # of which the last try failed
+    last_error: str | None
+
+
+@dataclass(frozen=True)
 class JobStatus:
     id: str
     name: str
@@ -211,6 +223,12 @@ class JobStatus:
     batches: list[BatchView] = field(default_factory=list)
     lanes: dict[str, int] = field(default_factory=dict)  # lane it runs in -> requests
     moved: list[Moved] = field(default_factory=list)  # requests that left their route's lane
+    sinks: list[SinkView] = field(default_factory=list)
+    cancelled_at: float | None = None  # when `halfrate cancel` was run for it
+
+    @property
+    def undelivered(self) -> int:
+        return sum(s.pending for s in self.sinks)
 
     @property
     def total(self) -> int:

@@ -43,6 +43,19 @@ def job_json(job: JobStatus) -> dict[str, Any]:
             }
             for m in job.moved
         ],
+        "cancelled_at": job.cancelled_at,
+        "undelivered": job.undelivered,
+        "sinks": [
+            {
+                "id": sink.id,
+                "spec": sink.spec,
+                "delivered": sink.delivered,
+                "pending": sink.pending,
+                "failing": sink.failing,
+                "last_error": sink.last_error,
+            }
+            for sink in job.sinks
+        ],
         "batches": [
             {
                 "id": b.id,
@@ -63,7 +76,7 @@ def job_json(job: JobStatus) -> dict[str, Any]:
 
 def jobs_table(jobs: list[JobStatus], now: float) -> Table:
     table = Table(title="recent jobs")
-    for column in ("job", "name", "age", "total", *STATE_ORDER):
+    for column in ("job", "name", "age", "total", *STATE_ORDER, "undelivered"):
         is_text = column in ("job", "name")
         table.add_column(
             column,
@@ -73,13 +86,17 @@ def jobs_table(jobs: list[JobStatus], now: float) -> Table:
         )
     for job in jobs:
         counts = [str(job.counts.get(state, 0)) for state in STATE_ORDER]
-        table.add_row(job.id, job.name, age(now - job.created_at), str(job.total), *counts)
+        undelivered = str(job.undelivered) if job.sinks else "-"
+        name = f"{job.name} (cancelled)" if job.cancelled_at is not None else job.name
+        table.add_row(job.id, name, age(now - job.created_at), str(job.total), *counts, undelivered)
     return table
 
 
 def job_tables(job: JobStatus, now: float) -> list[Table]:
     tags = ", ".join(f"{k} {v}" for k, v in (("feature", job.feature), ("team", job.team)) if v)
     title = f"job {job.name} ({job.id}), {age(now - job.created_at)} old"
+    if job.cancelled_at is not None:
+        title += f", cancelled {age(now - job.cancelled_at)} ago"
     counts = Table(title=title + (f"; {tags}" if tags else ""))
     counts.add_column("state")
     counts.add_column("requests", justify="right")
@@ -118,4 +135,24 @@ def job_tables(job: JobStatus, now: float) -> list[Table]:
             b.provider_status or "-",
             age(now - b.created_at),
         )
-    return [counts, batches] if job.batches else [counts]
+    tables = [counts, batches] if job.batches else [counts]
+    if job.sinks:
+        tables.append(sinks_table(job))
+    return tables
+
+
+def sinks_table(job: JobStatus) -> Table:
+    table = Table(title=f"write-back: {job.undelivered} results not yet delivered")
+    for column in ("sink", "delivered", "pending", "failing", "last error"):
+        table.add_column(
+            column, overflow="fold", justify="left" if column in ("sink", "last error") else "right"
+        )
+    for sink in job.sinks:
+        table.add_row(
+            sink.spec,
+            str(sink.delivered),
+            str(sink.pending),
+            str(sink.failing),
+            sink.last_error or "-",
+        )
+    return table

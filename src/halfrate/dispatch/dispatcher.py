@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent import futures
 from dataclasses import dataclass, field
 
 from halfrate.config import Settings
 from halfrate.dispatch import steps
 from halfrate.dispatch.call_lane import CallLane
+from halfrate.dispatch.cancelling import run_cancels
+from halfrate.dispatch.delivery import Deliverer, DeliveryCounts
 from halfrate.dispatch.guard import GuardReport, run_guard
 from halfrate.dispatch.lease import LeaseKeeper
 from halfrate.errors import ConfigError
-from halfrate.models import BatchState, Verdict
+from halfrate.models import BatchState, Result, Verdict
 from halfrate.providers.base import BatchProvider
 from halfrate.providers.sync import SyncCaller
 from halfrate.store import Store
@@ -23,6 +25,10 @@ from halfrate.store.ingest import IngestCounts, LineOutcome
 from halfrate.store.queue import BatchRecord
 
 log = logging.getLogger(__name__)
+
+# A worker run until idle waits for a failing sink this many tries, then leaves its results
+# pending (status shows them; a later worker tries again).
+DELIVERY_TRIES_BEFORE_IDLE = 3
 
 
 @dataclass
@@ -34,11 +40,14 @@ class TickReport:
     ingested: int = 0
     lines: IngestCounts = field(default_factory=IngestCounts)
     guard: GuardReport = field(default_factory=GuardReport)
+    cancelled: int = 0  # requests and batches acted on for cancelled jobs
+    delivered: DeliveryCounts = field(default_factory=DeliveryCounts)
 
     @property
     def did_work(self) -> bool:
-        moved = self.guard.moved or self.guard.cancelled
-        return bool(self.packed_batches or self.submitted or self.ingested or moved)
+        moved = self.guard.moved or self.guard.cancelled or self.cancelled
+        delivered = self.delivered.delivered
+        return bool(self.packed_batches or self.submitted or self.ingested or moved or delivered)
 
 
 class Dispatcher:
@@ -48,6 +57,7 @@ class Dispatcher:
         providers: Mapping[str, BatchProvider],
         settings: Settings,
         callers: Mapping[str, SyncCaller] | None = None,
+        callbacks: Mapping[str, Callable[[Result], None]] | None = None,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -58,6 +68,7 @@ class Dispatcher:
         self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="halfrate-ingest")
         self._ingesting: dict[str, futures.Future[IngestCounts | None]] = {}
         self.calls = CallLane(store, callers or {}, settings)
+        self.deliverer = Deliverer(store, lease_seconds=settings.lease_seconds, callbacks=callbacks)
 
     def provider(self, name: str) -> BatchProvider:
         try:
@@ -89,6 +100,7 @@ class Dispatcher:
         report.guard = run_guard(self.store, self.providers, time.time())
         if report.guard.moved:
             self.calls.nudge()
+        report.cancelled = run_cancels(self.store, self.providers, time.time())
         self._pack(report)
         now = time.time()
         for batch in self.store.queue.due(BatchState.PENDING, now):
@@ -120,6 +132,7 @@ class Dispatcher:
                     steps.ingest, self.ctx, provider, batch, remote
                 )
         self._collect(report)
+        report.delivered = self.deliverer.run()
         return report
 
     def _take(self, batch: BatchRecord) -> bool:
@@ -145,7 +158,13 @@ class Dispatcher:
         if self._ingesting:
             futures.wait(list(self._ingesting.values()))
         self._collect(report)
+        report.delivered = self.deliverer.run()
         return report
+
+    def deliveries_due(self) -> float | None:
+        """When this worker next has a delivery to try (see DeliveryQueries.next_due)."""
+        skip = list(self.deliverer.unavailable)
+        return self.store.deliveries.next_due(skip, DELIVERY_TRIES_BEFORE_IDLE)
 
     def _collect(self, report: TickReport) -> None:
         for batch_id, future in list(self._ingesting.items()):
@@ -206,6 +225,7 @@ class Dispatcher:
         self.calls.close()
         self._pool.shutdown(wait=True)
         self.leases.close()
+        self.deliverer.close()
         if close_providers:
             for provider in self.providers.values():
                 provider.close()

@@ -43,6 +43,8 @@ class WorkerSummary:
     lines: IngestCounts = field(default_factory=IngestCounts)
     calls: CallCounts = field(default_factory=CallCounts)
     moved_by_guard: int = 0
+    delivered: int = 0  # results handed to sinks
+    delivery_failures: int = 0  # tries that failed (tried again later)
     batches_cancelled_by_guard: int = 0
     seconds: float = 0.0
 
@@ -94,15 +96,18 @@ class Worker:
             if mode is RunMode.ONCE:
                 calls.run_once()
                 return ExitReason.ONCE
+            deliveries_due = self.dispatcher.deliveries_due()
             if (
                 mode is RunMode.UNTIL_IDLE
                 and not self.dispatcher.ingesting
                 and not calls.busy
+                and deliveries_due is None
                 and queue.is_idle()
             ):
                 return ExitReason.IDLE
             if not report.did_work:
-                sleep = self._sleep_for(queue.next_due_at(time.time()))
+                due = [t for t in (queue.next_due_at(time.time()), deliveries_due) if t is not None]
+                sleep = self._sleep_for(min(due) if due else None)
                 if self.dispatcher.ingesting:
                     # The batch being ingested still looks due; wait for it, not the clock.
                     self.dispatcher.wait_for_ingest(self.idle_sleep)
@@ -118,6 +123,8 @@ class Worker:
         summary.requests_packed += report.packed_requests
         summary.lines.add(report.lines)
         summary.moved_by_guard += report.guard.moved
+        summary.delivered += report.delivered.delivered
+        summary.delivery_failures += report.delivered.failed
         summary.batches_cancelled_by_guard += report.guard.cancelled
         if self.on_tick is not None:
             self.on_tick(report)

@@ -57,6 +57,8 @@ class Store:
     def __init__(self, engine: sa.Engine) -> None:
         from halfrate.ledger.prices import PriceBook
         from halfrate.store.calls import CallQueries
+        from halfrate.store.cancels import CancelQueries
+        from halfrate.store.deliveries import DeliveryQueries
         from halfrate.store.guard import GuardQueries
         from halfrate.store.ingest import IngestQueries
         from halfrate.store.queue import QueueQueries
@@ -71,6 +73,8 @@ class Store:
         self.calls = CallQueries(self)
         self.guard = GuardQueries(self)
         self.reads = ReadQueries(self)
+        self.cancels = CancelQueries(self)
+        self.deliveries = DeliveryQueries(self)
 
     @classmethod
     def open(cls, url: str, *, migrate_schema: bool = True) -> Store:

@@ -17,6 +17,8 @@ import sqlalchemy as sa
 
 from halfrate.models import SYNC_LANES, CallTry, Lane, RequestState, Verdict
 from halfrate.store.base import bulk_insert, id_in
+from halfrate.store.cancels import not_cancelled
+from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.ingest import (
     ATTEMPT_COLUMNS,
     RESULT_COLUMNS,
@@ -107,6 +109,7 @@ class CallQueries:
             .where(
                 request_state_is(RequestState.QUEUED),
                 requests.c.lane.in_(_SYNC),
+                not_cancelled(),
                 sa.or_(requests.c.not_before.is_(None), requests.c.not_before <= now),
             )
             .order_by(requests.c.id)
@@ -242,6 +245,7 @@ class CallQueries:
         costs = self._store.prices.attempt_costs
         attempt_rows: list[tuple[object, ...]] = []
         result_rows: list[tuple[object, ...]] = []
+        landed: list[int] = []
         moves: dict[tuple[RequestState, tuple[tuple[str, object], ...]], list[int]] = {}
         strays = [r.request_id for r in records if r.request_id not in live]
         if strays:
@@ -261,9 +265,11 @@ class CallQueries:
             moves.setdefault(key, []).append(record.request_id)
             if result is not None:
                 result_rows.append(result)
+                landed.append(record.request_id)
             counts.add(_count(target, record))
         bulk_insert(conn, attempts, ATTEMPT_COLUMNS, attempt_rows)
         bulk_insert(conn, results, RESULT_COLUMNS, result_rows)
+        enqueue_deliveries(conn, landed)
         for (target, settled), ids in moves.items():
             move_requests(conn, ids, target, values=dict(settled))
         return counts

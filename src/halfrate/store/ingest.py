@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from halfrate.models import Lane, RequestState, Usage, Verdict
 from halfrate.store.base import bulk_insert, id_in
+from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.tables import attempts, request_state_is, requests, results, routes
 from halfrate.store.transitions import move_requests
 
@@ -236,6 +237,7 @@ class IngestQueries:
             rows.append((o.request_id, o.verdict.value, o.status_code, o.response_json, error, now))
         if rows:
             bulk_insert(conn, results, RESULT_COLUMNS, rows)
+            enqueue_deliveries(conn, [row[0] for row in rows])
 
     def _move(
         self,

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from halfrate.models import BatchState, Lane, RequestState
 from halfrate.store.base import new_id
+from halfrate.store.cancels import not_cancelled
 from halfrate.store.tables import GUARDED, batches, request_state_is, requests
 from halfrate.store.transitions import move_batch, move_requests
 
@@ -341,6 +342,7 @@ def _ready(now: float) -> sa.ColumnElement[bool]:
     return sa.and_(
         request_state_is(RequestState.QUEUED),
         requests.c.lane == sa.literal_column(f"'{Lane.BATCH.value}'"),
+        not_cancelled(),
         sa.or_(requests.c.not_before.is_(None), requests.c.not_before <= now),
         sa.or_(requests.c.guard_at.is_(None), requests.c.guard_at > now),
     )

@@ -10,7 +10,7 @@ import orjson
 import sqlalchemy as sa
 
 from halfrate.errors import NotFound
-from halfrate.models import BatchView, JobStatus, Moved, Result
+from halfrate.models import BatchView, JobStatus, Moved, Result, SinkView
 from halfrate.store.tables import attempts, batches, jobs, requests, results, routes
 
 if TYPE_CHECKING:
@@ -24,6 +24,17 @@ class JobRow:
     created_at: float
     feature: str | None
     team: str | None
+    cancelled_at: float | None = None
+
+
+_JOB_COLUMNS = (
+    jobs.c.id,
+    jobs.c.name,
+    jobs.c.created_at,
+    jobs.c.feature,
+    jobs.c.team,
+    jobs.c.cancel_requested_at,
+)
 
 
 class ReadQueries:
@@ -34,7 +45,7 @@ class ReadQueries:
         """A job by id or by name."""
         with self._store.read() as conn:
             row = conn.execute(
-                sa.select(jobs.c.id, jobs.c.name, jobs.c.created_at, jobs.c.feature, jobs.c.team)
+                sa.select(*_JOB_COLUMNS)
                 .where(sa.or_(jobs.c.id == ref, jobs.c.name == ref))
                 .order_by(sa.case((jobs.c.id == ref, 0), else_=1))
                 .limit(1)
@@ -46,7 +57,7 @@ class ReadQueries:
     def recent_jobs(self, limit: int = 20) -> list[JobRow]:
         with self._store.read() as conn:
             rows = conn.execute(
-                sa.select(jobs.c.id, jobs.c.name, jobs.c.created_at, jobs.c.feature, jobs.c.team)
+                sa.select(*_JOB_COLUMNS)
                 .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
                 .limit(limit)
             )
@@ -91,6 +102,11 @@ class ReadQueries:
             batches=views,
             lanes=self.job_lanes(job.id),
             moved=moved,
+            sinks=[
+                SinkView(d.sink_id, _shown(d.spec), d.delivered, d.pending, d.failing, d.last_error)
+                for d in self._store.deliveries.states(job.id)
+            ],
+            cancelled_at=job.cancelled_at,
         )
 
     def _moved(self, conn: sa.Connection, job_id: str) -> list[Moved]:
@@ -241,3 +257,12 @@ def _job_batch_ids(job_id: str) -> sa.Select[tuple[str]]:
         requests.c.job_id == job_id, requests.c.batch_id.is_not(None)
     )
     return sa.union(held, live)  # type: ignore[return-value]
+
+
+def _shown(spec: str) -> str:
+    from halfrate.sinks.spec import mask, parse_sink
+
+    try:
+        return parse_sink(spec).display()
+    except Exception:  # a spec stored by another version: hide what might be secret
+        return mask(spec)

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from halfrate.errors import IdempotencyConflict
+from halfrate.errors import IdempotencyConflict, InputError
 from halfrate.intake import ParsedLine
 from halfrate.models import Lane, RequestState, SubmitOutcome
 from halfrate.store.base import bulk_insert, new_id
+from halfrate.store.deliveries import attach_sink
 from halfrate.store.tables import jobs, requests, routes
 
 if TYPE_CHECKING:
     from halfrate.routing import RouteChoice
+    from halfrate.sinks import SinkSpec
     from halfrate.store.base import Store
 
 INSERT_CHUNK = 5_000
@@ -34,12 +36,13 @@ class SubmissionQueries:
         team: str | None,
         lines: Iterable[ParsedLine],
         describe_line: str = "line",
+        sinks: Sequence[SinkSpec] = (),
     ) -> SubmitOutcome:
         """Store ``lines`` as (part of) the job named ``job_name``.
 
         A key already stored in the job with the same request is skipped (so re-running a
         submission creates nothing); with a different request it is an error and nothing from
-        this call is stored.
+        this call is stored. ``sinks`` are attached to the job in the same transaction.
         """
         now = time.time()
         created = skipped = 0
@@ -66,6 +69,8 @@ class SubmissionQueries:
                         )
                 bulk_insert(conn, requests, _REQUEST_COLUMNS, rows)
                 created += len(rows)
+            for spec in sinks:
+                attach_sink(conn, job_id, spec.text, spec.kind, now)
         return SubmitOutcome(job_id=job_id, job_name=job_name, created=created, existing=skipped)
 
     def _job_id(
@@ -78,9 +83,13 @@ class SubmissionQueries:
         now: float,
     ) -> tuple[str, bool]:
         """The job's id, and whether this call created it."""
-        found = conn.execute(sa.select(jobs.c.id).where(jobs.c.name == name)).scalar_one_or_none()
+        found = conn.execute(
+            sa.select(jobs.c.id, jobs.c.cancel_requested_at).where(jobs.c.name == name)
+        ).first()
         if found is not None:
-            return str(found), False
+            if found.cancel_requested_at is not None:
+                raise InputError(f"job {name!r} was cancelled; submit under another --job name")
+            return str(found.id), False
         job_id = new_id("job")
         # ON CONFLICT: a concurrent submit of the same name on PostgreSQL wins the race; we then
         # add to its job, exactly as if we had come second.

@@ -39,6 +39,8 @@ jobs = sa.Table(
     sa.Column("feature", sa.String(200), nullable=True),
     sa.Column("team", sa.String(200), nullable=True),
     sa.Column("created_at", sa.Double, nullable=False),
+    # Set by `halfrate cancel`: queued requests end cancelled, its batches are cancelled.
+    sa.Column("cancel_requested_at", sa.Double, nullable=True),
     sa.UniqueConstraint("name"),
 )
 
@@ -217,3 +219,40 @@ def request_state_is(state: RequestState) -> sa.ColumnElement[bool]:
     """``requests.state = '<state>'`` as a literal, not a bound parameter: only then can SQLite
     (and PostgreSQL's generic plans) prove that the partial indexes above apply."""
     return requests.c.state == sa.literal_column(f"'{state.value}'")
+
+
+# Where a job's results are written back (a file, a SQL table, a webhook, a callback).
+sinks = sa.Table(
+    "sinks",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("job_id", sa.String(40), sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),  # canonical spec text; never holds a secret
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("cursor", sa.Text, nullable=True),  # the sink's own progress (a file's length)
+    # One worker delivers to a sink at a time (a file must not be appended to by two).
+    sa.Column("lease_until", sa.Double, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.UniqueConstraint("job_id", "spec"),
+)
+
+# The outbox: a row per (sink, result), written in the transaction that stores the result, so a
+# result is never forgotten by its sinks; delivered_at is set once the sink has it.
+deliveries = sa.Table(
+    "deliveries",
+    metadata,
+    sa.Column("sink_id", sa.String(40), sa.ForeignKey("sinks.id"), primary_key=True),
+    sa.Column("request_id", BigId, sa.ForeignKey("requests.id"), primary_key=True),
+    sa.Column("delivered_at", sa.Double, nullable=True),
+    sa.Column("tries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_try_at", sa.Double, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    sa.Index(
+        "ix_deliveries_pending",
+        "sink_id",
+        "next_try_at",
+        sqlite_where=sa.text("delivered_at IS NULL"),
+        postgresql_where=sa.text("delivered_at IS NULL"),
+    ),
+)

@@ -1,0 +1,22 @@
+"""Sinks: where a job's results are written back, each an upsert by request key.
+
+``parse_sink`` checks a spec string and makes it canonical; ``open_sink`` turns a spec into a
+:class:`Sink` whose ``deliver()`` reports each item delivered or failed (never raising for a
+delivery that did not work). The concrete sinks are imported only when opened.
+"""
+
+from __future__ import annotations
+
+from halfrate.sinks.base import DeliveryReport, Outgoing, Sink, SinkUnavailable
+from halfrate.sinks.spec import SINK_KINDS, SinkSpec, open_sink, parse_sink
+
+__all__ = [
+    "SINK_KINDS",
+    "DeliveryReport",
+    "Outgoing",
+    "Sink",
+    "SinkSpec",
+    "SinkUnavailable",
+    "open_sink",
+    "parse_sink",
+]

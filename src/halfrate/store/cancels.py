@@ -1,0 +1,217 @@
+"""Cancelling a job in the store.
+
+`halfrate cancel JOB` marks the job. From then on: its queued requests end ``cancelled`` (each
+with a result saying so), including any that come back to the queue later (a retry, a line its
+cancelled batch never ran); nothing claims them for a batch or a call; the deadline guard stops
+watching them; and its batches that hold no other job's work are cancelled at the provider.
+What already finished is kept, and a call under way finishes (it is being paid for anyway).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import orjson
+import sqlalchemy as sa
+
+from halfrate.models import BatchState, RequestState
+from halfrate.store.base import id_in
+from halfrate.store.deliveries import enqueue_deliveries
+from halfrate.store.tables import batches, jobs, request_state_is, requests, results
+
+if TYPE_CHECKING:
+    from halfrate.store.base import Store
+
+JOB_CANCELLED = "job_cancelled"  # batches.cancel_reason of a batch cancelled with its job
+CANCEL_ERROR = orjson.dumps(
+    {"code": "cancelled", "message": "the job was cancelled before this request ran"}
+).decode()
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    job_id: str
+    cancelled: int  # queued requests that ended cancelled now
+    in_flight: int  # requests in a batch or a call: kept if they finish, cancelled if not
+    batches: int  # batches to cancel at the provider (or never to create)
+    finished: int  # requests that had already finished: kept
+
+
+def cancelled_jobs() -> sa.Select[tuple[str]]:
+    return sa.select(jobs.c.id).where(jobs.c.cancel_requested_at.is_not(None))
+
+
+def not_cancelled() -> sa.ColumnElement[bool]:
+    """Requests of jobs nobody cancelled: the only ones a batch or a call may take."""
+    return requests.c.job_id.not_in(cancelled_jobs().scalar_subquery())
+
+
+@dataclass(frozen=True)
+class BatchToCancel:
+    batch_id: str
+    state: str
+    provider: str
+    provider_batch_id: str | None
+
+
+class CancelQueries:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def cancel_job(self, job_id: str, now: float) -> CancelOutcome:
+        with self._store.write() as conn:
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.id == job_id, jobs.c.cancel_requested_at.is_(None))
+                .values(cancel_requested_at=now)
+            )
+            conn.execute(
+                sa.update(requests)
+                .where(requests.c.job_id == job_id, requests.c.guard_at.is_not(None))
+                .values(guard_at=None)
+            )
+            cancelled = self._sweep(conn, job_id, now)
+            in_flight = self._count(conn, job_id, (RequestState.IN_BATCH, RequestState.IN_CALL))
+            finished = self._count(conn, job_id, (RequestState.SUCCEEDED, RequestState.FAILED))
+            marked = self._mark_batches(conn, job_id)
+        return CancelOutcome(job_id, cancelled, in_flight, marked, finished)
+
+    def sweep(self, now: float) -> int:
+        """Queued requests of cancelled jobs end cancelled (they came back to the queue after
+        the cancel: a retry, or a line their cancelled batch never ran)."""
+        waiting = sa.and_(
+            request_state_is(RequestState.QUEUED),
+            requests.c.job_id.in_(cancelled_jobs().scalar_subquery()),
+        )
+        with self._store.read() as conn:  # the common case, nothing to do, takes no write lock
+            if conn.execute(sa.select(requests.c.id).where(waiting).limit(1)).first() is None:
+                return 0
+        with self._store.write() as conn:
+            return self._sweep(conn, None, now)
+
+    def _sweep(self, conn: sa.Connection, job_id: str | None, now: float) -> int:
+        where = [request_state_is(RequestState.QUEUED)]
+        if job_id is not None:
+            where.append(requests.c.job_id == job_id)
+        else:
+            where.append(requests.c.job_id.in_(cancelled_jobs().scalar_subquery()))
+        ids = list(conn.execute(sa.select(requests.c.id).where(*where)).scalars())
+        if not ids:
+            return 0
+        conn.execute(
+            results.insert().from_select(
+                ["request_id", "status", "status_code", "response", "error", "created_at"],
+                sa.select(
+                    requests.c.id,
+                    sa.literal(RequestState.CANCELLED.value),
+                    sa.null(),
+                    sa.null(),
+                    sa.literal(CANCEL_ERROR),
+                    sa.literal(now),
+                ).where(id_in(conn, requests.c.id, ids)),
+            )
+        )
+        enqueue_deliveries(conn, ids)
+        moved: int = conn.execute(
+            sa.update(requests)
+            .where(id_in(conn, requests.c.id, ids), request_state_is(RequestState.QUEUED))
+            .values(
+                state=RequestState.CANCELLED.value,
+                updated_at=now,
+                last_error="the job was cancelled",
+            )
+        ).rowcount
+        return moved
+
+    def _count(self, conn: sa.Connection, job_id: str, states: tuple[RequestState, ...]) -> int:
+        return int(
+            conn.execute(
+                sa.select(sa.func.count()).where(
+                    requests.c.job_id == job_id, requests.c.state.in_([s.value for s in states])
+                )
+            ).scalar_one()
+        )
+
+    def _mark_batches(self, conn: sa.Connection, job_id: str) -> int:
+        """Mark the job's live batches that hold only cancelled jobs' work for cancelling. A
+        batch shared with a job still wanted runs on: the cancelled job's lines in it are kept
+        if they finish and cancelled if they come back."""
+        live = conn.execute(
+            sa.select(requests.c.batch_id)
+            .where(requests.c.job_id == job_id, request_state_is(RequestState.IN_BATCH))
+            .distinct()
+        ).scalars()
+        marked = 0
+        for batch_id in list(live):
+            others = conn.execute(
+                sa.select(requests.c.id)
+                .where(
+                    requests.c.batch_id == batch_id,
+                    request_state_is(RequestState.IN_BATCH),
+                    requests.c.job_id.not_in(cancelled_jobs().scalar_subquery()),
+                )
+                .limit(1)
+            ).first()
+            if others is not None:
+                continue
+            marked += conn.execute(
+                sa.update(batches)
+                .where(
+                    batches.c.id == batch_id,
+                    batches.c.state.in_([BatchState.PENDING.value, BatchState.SUBMITTED.value]),
+                    batches.c.cancel_reason.is_(None),
+                )
+                .values(cancel_reason=JOB_CANCELLED)
+            ).rowcount
+        return marked
+
+    def batches_to_cancel(self) -> list[BatchToCancel]:
+        """Batches marked with their job's cancel that the provider was not yet asked about."""
+        with self._store.read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    batches.c.id, batches.c.state, batches.c.provider, batches.c.provider_batch_id
+                ).where(
+                    batches.c.cancel_reason == JOB_CANCELLED,
+                    batches.c.cancel_requested_at.is_(None),
+                    batches.c.state.in_([BatchState.PENDING.value, BatchState.SUBMITTED.value]),
+                )
+            ).all()
+        return [BatchToCancel(*row) for row in rows]
+
+    def drop_pending(self, batch_id: str, now: float) -> bool:
+        """A marked batch never created at the provider (no create tried, no worker on it) is
+        abandoned; its requests go back to the queue, where the sweep cancels them."""
+        with self._store.write() as conn:
+            taken = conn.execute(
+                sa.update(batches)
+                .where(
+                    batches.c.id == batch_id,
+                    batches.c.state == BatchState.PENDING.value,
+                    batches.c.create_started_at.is_(None),
+                    batches.c.next_poll_at <= now,
+                )
+                .values(
+                    state=BatchState.ABANDONED.value,
+                    next_poll_at=None,
+                    last_error="its job was cancelled",
+                )
+            ).rowcount
+            if taken != 1:
+                return False
+            conn.execute(
+                sa.update(requests)
+                .where(requests.c.batch_id == batch_id, request_state_is(RequestState.IN_BATCH))
+                .values(state=RequestState.QUEUED.value, batch_id=None, updated_at=now)
+            )
+            self._sweep(conn, None, now)
+            return True
+
+    def cancel_sent(self, batch_id: str, now: float) -> None:
+        with self._store.write() as conn:
+            conn.execute(
+                sa.update(batches)
+                .where(batches.c.id == batch_id, batches.c.state == BatchState.SUBMITTED.value)
+                .values(cancel_requested_at=now)
+            )
