@@ -182,3 +182,39 @@ def test_a_paid_line_for_a_request_its_batch_no_longer_owns_is_recorded_once(
         assert paid[0].cost_nano is not None
         assert paid[0].cost_nano > 0
         assert landed == 0  # the result is the realtime call's to land
+
+
+def test_creates_a_provider_cannot_tell_apart_after_a_crash_go_one_at_a_time(
+    database_url: str,
+) -> None:
+    from halfrate.store.queue import Group
+    from tests.helpers import MESSAGES_ENDPOINT, claude_params
+
+    with SandboxServer() as server, connected(database_url, server.base_url) as (hr, _):
+        hr.submit(
+            [
+                RequestSpec(
+                    f"a{i}", MESSAGES_ENDPOINT, claude_params(f"q{i}"), provider="anthropic"
+                )
+                for i in range(4)
+            ],
+            job="claude",
+        )
+        group = Group("anthropic", MESSAGES_ENDPOINT, None)
+        made = [
+            hr.store.queue.claim_batch(
+                group, max_lines=2, max_bytes=10**9, line_overhead=10, now=time.time()
+            )
+            for _ in range(2)
+        ]
+        first, second = (b for b in made if b is not None)
+        queue = hr.store.queue
+        assert queue.start_create(first.id, "anthropic", alone=True, now=time.time())
+        assert not queue.start_create(second.id, "anthropic", alone=True, now=time.time())
+        # Providers that carry our id in the batch need no such wait.
+        assert queue.start_create(second.id, "anthropic", alone=False, now=time.time())
+        queue.update(second.id, create_started_at=None)
+        assert queue.mark_submitted(
+            first.id, provider_batch_id="msgbatch_1", provider_status="in_progress", next_poll_at=0
+        )
+        assert queue.start_create(second.id, "anthropic", alone=True, now=time.time())

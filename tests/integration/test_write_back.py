@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,9 +40,9 @@ def jsonl_keys(path: Path) -> list[str]:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def table(request: pytest.FixtureRequest, tmp_path: Path) -> Target:
+def table(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     with _target(request.param, tmp_path) as made:
-        yield made  # type: ignore[misc]
+        yield made
 
 
 def test_each_result_reaches_every_sink_once_even_when_delivered_again(

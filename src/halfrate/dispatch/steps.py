@@ -93,7 +93,11 @@ def submit(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> boo
             # Another worker took the step over while this one uploaded: it creates the batch
             # (or finds ours by its metadata), so this one must not.
             return False
-        ctx.store.queue.update(batch.id, create_started_at=time.time())
+        alone = not provider.tags_batches
+        if not ctx.store.queue.start_create(batch.id, provider.name, alone=alone, now=time.time()):
+            log.info("batch %s waits for another %s create to settle", batch.id, provider.name)
+            ctx.store.queue.update(batch.id, next_poll_at=time.time() + ctx.backoff(1))
+            return False
         remote = provider.create(batch.id, batch.endpoint, source)
     except (TransientProviderError, ProviderUnreachable) as exc:
         _submit_failed(ctx, batch, str(exc))

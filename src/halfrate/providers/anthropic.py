@@ -53,6 +53,9 @@ class AnthropicBatchProvider:
     name = "anthropic"
     mixes_models = True  # each request names its own model (provider-apis.md §2.3)
     uploads_input = False
+    # Message batches carry no metadata: a batch is told apart after a crash by its size and
+    # time alone, so halfrate creates one at a time per store (see QueueQueries.start_create).
+    tags_batches = False
 
     def __init__(self, client: anthropic.Anthropic, limits: Limits) -> None:
         self.client = client

@@ -83,6 +83,7 @@ class BatchProvider(Protocol):
     limits: Limits
     mixes_models: bool  # one batch may hold several models (Anthropic), or one only (OpenAI)
     uploads_input: bool  # the input is uploaded as a file first (OpenAI), or sent with create
+    tags_batches: bool  # whether find_created can match our id exactly (batch metadata)
 
     def check(self) -> None:
         """One cheap call that proves the endpoint answers and accepts the key."""

@@ -53,6 +53,8 @@ class OpenAIBatchProvider:
     name = "openai"
     mixes_models = False  # one model per input file (provider-apis.md §1.3)
     uploads_input = True
+    # Our batch id travels in the batch's metadata: after a crash, find_created is exact.
+    tags_batches = True
 
     def __init__(self, client: openai.OpenAI, limits: Limits) -> None:
         self.client = client

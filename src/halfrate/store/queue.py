@@ -4,6 +4,7 @@ of a batch's life at the provider."""
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -207,6 +208,39 @@ class QueueQueries:
         """Record facts about a batch that do not change its state (file ids, errors, timing)."""
         with self._store.write() as conn:
             conn.execute(sa.update(batches).where(batches.c.id == batch_id).values(**values))
+
+    def start_create(self, batch_id: str, provider: str, *, alone: bool, now: float) -> bool:
+        """Record that a create for the batch is about to be sent (from then on it may exist at
+        the provider even if we never hear back).
+
+        ``alone``: for a provider whose batches cannot carry our id, a create may only start
+        while no other batch of that provider has a create whose outcome is unknown. After a
+        crash, such a batch is recognised by its size and time alone; two unknown creates at
+        once could be mistaken for each other, and a request paid twice. Returns False when
+        another create must be settled first.
+        """
+        with self._store.write() as conn:
+            if alone:
+                if conn.dialect.name == "postgresql":
+                    # Serialise this check across workers (SQLite's write lock already does).
+                    key = zlib.crc32(f"halfrate-create-{provider}".encode())
+                    conn.execute(sa.select(sa.func.pg_advisory_xact_lock(key)))
+                unsettled = conn.execute(
+                    sa.select(batches.c.id)
+                    .where(
+                        batches.c.provider == provider,
+                        batches.c.state == BatchState.PENDING.value,
+                        batches.c.create_started_at.is_not(None),
+                        batches.c.id != batch_id,
+                    )
+                    .limit(1)
+                ).first()
+                if unsettled is not None:
+                    return False
+            conn.execute(
+                sa.update(batches).where(batches.c.id == batch_id).values(create_started_at=now)
+            )
+            return True
 
     def mark_submitted(
         self, batch_id: str, *, provider_batch_id: str, provider_status: str, next_poll_at: float
