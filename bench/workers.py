@@ -1,0 +1,163 @@
+"""Workers: N chat requests through `halfrate worker` processes on one PostgreSQL store, against
+one sandbox process: 1 worker (the baseline) versus several, in the same run.
+
+Each configuration gets a fresh PostgreSQL database, the same submitted job (submission is not
+timed), then its workers are started together and timed until the last one exits idle. Every
+request must end succeeded, with one result each.
+
+    python bench/workers.py [--requests 200000] [--workers 4] [--batch-lines 10000]
+        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from roundtrip import free_port, write_requests
+
+
+def fresh_database(server: str, name: str) -> str:
+    plain = server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(f"{plain}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{server}/{name}"
+
+
+def drop_database(server: str, name: str) -> None:
+    plain = server.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(f"{plain}/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def submit(database_url: str, requests_file: Path, home: Path) -> int:
+    import halfrate
+
+    with halfrate.connect(database_url, home=str(home)) as hr:
+        return hr.submit_file(requests_file, job="bench").created
+
+
+def count_succeeded(database_url: str) -> tuple[int, int]:
+    engine = sa.create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            done = conn.execute(
+                sa.text("SELECT count(*) FROM requests WHERE state = 'succeeded'")
+            ).scalar_one()
+            landed = conn.execute(sa.text("SELECT count(DISTINCT request_id) FROM results"))
+            return int(done), int(landed.scalar_one())
+    finally:
+        engine.dispose()
+
+
+def run_workers(n: int, env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds until the last worker exits, and the CPU seconds the workers used."""
+    cpu_before = _children_cpu()
+    started = time.perf_counter()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "halfrate", "worker", "--until-idle"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+    for proc in procs:
+        _, errors = proc.communicate(timeout=1800)
+        if proc.returncode != 0:
+            raise SystemExit(f"a worker failed ({proc.returncode}): {errors.strip()[-500:]}")
+    return time.perf_counter() - started, _children_cpu() - cpu_before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds a running process (the sandbox) has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--requests", type=int, default=200_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--batch-lines", type=int, default=10_000)
+    parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
+    args = parser.parse_args()
+    port = free_port()
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "halfrate", "sandbox", "--port", str(port), "--latency", "0"],
+        stdout=subprocess.DEVNULL,
+    )
+    figures: dict[int, float] = {}
+    try:
+        for _ in range(300):
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.1)
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            requests_file = work / "requests.jsonl"
+            write_requests(requests_file, args.requests)
+            print(
+                f"{args.requests:,} chat requests, batches of {args.batch_lines:,} lines, "
+                "PostgreSQL store, sandbox latency 0"
+            )
+            for n in (1, args.workers):
+                name = f"halfrate_bench_workers_{n}"
+                url = fresh_database(args.postgres, name)
+                try:
+                    created = submit(url, requests_file, work / f"home-{n}")
+                    env = {
+                        **os.environ,
+                        "HALFRATE_DATABASE_URL": url,
+                        "HALFRATE_HOME": str(work / f"home-{n}"),
+                        "HALFRATE_OPENAI_MAX_BATCH_LINES": str(args.batch_lines),
+                        "HALFRATE_POLL_INITIAL_SECONDS": "0.05",
+                        "HALFRATE_POLL_MAX_SECONDS": "0.2",
+                        "HALFRATE_WORKER_IDLE_SECONDS": "0.2",
+                        "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
+                        "OPENAI_API_KEY": "bench",
+                    }
+                    sandbox_before = _process_cpu(sandbox.pid)
+                    seconds, cpu = run_workers(n, env)
+                    sandbox_cpu = _process_cpu(sandbox.pid) - sandbox_before
+                    succeeded, landed = count_succeeded(url)
+                    assert succeeded == landed == created, (succeeded, landed, created)
+                finally:
+                    drop_database(args.postgres, name)
+                figures[n] = seconds
+                rate = args.requests / seconds
+                print(
+                    f"{n} worker(s): {seconds:7.2f} s   {rate:9,.0f} requests/s   "
+                    f"(CPU: workers {cpu:.1f} s, sandbox {sandbox_cpu:.1f} s; "
+                    f"{os.cpu_count()} cores)"
+                )
+    finally:
+        sandbox.terminate()
+        sandbox.wait(timeout=30)
+    one, many = figures[1], figures[args.workers]
+    print(f"throughput ratio {args.workers} workers / 1 worker: {one / many:.2f}")
+
+
+if __name__ == "__main__":
+    main()
