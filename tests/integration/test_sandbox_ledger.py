@@ -33,6 +33,7 @@ FIELDS = {
     "cache_read_tokens",
     "cache_write_tokens",
     "at",
+    "fault",
 }
 
 
@@ -101,6 +102,7 @@ def test_what_is_charged_and_what_is_not() -> None:
         assert (first["kind"], first["endpoint"], first["model"]) == ("sync", CHAT, "gpt-4o-mini")
         assert (first["service_tier"], first["at"], first["batch_id"]) == ("default", T0, None)
         assert sync[3]["service_tier"] == "flex"
+        assert [e["fault"] for e in sync] == [None, None, None, "flex_unavailable", None, None]
         assert (sync[4]["input_tokens"], sync[4]["output_tokens"]) == (
             message.usage.input_tokens,
             message.usage.output_tokens,

@@ -4,9 +4,9 @@ OpenAI's Files, Batch and inference APIs and Anthropic's Messages and Message Ba
 one server. The official ``openai`` and ``anthropic`` SDKs work against it unchanged, in-process
 (:class:`InProcessTransport`) or over loopback (:class:`SandboxServer`, :func:`serve`). Answers
 are simulated and deterministic; OpenAI token counts are real (tiktoken), Claude's a labelled
-approximation. Faults can be injected (:func:`parse_faults`), and every answer is recorded in a
-billing ledger (``app.state.sandbox.ledger``, ``GET /_sandbox/ledger``). Nothing starts at
-import time.
+approximation. Faults can be injected (:func:`parse_faults`) into synchronous calls, batch lines,
+whole batches, uploads and the file and batch routes, and every answer is recorded in a billing
+ledger (``app.state.sandbox.ledger``, ``GET /_sandbox/ledger``). Nothing starts at import time.
 """
 
 from __future__ import annotations

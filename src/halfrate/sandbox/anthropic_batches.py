@@ -9,6 +9,10 @@ its requests complete evenly, in the shuffled order; then it is ``ended`` with e
          └─(window passes first)──► ended       (the requests not done are expired)
 
 A cancel keeps the results of the requests done by the cancel time; the rest are canceled.
+Batch faults (:class:`BatchPlan`, rolled at create): ``expire_partway`` ends the batch at
+``L / 2`` with half its requests done and the rest expired; ``slow_finalizing`` keeps it
+``in_progress`` ``finalizing_seconds`` past ``L`` (the requests still complete over ``L``). Line
+faults are rolled when the batch ends and its requests run.
 ``request_counts`` stay all-``processing`` until the batch ends (§2.5). Results are computed
 when the batch ends (at the first read after it), each request at its scheduled time, and kept
 until the batch is archived, 29 days after creation, or deleted.
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 
 from halfrate.sandbox.anthropic_execute import RESULT_TYPES, run_requests
 from halfrate.sandbox.anthropic_wire import invalid, rfc3339
+from halfrate.sandbox.fault_dice import NO_PLAN, BatchPlan, FaultDice
 from halfrate.sandbox.ledger import BatchBlock, Ledger
 from halfrate.sandbox.prompt_cache import PromptCache
 from halfrate.sandbox.wire import JSON
@@ -41,6 +46,9 @@ class MessageBatchRecord:
     cancel_latency: float | None
     cache: PromptCache
     ledger: Ledger
+    plan: BatchPlan = NO_PLAN  # what the batch faults do to this batch
+    dice: FaultDice | None = None  # rolls the line faults when the requests run
+    hidden_reads: int = 0  # retrieves still to answer 404 (batch_404)
     total: int = 0
     status: str = "in_progress"
     cancel_at: float | None = None
@@ -91,8 +99,11 @@ class MessageBatchRecord:
             if now >= due:
                 self._end(self.done_at_cancel, "canceled", due)
             return
-        finish = self.created + self.latency
-        if self.expires < finish and now >= self.expires:
+        finish = self.created + self.latency + self.plan.finalizing_extra
+        half = self.created + self.latency / 2
+        if self.plan.expire_partway and now >= half and half <= self.expires:
+            self._end(self.total // 2, "expired", half, "expire_partway")
+        elif self.expires < finish and now >= self.expires:
             self._end(self.done_by(self.expires), "expired", self.expires)
         elif now >= finish:
             self._end(None, "canceled", finish)
@@ -113,8 +124,11 @@ class MessageBatchRecord:
         self.cancel_at = now
         self.done_at_cancel = self.done_by(now)
 
-    def _end(self, done: int | None, stop: str, at: float) -> None:
+    def _end(self, done: int | None, stop: str, at: float, fault: str | None = None) -> None:
         assert self.requests is not None
+        hits = None
+        if self.dice is not None and self.dice.line_kinds["anthropic"]:
+            hits = self.dice.lines("anthropic", [params for _, params in self.requests])
         run = run_requests(
             self.id,
             self.requests,
@@ -124,6 +138,9 @@ class MessageBatchRecord:
             step=self.step,
             done=done,
             stop=stop,
+            hits=hits,
+            stop_fault=fault,
+            order_key=self.plan.order_key(self.id),
         )
         ran = self.total if done is None else min(done, self.total)
         block = BatchBlock(
@@ -135,6 +152,7 @@ class MessageBatchRecord:
             start=self.created,
             step=self.step,
             stopped_at=at,
+            faults=run.row_faults,
         )
         self.ledger.record(block)
         self.results = run.results

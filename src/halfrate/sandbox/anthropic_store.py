@@ -11,12 +11,19 @@ import itertools
 import threading
 from typing import TYPE_CHECKING
 
+import orjson
+
 from halfrate.sandbox.anthropic_batches import MessageBatchRecord
-from halfrate.sandbox.anthropic_wire import invalid, new_batch_id, not_found
+from halfrate.sandbox.anthropic_wire import AnthropicError, invalid, new_batch_id, not_found
+from halfrate.sandbox.fault_dice import content_digest
 from halfrate.sandbox.wire import JSON
 
 if TYPE_CHECKING:
     from halfrate.sandbox.state import SandboxState
+
+
+def batch_not_found(batch_id: str) -> AnthropicError:
+    return not_found(f"message_batch_id: no Message Batch found with id '{batch_id}'")
 
 
 class MessageBatchStore:
@@ -28,6 +35,7 @@ class MessageBatchStore:
 
     def create(self, requests: list[tuple[str, JSON]], version: str, base_url: str) -> JSON:
         state = self._state
+        plan = state.dice.plan("anthropic", lambda: content_digest(orjson.dumps(requests)))
         now = state.clock()
         record = MessageBatchRecord(
             id=new_batch_id(),
@@ -40,6 +48,9 @@ class MessageBatchStore:
             cancel_latency=state.cancel_latency,
             cache=state.prompt_cache,
             ledger=state.ledger,
+            plan=plan,
+            dice=state.dice,
+            hidden_reads=plan.hidden_reads,
         )
         with self._lock:
             record.seq = next(self._seq)
@@ -52,7 +63,7 @@ class MessageBatchStore:
         with self._lock:
             record = self._batches.get(batch_id)
         if record is None:
-            raise not_found(f"message_batch_id: no Message Batch found with id '{batch_id}'")
+            raise batch_not_found(batch_id)
         return record
 
     def _snapshot(self, record: MessageBatchRecord, base_url: str) -> JSON:
@@ -62,7 +73,16 @@ class MessageBatchStore:
             return record.to_wire(now, base_url)
 
     def get(self, batch_id: str, base_url: str) -> JSON:
-        return self._snapshot(self._record(batch_id), base_url)
+        """A client's retrieve; the first few of a batch hit by ``batch_404`` answer 404."""
+        record = self._record(batch_id)
+        if record.hidden_reads > 0:
+            with record.lock:
+                hidden = record.hidden_reads > 0
+                if hidden:
+                    record.hidden_reads -= 1
+            if hidden:
+                raise batch_not_found(batch_id)
+        return self._snapshot(record, base_url)
 
     def list_batches(
         self, *, after_id: str | None, before_id: str | None, limit: int, base_url: str

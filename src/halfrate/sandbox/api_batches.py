@@ -129,7 +129,7 @@ def batches_router(state: SandboxState) -> APIRouter:
 
     @router.get("/v1/batches/{batch_id}")
     def retrieve_batch(batch_id: str) -> Response:
-        return json_response(state.get_batch(batch_id))
+        return json_response(state.retrieve_batch(batch_id))
 
     @router.post("/v1/batches/{batch_id}/cancel")
     def cancel_batch(batch_id: str) -> Response:

@@ -107,7 +107,7 @@ def files_router(state: SandboxState) -> APIRouter:
             _check_size(len(data), purpose)
         finally:
             await form.close()
-        stored = state.add_file(data, filename, purpose, expires)
+        stored = state.upload_file(data, filename, purpose, expires)
         return json_response(stored.to_wire())
 
     @router.get("/v1/files")
@@ -130,11 +130,11 @@ def files_router(state: SandboxState) -> APIRouter:
 
     @router.get("/v1/files/{file_id}")
     def retrieve_file(file_id: str) -> Response:
-        return json_response(state.get_file(file_id).to_wire())
+        return json_response(state.use_file(file_id).to_wire())
 
     @router.get("/v1/files/{file_id}/content")
     def file_content(file_id: str) -> Response:
-        return bytes_response(state.get_file(file_id).data)
+        return bytes_response(state.use_file(file_id).data)
 
     @router.delete("/v1/files/{file_id}")
     def delete_file(file_id: str) -> Response:

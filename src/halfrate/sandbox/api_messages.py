@@ -50,7 +50,9 @@ def version_of(request: Request) -> str:
 def messages_router(state: SandboxState) -> APIRouter:
     router = APIRouter()
 
-    def record(params: JSON, status: int, at: float, answer: Answer | None) -> None:
+    def record(
+        params: JSON, status: int, at: float, answer: Answer | None, fault: str | None = None
+    ) -> None:
         model = params.get("model")
         use = answer.use if answer is not None else None
         entry = SyncEntry(
@@ -64,6 +66,7 @@ def messages_router(state: SandboxState) -> APIRouter:
             cache_read_tokens=use.read if use is not None else 0,
             cache_write_tokens=use.write if use is not None else 0,
             at=at,
+            fault=fault,
         )
         state.ledger.record(entry)
 
@@ -85,7 +88,7 @@ def messages_router(state: SandboxState) -> APIRouter:
         kind = state.fault_for(params, ANTHROPIC_SYNC)
         if kind is not None:
             fault = anthropic_fault(kind, state.faults)
-            record(params, fault.status, now, None)
+            record(params, fault.status, now, None, kind)
             raise fault
         version = version_of(request)
         delay = state.realtime_latency

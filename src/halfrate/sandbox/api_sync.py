@@ -43,7 +43,14 @@ def _events(url: str, answer: JSON, body: JSON) -> Iterator[Event]:
 def sync_router(state: SandboxState) -> APIRouter:
     router = APIRouter()
 
-    def record(url: str, body: JSON, status: int, at: float, outcome: Outcome | None) -> None:
+    def record(
+        url: str,
+        body: JSON,
+        status: int,
+        at: float,
+        outcome: Outcome | None,
+        fault: str | None = None,
+    ) -> None:
         model = body.get("model")
         entry = SyncEntry(
             provider="openai",
@@ -56,25 +63,27 @@ def sync_router(state: SandboxState) -> APIRouter:
             cache_read_tokens=0,
             cache_write_tokens=0,
             at=at,
+            fault=fault,
         )
         state.ledger.record(entry)
 
-    def refusal(url: str, body: JSON, streamed: bool) -> ApiError | None:
+    def refusal(url: str, body: JSON, streamed: bool) -> tuple[ApiError, str | None] | None:
         """A request refused before any work (a stream the endpoint cannot give, flex on a
-        model without it) or an injected fault; never charged."""
+        model without it) or an injected fault (then named too); never charged."""
         if streamed and url not in STREAMED:
-            return ApiError(
+            error = ApiError(
                 400,
                 f"streaming is simulated for {' and '.join(STREAMED)} only",
                 param="stream",
                 code="unsupported_value",
             )
+            return error, None
         flex = body.get("service_tier") == "flex" and url != EMBEDDINGS
         model = body.get("model")
         if flex and isinstance(model, str) and not offers_flex(model):
-            return flex_refused(model)
+            return flex_refused(model), None
         kind = state.fault_for(body, OPENAI_FLEX if flex else OPENAI_SYNC)
-        return openai_fault(kind, state.faults) if kind is not None else None
+        return (openai_fault(kind, state.faults), kind) if kind is not None else None
 
     async def answer(request: Request, url: str) -> Response:
         now = state.clock()
@@ -86,8 +95,9 @@ def sync_router(state: SandboxState) -> APIRouter:
         streamed = body.get("stream") is True
         refused = refusal(url, body, streamed)
         if refused is not None:
-            record(url, body, refused.status, now, None)
-            return error_response(refused)
+            error, kind = refused
+            record(url, body, error.status, now, None, kind)
+            return error_response(error)
         # Streaming is transport: the same question gets the same answer either way.
         asked = {k: v for k, v in body.items() if k not in TRANSPORT_FIELDS}
         if len(await request.body()) <= INLINE_BODY_BYTES:

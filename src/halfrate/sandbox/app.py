@@ -17,6 +17,7 @@ from halfrate.sandbox.api_files import files_router
 from halfrate.sandbox.api_message_batches import message_batches_router, root_url
 from halfrate.sandbox.api_messages import messages_router
 from halfrate.sandbox.api_sync import sync_router
+from halfrate.sandbox.fault_gate import FaultGate
 from halfrate.sandbox.faults import Faults
 from halfrate.sandbox.httpio import error_response, json_response
 from halfrate.sandbox.lifecycle import WINDOW_SECONDS
@@ -83,7 +84,8 @@ def create_app(
     ``realtime_latency``: seconds every synchronous answer waits before its first byte.
     ``token_interval``: seconds between streamed content events.
     ``cancel_latency``: seconds a cancelled batch spends cancelling (None: a third of latency).
-    ``faults``: injected failures, a :class:`Faults` or a spec string (see :mod:`faults`).
+    ``faults``: injected failures, a :class:`Faults` or a spec string (see :mod:`faults`):
+    on synchronous calls, batch lines, batches, uploaded files, and the file and batch routes.
     """
     state = SandboxState(
         latency,
@@ -130,5 +132,8 @@ def create_app(
     app.add_exception_handler(AnthropicError, _anthropic_error)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    if any(state.dice.http_kinds.values()):
+        # Inside SandboxMiddleware (added later, so outermost): keys are checked first.
+        app.add_middleware(FaultGate, state=state)
     app.add_middleware(SandboxMiddleware)
     return app

@@ -1,15 +1,21 @@
-"""Fault injection: which calls the sandbox answers with an error instead of an answer.
+"""Fault injection: which calls, batches and batch lines the sandbox makes go wrong.
 
 A :class:`Faults` holds a rate (0..1) per fault kind, plus options. The spec string of
 ``halfrate sandbox --faults`` is comma-separated ``name=value`` items, for example
-``sync_429=0.2,sync_500=0.05,retry_after=0.5,seed=7``.
+``sync_429=0.2,line_500=0.05,batch_404=1,not_found_tries=3,retry_after=0.5,seed=7``.
 
-Determinism: whether the n-th call with a given body faults depends only on the seed, the fault
-kind, the body's digest and n (:meth:`Faults.fires`). Concurrency cannot change it, and a retry of
-the same body is a new n, so it can succeed. :class:`CallCounter` hands out the n.
+Each kind says what it is rolled for (:attr:`FaultKind.applies_to`): every synchronous call
+(``sync``), flex calls (``flex``), each batch line when its batch runs (``line``), each created
+batch (``batch``), each HTTP request to a file or batch endpoint (``http``), or each uploaded
+file (``file``).
 
-New kinds (batch-level ones, later) are one more :class:`FaultKind` in :data:`FAULT_KINDS`; the
-parser, the error messages and the validation pick them up from there.
+Determinism: whether the n-th roll for a given digest faults depends only on the seed, the fault
+kind, the digest and n (:meth:`Faults.fires`). Concurrency cannot change it, and a retry of the
+same body is a new n, so it can succeed. :class:`CallCounter` hands out the n; what the digest
+is of (a request body, a batch's content, a route) is up to :mod:`fault_dice`.
+
+A new kind is one more :class:`FaultKind` in :data:`FAULT_KINDS`; the parser, the error messages,
+the validation and ``--help`` pick it up from there.
 """
 
 from __future__ import annotations
@@ -23,11 +29,13 @@ from types import MappingProxyType
 
 from halfrate.errors import InputError
 
+BOTH = ("openai", "anthropic")
+
 
 @dataclass(frozen=True, slots=True)
 class FaultKind:
     name: str
-    applies_to: str  # which calls it is rolled for: "sync" (every one) or "flex" (flex only)
+    applies_to: str  # what it is rolled for: sync, flex, line, batch, http or file
     providers: tuple[str, ...]
     meaning: str  # one line for help texts
 
@@ -50,11 +58,94 @@ FAULT_KINDS: Mapping[str, FaultKind] = MappingProxyType(
             ),
             FaultKind("sync_500", "sync", ("openai", "anthropic"), "sync calls are answered 500"),
             FaultKind("sync_529", "sync", ("anthropic",), "Anthropic sync calls are answered 529"),
+            FaultKind(
+                "line_429",
+                "line",
+                BOTH,
+                "batch lines fail rate-limited (OpenAI 429 line, Anthropic rate_limit_error)",
+            ),
+            FaultKind(
+                "line_500",
+                "line",
+                BOTH,
+                "batch lines fail with a server error (OpenAI 500 line, Anthropic api_error)",
+            ),
+            FaultKind(
+                "line_invalid",
+                "line",
+                BOTH,
+                "batch lines fail as invalid, a final answer (400 invalid_request_error)",
+            ),
+            FaultKind(
+                "duplicate_lines",
+                "line",
+                BOTH,
+                "batch lines appear twice in the output or results (charged once)",
+            ),
+            FaultKind(
+                "missing_lines",
+                "line",
+                BOTH,
+                "batch lines never run and appear in no output, error file or results",
+            ),
+            FaultKind(
+                "batch_invalid",
+                "batch",
+                ("openai",),
+                "OpenAI batches fail validation, errors naming 1-3 of their lines",
+            ),
+            FaultKind(
+                "expire_partway",
+                "batch",
+                BOTH,
+                "batches expire after about half their lines ran",
+            ),
+            FaultKind(
+                "slow_finalizing",
+                "batch",
+                BOTH,
+                "batches end finalizing_seconds later (OpenAI: stays finalizing)",
+            ),
+            FaultKind(
+                "batch_404",
+                "batch",
+                BOTH,
+                "the first not_found_tries retrieves of a new batch answer 404",
+            ),
+            FaultKind(
+                "http_429",
+                "http",
+                BOTH,
+                "file and batch requests are answered 429 with retry-after, doing nothing",
+            ),
+            FaultKind(
+                "http_500",
+                "http",
+                BOTH,
+                "file and batch requests are answered 500, doing nothing",
+            ),
+            FaultKind(
+                "http_timeout",
+                "http",
+                BOTH,
+                "file and batch requests take effect, but the answer waits timeout_seconds",
+            ),
+            FaultKind(
+                "file_not_found",
+                "file",
+                ("openai",),
+                "the first not_found_tries uses of an uploaded file's id answer 404",
+            ),
         )
     }
 )
-OPTIONS = ("retry_after", "seed")
+OPTIONS = ("retry_after", "finalizing_seconds", "not_found_tries", "timeout_seconds", "seed")
 DEFAULT_RETRY_AFTER = 1.0
+DEFAULT_FINALIZING_SECONDS = 2.0
+DEFAULT_NOT_FOUND_TRIES = 2
+DEFAULT_TIMEOUT_SECONDS = 30.0
+# The options given in seconds: each a finite number >= 0.
+SECONDS_OPTIONS = ("retry_after", "finalizing_seconds", "timeout_seconds")
 
 
 def known_names() -> str:
@@ -74,20 +165,36 @@ def describe() -> str:
     """Every name of the spec grammar with its meaning, one per line (for ``--help``)."""
     lines = [f"{kind.name}=RATE  {kind.meaning}" for kind in FAULT_KINDS.values()]
     lines.append(f"retry_after=SECONDS  the retry-after of a 429 (default {DEFAULT_RETRY_AFTER:g})")
+    lines.append(
+        "finalizing_seconds=SECONDS  how much later slow_finalizing ends a batch "
+        f"(default {DEFAULT_FINALIZING_SECONDS:g})"
+    )
+    lines.append(
+        "not_found_tries=INT  how many uses batch_404 and file_not_found answer 404 "
+        f"(default {DEFAULT_NOT_FOUND_TRIES})"
+    )
+    lines.append(
+        "timeout_seconds=SECONDS  how long http_timeout holds an answer back "
+        f"(default {DEFAULT_TIMEOUT_SECONDS:g})"
+    )
     lines.append("seed=INT  seeds every decision (default 0)")
     return "\n".join(lines)
 
 
 @dataclass(frozen=True, slots=True)
 class Faults:
-    """Fault rates by kind name (absent: 0), the retry-after seconds of a 429, and the seed."""
+    """Fault rates by kind name (absent: 0), the options, and the seed."""
 
     rates: Mapping[str, float] = field(default_factory=dict)
     retry_after: float = DEFAULT_RETRY_AFTER
     seed: int = 0
+    finalizing_seconds: float = DEFAULT_FINALIZING_SECONDS
+    not_found_tries: int = DEFAULT_NOT_FOUND_TRIES
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
 
     def __hash__(self) -> int:
-        return hash((tuple(sorted(self.rates.items())), self.retry_after, self.seed))
+        options = (self.finalizing_seconds, self.not_found_tries, self.timeout_seconds)
+        return hash((tuple(sorted(self.rates.items())), self.retry_after, self.seed, options))
 
     def __post_init__(self) -> None:
         for name, rate in self.rates.items():
@@ -95,8 +202,13 @@ class Faults:
                 raise InputError(f"unknown fault kind {name!r}; known names: {known_names()}")
             if not 0.0 <= rate <= 1.0:
                 raise InputError(f"fault rate {name}={rate} is outside 0..1")
-        if not (math.isfinite(self.retry_after) and self.retry_after >= 0):
-            raise InputError(f"retry_after={self.retry_after} must be a number >= 0")
+        for name in SECONDS_OPTIONS:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise InputError(f"{name}={value} must be a number >= 0")
+        tries = self.not_found_tries
+        if isinstance(tries, bool) or not isinstance(tries, int) or tries < 0:
+            raise InputError(f"not_found_tries={tries} must be an integer >= 0")
         # A read-only copy: the dataclass is frozen, its mapping should be too.
         object.__setattr__(self, "rates", MappingProxyType(dict(self.rates)))
 
@@ -104,6 +216,14 @@ class Faults:
     def active(self) -> bool:
         """Whether any kind can fire (when not, the sandbox skips fault work entirely)."""
         return any(rate > 0 for rate in self.rates.values())
+
+    def active_kinds(self, applies_to: str, provider: str) -> tuple[str, ...]:
+        """The kinds rolled for ``applies_to`` at ``provider`` that can fire, in registry order.
+
+        Empty for the common case, which lets callers skip digests and counting altogether.
+        """
+        rates = self.rates
+        return tuple(k for k in kinds_for(applies_to, provider) if rates.get(k, 0.0) > 0.0)
 
     def rate(self, kind: str) -> float:
         return self.rates.get(kind, 0.0)
@@ -138,7 +258,7 @@ NO_FAULTS = Faults()
 def parse_faults(spec: str) -> Faults:
     """Parse ``name=value[,name=value...]``; raises InputError naming the offending item."""
     rates: dict[str, float] = {}
-    options: dict[str, float | int] = {}
+    options: dict[str, float] = {}
     if not spec.strip():
         return NO_FAULTS
     for position, raw in enumerate(spec.split(","), start=1):
@@ -152,11 +272,14 @@ def parse_faults(spec: str) -> Faults:
             raise _bad(item, f"unknown name {name!r}")
         if name in rates or name in options:
             raise _bad(item, f"{name!r} is given twice")
-        if name == "seed":
+        if name in ("seed", "not_found_tries"):
             try:
-                options[name] = int(value)
+                whole = int(value)
             except ValueError:
-                raise _bad(item, "seed must be an integer") from None
+                raise _bad(item, f"{name} must be an integer") from None
+            if name == "not_found_tries" and whole < 0:
+                raise _bad(item, "not_found_tries must be an integer >= 0")
+            options[name] = whole
             continue
         try:
             number = float(value)
@@ -164,9 +287,9 @@ def parse_faults(spec: str) -> Faults:
             raise _bad(item, f"{value!r} is not a number") from None
         if not math.isfinite(number):
             raise _bad(item, f"{value!r} is not a finite number")
-        if name == "retry_after":
+        if name in SECONDS_OPTIONS:
             if number < 0:
-                raise _bad(item, "retry_after must be >= 0 seconds")
+                raise _bad(item, f"{name} must be >= 0 seconds")
             options[name] = number
         elif not 0.0 <= number <= 1.0:
             raise _bad(item, "a rate must be between 0 and 1")
@@ -176,6 +299,9 @@ def parse_faults(spec: str) -> Faults:
         rates,
         retry_after=float(options.get("retry_after", DEFAULT_RETRY_AFTER)),
         seed=int(options.get("seed", 0)),
+        finalizing_seconds=float(options.get("finalizing_seconds", DEFAULT_FINALIZING_SECONDS)),
+        not_found_tries=int(options.get("not_found_tries", DEFAULT_NOT_FOUND_TRIES)),
+        timeout_seconds=float(options.get("timeout_seconds", DEFAULT_TIMEOUT_SECONDS)),
     )
 
 
@@ -208,3 +334,14 @@ class CallCounter:
             n = self._counts.get(digest, 0)
             self._counts[digest] = n + 1
         return n
+
+    def next_many(self, digests: list[bytes]) -> list[int]:
+        """:meth:`next` for each digest in turn, under one lock (a batch's lines at once)."""
+        out = []
+        with self._lock:
+            counts = self._counts
+            for digest in digests:
+                n = counts.get(digest, 0)
+                counts[digest] = n + 1
+                out.append(n)
+        return out

@@ -1,17 +1,23 @@
 """What the sandbox would bill: one entry per synchronous answer and per batch line.
 
 Every synchronous answer is an entry, errors and injected faults included (not charged). Every
-line of an ended batch is an entry, including the lines that never ran (cancelled or expired,
-not charged), so the ledger accounts for each line a client sent. ``charged`` is true only for
-answers that succeeded: HTTP 2xx, or an Anthropic ``succeeded`` result.
+line of an ended batch is an entry, exactly one however often its result was written, including
+the lines that never ran (cancelled, expired, or lost to the ``missing_lines`` fault: not
+charged), so the ledger accounts for each line a client sent. A batch that failed validation
+ran nothing and has no entries. ``charged`` is true only for answers that succeeded: HTTP 2xx,
+or an Anthropic ``succeeded`` result. So "each succeeded custom_id was charged once" is: group
+the charged batch entries by ``(provider, custom_id)`` and count.
 
 Entry fields: ``provider`` ("openai" | "anthropic"), ``kind`` ("sync" | "batch"), ``endpoint``,
 ``model``, ``service_tier`` (default/flex/priority/scale, standard, or batch), ``batch_id``,
-``custom_id``, ``status`` (HTTP status; for a batch line the Anthropic result type, or for an
-OpenAI line that never ran its error code, ``batch_cancelled`` / ``batch_expired``), ``charged``,
-``input_tokens`` (uncached input only for Anthropic, as its usage reports it), ``output_tokens``,
-``cache_read_tokens``, ``cache_write_tokens``, ``at`` (app-clock seconds; for a batch line the
-time it ran, or the time the batch stopped for a line that never ran).
+``custom_id``, ``status`` (HTTP status; for a batch line the Anthropic result type, for an
+OpenAI line that never ran its error code, ``batch_cancelled`` / ``batch_expired``, and for a
+line lost by the ``missing_lines`` fault ``missing``), ``charged``, ``input_tokens`` (uncached
+input only for Anthropic, as its usage reports it), ``output_tokens``, ``cache_read_tokens``,
+``cache_write_tokens``, ``at`` (app-clock seconds; for a batch line the time it ran, or the time
+the batch stopped for a line that never ran), ``fault`` (the injected fault kind that shaped
+this entry, e.g. ``sync_429``, ``line_500``, ``duplicate_lines`` or ``expire_partway``; else
+null).
 
 A batch of 50,000 lines must not get noticeably slower for being recorded, so a batch is stored
 as one block of compact row tuples with the shared fields once; dicts are built only when read.
@@ -46,6 +52,7 @@ class SyncEntry:
     cache_read_tokens: int
     cache_write_tokens: int
     at: float
+    fault: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +70,7 @@ class SyncEntry:
             "cache_read_tokens": self.cache_read_tokens,
             "cache_write_tokens": self.cache_write_tokens,
             "at": self.at,
+            "fault": self.fault,
         }
 
 
@@ -71,7 +79,8 @@ class BatchBlock:
     """Every line of one ended batch, in the order they ran.
 
     The first ``ran`` rows ran, evenly spaced: row ``i`` at ``start + (i + 1) * step``; the
-    others never ran and are dated ``stopped_at``.
+    others never ran and are dated ``stopped_at``. ``faults``: by row index, the injected fault
+    that shaped a row (absent for the rows no fault touched; None when none did).
     """
 
     provider: str
@@ -82,9 +91,11 @@ class BatchBlock:
     start: float
     step: float
     stopped_at: float
+    faults: dict[int, str] | None = None
 
     def to_dicts(self) -> list[dict[str, Any]]:
         entries = []
+        faults = self.faults or {}
         for i, (custom_id, status, model, inp, out, read, write) in enumerate(self.rows):
             ran = i < self.ran
             entries.append(
@@ -103,6 +114,7 @@ class BatchBlock:
                     "cache_read_tokens": read,
                     "cache_write_tokens": write,
                     "at": self.start + (i + 1) * self.step if ran else self.stopped_at,
+                    "fault": faults.get(i),
                 }
             )
         return entries

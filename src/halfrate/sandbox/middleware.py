@@ -102,8 +102,11 @@ class SandboxMiddleware:
                 await send_json(send_marked, 500, failure)
 
 
-async def send_json(send: Send, status: int, body: object) -> None:
+async def send_json(
+    send: Send, status: int, body: object, extra: dict[str, str] | None = None
+) -> None:
     payload = dumps(body)
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
+    headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (extra or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": payload})

@@ -2,7 +2,8 @@
 
 Lock order: a batch's own lock may be held while taking the store lock (to publish its output
 files), never the other way round. The store lock is only held for dictionary work. The ledger,
-prompt cache and fault counter locks are leaves: nothing else is taken while one is held.
+prompt cache and fault counter locks (the sync calls' and :class:`FaultDice`'s) are leaves:
+nothing else is taken while one is held.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from halfrate.sandbox.anthropic_store import MessageBatchStore
+from halfrate.sandbox.fault_dice import FaultDice, content_digest
 from halfrate.sandbox.faults import CallCounter, Faults, as_faults
 from halfrate.sandbox.ledger import Ledger
-from halfrate.sandbox.lifecycle import WINDOW_SECONDS, BatchRecord
+from halfrate.sandbox.lifecycle import WINDOW_SECONDS, BatchRecord, not_found_batch
 from halfrate.sandbox.prompt_cache import PromptCache
 from halfrate.sandbox.wire import JSON, ApiError, body_digest, new_id
 
@@ -100,6 +102,7 @@ class SandboxState:
         self.cancel_latency = cancel_latency
         self.faults = as_faults(faults)
         self.calls = CallCounter()
+        self.dice = FaultDice(self.faults)
         self.ledger = Ledger()
         self.prompt_cache = PromptCache()
         self.message_batches = MessageBatchStore(self)
@@ -107,6 +110,7 @@ class SandboxState:
         self._seq = itertools.count(1)
         self._files: dict[str, StoredFile] = {}
         self._batches: dict[str, BatchRecord] = {}
+        self._unseen: dict[str, int] = {}  # file id -> uses still answered 404 (file_not_found)
 
     def fault_for(self, body: JSON, kinds: tuple[str, ...]) -> str | None:
         """The fault (of ``kinds``, tried in order) this call of ``body`` meets, if any."""
@@ -132,6 +136,31 @@ class SandboxState:
             )
             self._files[stored.id] = stored
         return stored
+
+    def upload_file(
+        self, data: bytes, filename: str, purpose: str, expires_after: int | None = None
+    ) -> StoredFile:
+        """Store a client's upload: :meth:`add_file`, plus the roll of ``file_not_found``."""
+        stored = self.add_file(data, filename, purpose, expires_after)
+        tries = self.dice.file_hidden_tries(data)
+        if tries > 0:
+            with self._lock:
+                self._unseen[stored.id] = tries
+        return stored
+
+    def use_file(self, file_id: str, param: str = "id") -> StoredFile:
+        """:meth:`get_file` for a client's use of the id (retrieve, content, batch create),
+        which a just-uploaded file hit by ``file_not_found`` answers with 404 a few times."""
+        if self._unseen:
+            with self._lock:
+                left = self._unseen.get(file_id, 0)
+                if left > 1:
+                    self._unseen[file_id] = left - 1
+                elif left == 1:
+                    del self._unseen[file_id]
+            if left > 0:
+                raise not_found_file(file_id, param)
+        return self.get_file(file_id, param)
 
     def _live(self, stored: StoredFile | None, now: float) -> bool:
         return stored is not None and (stored.expires_at is None or now < stored.expires_at)
@@ -183,7 +212,7 @@ class SandboxState:
         metadata: dict[str, str] | None,
         output_expires_after: int | None,
     ) -> JSON:
-        source = self.get_file(input_file_id, param="input_file_id")
+        source = self.use_file(input_file_id, param="input_file_id")
         if source.purpose != "batch":
             raise ApiError(
                 400,
@@ -191,6 +220,7 @@ class SandboxState:
                 "be uploaded with purpose 'batch'.",
                 param="input_file_id",
             )
+        plan = self.dice.plan("openai", lambda: content_digest(source.data, endpoint.encode()))
         now = self.clock()
         record = BatchRecord(
             id=new_id("batch_", 32),
@@ -205,6 +235,9 @@ class SandboxState:
             output_expires_after=output_expires_after,
             cancel_latency=self.cancel_latency,
             ledger=self.ledger,
+            plan=plan,
+            dice=self.dice,
+            hidden_reads=plan.hidden_reads,
         )
         with self._lock:
             record.seq = next(self._seq)
@@ -217,7 +250,7 @@ class SandboxState:
         with self._lock:
             record = self._batches.get(batch_id)
         if record is None:
-            raise ApiError(404, f"No batch found with id '{batch_id}'.", param="batch_id")
+            raise not_found_batch(batch_id)
         return record
 
     def _snapshot(self, record: BatchRecord) -> JSON:
@@ -229,6 +262,19 @@ class SandboxState:
 
     def get_batch(self, batch_id: str) -> JSON:
         return self._snapshot(self._record(batch_id))
+
+    def retrieve_batch(self, batch_id: str) -> JSON:
+        """:meth:`get_batch` for a client's retrieve, which the first few of a batch hit by
+        ``batch_404`` answer with 404 (and without advancing it)."""
+        record = self._record(batch_id)
+        if record.hidden_reads > 0:
+            with record.lock:
+                hidden = record.hidden_reads > 0
+                if hidden:
+                    record.hidden_reads -= 1
+            if hidden:
+                raise not_found_batch(batch_id)
+        return self._snapshot(record)
 
     def list_batches(self, *, after: str | None, limit: int) -> JSON:
         """Newest first; ``after`` is the id of the last batch of the previous page."""
