@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,3 +131,29 @@ def lanes(
         hr.close()
         openai_sdk.close()
         anthropic_sdk.close()
+
+
+def request_states(conn: Any) -> Counter[str]:
+    """How many requests the store holds in each state (``conn``: a SQLAlchemy connection)."""
+    import sqlalchemy as sa
+
+    rows = conn.execute(sa.text("SELECT state, count(*) FROM requests GROUP BY state"))
+    return Counter({str(state): int(count) for state, count in rows})
+
+
+def sandbox_batch_ids(server: Any) -> set[str]:
+    """The ids of every batch a sandbox (``SandboxServer``) created, of both providers."""
+    sandbox = server.app.state.sandbox
+    openai_ids = {b["id"] for b in sandbox.list_batches(after=None, limit=100_000)["data"]}
+    listed = sandbox.message_batches.list_batches(
+        after_id=None, before_id=None, limit=100_000, base_url=server.root_url
+    )
+    return openai_ids | {b["id"] for b in listed["data"]}
+
+
+def recorded_batch_ids(conn: Any) -> set[str]:
+    """The provider ids of the batches the store recorded as created."""
+    import sqlalchemy as sa
+
+    query = "SELECT provider_batch_id FROM batches WHERE provider_batch_id IS NOT NULL"
+    return {str(batch_id) for batch_id in conn.execute(sa.text(query)).scalars()}

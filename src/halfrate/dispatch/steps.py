@@ -42,6 +42,8 @@ INGEST_CHUNK_BYTES = 32_000_000
 STOPPED_CODES = frozenset({"batch_cancelled", "canceled"})
 # How far back to look for a batch whose create may have reached the provider before a crash.
 RECONCILE_SLACK_SECONDS = 600.0
+# Creates answered "no such file" for a just-uploaded file before it is uploaded again.
+REUPLOAD_AFTER_NOT_FOUND = 3
 
 
 @dataclass
@@ -104,8 +106,11 @@ def submit(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> boo
         return False
     except ProviderRejected as exc:
         if exc.status_code == 404 and provider.uploads_input:
-            # The uploaded file is not (yet) visible: upload again on the next try.
-            ctx.store.queue.update(batch.id, input_file_id=None)
+            # The uploaded file is not visible yet, a known provider lag right after an upload:
+            # create again with the same file after a backoff. Only a file still unseen after
+            # several tries is uploaded anew (an upload that really got lost).
+            if (batch.submit_failures + 1) % REUPLOAD_AFTER_NOT_FOUND == 0:
+                ctx.store.queue.update(batch.id, input_file_id=None)
             _submit_failed(ctx, batch, str(exc))
             return False
         moved = ctx.store.queue.abandon(batch.id, f"the provider refused the batch: {exc}")
