@@ -11,7 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from halfrate.sandbox import SandboxServer
-from tests.helpers import chat_line, fast_halfrate, write_jsonl
+from tests.helpers import chat_line, fast_halfrate, request_states, write_jsonl
 
 WORKERS = 3
 REQUESTS = 1_200
@@ -69,9 +69,7 @@ def test_several_worker_processes_share_one_store(database_url: str, tmp_path: P
     engine = sa.create_engine(database_url)
     try:
         with engine.connect() as conn:
-            states = dict(
-                conn.execute(sa.text("SELECT state, count(*) FROM requests GROUP BY state")).all()
-            )
+            states = dict(request_states(conn))
             landed = conn.execute(sa.text("SELECT count(DISTINCT request_id) FROM results"))
             landed_total = conn.execute(sa.text("SELECT count(*) FROM results")).scalar_one()
             packed_by = conn.execute(sa.text("SELECT count(*) FROM batches")).scalar_one()
