@@ -22,6 +22,7 @@ app = typer.Typer(
     epilog="Settings (flag > environment > config file > default):\n\n"
     + describe_settings().replace("\n", "\n\n")
     + "\n\nHALFRATE_POLICY  the routing policy file (default: built in; see `halfrate policy`)"
+    + "\n\nHALFRATE_WEBHOOK_SECRET  signs webhook sink deliveries (default: unsigned)"
     + "\n\nProviders use their SDKs' own variables: OPENAI_API_KEY, OPENAI_BASE_URL, "
     + "ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL.",
     no_args_is_help=True,
