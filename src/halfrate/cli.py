@@ -37,8 +37,10 @@ err = Console(highlight=False, soft_wrap=True, stderr=True)
 
 def _add_subcommands() -> None:
     from halfrate.cli_policy import policy_app
+    from halfrate.cli_report import report
 
     app.add_typer(policy_app, name="policy")
+    app.command()(report)
 
 
 _add_subcommands()

@@ -108,6 +108,12 @@ class PriceBook:
             source,
         )
 
+    def is_tiered(self, provider: str, model: str, lane: Lane) -> bool:
+        """Whether the model's price in ``lane`` depends on the prompt's size (tiers), so a
+        price of summed tokens is an estimate."""
+        rates = self._rates_for(provider, model, lane)
+        return rates is not None and rates.per_token is None
+
     def _rates_for(self, provider: str, model: str, lane: Lane) -> _Rates | None:
         key = (provider, model, lane)
         with self._lock:

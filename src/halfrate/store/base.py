@@ -61,6 +61,7 @@ class Store:
         from halfrate.store.deliveries import DeliveryQueries
         from halfrate.store.guard import GuardQueries
         from halfrate.store.ingest import IngestQueries
+        from halfrate.store.ledger_reads import LedgerQueries
         from halfrate.store.queue import QueueQueries
         from halfrate.store.reads import ReadQueries
         from halfrate.store.submissions import SubmissionQueries
@@ -75,6 +76,7 @@ class Store:
         self.reads = ReadQueries(self)
         self.cancels = CancelQueries(self)
         self.deliveries = DeliveryQueries(self)
+        self.ledger = LedgerQueries(self)
 
     @classmethod
     def open(cls, url: str, *, migrate_schema: bool = True) -> Store:

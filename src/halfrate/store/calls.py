@@ -55,6 +55,7 @@ class CallRecord:
     request_id: int
     tries: list[CallTry] = field(default_factory=list)
     to_batch: bool = False  # flex was unavailable and the policy falls back to batch
+    started_at: float = field(default_factory=time.time)  # when its first try began
 
     @property
     def last(self) -> CallTry:
@@ -255,9 +256,12 @@ class CallQueries:
         for record in records:
             item = priced.get(record.request_id)
             if item is not None:
+                first = live.get(record.request_id) == 0
                 for t in record.tries:
                     paid = costs(item.provider, item.model, t.usage, t.lane, item.route_lane)
-                    attempt_rows.append(_attempt_row(record.request_id, t, paid, now))
+                    waited = item.queue_seconds(record.started_at, first)
+                    attempt_rows.append(_attempt_row(record.request_id, t, paid, item, now, waited))
+                    first = False
             if record.request_id not in live:
                 continue
             target, values, result = _plan(record, live[record.request_id], policy, now)
@@ -286,18 +290,20 @@ class CallQueries:
 
 def _priced(conn: sa.Connection, ids: list[int]) -> dict[int, PricedAs]:
     query = (
-        sa.select(requests.c.id, requests.c.provider, requests.c.model, routes.c.lane)
+        sa.select(requests.c.id, *PricedAs.select())
         .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
         .where(id_in(conn, requests.c.id, ids))
     )
-    return {
-        rid: PricedAs(provider, model, Lane(lane or Lane.REALTIME.value))
-        for rid, provider, model, lane in conn.execute(query)
-    }
+    return {row[0]: PricedAs.of_row(row[1:], Lane.REALTIME) for row in conn.execute(query)}
 
 
 def _attempt_row(
-    request_id: int, t: CallTry, paid: tuple[object, ...], now: float
+    request_id: int,
+    t: CallTry,
+    paid: tuple[object, ...],
+    item: PricedAs,
+    now: float,
+    queue_seconds: float | None,
 ) -> tuple[object, ...]:
     return (
         request_id,
@@ -313,6 +319,8 @@ def _attempt_row(
         t.duration,
         *paid,
         now,
+        *item.ledger_columns,
+        queue_seconds,
     )
 
 

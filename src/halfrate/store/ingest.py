@@ -7,8 +7,9 @@ duplicated output line, a second ingestion of the same file after a crash) chang
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import sqlalchemy as sa
@@ -16,7 +17,14 @@ import sqlalchemy as sa
 from halfrate.models import Lane, RequestState, Usage, Verdict
 from halfrate.store.base import bulk_insert, id_in
 from halfrate.store.deliveries import enqueue_deliveries
-from halfrate.store.tables import attempts, request_state_is, requests, results, routes
+from halfrate.store.tables import (
+    attempts,
+    batches,
+    request_state_is,
+    requests,
+    results,
+    routes,
+)
 from halfrate.store.transitions import move_requests
 
 if TYPE_CHECKING:
@@ -55,11 +63,44 @@ class IngestCounts:
 
 @dataclass(frozen=True, slots=True)
 class PricedAs:
-    """What an attempt is priced as: its request's provider and model, and its route's lane."""
+    """What an attempt is priced as: its request's provider and model, and its route's lane;
+    and what the ledger row says it was for (the request's feature and team)."""
 
     provider: str
     model: str
     route_lane: Lane
+    feature: str | None = None
+    team: str | None = None
+    submitted_at: float | None = None  # when the request was stored
+
+    def queue_seconds(self, sent_at: float | None, first: bool) -> float | None:
+        """How long a request's first attempt waited to be sent; None for later attempts."""
+        if not first or sent_at is None or self.submitted_at is None:
+            return None
+        return max(0.0, sent_at - self.submitted_at)
+
+    @classmethod
+    def select(cls) -> tuple[sa.ColumnElement[Any], ...]:
+        """The columns :meth:`of_row` reads, after the request id; select from
+        ``requests`` outer-joined to ``routes``."""
+        return (
+            requests.c.provider,
+            requests.c.model,
+            routes.c.lane,
+            requests.c.feature,
+            requests.c.team,
+            requests.c.created_at,
+        )
+
+    @classmethod
+    def of_row(cls, row: Sequence[Any], default_lane: Lane) -> PricedAs:
+        provider, model, lane, feature, team, submitted = row
+        return cls(provider, model, Lane(lane or default_lane.value), feature, team, submitted)
+
+    @property
+    def ledger_columns(self) -> tuple[str | None, ...]:
+        """The dimension columns of an attempt row, in ATTEMPT_COLUMNS order."""
+        return (self.provider, self.model, self.feature, self.team)
 
 
 @dataclass(frozen=True)
@@ -90,6 +131,11 @@ ATTEMPT_COLUMNS = (
     "route_cost_nano",
     "price_source",
     "created_at",
+    "provider",
+    "model",
+    "feature",
+    "team",
+    "queue_seconds",
 )
 
 
@@ -131,7 +177,11 @@ class IngestQueries:
             live, priced = self._live(conn, batch_id, list(unique))
             counts.ignored += len(unique) - len(live)
             settled = [_settle(unique[rid], live[rid], policy) for rid in live]
-            self._store_attempts(conn, batch_id, settled, priced, now)
+            sent_at = conn.execute(
+                sa.select(batches.c.submitted_at).where(batches.c.id == batch_id)
+            ).scalar()
+            first = {rid for rid, tries in live.items() if tries == 0}
+            self._store_attempts(conn, batch_id, settled, priced, now, sent_at, first)
             self._store_paid_strays(conn, batch_id, unique, live, now)
             self._store_results(conn, settled, now)
             self._move(conn, batch_id, settled, live, policy, now, counts)
@@ -166,7 +216,10 @@ class IngestQueries:
         settled: list[LineOutcome],
         priced: dict[int, PricedAs],
         now: float,
+        sent_at: float | None = None,
+        first: set[int] | frozenset[int] = frozenset(),
     ) -> None:
+        """``first``: the requests for which this is the first attempt, sent at ``sent_at``."""
         if not settled:
             return
         costs = self._store.prices.attempt_costs
@@ -188,6 +241,8 @@ class IngestQueries:
                     None,
                     *costs(item.provider, item.model, o.usage, Lane.BATCH, item.route_lane),
                     now,
+                    *item.ledger_columns,
+                    item.queue_seconds(sent_at, o.request_id in first),
                 )
             )
         bulk_insert(conn, attempts, ATTEMPT_COLUMNS, rows)
@@ -216,14 +271,11 @@ class IngestQueries:
             )
         )
         query = (
-            sa.select(requests.c.id, requests.c.provider, requests.c.model, routes.c.lane)
+            sa.select(requests.c.id, *PricedAs.select())
             .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
             .where(id_in(conn, requests.c.id, strays), ~recorded)
         )
-        priced = {
-            rid: PricedAs(provider, model, Lane(lane or Lane.BATCH.value))
-            for rid, provider, model, lane in conn.execute(query)
-        }
+        priced = {row[0]: PricedAs.of_row(row[1:], Lane.BATCH) for row in conn.execute(query)}
         self._store_attempts(conn, batch_id, [unique[rid] for rid in priced], priced, now)
 
     def _store_results(self, conn: sa.Connection, settled: list[LineOutcome], now: float) -> None:
@@ -291,13 +343,7 @@ def locked_for_settling(
     what their attempts are priced as (their provider and model, and their route's lane;
     ``default_lane`` for requests stored before routes existed)."""
     query = (
-        sa.select(
-            requests.c.id,
-            requests.c.attempt_count,
-            requests.c.provider,
-            requests.c.model,
-            routes.c.lane,
-        )
+        sa.select(requests.c.id, requests.c.attempt_count, *PricedAs.select())
         .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
         .where(where)
     )
@@ -305,9 +351,10 @@ def locked_for_settling(
         query = query.with_for_update(of=requests)
     counts: dict[int, int] = {}
     priced: dict[int, PricedAs] = {}
-    for request_id, count, provider, model, route_lane in conn.execute(query):
-        counts[request_id] = count
-        priced[request_id] = PricedAs(provider, model, Lane(route_lane or default_lane.value))
+    for row in conn.execute(query):
+        request_id = row[0]
+        counts[request_id] = row[1]
+        priced[request_id] = PricedAs.of_row(row[2:], default_lane)
     return counts, priced
 
 

@@ -194,8 +194,18 @@ attempts = sa.Table(
     sa.Column("route_cost_nano", sa.BigInteger, nullable=True),
     sa.Column("price_source", sa.String(100), nullable=True),
     sa.Column("created_at", sa.Double, nullable=False),
+    # The request's provider, model (as sent), feature and team, copied in: a ledger row says
+    # on its own what it was for, so reports over millions of rows need no join.
+    sa.Column("provider", sa.String(20), nullable=True),
+    sa.Column("model", sa.String(200), nullable=True),
+    sa.Column("feature", sa.String(200), nullable=True),
+    sa.Column("team", sa.String(200), nullable=True),
+    # A request's first attempt: seconds from its submission until it was sent (the batch's
+    # create, or the call's start). Later attempts leave it empty.
+    sa.Column("queue_seconds", sa.Double, nullable=True),
     # Ingesting the same output twice must change nothing: one attempt per request per batch.
     sa.UniqueConstraint("request_id", "batch_id"),
+    sa.Index(None, "created_at"),  # reports over a time range
 )
 
 results = sa.Table(

@@ -1,0 +1,272 @@
+"""Reports over the ledger: spend, what realtime would have cost, what was saved, per group and
+in total; missed savings; before/after a date; and the KPIs.
+
+Money is exact: the store keeps nano-dollars as integers and sums them in SQL; a figure
+becomes a Decimal only here. Attempts of models without a known price are counted as unpriced,
+never guessed. Missed savings are priced from token sums (prices are linear in tokens), so they
+are marked *estimated* for the few models whose prices are tiered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
+
+from halfrate.ledger.prices import NANO
+from halfrate.models import Lane, Usage
+from halfrate.store import Store
+from halfrate.store.ledger_reads import (
+    DAY_SECONDS,
+    GROUPS,
+    LedgerQueries,
+    Scope,
+    Sums,
+    TokenSums,
+)
+
+GROUP_NAMES = tuple(GROUPS)
+
+
+def usd(nano: int) -> Decimal:
+    return Decimal(nano) / NANO
+
+
+@dataclass(frozen=True)
+class Line:
+    """One row of a report: a group's sums, with the money in dollars."""
+
+    key: str
+    requests: int
+    attempts: int
+    input_tokens: int
+    cached_tokens: int
+    cache_write_tokens: int
+    output_tokens: int
+    spend: Decimal
+    realtime: Decimal  # what the same tokens cost on the realtime lane
+    unpriced: int  # billed attempts without a known price (in none of the sums)
+
+    @property
+    def saved(self) -> Decimal:
+        return self.realtime - self.spend
+
+    @property
+    def saved_share(self) -> float | None:
+        return float(self.saved / self.realtime) if self.realtime else None
+
+    @classmethod
+    def of(cls, key: str, sums: Sums) -> Line:
+        return cls(
+            key=key,
+            requests=sums.requests,
+            attempts=sums.attempts,
+            input_tokens=sums.input_tokens,
+            cached_tokens=sums.cached_tokens,
+            cache_write_tokens=sums.cache_write_tokens,
+            output_tokens=sums.output_tokens,
+            spend=usd(sums.cost_nano),
+            realtime=usd(sums.realtime_cost_nano),
+            unpriced=sums.unpriced,
+        )
+
+
+@dataclass(frozen=True)
+class Percentiles:
+    count: int
+    p50: float | None
+    p95: float | None
+
+    @classmethod
+    def of(cls, ordered: Sequence[float]) -> Percentiles:
+        """Nearest-rank percentiles of already sorted values."""
+        return cls(len(ordered), _rank(ordered, 0.50), _rank(ordered, 0.95))
+
+
+def _rank(ordered: Sequence[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    index = max(0, min(len(ordered) - 1, int(-(-q * len(ordered) // 1)) - 1))
+    return ordered[index]
+
+
+@dataclass(frozen=True)
+class Missed:
+    """Work that ran realtime though nobody was waiting and its deadline allowed batch."""
+
+    attempts: int
+    spend: Decimal  # what it cost
+    batch: Decimal  # what the same tokens would have cost in a batch
+    unpriced: int  # attempts of models without a known price (left out of both)
+    estimated: bool  # some of it was priced from token sums of a tiered-price model
+
+    @property
+    def amount(self) -> Decimal:
+        return self.spend - self.batch
+
+
+@dataclass(frozen=True)
+class Kpis:
+    batch_share: float | None  # batch lane's share of spend
+    cache_hit_rate: float | None  # cached ÷ input tokens
+    saved_by_cache: Decimal  # answered from the response cache (realtime cost of them)
+    cache_answers: int
+    batch_turnaround: Percentiles  # seconds, create to end
+    ttft: Percentiles  # seconds, realtime and flex calls
+    tibt: Percentiles
+    queue_wait: Percentiles  # seconds from submission to first send
+
+
+@dataclass(frozen=True)
+class Report:
+    by: str
+    scope: Scope
+    lines: list[Line]
+    total: Line
+    missed: Missed
+    kpis: Kpis
+    generated_at: float
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One feature (or everything) before and after a date."""
+
+    at: float
+    before: Line
+    after: Line
+    before_days: float
+    after_days: float
+    before_batch_share: float | None
+    after_batch_share: float | None
+
+
+@dataclass
+class ReportMaker:
+    store: Store
+    # Requests whose deadline was at least this far after submission could have been batched
+    # (the policy's batch window plus its safety margin).
+    batch_after_seconds: float = 25 * 3600
+
+    def report(self, by: str, scope: Scope, now: float) -> Report:
+        if by not in GROUPS:
+            raise ValueError(f"unknown grouping {by!r}")
+        ledger = self.store.ledger
+        grouped = ledger.grouped(by, scope)
+        lanes = grouped if by == "lane" else ledger.grouped("lane", scope)
+        lines = [Line.of(_label(by, sums.key), sums) for sums in grouped]
+        total = _total(grouped)
+        return Report(
+            by=by,
+            scope=scope,
+            lines=lines,
+            total=Line.of("total", total),
+            missed=self.missed(scope),
+            kpis=self._kpis(scope, total, lanes),
+            generated_at=now,
+        )
+
+    def missed(self, scope: Scope) -> Missed:
+        spend = batch = 0
+        count = unpriced = 0
+        estimated = False
+        prices = self.store.prices
+        for tokens in self.store.ledger.missed_tokens(scope, self.batch_after_seconds):
+            cost = prices.cost(tokens.provider, tokens.model, _usage(tokens), Lane.BATCH)
+            count += tokens.attempts
+            if cost is None:
+                unpriced += tokens.attempts
+                continue
+            spend += tokens.cost_nano
+            batch += cost.nano
+            estimated = estimated or prices.is_tiered(tokens.provider, tokens.model, Lane.BATCH)
+        return Missed(count, usd(spend), usd(batch), unpriced, estimated)
+
+    def compare(self, scope: Scope, at: float, now: float) -> Comparison:
+        """``scope`` split at ``at``: its own since/until bound the two sides (default: all
+        of the ledger before, and up to now after)."""
+        ledger = self.store.ledger
+        before_scope = replace(scope, until=at)
+        after_scope = replace(scope, since=at)
+        sides = []
+        for side in (before_scope, after_scope):
+            lanes = ledger.grouped("lane", side)
+            sides.append((_total(lanes), _batch_share(lanes)))
+        (before, before_share), (after, after_share) = sides
+        first = scope.since if scope.since is not None else _first_day(ledger, before_scope, at)
+        end = scope.until if scope.until is not None else now
+        return Comparison(
+            at=at,
+            before=Line.of("before", before),
+            after=Line.of("after", after),
+            before_days=max(0.0, at - first) / DAY_SECONDS,
+            after_days=max(0.0, end - at) / DAY_SECONDS,
+            before_batch_share=before_share,
+            after_batch_share=after_share,
+        )
+
+    def _kpis(self, scope: Scope, total: Sums, lanes: list[Sums]) -> Kpis:
+        ledger = self.store.ledger
+        cache = next((s for s in lanes if s.key == Lane.CACHE.value), None)
+        calls = (Lane.REALTIME, Lane.FLEX)
+        return Kpis(
+            batch_share=_batch_share(lanes),
+            cache_hit_rate=(
+                total.cached_tokens / total.input_tokens if total.input_tokens else None
+            ),
+            saved_by_cache=usd(cache.realtime_cost_nano) if cache else Decimal(0),
+            cache_answers=cache.attempts if cache else 0,
+            batch_turnaround=Percentiles.of(ledger.batch_turnarounds(scope)),
+            ttft=Percentiles.of(ledger.timings(scope, "ttft", calls)),
+            tibt=Percentiles.of(ledger.timings(scope, "tibt", calls)),
+            queue_wait=Percentiles.of(ledger.timings(scope, "queue_seconds", list(Lane))),
+        )
+
+
+def _first_day(ledger: LedgerQueries, scope: Scope, at: float) -> float:
+    """Where the "before" side starts when no --since was given: its first ledger day."""
+    days = [s.key for s in ledger.grouped("day", scope) if s.key is not None]
+    return float(min(days)) * DAY_SECONDS if days else at
+
+
+def _total(groups: Sequence[Sums]) -> Sums:
+    """The groups added up. (Requests: a request with attempts in two groups counts twice.)"""
+    total = Sums("total")
+    for s in groups:
+        total.attempts += s.attempts
+        total.requests += s.requests
+        total.billed += s.billed
+        total.unpriced += s.unpriced
+        total.input_tokens += s.input_tokens
+        total.cached_tokens += s.cached_tokens
+        total.cache_write_tokens += s.cache_write_tokens
+        total.output_tokens += s.output_tokens
+        total.reasoning_tokens += s.reasoning_tokens
+        total.cost_nano += s.cost_nano
+        total.realtime_cost_nano += s.realtime_cost_nano
+    return total
+
+
+def _batch_share(lanes: Sequence[Sums]) -> float | None:
+    spend = sum(s.cost_nano for s in lanes)
+    batch = sum(s.cost_nano for s in lanes if s.key == Lane.BATCH.value)
+    return batch / spend if spend else None
+
+
+def _usage(tokens: TokenSums) -> Usage:
+    return Usage(
+        input_tokens=tokens.input_tokens,
+        cached_tokens=tokens.cached_tokens,
+        output_tokens=tokens.output_tokens,
+        cache_write_tokens=tokens.cache_write_tokens,
+        cache_write_1h_tokens=tokens.cache_write_1h_tokens,
+    )
+
+
+def _label(by: str, key: object) -> str:
+    if key is None:
+        return "(none)"
+    if by == "day":
+        return (date(1970, 1, 1) + timedelta(days=int(str(key)))).isoformat()
+    return str(key)

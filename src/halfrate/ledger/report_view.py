@@ -1,0 +1,245 @@
+"""A report for people (a table and a few lines of KPIs), for programs (JSON), and for
+spreadsheets (CSV). Money: dollars with four decimals in tables (sandbox jobs cost fractions of
+a cent), exact decimal strings in JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TextIO
+
+from rich.table import Table
+
+from halfrate.ledger.report import Comparison, Line, Missed, Percentiles, Report
+
+NANO_USD = Decimal("0.000000001")
+COLUMNS = (
+    "requests",
+    "attempts",
+    "input_tokens",
+    "cached_tokens",
+    "output_tokens",
+    "spend_usd",
+    "realtime_usd",
+    "saved_usd",
+    "saved_pct",
+    "unpriced",
+)
+
+
+def money(amount: Decimal) -> str:
+    sign = "-" if amount < 0 else ""
+    return f"{sign}${abs(amount):,.4f}"
+
+
+def exact(amount: Decimal) -> str:
+    """Dollars to the nano-dollar the ledger keeps, never in exponent notation."""
+    return format(amount.quantize(NANO_USD), "f")
+
+
+def share(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "n/a"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 120:
+        return f"{value:.1f} s"
+    if value < 7200:
+        return f"{value / 60:.1f} min"
+    return f"{value / 3600:.1f} h"
+
+
+def when(moment: float | None) -> str:
+    if moment is None:
+        return "the start"
+    return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def table(report: Report) -> Table:
+    grid = Table(title=f"spend by {report.by}", title_justify="left")
+    grid.add_column(report.by)
+    for name in ("requests", "input tok", "cached tok", "output tok"):
+        grid.add_column(name, justify="right")
+    for name in ("spend", "at realtime", "saved", "saved %"):
+        grid.add_column(name, justify="right")
+    for line in [*report.lines, report.total]:
+        grid.add_row(
+            line.key,
+            f"{line.requests:,}",
+            f"{line.input_tokens:,}",
+            f"{line.cached_tokens:,}",
+            f"{line.output_tokens:,}",
+            money(line.spend),
+            money(line.realtime),
+            money(line.saved),
+            share(line.saved_share),
+            end_section=line is report.lines[-1] if report.lines else False,
+        )
+    return grid
+
+
+def summary_lines(report: Report) -> list[str]:
+    """The lines under the table: period, unpriced work, missed savings and the KPIs."""
+    k, total = report.kpis, report.total
+    scope = report.scope
+    lines = [f"period      {when(scope.since)} to {when(scope.until or report.generated_at)}"]
+    if scope.feature or scope.team:
+        only = ", ".join(
+            f"{name} {value}"
+            for name, value in (("feature", scope.feature), ("team", scope.team))
+            if value
+        )
+        lines.append(f"only        {only}")
+    if total.unpriced:
+        lines.append(
+            f"unpriced    {total.unpriced:,} billed attempts of models without a known price "
+            "(in no sum above)"
+        )
+    lines.append(f"missed      {_missed(report.missed)}")
+    lines.append(
+        f"batch share {share(k.batch_share)} of spend; cache hit rate {share(k.cache_hit_rate)} "
+        "(cached ÷ input tokens)"
+    )
+    lines.append(
+        f"cache       {k.cache_answers:,} answers from the response cache saved "
+        f"{money(k.saved_by_cache)}"
+    )
+    lines.append(f"batches     turnaround {_percentiles(k.batch_turnaround, 'batches')}")
+    lines.append(f"calls       TTFT {_percentiles(k.ttft, 'calls')}; TIBT {_percentiles(k.tibt)}")
+    lines.append(f"queue wait  {_percentiles(k.queue_wait, 'requests')}, from submit to first send")
+    return lines
+
+
+def _missed(missed: Missed) -> str:
+    if not missed.attempts:
+        return "none: nothing ran realtime that could have waited for a batch"
+    text = (
+        f"{money(missed.amount)} more than batch: {missed.attempts:,} realtime attempts "
+        f"nobody was waiting for, with time for a batch, cost {money(missed.spend)} "
+        f"(batch: {money(missed.batch)})"
+    )
+    if missed.estimated:
+        text += "; estimated (tiered prices)"
+    if missed.unpriced:
+        text += f"; {missed.unpriced:,} unpriced left out"
+    return text
+
+
+def _percentiles(p: Percentiles, noun: str = "") -> str:
+    if not p.count:
+        return f"n/a (no {noun or 'data'})" if noun else "n/a"
+    counted = f" over {p.count:,} {noun}" if noun else ""
+    return f"p50 {seconds(p.p50)}, p95 {seconds(p.p95)}{counted}"
+
+
+def as_json(report: Report) -> dict[str, Any]:
+    k = report.kpis
+    return {
+        "by": report.by,
+        "since": report.scope.since,
+        "until": report.scope.until,
+        "feature": report.scope.feature,
+        "team": report.scope.team,
+        "generated_at": report.generated_at,
+        "rows": [_line_json(line) for line in report.lines],
+        "total": _line_json(report.total),
+        "missed_savings": {
+            "attempts": report.missed.attempts,
+            "spend_usd": exact(report.missed.spend),
+            "batch_usd": exact(report.missed.batch),
+            "amount_usd": exact(report.missed.amount),
+            "unpriced": report.missed.unpriced,
+            "estimated": report.missed.estimated,
+        },
+        "kpis": {
+            "batch_share": k.batch_share,
+            "cache_hit_rate": k.cache_hit_rate,
+            "saved_by_cache_usd": exact(k.saved_by_cache),
+            "cache_answers": k.cache_answers,
+            "batch_turnaround_seconds": _percentiles_json(k.batch_turnaround),
+            "ttft_seconds": _percentiles_json(k.ttft),
+            "tibt_seconds": _percentiles_json(k.tibt),
+            "queue_wait_seconds": _percentiles_json(k.queue_wait),
+        },
+    }
+
+
+def _line_json(line: Line) -> dict[str, Any]:
+    return {"key": line.key, **_line_values(line)}
+
+
+def _line_values(line: Line) -> dict[str, Any]:
+    return {
+        "requests": line.requests,
+        "attempts": line.attempts,
+        "input_tokens": line.input_tokens,
+        "cached_tokens": line.cached_tokens,
+        "output_tokens": line.output_tokens,
+        "spend_usd": exact(line.spend),
+        "realtime_usd": exact(line.realtime),
+        "saved_usd": exact(line.saved),
+        "saved_pct": None if line.saved_share is None else round(line.saved_share * 100, 2),
+        "unpriced": line.unpriced,
+    }
+
+
+def _percentiles_json(p: Percentiles) -> dict[str, Any]:
+    return {"count": p.count, "p50": p.p50, "p95": p.p95}
+
+
+def write_csv(report: Report, out: TextIO) -> None:
+    """One row per group and a last ``total`` row; the KPIs are in the JSON form."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([report.by, *COLUMNS])
+    for line in [*report.lines, report.total]:
+        values = _line_values(line)
+        writer.writerow([line.key, *(values[c] for c in COLUMNS)])
+
+
+def comparison_lines(c: Comparison, feature: str | None) -> list[str]:
+    who = f"feature {feature}" if feature else "everything"
+    lines = [f"{who}, before and after {when(c.at)}"]
+    for line, days, batch in (
+        (c.before, c.before_days, c.before_batch_share),
+        (c.after, c.after_days, c.after_batch_share),
+    ):
+        per_request = line.spend / line.requests if line.requests else None
+        lines.append(
+            f"  {line.key:<6} {days:6.1f} days  {line.requests:,} requests  spend "
+            f"{money(line.spend)} (at realtime {money(line.realtime)}, saved "
+            f"{share(line.saved_share)})  per request "
+            f"{money(per_request) if per_request is not None else 'n/a'}  batch share "
+            f"{share(batch)}"
+        )
+    before, after = c.before, c.after
+    if before.requests and after.requests:
+        b = before.spend / before.requests
+        a = after.spend / after.requests
+        change = (a - b) / b if b else None
+        lines.append(
+            "  change per request: "
+            + (f"{float(change):+.1%}" if change is not None else "n/a (nothing spent before)")
+        )
+    return lines
+
+
+def comparison_json(c: Comparison, feature: str | None) -> dict[str, Any]:
+    return {
+        "feature": feature,
+        "at": c.at,
+        "before": {
+            **_line_values(c.before),
+            "days": c.before_days,
+            "batch_share": c.before_batch_share,
+        },
+        "after": {
+            **_line_values(c.after),
+            "days": c.after_days,
+            "batch_share": c.after_batch_share,
+        },
+    }
