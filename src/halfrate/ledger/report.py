@@ -9,10 +9,12 @@ are marked *estimated* for the few models whose prices are tiered.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from halfrate.ledger.prices import NANO
 from halfrate.models import Lane, Usage
@@ -25,6 +27,7 @@ from halfrate.store.ledger_reads import (
     Sums,
     TokenSums,
 )
+from halfrate.store.tables import LEDGER_DAY_SUMS
 
 GROUP_NAMES = tuple(GROUPS)
 
@@ -81,14 +84,26 @@ class Percentiles:
     @classmethod
     def of(cls, ordered: Sequence[float]) -> Percentiles:
         """Nearest-rank percentiles of already sorted values."""
-        return cls(len(ordered), _rank(ordered, 0.50), _rank(ordered, 0.95))
+        return cls.of_histogram([(value, 1) for value in ordered])
+
+    @classmethod
+    def of_histogram(cls, buckets: Sequence[tuple[float, int]]) -> Percentiles:
+        """Nearest-rank percentiles of (value, count) pairs in order of value."""
+        total = sum(n for _, n in buckets)
+        return cls(total, _rank(buckets, total, 0.50), _rank(buckets, total, 0.95))
 
 
-def _rank(ordered: Sequence[float], q: float) -> float | None:
-    if not ordered:
+def _rank(buckets: Sequence[tuple[float, int]], total: int, q: float) -> float | None:
+    """The value at rank ceil(q * total) (1-based), as nearest-rank percentiles define it."""
+    if not total:
         return None
-    index = max(0, min(len(ordered) - 1, int(-(-q * len(ordered) // 1)) - 1))
-    return ordered[index]
+    rank = max(1, math.ceil(q * total))
+    seen = 0
+    for value, n in buckets:
+        seen += n
+        if seen >= rank:
+            return value
+    return buckets[-1][0]
 
 
 @dataclass(frozen=True)
@@ -152,10 +167,11 @@ class ReportMaker:
     def report(self, by: str, scope: Scope, now: float) -> Report:
         if by not in GROUPS:
             raise ValueError(f"unknown grouping {by!r}")
-        ledger = self.store.ledger
-        grouped = ledger.grouped(by, scope)
-        lanes = grouped if by == "lane" else ledger.grouped("lane", scope)
-        lines = [Line.of(_label(by, sums.key), sums) for sums in grouped]
+        grouped = self.store.ledger.grouped(by, scope)
+        per_key = _fold(grouped, lambda s: s.key)
+        lanes = list(_fold(grouped, lambda s: s.lane).values())
+        ordered = sorted(per_key.values(), key=lambda s: (-s.cost_nano, s.key is None, str(s.key)))
+        lines = [Line.of(_label(by, sums.key), sums) for sums in ordered]
         total = _total(grouped)
         return Report(
             by=by,
@@ -218,9 +234,9 @@ class ReportMaker:
             saved_by_cache=usd(cache.realtime_cost_nano) if cache else Decimal(0),
             cache_answers=cache.attempts if cache else 0,
             batch_turnaround=Percentiles.of(ledger.batch_turnarounds(scope)),
-            ttft=Percentiles.of(ledger.timings(scope, "ttft", calls)),
-            tibt=Percentiles.of(ledger.timings(scope, "tibt", calls)),
-            queue_wait=Percentiles.of(ledger.timings(scope, "queue_seconds", list(Lane))),
+            ttft=Percentiles.of_histogram(ledger.timings(scope, "ttft", calls)),
+            tibt=Percentiles.of_histogram(ledger.timings(scope, "tibt", calls)),
+            queue_wait=Percentiles.of_histogram(ledger.timings(scope, "queue")),
         )
 
 
@@ -230,21 +246,20 @@ def _first_day(ledger: LedgerQueries, scope: Scope, at: float) -> float:
     return float(min(days)) * DAY_SECONDS if days else at
 
 
-def _total(groups: Sequence[Sums]) -> Sums:
-    """The groups added up. (Requests: a request with attempts in two groups counts twice.)"""
-    total = Sums("total")
+def _fold(groups: Sequence[Sums], key: Callable[[Sums], Any]) -> dict[Any, Sums]:
+    """The groups added up per ``key``."""
+    folded: dict[Any, list[Sums]] = {}
     for s in groups:
-        total.attempts += s.attempts
-        total.requests += s.requests
-        total.billed += s.billed
-        total.unpriced += s.unpriced
-        total.input_tokens += s.input_tokens
-        total.cached_tokens += s.cached_tokens
-        total.cache_write_tokens += s.cache_write_tokens
-        total.output_tokens += s.output_tokens
-        total.reasoning_tokens += s.reasoning_tokens
-        total.cost_nano += s.cost_nano
-        total.realtime_cost_nano += s.realtime_cost_nano
+        folded.setdefault(key(s), []).append(s)
+    return {k: _total(parts, k) for k, parts in folded.items()}
+
+
+def _total(groups: Sequence[Sums], key: Any = "total") -> Sums:
+    """The groups added up."""
+    lanes = {s.lane for s in groups}
+    total = Sums(key, lanes.pop() if len(lanes) == 1 else None)
+    for s in groups:
+        total.add([getattr(s, name) for name in LEDGER_DAY_SUMS])
     return total
 
 

@@ -27,6 +27,7 @@ from halfrate.store.ingest import (
     locked_for_settling,
     usage_columns,
 )
+from halfrate.store.rollup import Fact, add_attempts
 from halfrate.store.tables import attempts, request_state_is, requests, results, routes
 from halfrate.store.transitions import move_requests
 
@@ -245,6 +246,7 @@ class CallQueries:
         live, priced = self._live(conn, [r.request_id for r in records])
         costs = self._store.prices.attempt_costs
         attempt_rows: list[tuple[object, ...]] = []
+        facts: list[Fact] = []
         result_rows: list[tuple[object, ...]] = []
         landed: list[int] = []
         moves: dict[tuple[RequestState, tuple[tuple[str, object], ...]], list[int]] = {}
@@ -260,7 +262,10 @@ class CallQueries:
                 for t in record.tries:
                     paid = costs(item.provider, item.model, t.usage, t.lane, item.route_lane)
                     waited = item.queue_seconds(record.started_at, first)
-                    attempt_rows.append(_attempt_row(record.request_id, t, paid, item, now, waited))
+                    row = _attempt_row(record.request_id, t, paid, item, now, waited)
+                    attempt_rows.append(row)
+                    # A flex call that fell back to realtime is moved from its first try on.
+                    facts.append(item.fact(row, moved=t.lane is not record.tries[0].lane))
                     first = False
             if record.request_id not in live:
                 continue
@@ -272,6 +277,7 @@ class CallQueries:
                 landed.append(record.request_id)
             counts.add(_count(target, record))
         bulk_insert(conn, attempts, ATTEMPT_COLUMNS, attempt_rows)
+        add_attempts(conn, facts)
         bulk_insert(conn, results, RESULT_COLUMNS, result_rows)
         enqueue_deliveries(conn, landed)
         for (target, settled), ids in moves.items():

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from halfrate.models import Lane, RequestState, Usage, Verdict
 from halfrate.store.base import bulk_insert, id_in
 from halfrate.store.deliveries import enqueue_deliveries
+from halfrate.store.rollup import Fact, add_attempts
 from halfrate.store.tables import (
     attempts,
     batches,
@@ -72,6 +73,35 @@ class PricedAs:
     feature: str | None = None
     team: str | None = None
     submitted_at: float | None = None  # when the request was stored
+    waiting: bool = False  # a person is waiting for it
+    moved: bool = False  # the deadline guard or a flex fallback moved it off its route's lane
+    deadline: float | None = None
+
+    def fact(self, row: Sequence[Any], moved: bool = False) -> Fact:
+        """What the ledger's rollups need of an attempt row (in ATTEMPT_COLUMNS order)."""
+        billed = row[_INPUT] is not None
+        return Fact(
+            created_at=row[_CREATED],
+            provider=self.provider,
+            model=self.model,
+            feature=self.feature,
+            team=self.team,
+            lane=row[_LANE],
+            outcome=row[_OUTCOME],
+            waiting=self.waiting,
+            moved=self.moved or moved,
+            slack=(
+                None
+                if self.deadline is None or self.submitted_at is None
+                else self.deadline - self.submitted_at
+            ),
+            tokens=tuple(int(row[i] or 0) for i in _TOKENS) if billed else None,  # type: ignore[arg-type]
+            cost_nano=row[_COST],
+            realtime_cost_nano=row[_REALTIME],
+            ttft=row[_TTFT],
+            tibt=row[_TIBT],
+            queue_seconds=row[_QUEUE],
+        )
 
     def queue_seconds(self, sent_at: float | None, first: bool) -> float | None:
         """How long a request's first attempt waited to be sent; None for later attempts."""
@@ -90,12 +120,25 @@ class PricedAs:
             requests.c.feature,
             requests.c.team,
             requests.c.created_at,
+            routes.c.waiting,
+            requests.c.moved_by,
+            requests.c.deadline,
         )
 
     @classmethod
     def of_row(cls, row: Sequence[Any], default_lane: Lane) -> PricedAs:
-        provider, model, lane, feature, team, submitted = row
-        return cls(provider, model, Lane(lane or default_lane.value), feature, team, submitted)
+        provider, model, lane, feature, team, submitted, waiting, moved_by, deadline = row
+        return cls(
+            provider,
+            model,
+            Lane(lane or default_lane.value),
+            feature,
+            team,
+            submitted,
+            bool(waiting),
+            moved_by is not None,
+            deadline,
+        )
 
     @property
     def ledger_columns(self) -> tuple[str | None, ...]:
@@ -136,6 +179,29 @@ ATTEMPT_COLUMNS = (
     "feature",
     "team",
     "queue_seconds",
+)
+
+
+_AT = {name: i for i, name in enumerate(ATTEMPT_COLUMNS)}
+_LANE, _OUTCOME, _INPUT, _CREATED = (
+    _AT["lane"],
+    _AT["outcome"],
+    _AT["input_tokens"],
+    _AT["created_at"],
+)
+_COST, _REALTIME, _QUEUE = _AT["cost_nano"], _AT["realtime_cost_nano"], _AT["queue_seconds"]
+_TTFT, _TIBT = _AT["ttft"], _AT["tibt"]
+# In the order of the rollup's token sums.
+_TOKENS = tuple(
+    _AT[name]
+    for name in (
+        "input_tokens",
+        "cached_tokens",
+        "cache_write_tokens",
+        "cache_write_1h_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+    )
 )
 
 
@@ -246,6 +312,8 @@ class IngestQueries:
                 )
             )
         bulk_insert(conn, attempts, ATTEMPT_COLUMNS, rows)
+        facts = (priced[o.request_id].fact(row) for o, row in zip(settled, rows, strict=True))
+        add_attempts(conn, facts)
 
     def _store_paid_strays(
         self,

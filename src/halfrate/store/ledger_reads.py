@@ -1,35 +1,52 @@
-"""Reading the ledger (the attempts table) for reports: sums per group, and the raw figures
-behind the KPIs. Every query is one scan of the attempts in a time range, at most.
+"""Reading the ledger for reports, from its daily rollups (:mod:`rollup`).
 
-A ledger row carries its request's provider, model, feature and team (copied in when it is
-stored), so grouping needs no join with the requests table. Days are UTC.
+Whole days of a period are read from ``ledger_days`` and ``ledger_timings``; the partial days
+at its edges (a ``--since`` at 14:37) from the attempts themselves, summed by the same code that
+keeps the rollups, so a report is exact to the second and reads thousands of rows, not millions.
+Days are UTC.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from halfrate.models import Lane
-from halfrate.store.tables import attempts, batches, requests, routes
+from halfrate.store.rollup import DAY, HOUR, NO_DEADLINE, Rollup, read_facts
+from halfrate.store.tables import (
+    LEDGER_DAY_KEYS,
+    LEDGER_DAY_SUMS,
+    attempts,
+    batches,
+    ledger_days,
+    ledger_timings,
+)
 
 if TYPE_CHECKING:
     from halfrate.store.base import Store
 
-# What a report can be grouped by, and the expression of each.
 DAY_SECONDS = 86400
-GROUPS: dict[str, sa.ColumnElement[Any]] = {
-    "feature": attempts.c.feature,
-    "team": attempts.c.team,
-    "model": attempts.c.model,
-    "lane": attempts.c.lane,
-    "provider": attempts.c.provider,
-    # Whole days since 1970-01-01 UTC; the report turns them into dates.
-    "day": sa.cast(sa.func.floor(attempts.c.created_at / DAY_SECONDS), sa.BigInteger),
+
+
+_H = ledger_days.c
+_KEY_INDEX = {name: i for i, name in enumerate(LEDGER_DAY_KEYS)}
+
+
+def _key_part(name: str) -> Callable[[tuple[Any, ...]], Any]:
+    index = _KEY_INDEX[name]
+    return lambda key: key[index]
+
+
+# What a report can be grouped by: the rollup column, and the same from a rollup key in Python.
+GROUPS: dict[str, tuple[sa.ColumnElement[Any], Callable[[tuple[Any, ...]], Any]]] = {
+    name: (_H[name], _key_part(name)) for name in ("feature", "team", "model", "lane", "provider")
 }
+# Whole days since 1970-01-01 UTC; the report turns them into dates.
+GROUPS["day"] = (_H.day, lambda key: key[0])
 
 
 @dataclass(frozen=True)
@@ -42,63 +59,81 @@ class Scope:
     feature: str | None = None
     team: str | None = None
 
-    def where(self) -> sa.ColumnElement[bool]:
-        terms: list[sa.ColumnElement[bool]] = [sa.true()]
-        if self.since is not None:
-            terms.append(attempts.c.created_at >= self.since)
-        if self.until is not None:
-            terms.append(attempts.c.created_at < self.until)
+    def days(self) -> tuple[int | None, int | None]:
+        """The whole days inside the range: ``[first, end)``, None for an open side."""
+        first = None if self.since is None else math.ceil(self.since / DAY)
+        end = None if self.until is None else math.floor(self.until / DAY)
+        if first is not None and end is not None and end < first:
+            end = first  # the range lies inside one day: no whole day, one edge
+        return first, end
+
+    def edges(self) -> list[tuple[float, float]]:
+        """The parts of the range outside its whole days, as [start, stop) in seconds."""
+        first, end = self.days()
+        parts = []
+        if self.since is not None and first is not None:
+            stop = first * DAY if self.until is None else min(first * DAY, self.until)
+            parts.append((self.since, stop))
+        if self.until is not None and end is not None:
+            start = end * DAY if self.since is None else max(end * DAY, self.since)
+            if not parts or start >= parts[0][1]:
+                parts.append((start, self.until))
+        return [(a, b) for a, b in parts if b > a]
+
+    def day_terms(self, day: sa.ColumnElement[int]) -> list[sa.ColumnElement[bool]]:
+        first, end = self.days()
+        terms: list[sa.ColumnElement[bool]] = []
+        if first is not None:
+            terms.append(day >= first)
+        if end is not None:
+            terms.append(day < end)
+        return terms
+
+    def tag_terms(self, table: sa.Table) -> list[sa.ColumnElement[bool]]:
+        terms: list[sa.ColumnElement[bool]] = []
         if self.feature is not None:
-            terms.append(attempts.c.feature == self.feature)
+            terms.append(table.c.feature == self.feature)
         if self.team is not None:
-            terms.append(attempts.c.team == self.team)
-        return sa.and_(*terms)
+            terms.append(table.c.team == self.team)
+        return terms
+
+    def keeps(self, key: tuple[Any, ...]) -> bool:
+        """Whether a rollup key (of an edge) is in the feature and team this scope asks for."""
+        feature, team = key[_KEY_INDEX["feature"]], key[_KEY_INDEX["team"]]
+        return (self.feature is None or feature == self.feature) and (
+            self.team is None or team == self.team
+        )
 
 
 @dataclass
 class Sums:
-    """Ledger sums of one group. Costs in nano-dollars over the priced attempts only."""
+    """Ledger sums of one group (and lane). Costs in nano-dollars over the priced attempts."""
 
     key: Any
+    lane: str | None = None
     attempts: int = 0
-    requests: int = 0  # distinct requests with an attempt in the group
+    requests: int = 0  # attempts that ended their request (retries do not)
     billed: int = 0  # attempts the provider billed (they have usage)
     unpriced: int = 0  # billed attempts of models without a known price
     input_tokens: int = 0
     cached_tokens: int = 0
     cache_write_tokens: int = 0
+    cache_write_1h_tokens: int = 0
     output_tokens: int = 0
     reasoning_tokens: int = 0
     cost_nano: int = 0
     realtime_cost_nano: int = 0
+
+    def add(self, values: Sequence[int]) -> None:
+        for name, value in zip(LEDGER_DAY_SUMS, values, strict=True):
+            setattr(self, name, getattr(self, name) + int(value))
 
 
 def _sum(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     return sa.func.coalesce(sa.func.sum(column), 0)
 
 
-_SUMS = (
-    sa.func.count(),
-    sa.func.count(sa.distinct(attempts.c.request_id)),
-    sa.func.count(attempts.c.input_tokens),
-    _sum(
-        sa.case(
-            (sa.and_(attempts.c.input_tokens.is_not(None), attempts.c.cost_nano.is_(None)), 1),
-            else_=0,
-        )
-    ),
-    _sum(attempts.c.input_tokens),
-    _sum(attempts.c.cached_tokens),
-    _sum(attempts.c.cache_write_tokens),
-    _sum(attempts.c.output_tokens),
-    _sum(attempts.c.reasoning_tokens),
-    _sum(attempts.c.cost_nano),
-    _sum(attempts.c.realtime_cost_nano),
-)
-
-
-def _sums(key: Any, row: Sequence[Any]) -> Sums:
-    return Sums(key, *(int(value) for value in row))
+_SUMS = tuple(_sum(_H[name]) for name in LEDGER_DAY_SUMS)
 
 
 @dataclass(frozen=True)
@@ -116,78 +151,117 @@ class TokenSums:
     cost_nano: int
 
 
+def _none(value: Any) -> Any:
+    """The rollups keep "no feature" (or team, model, provider) as empty text."""
+    return None if value == "" else value
+
+
 class LedgerQueries:
     def __init__(self, store: Store) -> None:
         self._store = store
 
     def grouped(self, by: str, scope: Scope) -> list[Sums]:
-        """Sums per value of ``by`` (one of :data:`GROUPS`), largest spend first."""
-        key = GROUPS[by]
-        query = (
-            sa.select(key.label("key"), *_SUMS)
-            .where(scope.where())
-            .group_by(key)
-            .order_by(_sum(attempts.c.cost_nano).desc(), key)
-        )
+        """Sums per value of ``by`` (one of :data:`GROUPS`) and lane: the report adds the lanes
+        up per value, and the values up per lane."""
+        column, of_key = GROUPS[by]
+        keys = (column, _H.lane)
+        terms = [*scope.day_terms(_H.day), *scope.tag_terms(ledger_days)]
+        query = sa.select(*keys, *_SUMS).where(*terms).group_by(*keys)
+        found: dict[tuple[Any, str], Sums] = {}
         with self._store.read() as conn:
-            return [_sums(row[0], row[1:]) for row in conn.execute(query)]
+            for row in conn.execute(query):
+                group = (_none(row[0]), row[1])
+                found.setdefault(group, Sums(*group)).add(row[2:])
+            for key, values in self._edges(conn, scope).days.items():
+                group = (_none(of_key(key)), key[_KEY_INDEX["lane"]])
+                found.setdefault(group, Sums(*group)).add(values)
+        return list(found.values())
 
     def missed_tokens(self, scope: Scope, batch_after_seconds: float) -> list[TokenSums]:
-        """Billed realtime attempts that could have waited: nobody was waiting, the deadline
-        guard did not move them, and their deadline (if any) was at least
-        ``batch_after_seconds`` after submission. Summed per provider and model."""
-        eligible = sa.and_(
-            scope.where(),
-            attempts.c.lane == Lane.REALTIME.value,
-            attempts.c.input_tokens.is_not(None),
-            sa.or_(routes.c.waiting.is_(None), routes.c.waiting.is_(False)),
-            requests.c.moved_by.is_(None),
-            sa.or_(
-                requests.c.deadline.is_(None),
-                requests.c.deadline - requests.c.created_at >= batch_after_seconds,
-            ),
-        )
-        query = (
-            sa.select(
-                attempts.c.provider,
-                attempts.c.model,
-                sa.func.count(),
-                _sum(attempts.c.input_tokens),
-                _sum(attempts.c.cached_tokens),
-                _sum(attempts.c.cache_write_tokens),
-                _sum(attempts.c.cache_write_1h_tokens),
-                _sum(attempts.c.output_tokens),
-                _sum(attempts.c.cost_nano),
-            )
-            .select_from(
-                attempts.join(requests, requests.c.id == attempts.c.request_id).outerjoin(
-                    routes, routes.c.id == requests.c.route_id
-                )
-            )
-            .where(eligible)
-            .group_by(attempts.c.provider, attempts.c.model)
-        )
-        with self._store.read() as conn:
-            return [
-                TokenSums(str(row[0]), str(row[1]), *(int(v) for v in row[2:]))
-                for row in conn.execute(query)
-            ]
+        """Billed realtime attempts that could have waited: nobody was waiting, neither the
+        deadline guard nor a flex fallback moved them there, and their deadline (if any) was
+        at least ``batch_after_seconds`` after submission. Summed per provider and model."""
+        reach = math.ceil(batch_after_seconds / HOUR)
 
-    def timings(self, scope: Scope, column: str, lanes: Sequence[Lane]) -> list[float]:
-        """The values of a timing column (``ttft``, ``tibt``, ``queue_seconds``) of the
-        attempts in ``lanes``, sorted (for percentiles)."""
-        value = attempts.c[column]
-        query = (
-            sa.select(value)
-            .where(
-                scope.where(),
-                value.is_not(None),
-                attempts.c.lane.in_([lane.value for lane in lanes]),
+        def could_wait(lane: str, waiting: int, moved: int, slack: int) -> bool:
+            return (
+                lane == Lane.REALTIME.value
+                and not waiting
+                and not moved
+                and (slack == NO_DEADLINE or slack >= reach)
             )
-            .order_by(value)
+
+        query = (
+            sa.select(_H.provider, _H.model, *_SUMS)
+            .where(
+                *scope.day_terms(_H.day),
+                *scope.tag_terms(ledger_days),
+                _H.lane == Lane.REALTIME.value,
+                _H.waiting == 0,
+                _H.moved == 0,
+                sa.or_(_H.slack_hours == NO_DEADLINE, _H.slack_hours >= reach),
+            )
+            .group_by(_H.provider, _H.model)
         )
+        found: dict[tuple[str, str], Sums] = {}
         with self._store.read() as conn:
-            return [float(v) for v in conn.execute(query).scalars()]
+            for row in conn.execute(query):
+                found.setdefault((row[0], row[1]), Sums(row[1])).add(row[2:])
+            for key, values in self._edges(conn, scope).days.items():
+                _, provider, model, _, _, lane, waiting, moved, slack = key
+                if could_wait(lane, waiting, moved, slack):
+                    found.setdefault((provider, model), Sums(model)).add(values)
+        return [
+            TokenSums(
+                provider,
+                model,
+                s.billed,
+                s.input_tokens,
+                s.cached_tokens,
+                s.cache_write_tokens,
+                s.cache_write_1h_tokens,
+                s.output_tokens,
+                s.cost_nano,
+            )
+            for (provider, model), s in sorted(found.items())
+            if s.billed
+        ]
+
+    def timings(
+        self, scope: Scope, metric: str, lanes: Sequence[Lane] | None = None
+    ) -> list[tuple[float, int]]:
+        """A histogram of ``metric`` (ttft, tibt, queue) over the attempts in ``lanes``
+        (default: all): (bucket in seconds, count), in order of value."""
+        wanted = None if lanes is None else {lane.value for lane in lanes}
+        counts: dict[int, int] = {}
+        with self._store.read() as conn:
+            if scope.feature is not None or scope.team is not None:
+                # The histograms are per day and lane only: a feature's timings are read from
+                # its attempts.
+                rollup = Rollup().extend(
+                    fact
+                    for fact in read_facts(conn, self._range(scope.since, scope.until, scope))
+                    if wanted is None or fact.lane in wanted
+                )
+                sources = [rollup.timings.items()]
+            else:
+                t = ledger_timings.c
+                terms = [*scope.day_terms(t.day), t.metric == metric]
+                if wanted is not None:
+                    terms.append(t.lane.in_(sorted(wanted)))
+                query = (
+                    sa.select(t.day, t.lane, t.metric, t.bucket_ms, sa.func.sum(t.count))
+                    .where(*terms)
+                    .group_by(t.day, t.lane, t.metric, t.bucket_ms)
+                )
+                rows = [((h, lane, m, b), int(n)) for h, lane, m, b, n in conn.execute(query)]
+                edges = self._edges(conn, scope).timings.items()
+                sources = [rows, edges]  # type: ignore[list-item]
+            for source in sources:
+                for (_, lane, m, bucket), n in source:
+                    if m == metric and (wanted is None or lane in wanted):
+                        counts[bucket] = counts.get(bucket, 0) + n
+        return [(ms / 1000.0, n) for ms, n in sorted(counts.items())]
 
     def batch_turnarounds(self, scope: Scope) -> list[float]:
         """Seconds from create to end of the provider batches that ended in the time range,
@@ -205,3 +279,33 @@ class LedgerQueries:
         query = sa.select(span).where(*terms).order_by(span)
         with self._store.read() as conn:
             return [max(0.0, float(v)) for v in conn.execute(query).scalars()]
+
+    def rebuild_rollups(self) -> None:
+        """Recompute the rollups from every attempt (see :func:`rollup.rebuild`)."""
+        from halfrate.store.rollup import rebuild
+
+        with self._store.write() as conn:
+            rebuild(conn)
+
+    def _edges(self, conn: sa.Connection, scope: Scope) -> Rollup:
+        """The attempts in the partial days at the edges of ``scope``, summed as rollups."""
+        rollup = Rollup()
+        for start, stop in scope.edges():
+            where = self._range(start, stop, scope)
+            rollup.extend(fact for fact in read_facts(conn, where))
+        if scope.feature is not None or scope.team is not None:
+            rollup.days = {k: v for k, v in rollup.days.items() if scope.keeps(k)}
+        return rollup
+
+    @staticmethod
+    def _range(start: float | None, stop: float | None, scope: Scope) -> sa.ColumnElement[bool]:
+        terms: list[sa.ColumnElement[bool]] = []
+        if start is not None:
+            terms.append(attempts.c.created_at >= start)
+        if stop is not None:
+            terms.append(attempts.c.created_at < stop)
+        if scope.feature is not None:
+            terms.append(attempts.c.feature == scope.feature)
+        if scope.team is not None:
+            terms.append(attempts.c.team == scope.team)
+        return sa.and_(sa.true(), *terms)

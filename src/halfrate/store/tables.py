@@ -225,6 +225,65 @@ results = sa.Table(
 )
 
 
+# Rollups of the ledger, kept in the transaction that stores each attempt, so reports over
+# millions of attempts read thousands of rows. Per UTC day and everything a report groups or
+# filters by; empty text stands for "none" (a NULL would defeat the upsert's conflict key).
+# ``waiting``, ``moved`` and ``slack_hours`` tell realtime work that could have waited for a
+# batch (missed savings); other lanes keep them at 0, 0 and -1. ``slack_hours``: whole hours
+# from submission to the deadline, -1 without one.
+LEDGER_DAY_KEYS = (
+    "day",
+    "provider",
+    "model",
+    "feature",
+    "team",
+    "lane",
+    "waiting",
+    "moved",
+    "slack_hours",
+)
+LEDGER_DAY_SUMS = (
+    "attempts",
+    "requests",  # attempts that ended their request (not retries)
+    "billed",  # attempts with usage
+    "unpriced",  # billed attempts without a known price
+    "input_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_nano",
+    "realtime_cost_nano",
+)
+ledger_days = sa.Table(
+    "ledger_days",
+    metadata,
+    sa.Column("day", sa.BigInteger, primary_key=True),  # Unix seconds // 86400
+    sa.Column("provider", sa.String(20), primary_key=True),
+    sa.Column("model", sa.String(200), primary_key=True),
+    sa.Column("feature", sa.String(200), primary_key=True),
+    sa.Column("team", sa.String(200), primary_key=True),
+    sa.Column("lane", sa.String(16), primary_key=True),
+    sa.Column("waiting", sa.Integer, primary_key=True),
+    sa.Column("moved", sa.Integer, primary_key=True),
+    sa.Column("slack_hours", sa.Integer, primary_key=True),
+    *(sa.Column(name, sa.BigInteger, nullable=False) for name in LEDGER_DAY_SUMS),
+)
+
+# Timing histograms per day and lane: ``metric`` is ttft, tibt or queue (seconds from
+# submission to first send); ``bucket_ms`` the value in ms to two significant digits.
+ledger_timings = sa.Table(
+    "ledger_timings",
+    metadata,
+    sa.Column("day", sa.BigInteger, primary_key=True),
+    sa.Column("lane", sa.String(16), primary_key=True),
+    sa.Column("metric", sa.String(8), primary_key=True),
+    sa.Column("bucket_ms", sa.BigInteger, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+
+
 def request_state_is(state: RequestState) -> sa.ColumnElement[bool]:
     """``requests.state = '<state>'`` as a literal, not a bound parameter: only then can SQLite
     (and PostgreSQL's generic plans) prove that the partial indexes above apply."""

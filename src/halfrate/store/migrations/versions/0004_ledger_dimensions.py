@@ -1,14 +1,19 @@
-"""ledger dimensions: each attempt carries its request's provider, model, feature and team,
-and a request's first attempt how long it waited in the queue
+"""ledger dimensions and rollups: each attempt carries its request's provider, model, feature
+and team, and a request's first attempt how long it waited in the queue; daily rollups of the
+ledger (sums, and timing histograms) for reports
 
 Reports group millions of ledger rows by these; copying them in (a few bytes a row) spares a
-join with the requests table, whose rows hold whole request bodies.
+join with the requests table, whose rows hold whole request bodies, and the rollups spare the
+scan. The rollups are filled from the attempts already stored by halfrate's own rollup code:
+the buckets and sums must be exactly those it keeps from now on.
 
 Revision ID: 0004
 Revises: 0003
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -19,6 +24,20 @@ branch_labels = None
 depends_on = None
 
 DIMENSIONS = ("provider", "model", "feature", "team")
+SUMS = (
+    "attempts",
+    "requests",
+    "billed",
+    "unpriced",
+    "input_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "cost_nano",
+    "realtime_cost_nano",
+)
 
 
 def upgrade() -> None:
@@ -35,9 +54,42 @@ def upgrade() -> None:
             f"UPDATE attempts SET {column} = "
             f"(SELECT requests.{column} FROM requests WHERE requests.id = attempts.request_id)"
         )
+    keys: list[sa.Column[Any]] = [
+        sa.Column("day", sa.BigInteger(), nullable=False),
+        sa.Column("provider", sa.String(length=20), nullable=False),
+        sa.Column("model", sa.String(length=200), nullable=False),
+        sa.Column("feature", sa.String(length=200), nullable=False),
+        sa.Column("team", sa.String(length=200), nullable=False),
+        sa.Column("lane", sa.String(length=16), nullable=False),
+        sa.Column("waiting", sa.Integer(), nullable=False),
+        sa.Column("moved", sa.Integer(), nullable=False),
+        sa.Column("slack_hours", sa.Integer(), nullable=False),
+    ]
+    op.create_table(
+        "ledger_days",
+        *keys,
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in SUMS),
+        sa.PrimaryKeyConstraint(*(c.name for c in keys), name=op.f("pk_ledger_days")),
+    )
+    op.create_table(
+        "ledger_timings",
+        sa.Column("day", sa.BigInteger(), nullable=False),
+        sa.Column("lane", sa.String(length=16), nullable=False),
+        sa.Column("metric", sa.String(length=8), nullable=False),
+        sa.Column("bucket_ms", sa.BigInteger(), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "day", "lane", "metric", "bucket_ms", name=op.f("pk_ledger_timings")
+        ),
+    )
+    from halfrate.store.rollup import rebuild
+
+    rebuild(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_table("ledger_timings")
+    op.drop_table("ledger_days")
     with op.batch_alter_table("attempts", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_attempts_created_at"))
         batch_op.drop_column("queue_seconds")
