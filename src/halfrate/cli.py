@@ -116,9 +116,14 @@ def worker(
         raise InputError("--once and --until-idle exclude each other")
     logs.configure(verbose)
     mode = RunMode.ONCE if once else RunMode.UNTIL_IDLE if until_idle else RunMode.FOREVER
+    started = time.time()
     with connect() as hr:
         summary = hr.run_worker(mode)
         hr_undelivered = hr.store.deliveries.undelivered()
+        if mode is RunMode.UNTIL_IDLE:
+            from halfrate.ledger.receipt import receipt
+
+            bill = receipt(hr.store, started, time.time())
     lines, calls = summary.lines, summary.calls
     moved = (
         f"; deadline guard moved {summary.moved_by_guard} to realtime"
@@ -133,6 +138,8 @@ def worker(
         + moved
         + _delivery_note(summary.delivered, summary.delivery_failures, hr_undelivered)
     )
+    if mode is RunMode.UNTIL_IDLE:
+        out.print(bill)
 
 
 def _delivery_note(delivered: int, failures: int, undelivered: int) -> str:

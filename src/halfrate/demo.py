@@ -14,6 +14,7 @@ from rich.markup import escape
 from halfrate.api import Halfrate
 from halfrate.config import Settings
 from halfrate.dispatch import RunMode, TickReport
+from halfrate.ledger.receipt import receipt
 from halfrate.store import Store
 
 SAMPLE = "demo_requests.jsonl"
@@ -61,6 +62,7 @@ def run_demo(console: Console, settings: Settings) -> None:
         "a person is waiting for through the realtime lane\n"
     )
     started = time.monotonic()
+    started_at = time.time()
     with SandboxServer(
         latency=DEMO_LATENCY_SECONDS, realtime_latency=DEMO_REALTIME_LATENCY
     ) as server:
@@ -94,6 +96,7 @@ def run_demo(console: Console, settings: Settings) -> None:
             progress = _Progress(console, hr, (outcome.job_id, claude.job_id))
             summary = hr.run_worker(RunMode.UNTIL_IDLE, on_tick=progress)
             statuses = [hr.status(outcome.job_id), hr.status(claude.job_id)]
+            bill = receipt(hr.store, started_at, time.time())
             costs = [hr.store.reads.job_costs(s.id) for s in statuses]
             usage = hr.store.reads.job_usage(outcome.job_id)
             results_path = home / "results.jsonl"
@@ -119,9 +122,11 @@ def run_demo(console: Console, settings: Settings) -> None:
         "'demo' (counted by the sandbox with tiktoken)"
     )
     console.print(f"  results    {results_path}")
+    console.print(f"  {bill}")
     console.print(
         f"\n  look closer: HALFRATE_HOME={home} halfrate status demo\n"
-        f"               HALFRATE_HOME={home} halfrate results demo --format csv"
+        f"               HALFRATE_HOME={home} halfrate results demo --format csv\n"
+        f"               HALFRATE_HOME={home} halfrate report --by model"
     )
 
 

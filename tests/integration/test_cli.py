@@ -173,6 +173,13 @@ def test_submit_worker_results_against_a_sandbox_process(tmp_path: Path) -> None
         worked = run("worker", "--until-idle", env=env)
         assert worked.returncode == 0, worked.stderr
         assert "30 succeeded" in worked.stdout
+        # The receipt: 30 gpt-4o-mini lines at the batch price, half of realtime.
+        receipt = next(line for line in worked.stdout.splitlines() if line.startswith("receipt"))
+        assert "(50.0%); by lane: batch $" in receipt
+        report = json.loads(run("report", "--format", "json", env=env).stdout)
+        assert report["total"]["requests"] == 30
+        assert report["total"]["saved_pct"] == 50.0
+        assert f"paid ${float(report['total']['spend_usd']):,.4f}," in receipt
         status = run("status", "cli-e2e", "--json", env=env)
         assert '"succeeded": 30' in status.stdout
         out = tmp_path / "out.csv"
@@ -193,6 +200,7 @@ def test_demo_runs_with_no_keys(isolated_env: Path) -> None:
     proc = run("demo", timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert "300 succeeded, 0 failed" in proc.stdout
+    assert "receipt    paid $" in proc.stdout
     results_file = isolated_env / "demo" / "results.jsonl"
     assert results_file.exists()
     assert len(results_file.read_text().splitlines()) == 300

@@ -29,7 +29,10 @@ def parse_moment(text: str, now: datetime, what: str, *, end: bool = False) -> f
         start = _midnight(now.astimezone(UTC).date())
         return start - (86400 if lowered == "yesterday" else 0) + day
     if cleaned[0].isdigit() and lowered[-1] in "wdhms" and ":" not in cleaned:
-        return (now - parse_duration(cleaned)).timestamp()
+        try:
+            return (now - parse_duration(cleaned)).timestamp()
+        except InputError as exc:
+            raise InputError(f"{what}: {exc}") from None
     try:
         if len(cleaned) == 10:
             return _midnight(date.fromisoformat(cleaned)) + day

@@ -27,6 +27,7 @@ from halfrate.store.ledger_reads import (
     Sums,
     TokenSums,
 )
+from halfrate.store.rollup import Rollup
 from halfrate.store.tables import LEDGER_DAY_SUMS
 
 GROUP_NAMES = tuple(GROUPS)
@@ -167,7 +168,8 @@ class ReportMaker:
     def report(self, by: str, scope: Scope, now: float) -> Report:
         if by not in GROUPS:
             raise ValueError(f"unknown grouping {by!r}")
-        grouped = self.store.ledger.grouped(by, scope)
+        edges = self.store.ledger.edges(scope)
+        grouped = self.store.ledger.grouped(by, scope, edges)
         per_key = _fold(grouped, lambda s: s.key)
         lanes = list(_fold(grouped, lambda s: s.lane).values())
         ordered = sorted(per_key.values(), key=lambda s: (-s.cost_nano, s.key is None, str(s.key)))
@@ -178,17 +180,18 @@ class ReportMaker:
             scope=scope,
             lines=lines,
             total=Line.of("total", total),
-            missed=self.missed(scope),
-            kpis=self._kpis(scope, total, lanes),
+            missed=self.missed(scope, edges),
+            kpis=self._kpis(scope, total, lanes, edges),
             generated_at=now,
         )
 
-    def missed(self, scope: Scope) -> Missed:
+    def missed(self, scope: Scope, edges: Rollup | None = None) -> Missed:
         spend = batch = 0
         count = unpriced = 0
         estimated = False
         prices = self.store.prices
-        for tokens in self.store.ledger.missed_tokens(scope, self.batch_after_seconds):
+        found = self.store.ledger.missed_tokens(scope, self.batch_after_seconds, edges)
+        for tokens in found:
             cost = prices.cost(tokens.provider, tokens.model, _usage(tokens), Lane.BATCH)
             count += tokens.attempts
             if cost is None:
@@ -222,10 +225,11 @@ class ReportMaker:
             after_batch_share=after_share,
         )
 
-    def _kpis(self, scope: Scope, total: Sums, lanes: list[Sums]) -> Kpis:
+    def _kpis(self, scope: Scope, total: Sums, lanes: list[Sums], edges: Rollup) -> Kpis:
         ledger = self.store.ledger
         cache = next((s for s in lanes if s.key == Lane.CACHE.value), None)
         calls = (Lane.REALTIME, Lane.FLEX)
+        tagged = ledger.tagged(scope)
         return Kpis(
             batch_share=_batch_share(lanes),
             cache_hit_rate=(
@@ -234,9 +238,11 @@ class ReportMaker:
             saved_by_cache=usd(cache.realtime_cost_nano) if cache else Decimal(0),
             cache_answers=cache.attempts if cache else 0,
             batch_turnaround=Percentiles.of(ledger.batch_turnarounds(scope)),
-            ttft=Percentiles.of_histogram(ledger.timings(scope, "ttft", calls)),
-            tibt=Percentiles.of_histogram(ledger.timings(scope, "tibt", calls)),
-            queue_wait=Percentiles.of_histogram(ledger.timings(scope, "queue")),
+            ttft=Percentiles.of_histogram(ledger.timings(scope, "ttft", calls, edges, tagged)),
+            tibt=Percentiles.of_histogram(ledger.timings(scope, "tibt", calls, edges, tagged)),
+            queue_wait=Percentiles.of_histogram(
+                ledger.timings(scope, "queue", None, edges, tagged)
+            ),
         )
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from halfrate.models import Lane
-from halfrate.store.rollup import DAY, HOUR, NO_DEADLINE, Rollup, read_facts
+from halfrate.store.rollup import DAY, HOUR, NO_DEADLINE, REBUILD_CHUNK, Rollup, read_facts
 from halfrate.store.tables import (
     LEDGER_DAY_KEYS,
     LEDGER_DAY_SUMS,
@@ -160,7 +160,7 @@ class LedgerQueries:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def grouped(self, by: str, scope: Scope) -> list[Sums]:
+    def grouped(self, by: str, scope: Scope, edges: Rollup | None = None) -> list[Sums]:
         """Sums per value of ``by`` (one of :data:`GROUPS`) and lane: the report adds the lanes
         up per value, and the values up per lane."""
         column, of_key = GROUPS[by]
@@ -172,12 +172,14 @@ class LedgerQueries:
             for row in conn.execute(query):
                 group = (_none(row[0]), row[1])
                 found.setdefault(group, Sums(*group)).add(row[2:])
-            for key, values in self._edges(conn, scope).days.items():
+            for key, values in (edges or self._edges(conn, scope)).days.items():
                 group = (_none(of_key(key)), key[_KEY_INDEX["lane"]])
                 found.setdefault(group, Sums(*group)).add(values)
         return list(found.values())
 
-    def missed_tokens(self, scope: Scope, batch_after_seconds: float) -> list[TokenSums]:
+    def missed_tokens(
+        self, scope: Scope, batch_after_seconds: float, edges: Rollup | None = None
+    ) -> list[TokenSums]:
         """Billed realtime attempts that could have waited: nobody was waiting, neither the
         deadline guard nor a flex fallback moved them there, and their deadline (if any) was
         at least ``batch_after_seconds`` after submission. Summed per provider and model."""
@@ -207,7 +209,7 @@ class LedgerQueries:
         with self._store.read() as conn:
             for row in conn.execute(query):
                 found.setdefault((row[0], row[1]), Sums(row[1])).add(row[2:])
-            for key, values in self._edges(conn, scope).days.items():
+            for key, values in (edges or self._edges(conn, scope)).days.items():
                 _, provider, model, _, _, lane, waiting, moved, slack = key
                 if could_wait(lane, waiting, moved, slack):
                     found.setdefault((provider, model), Sums(model)).add(values)
@@ -228,22 +230,21 @@ class LedgerQueries:
         ]
 
     def timings(
-        self, scope: Scope, metric: str, lanes: Sequence[Lane] | None = None
+        self,
+        scope: Scope,
+        metric: str,
+        lanes: Sequence[Lane] | None = None,
+        edges: Rollup | None = None,
+        tagged: Rollup | None = None,
     ) -> list[tuple[float, int]]:
         """A histogram of ``metric`` (ttft, tibt, queue) over the attempts in ``lanes``
-        (default: all): (bucket in seconds, count), in order of value."""
+        (default: all): (bucket in seconds, count), in order of value. ``edges`` and
+        ``tagged``: :meth:`edges` and :meth:`tagged` of the scope, when already read."""
         wanted = None if lanes is None else {lane.value for lane in lanes}
         counts: dict[int, int] = {}
         with self._store.read() as conn:
             if scope.feature is not None or scope.team is not None:
-                # The histograms are per day and lane only: a feature's timings are read from
-                # its attempts.
-                rollup = Rollup().extend(
-                    fact
-                    for fact in read_facts(conn, self._range(scope.since, scope.until, scope))
-                    if wanted is None or fact.lane in wanted
-                )
-                sources = [rollup.timings.items()]
+                sources = [(tagged or self._tagged(conn, scope)).timings.items()]
             else:
                 t = ledger_timings.c
                 terms = [*scope.day_terms(t.day), t.metric == metric]
@@ -255,8 +256,8 @@ class LedgerQueries:
                     .group_by(t.day, t.lane, t.metric, t.bucket_ms)
                 )
                 rows = [((h, lane, m, b), int(n)) for h, lane, m, b, n in conn.execute(query)]
-                edges = self._edges(conn, scope).timings.items()
-                sources = [rows, edges]  # type: ignore[list-item]
+                edge_rows = (edges or self._edges(conn, scope)).timings.items()
+                sources = [rows, edge_rows]  # type: ignore[list-item]
             for source in sources:
                 for (_, lane, m, bucket), n in source:
                     if m == metric and (wanted is None or lane in wanted):
@@ -286,6 +287,33 @@ class LedgerQueries:
 
         with self._store.write() as conn:
             rebuild(conn)
+
+    def tagged(self, scope: Scope) -> Rollup | None:
+        """For a scope with a feature or team: its attempts summed as rollups (the timing
+        histograms are per day and lane only, so a feature's timings come from its attempts,
+        read once for a report's several KPIs). None for other scopes."""
+        if scope.feature is None and scope.team is None:
+            return None
+        with self._store.read() as conn:
+            return self._tagged(conn, scope)
+
+    def _tagged(self, conn: sa.Connection, scope: Scope) -> Rollup:
+        """Only the timing histograms, from the timing columns alone (no join)."""
+        a = attempts.c
+        query = sa.select(a.created_at, a.lane, a.ttft, a.tibt, a.queue_seconds).where(
+            self._range(scope.since, scope.until, scope),
+            sa.or_(a.ttft.is_not(None), a.tibt.is_not(None), a.queue_seconds.is_not(None)),
+        )
+        rollup = Rollup()
+        with_timings = query.execution_options(yield_per=REBUILD_CHUNK)
+        for at, lane, *values in conn.execute(with_timings):
+            rollup.add_timings(int(at // DAY), lane, values)
+        return rollup
+
+    def edges(self, scope: Scope) -> Rollup:
+        """The partial days of ``scope`` summed once, for a report's several queries."""
+        with self._store.read() as conn:
+            return self._edges(conn, scope)
 
     def _edges(self, conn: sa.Connection, scope: Scope) -> Rollup:
         """The attempts in the partial days at the edges of ``scope``, summed as rollups."""

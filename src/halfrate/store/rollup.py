@@ -116,11 +116,13 @@ class Rollup:
         else:
             for i, value in enumerate(sums):
                 existing[i] += value
-        day = key[0]
-        timings = (fact.ttft, fact.tibt, fact.queue_seconds)
-        for metric, timing in zip(METRICS, timings, strict=True):
+        self.add_timings(key[0], fact.lane, (fact.ttft, fact.tibt, fact.queue_seconds))
+
+    def add_timings(self, day: int, lane: str, values: Sequence[float | None]) -> None:
+        """Count one attempt's ttft, tibt and queue wait (None: not measured)."""
+        for metric, timing in zip(METRICS, values, strict=True):
             if timing is not None:
-                tkey = (day, fact.lane, metric, bucket_ms(timing))
+                tkey = (day, lane, metric, bucket_ms(timing))
                 self.timings[tkey] = self.timings.get(tkey, 0) + 1
 
     def extend(self, facts: Iterable[Fact]) -> Rollup:
