@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from halfrate.clients import Providers, build_providers
-from halfrate.config import Settings, load_settings
+from halfrate.config import Settings, config_file_path, load_settings
 from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSummary
 from halfrate.errors import InputError
 from halfrate.intake import ParsedLine, iter_jsonl, scan_jsonl
+from halfrate.ledger.prices import PriceBook
+from halfrate.ledger.user_prices import read_user_prices
 from halfrate.line_formats import OPENAI_BATCH_ENDPOINTS, check_spec
 from halfrate.models import JobStatus, RequestSpec, Result, SubmitOutcome
 from halfrate.policy import Policy, load_policy
@@ -57,6 +59,9 @@ class Halfrate:
         # Python functions that sinks `callback:NAME` deliver to, in workers this object runs.
         self.callbacks = dict(callbacks or {})
         self.store = store
+        # The user's own price table, read now so a bad entry is refused at start.
+        path = config_file_path()
+        store.prices = PriceBook(read_user_prices(path), str(path))
         self.openai_client = openai_client
         self.anthropic_client = anthropic_client
         # Read now, so an invalid policy file is refused at start, not at the first submit.

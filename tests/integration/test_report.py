@@ -302,3 +302,31 @@ def test_periods_that_cut_hours_are_exact_to_the_second(
 ) -> None:
     made = ReportMaker(seeded).report("feature", Scope(since=since, until=until), D3 + DAY)
     assert made.total.spend == spend_between(since, until)
+
+
+def test_a_bad_price_table_is_refused_at_start(sqlite_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[prices."ft:x"]\ninput = 1\n', encoding="utf-8")
+    env = {**cli_env(tmp_path, sqlite_url), "HALFRATE_CONFIG": str(config)}
+    assert_one_line_error(run("report", env=env), str(config), "'output'", "is required")
+
+
+def test_user_prices_price_the_ledger(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import halfrate
+    from halfrate.models import Lane, Usage
+
+    config = tmp_path / "config.toml"
+    config.write_text(
+        '[halfrate]\nmax_attempts = 4\n\n[prices."ft:gpt-4o-mini:acme"]\ninput = 2\noutput = 8\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("HALFRATE_CONFIG", str(config))
+    with halfrate.connect(sqlite_url) as hr:
+        assert hr.settings.max_attempts == 4
+        cost = hr.store.prices.cost(
+            "openai", "ft:gpt-4o-mini:acme", Usage(input_tokens=500_000), Lane.REALTIME
+        )
+        assert cost is not None
+        assert cost.nano == 1_000_000_000

@@ -16,12 +16,14 @@ size) are priced call by call instead.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_EVEN, Decimal
 from importlib.metadata import version
 from typing import Any
 
+from halfrate.ledger.user_prices import UserPrice, user_rates
 from halfrate.models import Lane, Usage
 
 MILLION = 1_000_000
@@ -52,13 +54,19 @@ class _Rates:
     factor: Decimal  # applied on top (the documented discount, for derived prices)
     context: dict[str, str] | None
     derived: bool
+    source: str | None = None  # where a user price came from (None: genai-prices)
 
 
 class PriceBook:
-    """Prices from genai-prices; thread-safe, remembers each model's rates."""
+    """Prices from genai-prices, under the user's own price table (``user``: by model, from
+    ``user_source``); thread-safe, remembers each model's rates."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, user: Mapping[str, UserPrice] | None = None, user_source: str = "config"
+    ) -> None:
         self.source = f"genai-prices {version('genai-prices')}"
+        self.user = dict(user or {})
+        self.user_source = f"user prices ({user_source})"
         self._rates: dict[tuple[str, str, Lane], _Rates | None] = {}
         self._lock = threading.Lock()
 
@@ -98,7 +106,8 @@ class PriceBook:
             return None, None, None, None
         realtime = self.cost(provider, model, usage, Lane.REALTIME)
         planned = actual if route_lane is lane else self.cost(provider, model, usage, route_lane)
-        source = self.source
+        rates = self._rates_for(provider, model, lane)
+        source = rates.source if rates is not None and rates.source else self.source
         if actual.derived:
             source += f" ({lane.value} price derived: half of standard)"
         return (
@@ -119,7 +128,18 @@ class PriceBook:
         with self._lock:
             if key in self._rates:
                 return self._rates[key]
-        rates = _rates(provider, model, lane)
+        user = self.user.get(model)
+        if user is not None and user.applies_to(provider):
+            per_token, derived = user_rates(user, lane.value)
+            rates: _Rates | None = _Rates(
+                per_token,  # type: ignore[arg-type]
+                Decimal(1),
+                None,
+                derived,
+                self.user_source[:100],
+            )
+        else:
+            rates = _rates(provider, model, lane)
         with self._lock:
             self._rates[key] = rates
         return rates
