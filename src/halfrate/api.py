@@ -16,6 +16,7 @@ from halfrate.config import Settings, config_file_path, load_settings
 from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSummary
 from halfrate.errors import InputError
 from halfrate.intake import ParsedLine, iter_jsonl, scan_jsonl
+from halfrate.ledger.estimate import Estimate, estimate
 from halfrate.ledger.prices import PriceBook
 from halfrate.ledger.user_prices import read_user_prices
 from halfrate.line_formats import OPENAI_BATCH_ENDPOINTS, check_spec
@@ -34,6 +35,9 @@ if TYPE_CHECKING:
     from halfrate.direct import CallAnswer
 
 MAX_JOB_NAME = 200
+
+
+MAX_ASSUMED_OUTPUT = 1_000_000  # tokens: no model answers more in one request
 
 
 class Halfrate:
@@ -197,6 +201,24 @@ class Halfrate:
             )
             checked.append((line, urgency))
         return iter(checked)
+
+    def estimate_file(self, path: str | Path, *, output_tokens: int | None = None) -> Estimate:
+        """Tokens and price of a batch JSONL file in each lane, before anything is sent or
+        stored: the file is checked whole, as ``submit_file`` checks it. ``output_tokens``:
+        the output to assume for requests that set no limit of their own."""
+        if output_tokens is not None and not (
+            isinstance(output_tokens, int)
+            and not isinstance(output_tokens, bool)
+            and 0 < output_tokens <= MAX_ASSUMED_OUTPUT
+        ):
+            raise InputError(
+                f"--output-tokens must be a whole number from 1 to {MAX_ASSUMED_OUTPUT:,}"
+            )
+        file = Path(path)
+        limit = self.max_line_bytes
+        summary = scan_jsonl(file, max_line_bytes=limit)
+        lines = iter_jsonl(file, max_line_bytes=limit, expected_sha256=summary.sha256)
+        return estimate(lines, self.store.prices, output_tokens)
 
     @property
     def max_line_bytes(self) -> int:

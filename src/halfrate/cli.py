@@ -36,11 +36,13 @@ err = Console(highlight=False, soft_wrap=True, stderr=True)
 
 
 def _add_subcommands() -> None:
+    from halfrate.cli_estimate import estimate
     from halfrate.cli_policy import policy_app
     from halfrate.cli_report import report
 
     app.add_typer(policy_app, name="policy")
     app.command()(report)
+    app.command()(estimate)
 
 
 _add_subcommands()

@@ -1,0 +1,127 @@
+"""`halfrate estimate FILE`: tokens and price in each lane, before anything is spent."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from halfrate.errors import InputError
+from halfrate.ledger.estimate import Estimate, ModelEstimate
+from halfrate.ledger.report_view import exact, money, share
+from halfrate.models import Lane
+
+LANES = (Lane.REALTIME, Lane.BATCH, Lane.FLEX)
+
+
+def estimate(
+    file: Annotated[Path, typer.Argument(help="a batch JSONL file (OpenAI's or Anthropic's)")],
+    output_tokens: Annotated[
+        int | None,
+        typer.Option(help="output tokens to assume for requests that set no max_tokens"),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+) -> None:
+    """Tokens per request and the price realtime vs batch vs flex; nothing is sent or stored.
+    Each figure says whether it is counted, approximate, a ceiling, assumed, or a floor."""
+    from halfrate.api import connect
+
+    if fmt not in ("table", "json"):
+        raise InputError(f"--format {fmt!r} is not one of table, json")
+    with connect() as hr:
+        made = hr.estimate_file(file, output_tokens=output_tokens)
+    if fmt == "json":
+        print(orjson.dumps(as_json(made), option=orjson.OPT_INDENT_2).decode())
+        return
+    out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    out.print(table(made))
+    for line in notes(made):
+        out.print(line)
+
+
+def _price(m: ModelEstimate, lane: Lane) -> str:
+    usd = m.usd(lane)
+    if lane not in m.prices:
+        return "not offered"
+    if usd is None:
+        return "unpriced"
+    return money(usd) + (" *" if m.derived(lane) else "")
+
+
+def table(made: Estimate) -> Table:
+    grid = Table(title=f"estimate: {made.requests:,} requests", title_justify="left")
+    for name in ("model", "requests", "input tokens", "output tokens", *map(str, LANES)):
+        grid.add_column(name, justify="left" if name == "model" else "right")
+    for m in made.models:
+        grid.add_row(
+            m.model,
+            f"{m.requests:,}",
+            f"{m.input_tokens:,} ({m.input_basis})",
+            f"{m.output_tokens:,} ({m.output_basis})",
+            *(_price(m, lane) for lane in LANES),
+        )
+    return grid
+
+
+def notes(made: Estimate) -> list[str]:
+    realtime, batch, flex = (made.total(lane) for lane in LANES)
+    saved = realtime - batch
+    lines = [
+        f"total       realtime {money(realtime)}, batch {money(batch)} (saves {money(saved)}, "
+        f"{share(float(saved / realtime) if realtime else None)}), flex {money(flex)} "
+        "(flex where offered, batch price elsewhere)"
+    ]
+    unknown = sum(m.output_unknown for m in made.models)
+    if unknown:
+        lines.append(
+            f"floor       {unknown:,} requests set no max_tokens: their output is not in the "
+            "price; --output-tokens N assumes N for each"
+        )
+    if any(m.output_limited for m in made.models):
+        lines.append("ceiling     output tokens are each request's own limit: it may use fewer")
+    if any(not m.input_exact for m in made.models):
+        lines.append(
+            "approximate Claude input tokens are about four characters a token (no public "
+            "tokenizer); OpenAI's are counted with tiktoken"
+        )
+    if any(m.derived(lane) for m in made.models for lane in LANES):
+        lines.append(
+            "* derived   no published price for this lane: half of realtime, as documented"
+        )
+    for m in made.unpriced:
+        lines.append(f"unpriced    {m.model}: no known price (add it to [prices] in the config)")
+    return lines
+
+
+def as_json(made: Estimate) -> dict[str, Any]:
+    def price(m: ModelEstimate, lane: Lane) -> dict[str, Any] | None:
+        usd = m.usd(lane)
+        if usd is None:
+            return None
+        return {"usd": exact(usd), "derived": m.derived(lane)}
+
+    totals: dict[str, str] = {lane.value: exact(made.total(lane)) for lane in LANES}
+    return {
+        "requests": made.requests,
+        "floor": made.is_floor,
+        "totals_usd": totals,
+        "saved_by_batch_usd": exact(made.total(Lane.REALTIME) - made.total(Lane.BATCH)),
+        "models": [
+            {
+                "provider": m.provider,
+                "model": m.model,
+                "requests": m.requests,
+                "input_tokens": m.input_tokens,
+                "input_basis": m.input_basis,
+                "output_tokens": m.output_tokens,
+                "output_basis": m.output_basis,
+                "prices": {lane.value: price(m, lane) for lane in LANES if lane in m.prices},
+            }
+            for m in made.models
+        ],
+    }

@@ -1,0 +1,189 @@
+"""What a file of requests will cost before any of it is sent: realtime vs batch vs flex.
+
+Input tokens are counted with tiktoken for OpenAI models, following OpenAI's rule for chat
+messages (each message adds 3 tokens and its role, a reply is primed with 3 more); Claude
+models have no public tokenizer, so their count is a labelled approximation (four characters a
+token). Output tokens are what each request allows (``max_tokens`` and its kin: a ceiling), an
+assumption the caller states, or, with neither, left out: then the price is a floor.
+
+Every figure says which it is: ``counted``, ``approximate``, ``ceiling``, ``assumed`` or
+``floor``. Nothing is stored and nothing is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+
+from halfrate.catalog import supports_flex
+from halfrate.intake import ParsedLine
+from halfrate.ledger.prices import NANO, PriceBook
+from halfrate.models import Lane, Usage
+from halfrate.tokens import count_text
+
+TOKENS_PER_MESSAGE = 3  # OpenAI's documented overhead per chat message
+TOKENS_REPLY_PRIMING = 3
+OUTPUT_LIMIT_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
+
+
+@dataclass
+class ModelEstimate:
+    """The requests of one provider and model, added up."""
+
+    provider: str
+    model: str
+    requests: int = 0
+    input_tokens: int = 0
+    input_exact: bool = True  # every count came from the model's own tokenizer
+    output_tokens: int = 0
+    output_limited: int = 0  # requests whose output tokens are their own limit (a ceiling)
+    output_assumed: int = 0  # requests priced with the caller's assumption
+    output_unknown: int = 0  # requests with neither: their output is left out (a floor)
+    prices: dict[Lane, tuple[int, bool] | None] = field(default_factory=dict)
+
+    @property
+    def input_basis(self) -> str:
+        return "counted" if self.input_exact else "approximate"
+
+    @property
+    def output_basis(self) -> str:
+        if self.output_unknown:
+            return "floor"
+        if self.output_assumed:
+            return "assumed" if not self.output_limited else "ceiling+assumed"
+        return "ceiling" if self.output_limited else "counted"
+
+    def usd(self, lane: Lane) -> Decimal | None:
+        priced = self.prices.get(lane)
+        return None if priced is None else Decimal(priced[0]) / NANO
+
+    def derived(self, lane: Lane) -> bool:
+        priced = self.prices.get(lane)
+        return priced is not None and priced[1]
+
+
+@dataclass(frozen=True)
+class Estimate:
+    models: list[ModelEstimate]
+    lanes: tuple[Lane, ...] = (Lane.REALTIME, Lane.BATCH, Lane.FLEX)
+
+    @property
+    def requests(self) -> int:
+        return sum(m.requests for m in self.models)
+
+    def total(self, lane: Lane) -> Decimal:
+        """What the priced models cost in ``lane`` (flex: where it is offered, else batch)."""
+        total = Decimal(0)
+        for m in self.models:
+            usd = m.usd(lane)
+            if usd is None and lane is Lane.FLEX:
+                usd = m.usd(Lane.BATCH)
+            total += usd or Decimal(0)
+        return total
+
+    @property
+    def unpriced(self) -> list[ModelEstimate]:
+        return [m for m in self.models if m.prices.get(Lane.REALTIME) is None]
+
+    @property
+    def is_floor(self) -> bool:
+        return any(m.output_unknown for m in self.models) or bool(self.unpriced)
+
+
+def prompt_tokens(model: str, endpoint: str, body: dict[str, Any]) -> tuple[int, bool]:
+    """Input tokens of one request body, and whether the count is exact for the model."""
+    exact = True
+
+    def count(text: str) -> int:
+        nonlocal exact
+        found = count_text(model, text)
+        exact = exact and found.exact
+        return found.tokens
+
+    def content(value: Any) -> int:
+        if value is None:
+            return 0
+        if isinstance(value, str):
+            return count(value)
+        if isinstance(value, list):
+            return sum(
+                content(part.get("text", part) if isinstance(part, dict) else part)
+                for part in value
+            )
+        return count(orjson.dumps(value).decode())
+
+    total = 0
+    if endpoint.endswith("/embeddings"):
+        return content(body.get("input")), exact
+    if isinstance(body.get("system"), str | list):  # Anthropic's system prompt
+        total += content(body["system"])
+    if isinstance(body.get("instructions"), str):  # Responses
+        total += count(body["instructions"])
+    messages = body.get("messages")
+    if messages is None and "input" in body:
+        messages = body["input"] if isinstance(body["input"], list) else None
+        if messages is None:
+            total += content(body["input"])
+    if isinstance(messages, list):
+        total += TOKENS_REPLY_PRIMING
+        for message in messages:
+            total += TOKENS_PER_MESSAGE
+            if isinstance(message, dict):
+                total += count(str(message.get("role", "")))
+                total += content(message.get("content"))
+            else:
+                total += content(message)
+    for key in ("tools", "functions", "response_format"):
+        if body.get(key) is not None:
+            total += content(body[key])
+    return total, exact
+
+
+def output_limit(body: dict[str, Any]) -> int | None:
+    for name in OUTPUT_LIMIT_FIELDS:
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return None
+
+
+def estimate(
+    lines: Iterable[ParsedLine], prices: PriceBook, output_tokens: int | None = None
+) -> Estimate:
+    """Add up ``lines`` per provider and model, then price each total in every lane (prices
+    are linear in tokens, so pricing the sums is pricing each request)."""
+    by_model: dict[tuple[str, str], ModelEstimate] = {}
+    for line in lines:
+        key = (line.provider.value, line.model)
+        m = by_model.get(key)
+        if m is None:
+            m = by_model[key] = ModelEstimate(*key)
+        body = orjson.loads(line.body_json)
+        tokens, exact = prompt_tokens(line.model, line.endpoint, body)
+        m.requests += 1
+        m.input_tokens += tokens
+        m.input_exact = m.input_exact and exact
+        if line.endpoint.endswith("/embeddings"):
+            continue  # embeddings have no output tokens
+        limit = output_limit(body)
+        if limit is not None:
+            m.output_tokens += limit
+            m.output_limited += 1
+        elif output_tokens is not None:
+            m.output_tokens += output_tokens
+            m.output_assumed += 1
+        else:
+            m.output_unknown += 1
+    for m in by_model.values():
+        usage = Usage(input_tokens=m.input_tokens, output_tokens=m.output_tokens)
+        for lane in (Lane.REALTIME, Lane.BATCH, Lane.FLEX):
+            if lane is Lane.FLEX and not (m.provider == "openai" and supports_flex(m.model)):
+                continue
+            cost = prices.cost(m.provider, m.model, usage, lane)
+            m.prices[lane] = None if cost is None else (cost.nano, cost.derived)
+    ordered = sorted(by_model.values(), key=lambda m: (-(m.usd(Lane.REALTIME) or 0), m.model))
+    return Estimate(ordered)
