@@ -16,7 +16,8 @@ from halfrate.config import Settings, config_file_path, load_settings
 from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSummary
 from halfrate.errors import InputError
 from halfrate.intake import ParsedLine, iter_jsonl, scan_jsonl
-from halfrate.ledger.estimate import Estimate, estimate
+from halfrate.ledger.budgets import Budget, read_budgets
+from halfrate.ledger.estimate import Estimate, estimate, line_cost
 from halfrate.ledger.prices import PriceBook
 from halfrate.ledger.user_prices import read_user_prices
 from halfrate.line_formats import OPENAI_BATCH_ENDPOINTS, check_spec
@@ -26,6 +27,7 @@ from halfrate.providers.openai_lines import line_overhead
 from halfrate.routing import Router, Urgency, check_tags, deadline_of
 from halfrate.sinks import SinkSpec, parse_sink
 from halfrate.store import Store
+from halfrate.store.budgets import Reservation
 from halfrate.store.cancels import CancelOutcome
 
 if TYPE_CHECKING:
@@ -66,6 +68,7 @@ class Halfrate:
         # The user's own price table, read now so a bad entry is refused at start.
         path = config_file_path()
         store.prices = PriceBook(read_user_prices(path), str(path))
+        self.budgets = read_budgets(path)
         self.openai_client = openai_client
         self.anthropic_client = anthropic_client
         # Read now, so an invalid policy file is refused at start, not at the first submit.
@@ -104,6 +107,14 @@ class Halfrate:
         # Without --job: the file's name and content, so the same file maps to the same job.
         name = chosen_name or f"{file.stem[:180]}-{summary.sha256[:8]}"
         router = Router(self.policy, now)
+        reservation = None
+        if self.budgets.applying(urgency.feature, urgency.team):
+            # One more pass over the file, only when a budget applies: its estimate.
+            routed = (
+                router.apply(line, urgency)
+                for line in iter_jsonl(file, max_line_bytes=limit, expected_sha256=summary.sha256)
+            )
+            reservation = self._reservation(routed, urgency.feature, urgency.team, now)
         lines = iter_jsonl(file, max_line_bytes=limit, expected_sha256=summary.sha256)
         return self.store.submissions.submit(
             job_name=name,
@@ -113,6 +124,7 @@ class Halfrate:
             lines=(router.apply(line, urgency) for line in lines),
             describe_line=f"{file}, line",
             sinks=where_to,
+            reservation=reservation,
         )
 
     def submit(
@@ -147,7 +159,31 @@ class Halfrate:
             lines=parsed,
             describe_line="request",
             sinks=where_to,
+            reservation=self._reservation(parsed, base.feature, base.team, now),
         )
+
+    def _reservation(
+        self,
+        lines: Iterable[ParsedLine],
+        feature: str | None,
+        team: str | None,
+        now: datetime,
+    ) -> Reservation | None:
+        """What the lines need of each monthly budget they count against; None when no budget
+        applies."""
+        if not self.budgets:
+            return None
+        needs: dict[Budget, int] = {}
+        for line in lines:
+            applying = self.budgets.applying(line.feature or feature, line.team or team)
+            if not applying:
+                continue
+            cost = line_cost(line, self.store.prices)
+            for budget in applying:
+                needs[budget] = needs.get(budget, 0) + cost
+        if not needs:
+            return None
+        return Reservation(list(needs.items()), now.timestamp())
 
     def add_sink(self, job: str, sink: str | SinkSpec) -> str:
         """Write the job's results to ``sink`` too (those already in, and every later one);

@@ -126,8 +126,9 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
-        # [prices] is the user price table (ledger/user_prices.py), not settings.
-        table = data.get("halfrate", {k: v for k, v in data.items() if k != "prices"})
+        # [prices] and [budgets] are read by ledger/ (user_prices.py, budgets.py).
+        others = {k: v for k, v in data.items() if k not in ("prices", "budgets")}
+        table = data.get("halfrate", others)
         if not isinstance(table, dict):
             raise ConfigError(f"{path}: [halfrate] must be a table")
         known = set(Settings.model_fields)

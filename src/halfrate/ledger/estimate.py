@@ -151,6 +151,18 @@ def output_limit(body: dict[str, Any]) -> int | None:
     return None
 
 
+def line_cost(line: ParsedLine, prices: PriceBook) -> int:
+    """What one routed line is expected to cost in its lane (nano-dollars): its prompt, and
+    its output limit where it sets one (else its input alone: a floor); 0 when unpriced."""
+    body = orjson.loads(line.body_json)
+    tokens, _ = prompt_tokens(line.model, line.endpoint, body)
+    output = 0 if line.endpoint.endswith("/embeddings") else output_limit(body) or 0
+    lane = line.route.lane if line.route is not None else Lane.BATCH
+    usage = Usage(input_tokens=tokens, output_tokens=output)
+    cost = prices.cost(line.provider.value, line.model, usage, lane)
+    return 0 if cost is None else cost.nano
+
+
 def estimate(
     lines: Iterable[ParsedLine], prices: PriceBook, output_tokens: int | None = None
 ) -> Estimate:

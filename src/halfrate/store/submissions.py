@@ -12,6 +12,7 @@ from halfrate.errors import IdempotencyConflict, InputError
 from halfrate.intake import ParsedLine
 from halfrate.models import Lane, RequestState, SubmitOutcome
 from halfrate.store.base import bulk_insert, new_id
+from halfrate.store.budgets import Reservation, reserve
 from halfrate.store.deliveries import attach_sink
 from halfrate.store.tables import jobs, requests, routes
 
@@ -37,17 +38,22 @@ class SubmissionQueries:
         lines: Iterable[ParsedLine],
         describe_line: str = "line",
         sinks: Sequence[SinkSpec] = (),
+        reservation: Reservation | None = None,
     ) -> SubmitOutcome:
         """Store ``lines`` as (part of) the job named ``job_name``.
 
         A key already stored in the job with the same request is skipped (so re-running a
         submission creates nothing); with a different request it is an error and nothing from
-        this call is stored. ``sinks`` are attached to the job in the same transaction.
+        this call is stored. ``sinks`` are attached to the job in the same transaction, and
+        ``reservation`` is checked against its budgets and recorded there (BudgetExceeded:
+        nothing is stored).
         """
         now = time.time()
         created = skipped = 0
         with self._store.write() as conn:
             job_id, is_new = self._job_id(conn, job_name, source, feature, team, now)
+            if reservation is not None:
+                reserve(conn, job_id, reservation)
             route_ids = _RouteIds(conn, now)
             for chunk in _chunks(lines, INSERT_CHUNK):
                 # Only a job that existed before can hold these keys; look up just this chunk's

@@ -284,6 +284,21 @@ ledger_timings = sa.Table(
 )
 
 
+# Budget reservations: the estimate of a job, per budget it counts against, taken in the
+# transaction that stores the job and counted (less what the job has spent) until it finishes.
+reservations = sa.Table(
+    "reservations",
+    metadata,
+    sa.Column("job_id", sa.String(40), sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("kind", sa.String(16), primary_key=True),  # feature | team
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("month_start", sa.Double, nullable=False),  # the UTC month it counts in
+    sa.Column("reserved_nano", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Index(None, "kind", "name", "month_start"),
+)
+
+
 def request_state_is(state: RequestState) -> sa.ColumnElement[bool]:
     """``requests.state = '<state>'`` as a literal, not a bound parameter: only then can SQLite
     (and PostgreSQL's generic plans) prove that the partial indexes above apply."""

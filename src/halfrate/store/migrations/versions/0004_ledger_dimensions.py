@@ -1,6 +1,6 @@
 """ledger dimensions and rollups: each attempt carries its request's provider, model, feature
 and team, and a request's first attempt how long it waited in the queue; daily rollups of the
-ledger (sums, and timing histograms) for reports
+ledger (sums, and timing histograms) for reports; budget reservations
 
 Reports group millions of ledger rows by these; copying them in (a few bytes a row) spares a
 join with the requests table, whose rows hold whole request bodies, and the rollups spare the
@@ -82,12 +82,31 @@ def upgrade() -> None:
             "day", "lane", "metric", "bucket_ms", name=op.f("pk_ledger_timings")
         ),
     )
+    op.create_table(
+        "reservations",
+        sa.Column("job_id", sa.String(length=40), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("month_start", sa.Double(), nullable=False),
+        sa.Column("reserved_nano", sa.BigInteger(), nullable=False),
+        sa.Column("created_at", sa.Double(), nullable=False),
+        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name=op.f("fk_reservations_job_id_jobs")),
+        sa.PrimaryKeyConstraint("job_id", "kind", "name", name=op.f("pk_reservations")),
+    )
+    op.create_index(
+        op.f("ix_reservations_kind_name_month_start"),
+        "reservations",
+        ["kind", "name", "month_start"],
+        unique=False,
+    )
     from halfrate.store.rollup import rebuild
 
     rebuild(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_index(op.f("ix_reservations_kind_name_month_start"), table_name="reservations")
+    op.drop_table("reservations")
     op.drop_table("ledger_timings")
     op.drop_table("ledger_days")
     with op.batch_alter_table("attempts", schema=None) as batch_op:
