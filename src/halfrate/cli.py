@@ -23,6 +23,8 @@ app = typer.Typer(
     + describe_settings().replace("\n", "\n\n")
     + "\n\nHALFRATE_POLICY  the routing policy file (default: built in; see `halfrate policy`)"
     + "\n\nHALFRATE_WEBHOOK_SECRET  signs webhook sink deliveries (default: unsigned)"
+    + '\n\nThe config file also holds [prices."MODEL"] (your own prices) and [budgets.feature]'
+    + " / [budgets.team] (monthly caps in dollars); see the README."
     + "\n\nProviders use their SDKs' own variables: OPENAI_API_KEY, OPENAI_BASE_URL, "
     + "ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL.",
     no_args_is_help=True,
@@ -44,8 +46,6 @@ def _add_subcommands() -> None:
     app.command()(report)
     app.command()(estimate)
 
-
-_add_subcommands()
 
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="log what the worker does")]
 
@@ -297,6 +297,9 @@ def demo(verbose: Verbose = False) -> None:
 
     logs.configure(verbose)
     run_demo(out, load_settings())
+
+
+_add_subcommands()  # after the commands above, so --help lists them in the order of a day's work
 
 
 def main() -> None:
