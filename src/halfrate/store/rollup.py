@@ -47,7 +47,7 @@ def bucket_ms(seconds: float) -> int:
     return int(ms // step) * step
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one is made per attempt stored, and frozen init is slower
 class Fact:
     """What the rollups need of one attempt."""
 
@@ -116,7 +116,8 @@ class Rollup:
         else:
             for i, value in enumerate(sums):
                 existing[i] += value
-        self.add_timings(key[0], fact.lane, (fact.ttft, fact.tibt, fact.queue_seconds))
+        if fact.ttft is not None or fact.tibt is not None or fact.queue_seconds is not None:
+            self.add_timings(key[0], fact.lane, (fact.ttft, fact.tibt, fact.queue_seconds))
 
     def add_timings(self, day: int, lane: str, values: Sequence[float | None]) -> None:
         """Count one attempt's ttft, tibt and queue wait (None: not measured)."""
