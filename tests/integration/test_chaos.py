@@ -39,7 +39,7 @@ from tests.helpers import (
 
 OPENAI_REQUESTS = 2_000
 ANTHROPIC_REQUESTS = 1_000
-CHAOS_SECONDS = 45.0
+CHAOS_SECONDS = 30.0
 SETTLE_SECONDS = 100.0
 FAULTS = ",".join(
     [

@@ -186,7 +186,7 @@ def test_each_fault_kind_alone_has_its_expected_outcome(
     name: str, sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case = CASES[name]
-    with SandboxServer(latency=0.3, faults=f"{case.faults},seed=11") as server:
+    with SandboxServer(latency=0.15, faults=f"{case.faults},seed=11") as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sandbox-faults")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", server.root_url)
