@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from halfrate.clients import Providers, build_providers
-from halfrate.config import Settings, config_file_path, load_settings
+from halfrate.config import Settings, config_file_path, load_settings, read_config_file
 from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSummary
 from halfrate.errors import InputError
 from halfrate.intake import ParsedLine, iter_jsonl, scan_jsonl
-from halfrate.ledger.budgets import Budget, read_budgets
+from halfrate.ledger.budgets import Budget, budgets_of
 from halfrate.ledger.estimate import Estimate, estimate, line_cost
 from halfrate.ledger.prices import PriceBook
-from halfrate.ledger.user_prices import read_user_prices
+from halfrate.ledger.user_prices import user_prices_of
 from halfrate.line_formats import OPENAI_BATCH_ENDPOINTS, check_spec
 from halfrate.models import JobStatus, RequestSpec, Result, SubmitOutcome
 from halfrate.policy import Policy, load_policy
@@ -67,8 +67,9 @@ class Halfrate:
         self.store = store
         # The user's own price table, read now so a bad entry is refused at start.
         path = config_file_path()
-        store.prices = PriceBook(read_user_prices(path), str(path))
-        self.budgets = read_budgets(path)
+        config = read_config_file(path)  # once, for the price table and the budgets
+        store.prices = PriceBook(user_prices_of(config, path), str(path))
+        self.budgets = budgets_of(config, path)
         self.openai_client = openai_client
         self.anthropic_client = anthropic_client
         # Read now, so an invalid policy file is refused at start, not at the first submit.

@@ -111,6 +111,16 @@ def config_file_path() -> Path:
     return Path(home).expanduser() / "config.toml"
 
 
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The parsed TOML config file; empty when there is none. Unreadable: a ConfigError."""
+    if not path.is_file():
+        return {}
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+
+
 class _ConfigFileSource(PydanticBaseSettingsSource):
     """Reads the optional TOML config file; an unreadable or invalid file is a ConfigError."""
 
@@ -120,12 +130,7 @@ class _ConfigFileSource(PydanticBaseSettingsSource):
 
     def _read(self) -> dict[str, Any]:
         path = config_file_path()
-        if not path.is_file():
-            return {}
-        try:
-            data = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+        data = read_config_file(path)
         # [prices] and [budgets] are read by ledger/ (user_prices.py, budgets.py).
         others = {k: v for k, v in data.items() if k not in ("prices", "budgets")}
         table = data.get("halfrate", others)

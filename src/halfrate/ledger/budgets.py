@@ -15,12 +15,13 @@ reserved (their estimate less what they have spent so far), and the new job's es
 from __future__ import annotations
 
 import math
-import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from halfrate.config import read_config_file
 from halfrate.errors import ConfigError, InputError
 from halfrate.ledger.prices import NANO
 
@@ -61,12 +62,11 @@ class Budgets:
 
 def read_budgets(path: Path) -> Budgets:
     """The ``[budgets]`` table of the config file (none when the file or table is absent)."""
-    if not path.is_file():
-        return Budgets()
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+    return budgets_of(read_config_file(path), path)
+
+
+def budgets_of(data: Mapping[str, Any], path: Path) -> Budgets:
+    """The ``[budgets]`` table of a parsed config file (``path`` names it in messages)."""
     table = data.get("budgets", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [budgets] must be a table")

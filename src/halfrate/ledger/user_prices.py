@@ -21,12 +21,12 @@ the file, the model and the key.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from halfrate.config import read_config_file
 from halfrate.errors import ConfigError
 
 PER_MILLION_TO_NANO_PER_TOKEN = 1000.0  # $1 per million tokens = 1,000 nano-dollars a token
@@ -67,12 +67,11 @@ class UserPrice:
 
 def read_user_prices(path: Path) -> dict[str, UserPrice]:
     """The ``[prices]`` table of the config file at ``path`` (none when it has no such table)."""
-    if not path.is_file():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
+    return user_prices_of(read_config_file(path), path)
+
+
+def user_prices_of(data: Mapping[str, Any], path: Path) -> dict[str, UserPrice]:
+    """The ``[prices]`` table of a parsed config file (``path`` names it in messages)."""
     table = data.get("prices", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [prices] must be a table of models")

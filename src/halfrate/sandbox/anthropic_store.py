@@ -15,7 +15,7 @@ import orjson
 
 from halfrate.sandbox.anthropic_batches import MessageBatchRecord
 from halfrate.sandbox.anthropic_wire import AnthropicError, invalid, new_batch_id, not_found
-from halfrate.sandbox.fault_dice import content_digest
+from halfrate.sandbox.fault_dice import content_digest, hide_this_read
 from halfrate.sandbox.wire import JSON
 
 if TYPE_CHECKING:
@@ -75,13 +75,8 @@ class MessageBatchStore:
     def get(self, batch_id: str, base_url: str) -> JSON:
         """A client's retrieve; the first few of a batch hit by ``batch_404`` answer 404."""
         record = self._record(batch_id)
-        if record.hidden_reads > 0:
-            with record.lock:
-                hidden = record.hidden_reads > 0
-                if hidden:
-                    record.hidden_reads -= 1
-            if hidden:
-                raise batch_not_found(batch_id)
+        if hide_this_read(record):
+            raise batch_not_found(batch_id)
         return self._snapshot(record, base_url)
 
     def list_batches(

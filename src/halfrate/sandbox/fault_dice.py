@@ -24,8 +24,10 @@ from __future__ import annotations
 
 import hashlib
 import random
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from halfrate.sandbox.faults import CallCounter, Faults, draw
 from halfrate.sandbox.wire import JSON, body_digest
@@ -141,6 +143,24 @@ class FaultDice:
             return None
         digest = content_digest(route.encode())
         return self.faults.first(kinds, digest, self._routes.next(digest))
+
+
+class HidesReads(Protocol):
+    """A batch record that batch_404 may hide: its lock and the retrieves still to hide."""
+
+    lock: threading.Lock
+    hidden_reads: int
+
+
+def hide_this_read(record: HidesReads) -> bool:
+    """Whether this retrieve of ``record`` answers 404 (batch_404), spending one hidden read."""
+    if record.hidden_reads <= 0:  # the common case: no lock taken
+        return False
+    with record.lock:
+        hidden = record.hidden_reads > 0
+        if hidden:
+            record.hidden_reads -= 1
+    return hidden
 
 
 def invalid_lines(plan: BatchPlan, lines: Sequence[int]) -> list[int]:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from halfrate.sandbox.anthropic_store import MessageBatchStore
-from halfrate.sandbox.fault_dice import FaultDice, content_digest
+from halfrate.sandbox.fault_dice import FaultDice, content_digest, hide_this_read
 from halfrate.sandbox.faults import CallCounter, Faults, as_faults
 from halfrate.sandbox.ledger import Ledger
 from halfrate.sandbox.lifecycle import WINDOW_SECONDS, BatchRecord, not_found_batch
@@ -267,13 +267,8 @@ class SandboxState:
         """:meth:`get_batch` for a client's retrieve, which the first few of a batch hit by
         ``batch_404`` answer with 404 (and without advancing it)."""
         record = self._record(batch_id)
-        if record.hidden_reads > 0:
-            with record.lock:
-                hidden = record.hidden_reads > 0
-                if hidden:
-                    record.hidden_reads -= 1
-            if hidden:
-                raise not_found_batch(batch_id)
+        if hide_this_read(record):
+            raise not_found_batch(batch_id)
         return self._snapshot(record)
 
     def list_batches(self, *, after: str | None, limit: int) -> JSON:
