@@ -27,6 +27,7 @@ from halfrate.providers.openai_lines import line_overhead
 from halfrate.routing import Router, Urgency, check_tags, deadline_of
 from halfrate.sinks import SinkSpec, parse_sink
 from halfrate.store import Store
+from halfrate.store.answers import Sharing
 from halfrate.store.budgets import Reservation
 from halfrate.store.cancels import CancelOutcome
 
@@ -126,6 +127,7 @@ class Halfrate:
             describe_line=f"{file}, line",
             sinks=where_to,
             reservation=reservation,
+            sharing=self.sharing(now),
         )
 
     def submit(
@@ -161,6 +163,15 @@ class Halfrate:
             describe_line="request",
             sinks=where_to,
             reservation=self._reservation(parsed, base.feature, base.team, now),
+            sharing=self.sharing(now),
+        )
+
+    def sharing(self, now: datetime, *, dedup: bool = True) -> Sharing:
+        """Which identical requests the policy lets new requests take answers from."""
+        cache_for = self.policy.response_cache
+        return Sharing(
+            dedup=dedup and self.policy.dedup,
+            answered_since=None if cache_for is None else (now - cache_for).timestamp(),
         )
 
     def _reservation(

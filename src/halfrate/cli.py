@@ -132,11 +132,14 @@ def worker(
         if summary.moved_by_guard
         else ""
     )
+    shared = f", {summary.shared} by identical requests' answers" if summary.shared else ""
+    succeeded = lines.succeeded + calls.succeeded + summary.shared
     out.print(
         f"worker stopped ({summary.exit_reason.value}) after {summary.seconds:.1f}s: "
         f"{summary.batches_submitted} batches submitted, {summary.batches_ingested} ingested; "
-        f"{lines.succeeded + calls.succeeded} succeeded, {lines.failed + calls.failed} failed, "
-        f"{lines.retried + calls.retried} to retry ({calls.succeeded + calls.failed} by call)"
+        f"{succeeded} succeeded, {lines.failed + calls.failed} failed, "
+        f"{lines.retried + calls.retried} to retry ({calls.succeeded + calls.failed} by call"
+        f"{shared})"
         + moved
         + _delivery_note(summary.delivered, summary.delivery_failures, hr_undelivered)
     )

@@ -12,6 +12,7 @@ import secrets
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -44,7 +45,9 @@ class CallAnswer:
     tibt: float | None = None  # mean seconds between tokens
     duration: float | None = None
     route: str = ""  # which rule decided, in words
-    cached: bool = False  # the key had an answer already: nothing was called or paid
+    # Nothing was called or paid: the key had an answer already, or (lane "cache") an
+    # identical request had one.
+    cached: bool = False
 
     @property
     def text(self) -> str:
@@ -93,9 +96,19 @@ def call_now(hr: Halfrate, job: str, line: ParsedLine) -> CallAnswer:
     if caller is None:
         name = line.provider.value.upper()
         raise ConfigError(f"no {line.provider.value} client: set {name}_API_KEY")
+    # A person is waiting: an answer in the response cache serves, an identical call in
+    # flight elsewhere is not waited for.
+    now = time.time()
     outcome = hr.store.submissions.submit(
-        job_name=job, source="call", feature=None, team=None, lines=[line]
+        job_name=job,
+        source="call",
+        feature=None,
+        team=None,
+        lines=[line],
+        sharing=hr.sharing(datetime.fromtimestamp(now).astimezone(), dedup=False),
     )
+    if outcome.shared:
+        hr.store.answers.settle(now, [hr.store.reads.request_id(outcome.job_id, line.key)])
     settings = hr.settings
     policy = CallPolicy.from_settings(settings)
     lease = _lease_for(settings.flex_timeout_seconds, policy)
@@ -104,7 +117,8 @@ def call_now(hr: Halfrate, job: str, line: ParsedLine) -> CallAnswer:
     )
     if claimed is None:
         if state in _SETTLED:
-            return _answer_of(hr.store.reads.result_of(request_id), line, route.explanation)
+            result = hr.store.reads.result_of(request_id)
+            return _answer_of(result, line, route.explanation, "cache" if outcome.shared else "")
         raise InputError(
             f"request {line.key!r} of job {job!r} is {state} elsewhere; wait for it or use "
             "another key"
@@ -128,11 +142,11 @@ def call_now(hr: Halfrate, job: str, line: ParsedLine) -> CallAnswer:
     return _answer_of(hr.store.reads.result_of(request_id), line, route.explanation)
 
 
-def _answer_of(result: Result, line: ParsedLine, route: str) -> CallAnswer:
+def _answer_of(result: Result, line: ParsedLine, route: str, lane: str = "") -> CallAnswer:
     if result.status == "succeeded" and result.response is not None:
         return CallAnswer(
             key=line.key,
-            lane="",
+            lane=lane,
             model=line.model,
             response=result.response,
             route=route,

@@ -43,6 +43,7 @@ class ParsedLine:
     tags_json: str | None = None
     feature: str | None = None  # this request's own tags, when they differ from the job's
     team: str | None = None
+    content_hash: int | None = None  # what it asks, digested: set when it may share answers
 
 
 @dataclass(frozen=True)

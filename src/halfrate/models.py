@@ -29,6 +29,8 @@ REQUEST_TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
         {
             RequestState.IN_BATCH,
             RequestState.IN_CALL,
+            # answered without being sent: by the response cache, or by an identical request
+            RequestState.SUCCEEDED,
             RequestState.FAILED,
             RequestState.CANCELLED,
         }
@@ -94,7 +96,14 @@ class Lane(StrEnum):
     REALTIME = "realtime"
     FLEX = "flex"
     BATCH = "batch"
-    CACHE = "cache"
+    CACHE = "cache"  # answered by an identical request's answer, at no cost
+
+
+class CacheKind(StrEnum):
+    """How a cache-lane request got its answer."""
+
+    DEDUP = "dedup"  # an identical request was in flight when it came: one was sent for both
+    RESPONSE = "response"  # an identical request had been answered already (the response cache)
 
 
 SYNC_LANES = frozenset({Lane.REALTIME, Lane.FLEX})  # lanes answered by a synchronous call
@@ -174,6 +183,9 @@ class SubmitOutcome:
     job_name: str
     created: int  # requests stored by this call
     existing: int  # requests that were already stored under the same keys
+    # Of those created: requests that take an identical request's answer (lane cache), so
+    # are not sent themselves.
+    shared: int = 0
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ from halfrate.urgency import describe_delta, parse_duration
 
 ROUTABLE_LANES = (Lane.REALTIME, Lane.FLEX, Lane.BATCH)
 FALLBACK_LANES = (Lane.REALTIME, Lane.BATCH)
-RULE_KEYS = frozenset({"name", "when", "lane", "model", "fallback"})
+RULE_KEYS = frozenset({"name", "when", "lane", "model", "fallback", "cache"})
 WHEN_KEYS = frozenset({"feature", "team", "tags", "waiting", "deadline"})
-SETTINGS_KEYS = frozenset({"batch_window", "safety_margin"})
+SETTINGS_KEYS = frozenset({"batch_window", "safety_margin", "dedup", "response_cache"})
+DEFAULT_RESPONSE_CACHE = "7d"
 _DEADLINE = re.compile(r"(at least|under)\s+(window|\S+)|none", re.IGNORECASE)
 DEFAULT_SOURCE = "the built-in policy"
 
@@ -59,6 +60,7 @@ class Rule:
     model_map: Mapping[str, str] = field(default_factory=dict)
     model_always: str | None = None
     fallback: Lane = Lane.REALTIME  # flex only: where a request goes when flex cannot serve it
+    cache: bool = True  # its requests may share answers with identical ones (dedup, cache)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,14 @@ class Policy:
     batch_window: timedelta
     safety_margin: timedelta
     source: str
+    # Identical requests in flight together are sent once, and each gets the answer.
+    dedup: bool = True
+    # An identical request answered within this long answers a new one at $0; None: never.
+    response_cache: timedelta | None = timedelta(days=7)
+
+    @property
+    def shares_answers(self) -> bool:
+        return self.dedup or self.response_cache is not None
 
     @property
     def batch_reach(self) -> timedelta:
@@ -95,6 +105,7 @@ class Decision:
     source: str
     fallback: Lane | None = None  # flex only: where it goes if flex answers "unavailable"
     notes: tuple[str, ...] = ()  # what changed the rule's choice (flex not offered, ...)
+    cache: bool = True  # may share answers with identical requests (the policy permitting)
 
     def explain(self) -> str:
         if self.rule is None:
@@ -117,8 +128,19 @@ def decide(policy: Policy, route: Route) -> Decision:
         lane, fallback = rule.lane, None
         if lane is Lane.FLEX:
             lane, fallback = _flex_or_fallback(rule, model, notes)
-        return Decision(lane, model, rule, tuple(reasons), policy.source, fallback, tuple(notes))
-    return Decision(Lane.REALTIME, route.model, None, (), policy.source)
+        return Decision(
+            lane,
+            model,
+            rule,
+            tuple(reasons),
+            policy.source,
+            fallback,
+            tuple(notes),
+            rule.cache and policy.shares_answers,
+        )
+    return Decision(
+        Lane.REALTIME, route.model, None, (), policy.source, cache=policy.shares_answers
+    )
 
 
 def _model_for(rule: Rule, model: str | None, notes: list[str]) -> str | None:
@@ -221,11 +243,30 @@ def parse_policy(text: str, source: str) -> Policy:
         raise _error(source, locate.top(key), f"unknown setting {key!r}")
     window = _duration(settings.get("batch_window", "24h"), source, locate.top("batch_window"))
     margin = _duration(settings.get("safety_margin", "1h"), source, locate.top("safety_margin"))
+    dedup = settings.get("dedup", True)
+    if not isinstance(dedup, bool):
+        raise _error(source, locate.top("dedup"), f"dedup must be true or false, got {dedup!r}")
+    cache_for = _response_cache(settings.get("response_cache", DEFAULT_RESPONSE_CACHE))
+    if isinstance(cache_for, str):
+        raise _error(source, locate.top("response_cache"), cache_for)
     raw_rules = data.get("rule", [])
     if not isinstance(raw_rules, list) or not raw_rules:
         raise _error(source, None, "the policy has no [[rule]]: add at least one")
     rules = tuple(_rule(i, raw, source, locate) for i, raw in enumerate(raw_rules, start=1))
-    return Policy(rules, window, margin, source)
+    return Policy(rules, window, margin, source, dedup, cache_for)
+
+
+def _response_cache(value: Any) -> timedelta | str | None:
+    """How long answers serve identical requests; None for "off"; a text: the problem."""
+    if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+        return None
+    problem = f'response_cache must be a duration like "7d", or "off"; got {value!r}'
+    if not isinstance(value, str):
+        return problem
+    try:
+        return parse_duration(value)
+    except InputError as exc:
+        return f"response_cache: {exc}"
 
 
 def _rule(number: int, raw: Any, source: str, locate: _Locator) -> Rule:
@@ -237,7 +278,9 @@ def _rule(number: int, raw: Any, source: str, locate: _Locator) -> Rule:
         return _error(source, locate.rule_key(number, key), f"rule {number}: {problem}")
 
     for key in sorted(set(raw) - RULE_KEYS):
-        raise fail(key, f"unknown key {key!r} (a rule has name, when, lane, model, fallback)")
+        raise fail(
+            key, f"unknown key {key!r} (a rule has name, when, lane, model, fallback, cache)"
+        )
     name = raw.get("name", f"rule {number}")
     if not isinstance(name, str) or not name.strip():
         raise fail("name", "'name' must be a non-empty text")
@@ -253,6 +296,9 @@ def _rule(number: int, raw: Any, source: str, locate: _Locator) -> Rule:
         raise fail("when", f"unknown condition {key!r} (known: {', '.join(sorted(WHEN_KEYS))})")
     model_always, model_map = _models(raw.get("model"), fail)
     fallback = _fallback(raw.get("fallback"), Lane(lane_text), fail)
+    cache = raw.get("cache", True)
+    if not isinstance(cache, bool):
+        raise fail("cache", f"'cache' must be true or false, got {cache!r}")
     return Rule(
         number=number,
         name=name.strip(),
@@ -266,6 +312,7 @@ def _rule(number: int, raw: Any, source: str, locate: _Locator) -> Rule:
         model_map=model_map,
         model_always=model_always,
         fallback=fallback,
+        cache=cache,
     )
 
 

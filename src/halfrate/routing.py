@@ -9,6 +9,7 @@ never need the policy file themselves.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,6 +39,7 @@ class RouteChoice:
     explanation: str
     fallback: Lane | None
     waiting: bool
+    cache: bool = True  # its requests may share answers with identical ones
 
     @classmethod
     def from_decision(cls, decision: Decision, model: str, waiting: bool) -> RouteChoice:
@@ -52,6 +54,7 @@ class RouteChoice:
             explanation=decision.explain(),
             fallback=decision.fallback,
             waiting=waiting,
+            cache=decision.cache,
         )
 
 
@@ -118,6 +121,15 @@ def deadline_of(
         return parse_deadline(value, now)
     except InputError as exc:
         raise InputError(f"{what}: {exc}") from None
+
+
+def content_hash(provider: Provider, endpoint: str, body_json: str) -> int:
+    """What a request asks, as a signed 64-bit digest: equal for identical requests. Only a
+    lookup key: requests are shared only when their bodies are equal too."""
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(f"{provider.value}\n{endpoint}\n".encode())
+    digest.update(body_json.encode())
+    return int.from_bytes(digest.digest(), "big", signed=True)
 
 
 class Router:
@@ -196,6 +208,7 @@ class Router:
             tags_json,
             urgency.feature,
             urgency.team,
+            content_hash(line.provider, line.endpoint, body_json) if choice.cache else None,
         )
 
     def _stamp(self, urgency: Urgency) -> tuple[float | None, float | None, str | None]:

@@ -27,8 +27,13 @@ def test_final_states_are_final() -> None:
     assert set(REQUEST_TRANSITIONS) == set(RequestState)
 
 
-def test_only_a_request_in_a_batch_or_a_call_can_succeed() -> None:
-    assert request_sources(RequestState.SUCCEEDED) == {RequestState.IN_BATCH, RequestState.IN_CALL}
+def test_a_request_succeeds_from_a_batch_a_call_or_the_queue_by_a_shared_answer() -> None:
+    # Straight from the queue: lane cache, answered by an identical request's answer.
+    assert request_sources(RequestState.SUCCEEDED) == {
+        RequestState.IN_BATCH,
+        RequestState.IN_CALL,
+        RequestState.QUEUED,
+    }
     assert request_sources(RequestState.IN_BATCH) == {RequestState.QUEUED}
     assert request_sources(RequestState.IN_CALL) == {RequestState.QUEUED}
 

@@ -21,6 +21,7 @@ from halfrate.models import BatchState, Result, Verdict
 from halfrate.providers.base import BatchProvider
 from halfrate.providers.sync import SyncCaller
 from halfrate.store import Store
+from halfrate.store.answers import SettleCounts
 from halfrate.store.ingest import IngestCounts, LineOutcome
 from halfrate.store.queue import BatchRecord
 
@@ -42,12 +43,16 @@ class TickReport:
     guard: GuardReport = field(default_factory=GuardReport)
     cancelled: int = 0  # requests and batches acted on for cancelled jobs
     delivered: DeliveryCounts = field(default_factory=DeliveryCounts)
+    shared: SettleCounts = field(default_factory=SettleCounts)  # identical requests' answers
 
     @property
     def did_work(self) -> bool:
         moved = self.guard.moved or self.guard.cancelled or self.cancelled
         delivered = self.delivered.delivered
-        return bool(self.packed_batches or self.submitted or self.ingested or moved or delivered)
+        shared = self.shared.answered or self.shared.released
+        return bool(
+            self.packed_batches or self.submitted or self.ingested or moved or delivered or shared
+        )
 
 
 class Dispatcher:
@@ -132,8 +137,16 @@ class Dispatcher:
                     steps.ingest, self.ctx, provider, batch, remote
                 )
         self._collect(report)
+        self._settle_shared(report)
         report.delivered = self.deliverer.run()
         return report
+
+    def _settle_shared(self, report: TickReport) -> None:
+        """Answer the requests whose identical request has just been answered (or release them
+        to run themselves, when it failed)."""
+        counts = self.store.answers.settle(time.time())
+        for name in ("dedup", "response", "released"):
+            setattr(report.shared, name, getattr(report.shared, name) + getattr(counts, name))
 
     def _take(self, batch: BatchRecord) -> bool:
         """Only one worker at a time works on a batch: never two creates, never two ingests."""
@@ -158,6 +171,7 @@ class Dispatcher:
         if self._ingesting:
             futures.wait(list(self._ingesting.values()))
         self._collect(report)
+        self._settle_shared(report)
         report.delivered = self.deliverer.run()
         return report
 

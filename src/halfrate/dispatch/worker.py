@@ -46,6 +46,7 @@ class WorkerSummary:
     delivered: int = 0  # results handed to sinks
     delivery_failures: int = 0  # tries that failed (tried again later)
     batches_cancelled_by_guard: int = 0
+    shared: int = 0  # requests answered by an identical request's answer
     seconds: float = 0.0
 
 
@@ -126,6 +127,7 @@ class Worker:
         summary.delivered += report.delivered.delivered
         summary.delivery_failures += report.delivered.failed
         summary.batches_cancelled_by_guard += report.guard.cancelled
+        summary.shared += report.shared.answered
         if self.on_tick is not None:
             self.on_tick(report)
 

@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from halfrate.ledger.prices import NANO
-from halfrate.models import Lane, Usage
+from halfrate.models import CacheKind, Lane, Usage
 from halfrate.store import Store
 from halfrate.store.ledger_reads import (
     DAY_SECONDS,
@@ -30,7 +30,8 @@ from halfrate.store.ledger_reads import (
 from halfrate.store.rollup import Rollup
 from halfrate.store.tables import LEDGER_DAY_SUMS
 
-GROUP_NAMES = tuple(GROUPS)
+# What `halfrate report --by` offers (cache_kind only feeds the KPIs).
+GROUP_NAMES = tuple(name for name in GROUPS if name != "cache_kind")
 
 
 def usd(nano: int) -> Decimal:
@@ -126,8 +127,12 @@ class Missed:
 class Kpis:
     batch_share: float | None  # batch lane's share of spend
     cache_hit_rate: float | None  # cached ÷ input tokens
-    saved_by_cache: Decimal  # answered from the response cache (realtime cost of them)
-    cache_answers: int
+    # Requests answered by an identical one's answer, at $0: the realtime cost of each is
+    # what it saved. Dedup: the identical one was in flight; response: it had been answered.
+    saved_by_dedup: Decimal
+    dedup_answers: int
+    saved_by_response_cache: Decimal
+    response_cache_answers: int
     batch_turnaround: Percentiles  # seconds, create to end
     ttft: Percentiles  # seconds, realtime and flex calls
     tibt: Percentiles
@@ -227,7 +232,12 @@ class ReportMaker:
 
     def _kpis(self, scope: Scope, total: Sums, lanes: list[Sums], edges: Rollup) -> Kpis:
         ledger = self.store.ledger
-        cache = next((s for s in lanes if s.key == Lane.CACHE.value), None)
+        kinds = {
+            s.key: s
+            for s in _fold(ledger.grouped("cache_kind", scope, edges), lambda s: s.key).values()
+        }
+        dedup = kinds.get(CacheKind.DEDUP.value, Sums(None))
+        response = kinds.get(CacheKind.RESPONSE.value, Sums(None))
         calls = (Lane.REALTIME, Lane.FLEX)
         tagged = ledger.tagged(scope)
         return Kpis(
@@ -235,8 +245,10 @@ class ReportMaker:
             cache_hit_rate=(
                 total.cached_tokens / total.input_tokens if total.input_tokens else None
             ),
-            saved_by_cache=usd(cache.realtime_cost_nano) if cache else Decimal(0),
-            cache_answers=cache.attempts if cache else 0,
+            saved_by_dedup=usd(dedup.realtime_cost_nano),
+            dedup_answers=dedup.attempts,
+            saved_by_response_cache=usd(response.realtime_cost_nano),
+            response_cache_answers=response.attempts,
             batch_turnaround=Percentiles.of(ledger.batch_turnarounds(scope)),
             ttft=Percentiles.of_histogram(ledger.timings(scope, "ttft", calls, edges, tagged)),
             tibt=Percentiles.of_histogram(ledger.timings(scope, "tibt", calls, edges, tagged)),

@@ -106,8 +106,12 @@ def summary_lines(report: Report) -> list[str]:
         "(cached ÷ input tokens)"
     )
     lines.append(
-        f"cache       {k.cache_answers:,} answers from the response cache saved "
-        f"{money(k.saved_by_cache)}"
+        f"dedup       {k.dedup_answers:,} requests answered by an identical one in flight "
+        f"saved {money(k.saved_by_dedup)}"
+    )
+    lines.append(
+        f"cache       {k.response_cache_answers:,} answers from the response cache saved "
+        f"{money(k.saved_by_response_cache)}"
     )
     lines.append(f"batches     turnaround {_percentiles(k.batch_turnaround, 'batches')}")
     lines.append(f"calls       TTFT {_percentiles(k.ttft, 'calls')}; TIBT {_percentiles(k.tibt)}")
@@ -159,8 +163,10 @@ def as_json(report: Report) -> dict[str, Any]:
         "kpis": {
             "batch_share": k.batch_share,
             "cache_hit_rate": k.cache_hit_rate,
-            "saved_by_cache_usd": exact(k.saved_by_cache),
-            "cache_answers": k.cache_answers,
+            "saved_by_dedup_usd": exact(k.saved_by_dedup),
+            "dedup_answers": k.dedup_answers,
+            "saved_by_response_cache_usd": exact(k.saved_by_response_cache),
+            "response_cache_answers": k.response_cache_answers,
             "batch_turnaround_seconds": _percentiles_json(k.batch_turnaround),
             "ttft_seconds": _percentiles_json(k.ttft),
             "tibt_seconds": _percentiles_json(k.tibt),

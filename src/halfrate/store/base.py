@@ -56,6 +56,7 @@ def id_in(
 class Store:
     def __init__(self, engine: sa.Engine) -> None:
         from halfrate.ledger.prices import PriceBook
+        from halfrate.store.answers import AnswerQueries
         from halfrate.store.calls import CallQueries
         from halfrate.store.cancels import CancelQueries
         from halfrate.store.deliveries import DeliveryQueries
@@ -77,6 +78,7 @@ class Store:
         self.cancels = CancelQueries(self)
         self.deliveries = DeliveryQueries(self)
         self.ledger = LedgerQueries(self)
+        self.answers = AnswerQueries(self)
 
     @classmethod
     def open(cls, url: str, *, migrate_schema: bool = True) -> Store:

@@ -25,6 +25,7 @@ from halfrate.store.ingest import (
     PricedAs,
     RetryPolicy,
     locked_for_settling,
+    priced_requests,
     usage_columns,
 )
 from halfrate.store.rollup import Fact, add_attempts
@@ -254,7 +255,7 @@ class CallQueries:
         if strays:
             # Their lease ran out and another worker took them over: the tries were still
             # made (and a success paid), so they are recorded, with no change of state.
-            priced.update(_priced(conn, strays))
+            priced.update(priced_requests(conn, strays, Lane.REALTIME))
         for record in records:
             item = priced.get(record.request_id)
             if item is not None:
@@ -292,15 +293,6 @@ class CallQueries:
             id_in(conn, requests.c.id, ids), requests.c.state == RequestState.IN_CALL.value
         )
         return locked_for_settling(conn, calling, Lane.REALTIME)
-
-
-def _priced(conn: sa.Connection, ids: list[int]) -> dict[int, PricedAs]:
-    query = (
-        sa.select(requests.c.id, *PricedAs.select())
-        .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
-        .where(id_in(conn, requests.c.id, ids))
-    )
-    return {row[0]: PricedAs.of_row(row[1:], Lane.REALTIME) for row in conn.execute(query)}
 
 
 def _attempt_row(

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 import sqlalchemy as sa
 
-from halfrate.models import Lane, RequestState, Usage, Verdict
+from halfrate.models import CacheKind, Lane, RequestState, Usage, Verdict
 from halfrate.store.base import bulk_insert, id_in
 from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.rollup import Fact, add_attempts
@@ -101,6 +101,25 @@ class PricedAs:
             ttft=row[_TTFT],
             tibt=row[_TIBT],
             queue_seconds=row[_QUEUE],
+        )
+
+    def fact_of_cache(self, at: float, realtime_nano: int | None, kind: CacheKind) -> Fact:
+        """The rollups' view of a cache-lane answer: nothing billed, nothing paid."""
+        return Fact(
+            created_at=at,
+            provider=self.provider,
+            model=self.model,
+            feature=self.feature,
+            team=self.team,
+            lane=Lane.CACHE.value,
+            outcome=RequestState.SUCCEEDED.value,
+            waiting=self.waiting,
+            moved=False,
+            slack=None,
+            tokens=None,
+            cost_nano=0,
+            realtime_cost_nano=realtime_nano,
+            cache_kind=kind.value,
         )
 
     def queue_seconds(self, sent_at: float | None, first: bool) -> float | None:
@@ -402,6 +421,16 @@ class IngestQueries:
             }
             move_requests(conn, ids, RequestState.QUEUED, batch_id=batch_id, values=values)
         counts.retried += len(by_verdict[Verdict.RETRY])
+
+
+def priced_requests(conn: sa.Connection, ids: list[int], default_lane: Lane) -> dict[int, PricedAs]:
+    """What attempts of the requests ``ids`` are priced as (see :meth:`PricedAs.of_row`)."""
+    query = (
+        sa.select(requests.c.id, *PricedAs.select())
+        .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
+        .where(id_in(conn, requests.c.id, ids))
+    )
+    return {row[0]: PricedAs.of_row(row[1:], default_lane) for row in conn.execute(query)}
 
 
 def locked_for_settling(

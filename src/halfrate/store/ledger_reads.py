@@ -43,7 +43,8 @@ def _key_part(name: str) -> Callable[[tuple[Any, ...]], Any]:
 
 # What a report can be grouped by: the rollup column, and the same from a rollup key in Python.
 GROUPS: dict[str, tuple[sa.ColumnElement[Any], Callable[[tuple[Any, ...]], Any]]] = {
-    name: (_H[name], _key_part(name)) for name in ("feature", "team", "model", "lane", "provider")
+    name: (_H[name], _key_part(name))
+    for name in ("feature", "team", "model", "lane", "provider", "cache_kind")
 }
 # Whole days since 1970-01-01 UTC; the report turns them into dates.
 GROUPS["day"] = (_H.day, lambda key: key[0])
@@ -210,7 +211,7 @@ class LedgerQueries:
             for row in conn.execute(query):
                 found.setdefault((row[0], row[1]), Sums(row[1])).add(row[2:])
             for key, values in (edges or self._edges(conn, scope)).days.items():
-                _, provider, model, _, _, lane, waiting, moved, slack = key
+                _, provider, model, _, _, lane, waiting, moved, slack, _ = key
                 if could_wait(lane, waiting, moved, slack):
                     found.setdefault((provider, model), Sums(model)).add(values)
         return [

@@ -196,6 +196,13 @@ class ReadQueries:
             for row in rows:
                 yield ResultRow(*row)
 
+    def request_id(self, job_id: str, key: str) -> int:
+        with self._store.read() as conn:
+            found = conn.execute(
+                sa.select(requests.c.id).where(requests.c.job_id == job_id, requests.c.key == key)
+            ).scalar_one()
+        return int(found)
+
     def result_of(self, request_id: int) -> Result:
         """The stored result of one request (or its state and last error, if it has none)."""
         with self._store.read() as conn:

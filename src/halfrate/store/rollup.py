@@ -67,6 +67,7 @@ class Fact:
     ttft: float | None = None
     tibt: float | None = None
     queue_seconds: float | None = None
+    cache_kind: str | None = None  # lane cache: dedup or response
 
     def day_key(self) -> tuple[Any, ...]:
         realtime = self.lane == Lane.REALTIME.value
@@ -84,6 +85,7 @@ class Fact:
             int(realtime and self.waiting),
             int(realtime and self.moved),
             slack,
+            self.cache_kind or "",
         )
 
     def sums(self) -> tuple[int, ...]:
@@ -193,6 +195,7 @@ _FACT_COLUMNS = (
     attempts.c.ttft,
     attempts.c.tibt,
     attempts.c.queue_seconds,
+    attempts.c.cache_kind,
 )
 _FACT_SOURCE = attempts.join(requests, requests.c.id == attempts.c.request_id).outerjoin(
     routes, routes.c.id == requests.c.route_id
@@ -225,6 +228,7 @@ def fact_of_row(row: Sequence[Any]) -> Fact:
         ttft=row[19],
         tibt=row[20],
         queue_seconds=row[21],
+        cache_kind=row[22],
     )
 
 
@@ -236,7 +240,8 @@ def read_facts(conn: sa.Connection, where: sa.ColumnElement[bool]) -> Iterator[F
 
 
 def rebuild(conn: sa.Connection) -> None:
-    """Recompute both rollups from every attempt."""
+    """Recompute both rollups from every attempt. (It reads the newest schema: a migration
+    that changes the rollups runs it, and earlier migrations must not.)"""
     conn.execute(sa.delete(ledger_days))
     conn.execute(sa.delete(ledger_timings))
     Rollup().extend(read_facts(conn, sa.true())).write(conn)

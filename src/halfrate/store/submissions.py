@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from halfrate.errors import IdempotencyConflict, InputError
 from halfrate.intake import ParsedLine
 from halfrate.models import Lane, RequestState, SubmitOutcome
+from halfrate.store.answers import Sharing, link_identical
 from halfrate.store.base import bulk_insert, new_id
 from halfrate.store.budgets import Reservation, reserve
 from halfrate.store.deliveries import attach_sink
@@ -39,6 +40,7 @@ class SubmissionQueries:
         describe_line: str = "line",
         sinks: Sequence[SinkSpec] = (),
         reservation: Reservation | None = None,
+        sharing: Sharing | None = None,
     ) -> SubmitOutcome:
         """Store ``lines`` as (part of) the job named ``job_name``.
 
@@ -46,10 +48,12 @@ class SubmissionQueries:
         submission creates nothing); with a different request it is an error and nothing from
         this call is stored. ``sinks`` are attached to the job in the same transaction, and
         ``reservation`` is checked against its budgets and recorded there (BudgetExceeded:
-        nothing is stored).
+        nothing is stored). With ``sharing``, requests with an identical one take its answer
+        (see :mod:`halfrate.store.answers`).
         """
         now = time.time()
         created = skipped = 0
+        hashed = False
         with self._store.write() as conn:
             job_id, is_new = self._job_id(conn, job_name, source, feature, team, now)
             if reservation is not None:
@@ -63,6 +67,7 @@ class SubmissionQueries:
                 for line in chunk:
                     previous = existing.get(line.key)
                     if previous is None:
+                        hashed = hashed or line.content_hash is not None
                         route_id = route_ids.of(line.route)
                         rows.append(_row(job_id, line, feature, team, route_id, now))
                     elif previous == (line.endpoint, line.body_json):
@@ -75,9 +80,14 @@ class SubmissionQueries:
                         )
                 bulk_insert(conn, requests, _REQUEST_COLUMNS, rows)
                 created += len(rows)
+            shared = 0
+            if sharing is not None and hashed:
+                shared = link_identical(conn, job_id, now, sharing)
             for spec in sinks:
                 attach_sink(conn, job_id, spec.text, spec.kind, now)
-        return SubmitOutcome(job_id=job_id, job_name=job_name, created=created, existing=skipped)
+        return SubmitOutcome(
+            job_id=job_id, job_name=job_name, created=created, existing=skipped, shared=shared
+        )
 
     def _job_id(
         self,
@@ -188,6 +198,7 @@ _REQUEST_COLUMNS = (
     "lane",
     "route_id",
     "requested_model",
+    "content_hash",
     "deadline",
     "guard_at",
     "attempt_count",
@@ -222,6 +233,7 @@ def _row(
         line.route.lane.value if line.route is not None else _BATCH,
         route_id,
         line.requested_model,
+        line.content_hash,
         line.deadline,
         line.guard_at,
         0,

@@ -118,6 +118,11 @@ requests = sa.Table(
     sa.Column("lane", sa.String(16), nullable=False, server_default=Lane.BATCH.value),
     sa.Column("route_id", BigId, sa.ForeignKey("routes.id"), nullable=True),
     sa.Column("requested_model", sa.String(200), nullable=True),  # when the policy changed it
+    # A digest of provider, endpoint and body: identical requests share one answer (dedup and
+    # the response cache). Empty for requests the policy keeps out of sharing.
+    sa.Column("content_hash", sa.BigInteger, nullable=True),
+    # Lane cache: the identical request whose answer this one gets (then it is copied here).
+    sa.Column("answered_by", BigId, nullable=True),
     sa.Column("moved_by", sa.String(32), nullable=True),  # why it left its route's lane
     sa.Column("deadline", sa.Double, nullable=True),
     sa.Column("guard_at", sa.Double, nullable=True),  # batched: from then on, move to realtime
@@ -163,6 +168,7 @@ requests = sa.Table(
         postgresql_where=sa.text("state = 'in_batch'"),
     ),
     sa.Index(None, "job_id", "id"),  # a job's requests in submission order (status, results)
+    sa.Index(None, "content_hash"),
 )
 
 attempts = sa.Table(
@@ -203,6 +209,8 @@ attempts = sa.Table(
     # A request's first attempt: seconds from its submission until it was sent (the batch's
     # create, or the call's start). Later attempts leave it empty.
     sa.Column("queue_seconds", sa.Double, nullable=True),
+    # Lane cache: how the answer was got (CacheKind); the realtime cost is the saving.
+    sa.Column("cache_kind", sa.String(16), nullable=True),
     # Ingesting the same output twice must change nothing: one attempt per request per batch.
     sa.UniqueConstraint("request_id", "batch_id"),
     sa.Index(None, "created_at"),  # reports over a time range
@@ -230,7 +238,8 @@ results = sa.Table(
 # filters by; empty text stands for "none" (a NULL would defeat the upsert's conflict key).
 # ``waiting``, ``moved`` and ``slack_hours`` tell realtime work that could have waited for a
 # batch (missed savings); other lanes keep them at 0, 0 and -1. ``slack_hours``: whole hours
-# from submission to the deadline, -1 without one.
+# from submission to the deadline, -1 without one. ``cache_kind``: lane cache's dedup or
+# response (empty for other lanes).
 LEDGER_DAY_KEYS = (
     "day",
     "provider",
@@ -241,6 +250,7 @@ LEDGER_DAY_KEYS = (
     "waiting",
     "moved",
     "slack_hours",
+    "cache_kind",
 )
 LEDGER_DAY_SUMS = (
     "attempts",
@@ -268,6 +278,7 @@ ledger_days = sa.Table(
     sa.Column("waiting", sa.Integer, primary_key=True),
     sa.Column("moved", sa.Integer, primary_key=True),
     sa.Column("slack_hours", sa.Integer, primary_key=True),
+    sa.Column("cache_kind", sa.String(16), primary_key=True),
     *(sa.Column(name, sa.BigInteger, nullable=False) for name in LEDGER_DAY_SUMS),
 )
 

@@ -4,8 +4,9 @@ ledger (sums, and timing histograms) for reports; budget reservations
 
 Reports group millions of ledger rows by these; copying them in (a few bytes a row) spares a
 join with the requests table, whose rows hold whole request bodies, and the rollups spare the
-scan. The rollups are filled from the attempts already stored by halfrate's own rollup code:
-the buckets and sums must be exactly those it keeps from now on.
+scan. The rollups are filled from the attempts already stored by revision 0005, which changes
+their key and runs halfrate's own rollup code (that code reads the newest schema, so only the
+newest revision that touches the rollups may run it).
 
 Revision ID: 0004
 Revises: 0003
@@ -99,9 +100,6 @@ def upgrade() -> None:
         ["kind", "name", "month_start"],
         unique=False,
     )
-    from halfrate.store.rollup import rebuild
-
-    rebuild(op.get_bind())
 
 
 def downgrade() -> None:

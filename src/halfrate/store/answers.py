@@ -1,0 +1,261 @@
+"""Shared answers: identical requests (same provider, endpoint and body) answered once.
+
+At submit, :func:`link_identical` puts a request that has an identical one in the cache lane,
+pointing at it (``answered_by``): an identical request answered recently (the response cache),
+or one still in flight (dedup). Only requests doing their own work are pointed at, so there are
+no chains. :meth:`AnswerQueries.settle` (each worker pass, and ``call()`` at once) then copies
+the answer of each whose identical request has succeeded — a result, a $0 attempt whose
+realtime cost is the saving, the sinks' outbox rows — or, when that one failed or was
+cancelled, sends it back to its own route's lane to run by itself: nobody's failure or
+cancellation is passed on to another request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+
+from halfrate.models import CacheKind, Lane, RequestState
+from halfrate.store.base import id_in
+from halfrate.store.deliveries import enqueue_deliveries
+from halfrate.store.ingest import priced_requests
+from halfrate.store.rollup import add_attempts
+from halfrate.store.tables import attempts, request_state_is, requests, results, routes
+from halfrate.store.transitions import move_requests
+
+if TYPE_CHECKING:
+    from halfrate.store.base import Store
+
+SETTLE_CHUNK = 2_000
+_LIVE = [RequestState.QUEUED.value, RequestState.IN_BATCH.value, RequestState.IN_CALL.value]
+_CACHE: sa.ColumnElement[str] = sa.literal_column(f"'{Lane.CACHE.value}'")
+# How long each lane may keep a request waiting: a request only waits for an identical one in
+# a lane at least as quick as its own (a person waiting never waits for a batch).
+_LANE_RANK = {Lane.REALTIME.value: 0, Lane.FLEX.value: 1, Lane.BATCH.value: 2}
+
+
+@dataclass(frozen=True)
+class Sharing:
+    """Which identical requests a submission's requests may take their answers from."""
+
+    dedup: bool  # those in flight
+    answered_since: float | None  # those answered since then (Unix seconds); None: none
+
+
+@dataclass
+class SettleCounts:
+    dedup: int = 0  # answered by an identical request that was in flight
+    response: int = 0  # answered from the response cache
+    released: int = 0  # the identical request failed or was cancelled: runs by itself
+
+    @property
+    def answered(self) -> int:
+        return self.dedup + self.response
+
+
+def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing: Sharing) -> int:
+    """Point the requests just stored in ``job_id`` (at ``created_at``) that have an identical
+    request at it, putting them in the cache lane. Returns how many."""
+    if not sharing.dedup and sharing.answered_since is None:
+        return 0
+    new, old = requests.alias("new"), requests.alias("old")
+    whose: list[sa.ColumnElement[bool]] = []
+    if sharing.answered_since is not None:
+        whose.append(
+            sa.and_(
+                old.c.state == RequestState.SUCCEEDED.value,
+                old.c.updated_at >= sharing.answered_since,
+            )
+        )
+    if sharing.dedup:
+        whose.append(sa.and_(old.c.state.in_(_LIVE), old.c.id < new.c.id, _no_slower(old, new)))
+    leader = (
+        sa.select(old.c.id)
+        .where(
+            old.c.content_hash == new.c.content_hash,
+            old.c.id != new.c.id,
+            old.c.lane != _CACHE,
+            old.c.provider == new.c.provider,
+            old.c.endpoint == new.c.endpoint,
+            old.c.body == new.c.body,
+            sa.or_(*whose),
+        )
+        # An answer in hand first; then the earliest.
+        .order_by(sa.case((old.c.state == RequestState.SUCCEEDED.value, 0), else_=1), old.c.id)
+        .limit(1)
+        .correlate(new)
+        .scalar_subquery()
+    )
+    found = conn.execute(
+        sa.select(new.c.id, leader).where(
+            new.c.job_id == job_id,
+            new.c.created_at == created_at,
+            new.c.content_hash.is_not(None),
+            new.c.lane != _CACHE,
+        )
+    ).all()
+    pairs = [{"rid": rid, "leader": lead} for rid, lead in found if lead is not None]
+    if pairs:
+        conn.execute(
+            sa.update(requests)
+            .where(requests.c.id == sa.bindparam("rid"))
+            .values(lane=Lane.CACHE.value, answered_by=sa.bindparam("leader")),
+            pairs,
+        )
+    return len(pairs)
+
+
+def _no_slower(old: Any, new: Any) -> sa.ColumnElement[bool]:
+    """``old`` will be answered no later than ``new`` would be in its own lane: its lane is no
+    slower, and a batched one has a deadline no later than ``new``'s (if ``new`` has one)."""
+    rank_old = sa.case(_LANE_RANK, value=old.c.lane, else_=len(_LANE_RANK))
+    rank_new = sa.case(_LANE_RANK, value=new.c.lane, else_=len(_LANE_RANK))
+    in_time = sa.or_(
+        old.c.lane != Lane.BATCH.value,
+        new.c.deadline.is_(None),
+        sa.and_(old.c.deadline.is_not(None), old.c.deadline <= new.c.deadline),
+    )
+    return sa.and_(rank_old <= rank_new, in_time)
+
+
+class AnswerQueries:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def settle(self, now: float, ids: list[int] | None = None) -> SettleCounts:
+        """Settle cache-lane requests (all, or ``ids``) whose identical request has ended."""
+        counts = SettleCounts()
+        while True:
+            with self._store.write() as conn:
+                done = self._settle_some(conn, now, ids, counts)
+            if done < SETTLE_CHUNK:
+                return counts
+
+    def _settle_some(
+        self, conn: sa.Connection, now: float, ids: list[int] | None, counts: SettleCounts
+    ) -> int:
+        follower, leader = requests.alias("follower"), requests
+        query = (
+            sa.select(
+                follower.c.id,
+                follower.c.created_at,
+                leader.c.id,
+                leader.c.state,
+                leader.c.updated_at,
+            )
+            .select_from(follower.join(leader, leader.c.id == follower.c.answered_by))
+            .where(
+                follower.c.state == sa.literal_column(f"'{RequestState.QUEUED.value}'"),
+                follower.c.lane == _CACHE,
+                leader.c.state.not_in(_LIVE),
+            )
+            .order_by(follower.c.id)
+            .limit(SETTLE_CHUNK)
+        )
+        if ids is not None:
+            query = query.where(id_in(conn, follower.c.id, ids))
+        if conn.dialect.name == "postgresql":
+            # Two workers settling at once each take other rows.
+            query = query.with_for_update(of=follower, skip_locked=True)
+        rows = conn.execute(query).all()
+        answered = [r for r in rows if r[3] == RequestState.SUCCEEDED.value]
+        failed = [r[0] for r in rows if r[3] != RequestState.SUCCEEDED.value]
+        if failed:
+            counts.released += self._release(conn, failed, now)
+        if answered:
+            self._answer(conn, answered, now, counts)
+        return len(rows)
+
+    def _release(self, conn: sa.Connection, ids: list[int], now: float) -> int:
+        """Back to the lane their route chose (batch for requests without a route)."""
+        own_lane = (
+            sa.select(routes.c.lane).where(routes.c.id == requests.c.route_id).scalar_subquery()
+        )
+        conn.execute(
+            sa.update(requests)
+            .where(id_in(conn, requests.c.id, ids), request_state_is(RequestState.QUEUED))
+            .values(
+                lane=sa.func.coalesce(own_lane, Lane.BATCH.value),
+                answered_by=None,
+                updated_at=now,
+            )
+        )
+        return len(ids)
+
+    def _answer(
+        self, conn: sa.Connection, rows: list[Any], now: float, counts: SettleCounts
+    ) -> None:
+        leaders = sorted({r[2] for r in rows})
+        answer = {
+            rid: (code, response)
+            for rid, code, response in conn.execute(
+                sa.select(results.c.request_id, results.c.status_code, results.c.response).where(
+                    id_in(conn, results.c.request_id, leaders)
+                )
+            )
+        }
+        # What the identical request's answer would have cost in realtime: the saving.
+        paid = {
+            rid: (realtime, source)
+            for rid, realtime, source in conn.execute(
+                sa.select(
+                    attempts.c.request_id, attempts.c.realtime_cost_nano, attempts.c.price_source
+                ).where(
+                    id_in(conn, attempts.c.request_id, leaders),
+                    attempts.c.outcome == RequestState.SUCCEEDED.value,
+                )
+            )
+        }
+        ids = [r[0] for r in rows]
+        priced = priced_requests(conn, ids, Lane.BATCH)
+        result_rows, attempt_rows, facts = [], [], []
+        for rid, submitted, lead, _, answered_at in rows:
+            kind = CacheKind.RESPONSE if answered_at < submitted else CacheKind.DEDUP
+            status_code, response = answer[lead]
+            realtime, source = paid.get(lead, (None, None))
+            item = priced[rid]
+            result_rows.append(
+                {
+                    "request_id": rid,
+                    "status": RequestState.SUCCEEDED.value,
+                    "status_code": status_code,
+                    "response": response,
+                    "error": None,
+                    "created_at": now,
+                }
+            )
+            row = {
+                "request_id": rid,
+                "batch_id": None,
+                "lane": Lane.CACHE.value,
+                "outcome": RequestState.SUCCEEDED.value,
+                "status_code": status_code,
+                "cost_nano": 0,
+                "realtime_cost_nano": realtime,
+                "route_cost_nano": 0,
+                "price_source": source,
+                "created_at": now,
+                "provider": item.provider,
+                "model": item.model,
+                "feature": item.feature,
+                "team": item.team,
+                "cache_kind": kind.value,
+            }
+            attempt_rows.append(row)
+            facts.append(item.fact_of_cache(now, realtime, kind))
+            if kind is CacheKind.DEDUP:
+                counts.dedup += 1
+            else:
+                counts.response += 1
+        move_requests(
+            conn,
+            ids,
+            RequestState.SUCCEEDED,
+            values={"updated_at": now, "attempt_count": requests.c.attempt_count + 1},
+        )
+        conn.execute(results.insert(), result_rows)
+        conn.execute(attempts.insert(), attempt_rows)
+        enqueue_deliveries(conn, ids)
+        add_attempts(conn, facts)
