@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
+from halfrate.api_checks import checked_job_name, checked_sinks, checked_tag, urgency_of
 from halfrate.clients import Providers, build_providers
 from halfrate.config import Settings, config_file_path, load_settings, read_config_file
 from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSummary
@@ -25,7 +26,7 @@ from halfrate.models import JobStatus, RequestSpec, Result, SubmitOutcome
 from halfrate.policy import Policy, load_policy
 from halfrate.providers.openai_lines import line_overhead
 from halfrate.routing import Router, Urgency, check_tags, deadline_of
-from halfrate.sinks import SinkSpec, parse_sink
+from halfrate.sinks import SinkSpec
 from halfrate.store import Store
 from halfrate.store.answers import Sharing
 from halfrate.store.budgets import Reservation
@@ -36,9 +37,6 @@ if TYPE_CHECKING:
     import openai
 
     from halfrate.direct import CallAnswer
-
-MAX_JOB_NAME = 200
-
 
 MAX_ASSUMED_OUTPUT = 1_000_000  # tokens: no model answers more in one request
 
@@ -101,31 +99,69 @@ class Halfrate:
         file = Path(path)
         now = datetime.now().astimezone()
         # Flags first: cheap to check, and a mistake should not wait for a big file's scan.
-        urgency = _urgency(feature, team, tags, waiting, deadline, now, flag="--")
-        chosen_name = _job_name(job) if job is not None else None
-        where_to = _sinks(sinks)
+        urgency = urgency_of(feature, team, tags, waiting, deadline, now, flag="--")
+        chosen_name = checked_job_name(job) if job is not None else None
+        where_to = checked_sinks(sinks)
         limit = self.max_line_bytes
         summary = scan_jsonl(file, max_line_bytes=limit)
         # Without --job: the file's name and content, so the same file maps to the same job.
         name = chosen_name or f"{file.stem[:180]}-{summary.sha256[:8]}"
+        return self._store_routed(
+            lambda: iter_jsonl(file, max_line_bytes=limit, expected_sha256=summary.sha256),
+            job=name,
+            source=str(file.resolve()),
+            describe_line=f"{file}, line",
+            urgency=urgency,
+            sinks=where_to,
+            now=now,
+        )
+
+    def submit_parsed(
+        self,
+        make_lines: Callable[[], Iterable[ParsedLine]],
+        *,
+        job: str,
+        source: str,
+        describe_line: str,
+    ) -> SubmitOutcome:
+        """Store lines already built and checked (``make_lines`` gives them, and again if a
+        budget needs their estimate first) as the job ``job``, routed by the policy."""
+        now = datetime.now().astimezone()
+        return self._store_routed(
+            make_lines,
+            job=checked_job_name(job),
+            source=source,
+            describe_line=describe_line,
+            urgency=Urgency(),
+            sinks=[],
+            now=now,
+        )
+
+    def _store_routed(
+        self,
+        make_lines: Callable[[], Iterable[ParsedLine]],
+        *,
+        job: str,
+        source: str,
+        describe_line: str,
+        urgency: Urgency,
+        sinks: list[SinkSpec],
+        now: datetime,
+    ) -> SubmitOutcome:
         router = Router(self.policy, now)
         reservation = None
         if self.budgets.applying(urgency.feature, urgency.team):
-            # One more pass over the file, only when a budget applies: its estimate.
-            routed = (
-                router.apply(line, urgency)
-                for line in iter_jsonl(file, max_line_bytes=limit, expected_sha256=summary.sha256)
-            )
+            # One more pass over the lines, only when a budget applies: their estimate.
+            routed = (router.apply(line, urgency) for line in make_lines())
             reservation = self._reservation(routed, urgency.feature, urgency.team, now)
-        lines = iter_jsonl(file, max_line_bytes=limit, expected_sha256=summary.sha256)
         return self.store.submissions.submit(
-            job_name=name,
-            source=str(file.resolve()),
+            job_name=job,
+            source=source,
             feature=urgency.feature,
             team=urgency.team,
-            lines=(router.apply(line, urgency) for line in lines),
-            describe_line=f"{file}, line",
-            sinks=where_to,
+            lines=(router.apply(line, urgency) for line in make_lines()),
+            describe_line=describe_line,
+            sinks=sinks,
             reservation=reservation,
             sharing=self.sharing(now),
         )
@@ -145,8 +181,8 @@ class Halfrate:
         """Store requests given from Python as (part of) the job named ``job``, each routed by
         the policy; a request's own feature, team, tags, deadline and waiting win over these."""
         now = datetime.now().astimezone()
-        base = _urgency(feature, team, tags, waiting, deadline, now)
-        where_to = _sinks(sinks)
+        base = urgency_of(feature, team, tags, waiting, deadline, now)
+        where_to = checked_sinks(sinks)
         router = Router(self.policy, now)
         parsed = [
             router.apply(line, urgency)
@@ -155,7 +191,7 @@ class Halfrate:
         if not parsed:
             raise InputError("no requests to submit")
         return self.store.submissions.submit(
-            job_name=_job_name(job),
+            job_name=checked_job_name(job),
             source="python",
             feature=base.feature,
             team=base.team,
@@ -200,7 +236,7 @@ class Halfrate:
     def add_sink(self, job: str, sink: str | SinkSpec) -> str:
         """Write the job's results to ``sink`` too (those already in, and every later one);
         returns the sink's id. Adding the same sink twice changes nothing."""
-        spec = _sinks([sink])[0]
+        spec = checked_sinks([sink])[0]
         job_id = self.store.reads.find_job(job).id
         return self.store.deliveries.add_sink(job_id, spec.text, spec.kind, time.time())
 
@@ -230,8 +266,8 @@ class Halfrate:
                 if spec.waiting is not None and not isinstance(spec.waiting, bool):
                     raise InputError(f"waiting must be True or False, got {spec.waiting!r}")
                 urgency = base.merged(
-                    feature=_tag(spec.feature, "feature"),
-                    team=_tag(spec.team, "team"),
+                    feature=checked_tag(spec.feature, "feature"),
+                    team=checked_tag(spec.team, "team"),
                     tags=check_tags(spec.tags),
                     waiting=spec.waiting,
                     deadline=deadline_of(spec.deadline, now),
@@ -302,10 +338,10 @@ class Halfrate:
 
         spec = spec_of(request, endpoint=endpoint, provider=provider, key=key)
         now = datetime.now().astimezone()
-        base = _urgency(feature, team, tags, True, deadline, now)
+        base = urgency_of(feature, team, tags, True, deadline, now)
         ((line, urgency),) = list(self._checked([spec], base, now, "the request"))
         routed = Router(self.policy, now).apply(line, urgency)
-        return call_now(self, _job_name(job), routed)
+        return call_now(self, checked_job_name(job), routed)
 
     def direct_providers(self) -> Providers:
         """The clients that ``call()`` uses, made on first use and kept until ``close()``."""
@@ -420,61 +456,6 @@ def connect(
         policy=policy_read,
         callbacks=callbacks,
     )
-
-
-MAX_TAG = 200
-
-
-def _urgency(
-    feature: str | None,
-    team: str | None,
-    tags: Mapping[str, str] | None,
-    waiting: bool,
-    deadline: str | datetime | None,
-    now: datetime,
-    flag: str = "",
-) -> Urgency:
-    """What a submission says of its requests, checked; ``flag`` prefixes names in messages."""
-    return Urgency(
-        feature=_tag(feature, f"{flag}feature"),
-        team=_tag(team, f"{flag}team"),
-        tags=check_tags(tags, f"{flag}tag" if flag else "tags"),
-        waiting=waiting,
-        deadline=deadline_of(deadline, now, f"{flag}deadline"),
-    )
-
-
-def _tag(value: str | None, what: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InputError(f"{what} must be a text")
-    cleaned = value.strip()
-    if not cleaned:
-        raise InputError(f"{what} is empty")
-    if len(cleaned) > MAX_TAG:
-        raise InputError(f"{what} is longer than {MAX_TAG} characters")
-    return cleaned
-
-
-def _sinks(given: Sequence[str | SinkSpec]) -> list[SinkSpec]:
-    """Sink specs checked before anything is stored (a bad one stores nothing)."""
-    if isinstance(given, str | SinkSpec):
-        given = [given]
-    checked: dict[str, SinkSpec] = {}
-    for item in given:
-        spec = item if isinstance(item, SinkSpec) else parse_sink(item)
-        checked.setdefault(spec.text, spec)
-    return list(checked.values())
-
-
-def _job_name(name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise InputError("the job name is empty")
-    if len(name) > MAX_JOB_NAME:
-        raise InputError(f"the job name is longer than {MAX_JOB_NAME} characters")
-    return name
 
 
 __all__ = ["Halfrate", "TickReport", "connect"]

@@ -41,8 +41,10 @@ def _add_subcommands() -> None:
     from halfrate.cli_estimate import estimate
     from halfrate.cli_policy import policy_app
     from halfrate.cli_report import report
+    from halfrate.cli_run import run
 
     app.add_typer(policy_app, name="policy")
+    app.command()(run)
     app.command()(report)
     app.command()(estimate)
 

@@ -11,6 +11,8 @@ import typer
 from rich.console import Console
 
 from halfrate.errors import InputError
+from halfrate.policy import Decision, Policy
+from halfrate.urgency import describe_delta
 
 policy_app = typer.Typer(help="The routing policy: which lane each request runs in.")
 
@@ -64,6 +66,7 @@ def explain(
                     "fallback": decision.fallback.value if decision.fallback else None,
                     "deadline": due.isoformat() if due else None,
                     "explanation": decision.explain(),
+                    "shares_answers": sharing(chosen, decision),
                 }
             ).decode()
         )
@@ -78,3 +81,21 @@ def explain(
     if due is not None:
         out.print(f"due    {due:%Y-%m-%d %H:%M %Z}")
     out.print(f"why    {decision.explain()}")
+    out.print(f"shared {sharing(chosen, decision)}")
+
+
+def sharing(policy: Policy, decision: Decision) -> str:
+    """Whether, and how, the request shares answers with identical requests, in words."""
+    if not decision.cache:
+        if not policy.shares_answers:
+            return "never: the policy turns dedup and the response cache off"
+        return "never: the rule keeps its requests out (cache = false)"
+    ways = []
+    if policy.dedup:
+        ways.append("an identical request in flight answers it too (dedup)")
+    if policy.response_cache is not None:
+        ways.append(
+            "an identical request answered in the last "
+            f"{describe_delta(policy.response_cache)} answers it at $0"
+        )
+    return "; ".join(ways)

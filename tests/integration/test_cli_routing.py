@@ -29,13 +29,19 @@ def claude_line(key: str, content: str, model: str = "claude-haiku-4-5") -> dict
 
 
 def test_submit_routes_by_deadline_waiting_and_tags(tmp_path: Path, isolated_env: Path) -> None:
-    path = write_jsonl(tmp_path / "r.jsonl", [chat_line(f"k{i}", f"q {i}") for i in range(4)])
-    later = run("submit", str(path), "--job", "later", "--deadline", "2d", "--tag", "env=prod")
+    def job_file(name: str) -> str:
+        # Prompts of their own: identical requests would share the first job's answers.
+        lines = [chat_line(f"k{i}", f"{name} q {i}") for i in range(4)]
+        return str(write_jsonl(tmp_path / f"{name}.jsonl", lines))
+
+    later = run(
+        "submit", job_file("later"), "--job", "later", "--deadline", "2d", "--tag", "env=prod"
+    )
     assert later.returncode == 0, later.stderr
     assert "4 requests stored (4 batch)" in later.stdout
-    now = run("submit", str(path), "--job", "now", "--waiting")
+    now = run("submit", job_file("now"), "--job", "now", "--waiting")
     assert "4 requests stored (4 realtime)" in now.stdout
-    soon = run("submit", str(path), "--job", "soon", "--deadline", "3h")
+    soon = run("submit", job_file("soon"), "--job", "soon", "--deadline", "3h")
     assert "(4 realtime)" in soon.stdout  # 3h is under the 24h window plus margin
     rows = stored(
         isolated_env,

@@ -31,7 +31,8 @@ def openai_specs(n: int, prefix: str = "o") -> list[RequestSpec]:
         RequestSpec(
             f"{prefix}{i}",
             CHAT,
-            {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"q {i}"}]},
+            # The prefix in the prompt too: identical requests would share one answer.
+            {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": f"{prefix} q {i}"}]},
         )
         for i in range(n)
     ]

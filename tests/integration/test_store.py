@@ -117,11 +117,14 @@ def test_transitions_are_enforced_in_the_store(store: Store) -> None:
     submit(store, lines(2))
     with store.read() as conn:
         ids = list(conn.execute(sa.select(requests.c.id)).scalars())
+    with store.write() as conn:
+        move_requests(conn, ids[:1], RequestState.CANCELLED)
     with pytest.raises(InvalidTransition), store.write() as conn:
-        move_requests(conn, ids, RequestState.SUCCEEDED)  # queued -> succeeded is not allowed
+        # cancelled -> succeeded is not allowed: the whole update rolls back
+        move_requests(conn, ids, RequestState.SUCCEEDED)
     with store.read() as conn:
-        states = set(conn.execute(sa.select(requests.c.state)).scalars())
-    assert states == {"queued"}
+        states = sorted(conn.execute(sa.select(requests.c.state).order_by(requests.c.id)).scalars())
+    assert states == ["cancelled", "queued"]
 
 
 def _claimed(store: Store, n: int) -> tuple[str, list[int]]:

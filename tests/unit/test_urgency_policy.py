@@ -77,6 +77,21 @@ def test_the_built_in_policy() -> None:
     assert "no deadline to miss" in no_deadline.explain()
     waiting_far = decide(policy, Route(NOW, waiting=True, deadline=NOW + timedelta(days=3)))
     assert waiting_far.lane is Lane.REALTIME  # first match wins
+    # Identical requests share answers: in flight, and for a week after.
+    assert (policy.dedup, policy.response_cache) == (True, timedelta(days=7))
+    assert no_deadline.cache
+
+
+def test_sharing_answers_is_set_in_the_policy() -> None:
+    text = '[settings]\ndedup = false\nresponse_cache = "off"\n[[rule]]\nlane = "batch"\n'
+    off = parse_policy(text, "p.toml")
+    assert (off.dedup, off.response_cache, off.shares_answers) == (False, None, False)
+    assert not decide(off, Route(NOW)).cache
+    rule_off = parse_policy('[[rule]]\nlane = "batch"\ncache = false\n', "p.toml")
+    assert rule_off.shares_answers
+    assert not decide(rule_off, Route(NOW)).cache
+    short = parse_policy('[settings]\nresponse_cache = "12h"\n[[rule]]\nlane = "batch"\n', "p")
+    assert short.response_cache == timedelta(hours=12)
 
 
 POLICY = """
@@ -183,6 +198,22 @@ def test_no_matching_rule_is_realtime_and_says_so() -> None:
             "line 2: unknown setting 'window'",
         ),
         ('[rules]\nlane = "batch"\n', "line 1: unknown section 'rules'"),
+        (
+            '[settings]\ndedup = "yes"\n[[rule]]\nlane = "batch"\n',
+            "line 2: dedup must be true or false, got 'yes'",
+        ),
+        (
+            '[settings]\nresponse_cache = 7\n[[rule]]\nlane = "batch"\n',
+            'line 2: response_cache must be a duration like "7d", or "off"; got 7',
+        ),
+        (
+            '[settings]\nresponse_cache = "a week"\n[[rule]]\nlane = "batch"\n',
+            "line 2: response_cache: cannot read the duration",
+        ),
+        (
+            '[[rule]]\nlane = "batch"\ncache = "no"\n',
+            "line 3: rule 1: 'cache' must be true or false, got 'no'",
+        ),
         ("# nothing here\n", "has no [[rule]]"),
         ('[[rule]]\nlane = "batch"\nname = \n', "not valid TOML"),
     ],

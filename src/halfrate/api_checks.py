@@ -1,0 +1,65 @@
+"""Checking what callers pass to the Python API: tags, urgency, sinks and job names."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+
+from halfrate.errors import InputError
+from halfrate.routing import Urgency, check_tags, deadline_of
+from halfrate.sinks import SinkSpec, parse_sink
+
+MAX_JOB_NAME = 200
+MAX_TAG = 200
+
+
+def urgency_of(
+    feature: str | None,
+    team: str | None,
+    tags: Mapping[str, str] | None,
+    waiting: bool,
+    deadline: str | datetime | None,
+    now: datetime,
+    flag: str = "",
+) -> Urgency:
+    """What a submission says of its requests, checked; ``flag`` prefixes names in messages."""
+    return Urgency(
+        feature=checked_tag(feature, f"{flag}feature"),
+        team=checked_tag(team, f"{flag}team"),
+        tags=check_tags(tags, f"{flag}tag" if flag else "tags"),
+        waiting=waiting,
+        deadline=deadline_of(deadline, now, f"{flag}deadline"),
+    )
+
+
+def checked_tag(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be a text")
+    cleaned = value.strip()
+    if not cleaned:
+        raise InputError(f"{what} is empty")
+    if len(cleaned) > MAX_TAG:
+        raise InputError(f"{what} is longer than {MAX_TAG} characters")
+    return cleaned
+
+
+def checked_sinks(given: Sequence[str | SinkSpec]) -> list[SinkSpec]:
+    """Sink specs checked before anything is stored (a bad one stores nothing)."""
+    if isinstance(given, str | SinkSpec):
+        given = [given]
+    checked: dict[str, SinkSpec] = {}
+    for item in given:
+        spec = item if isinstance(item, SinkSpec) else parse_sink(item)
+        checked.setdefault(spec.text, spec)
+    return list(checked.values())
+
+
+def checked_job_name(name: str) -> str:
+    name = name.strip()
+    if not name:
+        raise InputError("the job name is empty")
+    if len(name) > MAX_JOB_NAME:
+        raise InputError(f"the job name is longer than {MAX_JOB_NAME} characters")
+    return name

@@ -1,0 +1,109 @@
+"""`halfrate run FILE --prompt TEXT`: one prompt over every row of a spreadsheet, at the batch
+price, with the answers written back beside the rows."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+
+from halfrate.errors import InputError
+from halfrate.ledger.report_view import money
+from halfrate.models import Lane
+
+if TYPE_CHECKING:
+    from halfrate.api import Halfrate
+
+PROGRESS_EVERY_SECONDS = 2.0
+
+
+def run(
+    file: Annotated[
+        Path, typer.Argument(help="a .csv, .xlsx or .jsonl table; row 1 names columns")
+    ],
+    prompt: Annotated[
+        str,
+        typer.Option(help="the instruction, with {column} where each row's value goes"),
+    ],
+    model: Annotated[str | None, typer.Option(help="the model (default gpt-4o-mini)")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="where the answers go (default FILE.answers.EXT)"),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="run without asking first")] = False,
+) -> None:
+    """Ask one prompt of every row, at the batch price: shows the price now vs batch, asks,
+    runs, and writes the table back with an answer, status and error column."""
+    from halfrate.api import connect
+    from halfrate.cli_estimate import notes, table
+    from halfrate.dispatch import RunMode
+    from halfrate.ledger.receipt import receipt
+    from halfrate.table_job import answers_of, estimate_table, plan_table, submit_table
+    from halfrate.tabular.write import write_answers
+
+    out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    target = output if output is not None else _default_output(file)
+    with connect() as hr:
+        plan = plan_table(file, prompt, model)
+        if target.resolve() == plan.table.path.resolve():
+            raise InputError(f"-o {target}: that is the input file; name another file")
+        made = estimate_table(hr, plan)  # reads and checks every row: nothing stored yet
+        out.print(table(made))
+        for line in notes(made):
+            out.print(line)
+        batch = made.total(Lane.BATCH)
+        if plan.provider.value not in hr.direct_providers().batch:
+            name = plan.provider.value.upper()
+            raise InputError(f"no {plan.provider.value} client: set {name}_API_KEY")
+        if not yes:
+            if not sys.stdin.isatty():
+                raise InputError("nothing was run: add --yes to run without being asked")
+            if not typer.confirm(f"Run {made.requests:,} requests for about {money(batch)}?"):
+                out.print("nothing was run")
+                raise typer.Exit(1)
+        started = time.time()
+        outcome = submit_table(hr, plan)
+        notes_ = []
+        if outcome.existing:
+            notes_.append(f"{outcome.existing:,} were submitted before")
+        if outcome.shared:
+            notes_.append(f"{outcome.shared:,} take an identical request's answer, at $0")
+        said = f" ({'; '.join(notes_)})" if notes_ else ""
+        out.print(f"job {outcome.job_name}: {outcome.created:,} requests stored{said}")
+        progress = _Progress(hr, outcome.job_id)
+        hr.run_worker(RunMode.UNTIL_IDLE, on_tick=lambda _: progress.show())
+        status = hr.status(outcome.job_id)
+        written = write_answers(plan.table, answers_of(hr, plan, outcome.job_id), target)
+        counts = ", ".join(f"{n:,} {state}" for state, n in sorted(status.counts.items()))
+        out.print(f"answers    {written:,} rows written to {target} ({counts})")
+        out.print(receipt(hr.store, started, time.time()))
+
+
+def _default_output(file: Path) -> Path:
+    return file.with_name(f"{file.stem}.answers{file.suffix.lower()}")
+
+
+class _Progress:
+    """Prints how far the job is, now and then, on stderr (stdout keeps the results)."""
+
+    def __init__(self, hr: Halfrate, job_id: str) -> None:
+        self.hr = hr
+        self.job_id = job_id
+        self.last = 0.0
+        self.err = Console(highlight=False, soft_wrap=True, stderr=True)
+
+    def show(self) -> None:
+        now = time.monotonic()
+        if now - self.last < PROGRESS_EVERY_SECONDS:
+            return
+        self.last = now
+        status = self.hr.status(self.job_id)
+        finished = sum(n for s, n in status.counts.items() if s in _FINAL)
+        self.err.print(f"progress   {finished:,} of {status.total:,} answered")
+
+
+_FINAL = ("succeeded", "failed", "cancelled")
