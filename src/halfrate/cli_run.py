@@ -43,7 +43,7 @@ def run(
     from halfrate.dispatch import RunMode
     from halfrate.ledger.receipt import receipt
     from halfrate.table_job import answers_of, estimate_table, plan_table, submit_table
-    from halfrate.tabular.write import write_answers
+    from halfrate.tabular.write import output_kind, write_answers
 
     out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
     target = output if output is not None else _default_output(file)
@@ -51,14 +51,17 @@ def run(
         plan = plan_table(file, prompt, model)
         if target.resolve() == plan.table.path.resolve():
             raise InputError(f"-o {target}: that is the input file; name another file")
+        output_kind(target)
         made = estimate_table(hr, plan)  # reads and checks every row: nothing stored yet
         out.print(table(made))
         for line in notes(made):
             out.print(line)
         batch = made.total(Lane.BATCH)
-        if plan.provider.value not in hr.direct_providers().batch:
+        provider = hr.direct_providers().batch.get(plan.provider.value)
+        if provider is None:
             name = plan.provider.value.upper()
             raise InputError(f"no {plan.provider.value} client: set {name}_API_KEY")
+        provider.check()  # unreachable, or the key refused: said now, before anything is stored
         if not yes:
             if not sys.stdin.isatty():
                 raise InputError("nothing was run: add --yes to run without being asked")

@@ -8,13 +8,14 @@ names the file, the row and the column.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import datetime as dt
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -49,8 +50,10 @@ class TableFile:
         return f"{self.path}, {'line' if self.kind == 'jsonl' else 'row'} {row}"
 
     def _csv_rows(self) -> Iterator[tuple[int, dict[str, str]]]:
-        with _open_text(self.path) as handle:
-            reader = csv.reader(handle, delimiter=self.delimiter)
+        with self.path.open("rb") as handle:
+            reader = csv.reader(
+                _utf8_lines(handle, self.path), delimiter=self.delimiter, strict=True
+            )
             number = 0
             try:
                 for number, cells in enumerate(reader, start=1):
@@ -64,10 +67,6 @@ class TableFile:
                     yield number, _row(self.columns, cells)
             except csv.Error as exc:
                 raise InputError(f"{self.where(number + 1)}: not readable CSV: {exc}") from None
-            except UnicodeDecodeError:
-                raise InputError(
-                    f"{self.where(number + 1)}: not UTF-8 text (save the file as UTF-8 CSV)"
-                ) from None
 
     def _xlsx_rows(self) -> Iterator[tuple[int, dict[str, str]]]:
         book = _open_book(self.path)
@@ -117,11 +116,13 @@ def open_table(path: str | Path) -> TableFile:
         raise InputError(f"{file}: no such file")
     if kind == "csv":
         delimiter = _sniff(file)
-        with _open_text(file) as handle:
+        with file.open("rb") as handle:
             try:
-                header = next(csv.reader(handle, delimiter=delimiter), [])
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise InputError(f"{file}, row 1: not readable UTF-8 CSV ({exc})") from None
+                header = next(
+                    csv.reader(_utf8_lines(handle, file), delimiter=delimiter, strict=True), []
+                )
+            except csv.Error as exc:
+                raise InputError(f"{file}, row 1: not readable CSV ({exc})") from None
         return TableFile(file, kind, _columns(header, file), delimiter)
     if kind == "xlsx":
         book = _open_book(file)
@@ -195,10 +196,19 @@ def _json_object(raw: bytes, where: str) -> dict[str, Any]:
     return record
 
 
-def _open_text(file: Path) -> Any:
+def _utf8_lines(handle: BinaryIO, file: Path) -> Iterator[str]:
+    """The file's lines as text, decoded one by one, so a byte that is not UTF-8 is reported
+    on its own line (a cell may span lines, so this is the line, not the row)."""
     csv.field_size_limit(MAX_CELL_BYTES)
-    # utf-8-sig: spreadsheet programs start "UTF-8 CSV" files with a byte-order mark.
-    return file.open(encoding="utf-8-sig", newline="")
+    for number, raw in enumerate(handle, start=1):
+        if number == 1 and raw.startswith(codecs.BOM_UTF8):
+            raw = raw[len(codecs.BOM_UTF8) :]  # spreadsheet programs start UTF-8 CSV so
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InputError(
+                f"{file}, line {number}: not UTF-8 text (save the file as CSV UTF-8)"
+            ) from None
 
 
 def _sniff(file: Path) -> str:

@@ -41,7 +41,7 @@ def write_answers(
     columns = (*table.columns, *extra)
     temporary = out.with_name(f".{out.name}.partial")
     try:
-        count = _WRITERS[_kind(out)](temporary, columns, rows, table.delimiter)
+        count = _WRITERS[output_kind(out)](temporary, columns, rows, table.delimiter)
         os.replace(temporary, out)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
@@ -52,7 +52,8 @@ def write_answers(
     return count
 
 
-def _kind(out: Path) -> str:
+def output_kind(out: Path) -> str:
+    """The format ``out`` will be written in (from its name); refused if none we write."""
     suffix = out.suffix.lower()
     if suffix not in (".csv", ".xlsx", ".jsonl"):
         raise InputError(f"-o {out}: write .csv, .xlsx or .jsonl")

@@ -1,0 +1,67 @@
+"""The prompt template over a table's columns, and cells as the text a prompt gets."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from halfrate.errors import InputError
+from halfrate.tabular.rows import _cell_text
+from halfrate.tabular.template import Template
+from halfrate.tabular.write import _inert, added_columns
+
+COLUMNS = ("ticket text", "id")
+
+
+def test_values_go_where_their_columns_are_named() -> None:
+    template = Template.parse("#{id}: { ticket text } {{literal}} {id}", COLUMNS)
+    assert template.columns == ("id", "ticket text", "id")
+    row = {"ticket text": "It broke {badly}", "id": "7"}
+    # A value's own braces are never read as placeholders.
+    assert template.render(row) == "#7: It broke {badly} {literal} 7"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "{nope}",
+            "character 1: {nope} is not a column of the file (its columns: ticket text, id)",
+        ),
+        ("{id.__class__}", "{id.__class__} is not a column"),
+        ("{0}", "{0} is not a column"),
+        ("a {id", "character 3: a '{' without its '}'"),
+        ("a {{id} }", "a '}' without its '{'"),
+        ("just words", "names no column"),
+        ("", "--prompt is empty"),
+        ("{id}" + "x" * 100_001, "longer than 100,000 characters"),
+    ],
+)
+def test_a_bad_prompt_says_where(text: str, message: str) -> None:
+    with pytest.raises(InputError) as info:
+        Template.parse(text, COLUMNS)
+    assert message in str(info.value)
+
+
+def test_cells_read_as_a_spreadsheet_shows_them() -> None:
+    assert _cell_text(None) == ""
+    assert _cell_text(1200.0) == "1200"
+    assert _cell_text(3.5) == "3.5"
+    assert _cell_text(True) == "TRUE"
+    assert _cell_text(dt.date(2026, 12, 2)) == "2026-12-02"
+    assert _cell_text({"a": [1]}) == '{"a":[1]}'
+
+
+def test_answers_never_run_as_formulas_and_our_columns_step_aside() -> None:
+    assert _inert("=SUM(A1)") == "'=SUM(A1)"
+    assert _inert("+1") == "'+1"
+    assert _inert("@cmd") == "'@cmd"
+    assert _inert("-1+2") == "'-1+2"
+    assert _inert("- a list item") == "- a list item"
+    assert _inert("plain") == "plain"
+    assert added_columns(("answer", "status (halfrate)", "status")) == (
+        "answer (halfrate)",
+        "status (halfrate) (halfrate)",
+        "error",
+    )
