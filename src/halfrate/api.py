@@ -18,7 +18,7 @@ from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSum
 from halfrate.errors import InputError
 from halfrate.intake import ParsedLine, iter_jsonl, scan_jsonl
 from halfrate.ledger.budgets import Budget, budgets_of
-from halfrate.ledger.estimate import Estimate, estimate, line_cost
+from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate, line_cost
 from halfrate.ledger.prices import PriceBook
 from halfrate.ledger.user_prices import user_prices_of
 from halfrate.line_formats import OPENAI_BATCH_ENDPOINTS, check_spec
@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     import openai
 
     from halfrate.direct import CallAnswer
-
-MAX_ASSUMED_OUTPUT = 1_000_000  # tokens: no model answers more in one request
 
 
 class Halfrate:
@@ -290,14 +288,7 @@ class Halfrate:
         """Tokens and price of a batch JSONL file in each lane, before anything is sent or
         stored: the file is checked whole, as ``submit_file`` checks it. ``output_tokens``:
         the output to assume for requests that set no limit of their own."""
-        if output_tokens is not None and not (
-            isinstance(output_tokens, int)
-            and not isinstance(output_tokens, bool)
-            and 0 < output_tokens <= MAX_ASSUMED_OUTPUT
-        ):
-            raise InputError(
-                f"--output-tokens must be a whole number from 1 to {MAX_ASSUMED_OUTPUT:,}"
-            )
+        check_assumed_output(output_tokens)
         file = Path(path)
         limit = self.max_line_bytes
         summary = scan_jsonl(file, max_line_bytes=limit)

@@ -35,6 +35,9 @@ def run(
         typer.Option("-o", "--output", help="where the answers go (default FILE.answers.EXT)"),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="run without asking first")] = False,
+    output_tokens: Annotated[
+        int | None, typer.Option(help="output tokens to assume per answer, for the estimate")
+    ] = None,
 ) -> None:
     """Ask one prompt of every row, at the batch price: shows the price now vs batch, asks,
     runs, and writes the table back with an answer, status and error column."""
@@ -52,7 +55,9 @@ def run(
         if target.resolve() == plan.table.path.resolve():
             raise InputError(f"-o {target}: that is the input file; name another file")
         output_kind(target)
-        made = estimate_table(hr, plan)  # reads and checks every row: nothing stored yet
+        made = estimate_table(
+            hr, plan, output_tokens
+        )  # reads and checks every row: nothing stored yet
         out.print(table(made))
         for line in notes(made):
             out.print(line)

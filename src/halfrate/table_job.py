@@ -19,7 +19,7 @@ import orjson
 from halfrate.catalog import provider_of_model
 from halfrate.errors import InputError
 from halfrate.intake import ParsedLine
-from halfrate.ledger.estimate import Estimate, estimate
+from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate
 from halfrate.models import ANTHROPIC_MESSAGES, Provider, SubmitOutcome
 from halfrate.tabular import TableFile, Template, open_table
 
@@ -93,9 +93,11 @@ def _job_name(path: Path, prompt: str, model: str) -> str:
     return f"run-{path.stem[:150]}-{digest.hexdigest()[:10]}"
 
 
-def estimate_table(hr: Halfrate, plan: TablePlan) -> Estimate:
-    """Tokens and price of the whole job in each lane; reads (and checks) every row."""
-    made = estimate(plan.lines(hr.max_line_bytes), hr.store.prices)
+def estimate_table(hr: Halfrate, plan: TablePlan, output_tokens: int | None = None) -> Estimate:
+    """Tokens and price of the whole job in each lane; reads (and checks) every row.
+    ``output_tokens``: the answer length to assume (otherwise the price is a floor)."""
+    check_assumed_output(output_tokens)
+    made = estimate(plan.lines(hr.max_line_bytes), hr.store.prices, output_tokens)
     if not made.requests:
         raise InputError(f"{plan.table.path}: no rows with values under the first row")
     return made

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from halfrate.catalog import supports_flex
+from halfrate.errors import InputError
 from halfrate.intake import ParsedLine
 from halfrate.ledger.prices import NANO, PriceBook
 from halfrate.models import Lane, Usage
@@ -161,6 +162,18 @@ def line_cost(line: ParsedLine, prices: PriceBook) -> int:
     usage = Usage(input_tokens=tokens, output_tokens=output)
     cost = prices.cost(line.provider.value, line.model, usage, lane)
     return 0 if cost is None else cost.nano
+
+
+MAX_ASSUMED_OUTPUT = 1_000_000  # tokens: no model answers more in one request
+
+
+def check_assumed_output(output_tokens: int | None) -> None:
+    if output_tokens is not None and not (
+        isinstance(output_tokens, int)
+        and not isinstance(output_tokens, bool)
+        and 0 < output_tokens <= MAX_ASSUMED_OUTPUT
+    ):
+        raise InputError(f"--output-tokens must be a whole number from 1 to {MAX_ASSUMED_OUTPUT:,}")
 
 
 def estimate(
