@@ -1,5 +1,5 @@
 """The receipt printed when a piece of work ends (`halfrate worker --until-idle`, `halfrate
-demo`): what the attempts stored since it began cost, against realtime prices, per lane."""
+run`, `halfrate demo`): what the attempts stored since it began cost, against realtime prices, per lane."""
 
 from __future__ import annotations
 
@@ -20,6 +20,13 @@ def receipt(store: Store, since: float, now: float) -> str:
         f"receipt    paid {money(total.spend)}, at realtime prices {money(total.realtime)}, "
         f"saved {money(total.saved)} ({share(total.saved_share)}); by lane: {lanes}"
     )
+    k = made.kpis
+    shared = k.dedup_answers + k.response_cache_answers
+    if shared:
+        text += (
+            f"; {shared:,} answered by identical requests "
+            f"({money(k.saved_by_dedup + k.saved_by_response_cache)} of the saving)"
+        )
     if total.unpriced:
         text += f"; {total.unpriced:,} billed attempts unpriced (model without a known price)"
     return text
