@@ -65,3 +65,32 @@ def test_upgrade_from_0001_keeps_the_data_and_allows_the_new_states(database_url
                 assert conn.exec_driver_sql("PRAGMA foreign_key_check").first() is None
     finally:
         engine.dispose()
+
+
+def test_shared_answers_revision_rebuilds_the_rollups_and_downgrades_with_them(
+    database_url: str,
+) -> None:
+    """0005 re-keys the daily rollup by cache kind, filled from the attempts already stored;
+    going back to 0004 keeps the same sums under the old key."""
+    engine = create_engine(database_url)
+    sums = "SELECT lane, sum(attempts), sum(input_tokens), sum(cost_nano) FROM ledger_days "
+    try:
+        _seed_revision_0001(engine)
+        command.upgrade(alembic_config(engine), "0004")
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE attempts SET cost_nano = 5, realtime_cost_nano = 10"))
+        migrate(engine)
+        with engine.connect() as conn:
+            at_head = conn.execute(sa.text(sums + "GROUP BY lane")).all()
+            kinds = conn.execute(sa.text("SELECT DISTINCT cache_kind FROM ledger_days")).all()
+        assert [tuple(r) for r in at_head] == [("batch", 2, 14, 10)]
+        assert [tuple(r) for r in kinds] == [("",)]
+        command.downgrade(alembic_config(engine), "0004")
+        with engine.connect() as conn:
+            back = conn.execute(sa.text(sums + "GROUP BY lane")).all()
+        assert [tuple(r) for r in back] == [("batch", 2, 14, 10)]
+        migrate(engine)
+        with engine.connect() as conn:
+            assert conn.execute(sa.text(sums + "GROUP BY lane")).all() == at_head
+    finally:
+        engine.dispose()
