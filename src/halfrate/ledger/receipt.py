@@ -1,5 +1,6 @@
 """The receipt printed when a piece of work ends (`halfrate worker --until-idle`, `halfrate
-run`, `halfrate demo`): what the attempts stored since it began cost, against realtime prices, per lane."""
+run`, `halfrate demo`): what the attempts stored since it began cost, against realtime prices,
+per lane."""
 
 from __future__ import annotations
 
