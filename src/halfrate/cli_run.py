@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -14,11 +14,6 @@ from rich.console import Console
 from halfrate.errors import InputError
 from halfrate.ledger.report_view import money
 from halfrate.models import Lane
-
-if TYPE_CHECKING:
-    from halfrate.api import Halfrate
-
-PROGRESS_EVERY_SECONDS = 2.0
 
 
 def run(
@@ -45,6 +40,7 @@ def run(
     from halfrate.cli_estimate import notes, table
     from halfrate.dispatch import RunMode
     from halfrate.ledger.receipt import receipt
+    from halfrate.progress import JobProgress
     from halfrate.table_job import answers_of, estimate_table, plan_table, submit_table
     from halfrate.tabular.write import output_kind, write_answers
 
@@ -82,8 +78,9 @@ def run(
             notes_.append(f"{outcome.shared:,} take an identical request's answer, at $0")
         said = f" ({'; '.join(notes_)})" if notes_ else ""
         out.print(f"job {outcome.job_name}: {outcome.created:,} requests stored{said}")
-        progress = _Progress(hr, outcome.job_id)
-        hr.run_worker(RunMode.UNTIL_IDLE, on_tick=lambda _: progress.show())
+        # Progress on stderr: stdout keeps what a script reads.
+        err = Console(highlight=False, soft_wrap=True, stderr=True)
+        hr.run_worker(RunMode.UNTIL_IDLE, on_tick=JobProgress(err, hr, (outcome.job_id,)))
         status = hr.status(outcome.job_id)
         written = write_answers(plan.table, answers_of(hr, plan, outcome.job_id), target)
         counts = ", ".join(f"{n:,} {state}" for state, n in sorted(status.counts.items()))
@@ -93,25 +90,3 @@ def run(
 
 def _default_output(file: Path) -> Path:
     return file.with_name(f"{file.stem}.answers{file.suffix.lower()}")
-
-
-class _Progress:
-    """Prints how far the job is, now and then, on stderr (stdout keeps the results)."""
-
-    def __init__(self, hr: Halfrate, job_id: str) -> None:
-        self.hr = hr
-        self.job_id = job_id
-        self.last = 0.0
-        self.err = Console(highlight=False, soft_wrap=True, stderr=True)
-
-    def show(self) -> None:
-        now = time.monotonic()
-        if now - self.last < PROGRESS_EVERY_SECONDS:
-            return
-        self.last = now
-        status = self.hr.status(self.job_id)
-        finished = sum(n for s, n in status.counts.items() if s in _FINAL)
-        self.err.print(f"progress   {finished:,} of {status.total:,} answered")
-
-
-_FINAL = ("succeeded", "failed", "cancelled")

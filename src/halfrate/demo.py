@@ -13,8 +13,9 @@ from rich.markup import escape
 
 from halfrate.api import Halfrate
 from halfrate.config import Settings
-from halfrate.dispatch import RunMode, TickReport
+from halfrate.dispatch import RunMode
 from halfrate.ledger.receipt import receipt
+from halfrate.progress import JobProgress
 from halfrate.store import Store
 
 SAMPLE = "demo_requests.jsonl"
@@ -93,7 +94,7 @@ def run_demo(console: Console, settings: Settings) -> None:
                     f"{routed}"
                 )
             _calls_now(console, hr)
-            progress = _Progress(console, hr, (outcome.job_id, claude.job_id))
+            progress = JobProgress(console, hr, (outcome.job_id, claude.job_id), indent="  ")
             summary = hr.run_worker(RunMode.UNTIL_IDLE, on_tick=progress)
             statuses = [hr.status(outcome.job_id), hr.status(claude.job_id)]
             bill = receipt(hr.store, started_at, time.time())
@@ -149,28 +150,3 @@ def _calls_now(console: Console, hr: Halfrate) -> None:
             f"  call       {body['model']}: answered in the {answer.lane} lane, first token "
             f"after {ttft}: {escape(' '.join(answer.text.split())[:70])}…"
         )
-
-
-class _Progress:
-    """Prints a line whenever the job's progress changes."""
-
-    def __init__(self, console: Console, hr: Halfrate, job_ids: tuple[str, ...]) -> None:
-        self.console = console
-        self.hr = hr
-        self.job_ids = job_ids
-        self.last: tuple[int, tuple[str, ...]] | None = None
-
-    def __call__(self, report: TickReport) -> None:
-        statuses = [self.hr.status(job_id) for job_id in self.job_ids]
-        states = [b.provider_status or b.state for s in statuses for b in s.batches]
-        done = sum(s.counts.get(state, 0) for s in statuses for state in ("succeeded", "failed"))
-        total = sum(s.total for s in statuses)
-        key = (done, tuple(sorted(states)))
-        if key == self.last:
-            return
-        self.last = key
-        by_status: dict[str, int] = {}
-        for state in states:
-            by_status[state] = by_status.get(state, 0) + 1
-        batches = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items()))
-        self.console.print(f"  progress   {done}/{total} done; batches: {batches}")
