@@ -13,7 +13,7 @@ from rich.console import Console
 
 from halfrate.errors import InputError
 from halfrate.ledger.report_view import money
-from halfrate.models import Lane
+from halfrate.models import Lane, SubmitOutcome
 
 
 def run(
@@ -51,41 +51,50 @@ def run(
         if target.resolve() == plan.table.path.resolve():
             raise InputError(f"-o {target}: that is the input file; name another file")
         output_kind(target)
-        made = estimate_table(
-            hr, plan, output_tokens
-        )  # reads and checks every row: nothing stored yet
+        made = estimate_table(hr, plan, output_tokens)  # every row read and checked; none stored
         out.print(table(made))
         for line in notes(made):
             out.print(line)
         batch = made.total(Lane.BATCH)
-        provider = hr.direct_providers().batch.get(plan.provider.value)
-        if provider is None:
-            name = plan.provider.value.upper()
-            raise InputError(f"no {plan.provider.value} client: set {name}_API_KEY")
-        provider.check()  # unreachable, or the key refused: said now, before anything is stored
-        if not yes:
-            if not sys.stdin.isatty():
-                raise InputError("nothing was run: add --yes to run without being asked")
-            if not typer.confirm(f"Run {made.requests:,} requests for about {money(batch)}?"):
-                out.print("nothing was run")
-                raise typer.Exit(1)
-        started = time.time()
-        outcome = submit_table(hr, plan)
-        notes_ = []
-        if outcome.existing:
-            notes_.append(f"{outcome.existing:,} were submitted before")
-        if outcome.shared:
-            notes_.append(f"{outcome.shared:,} take an identical request's answer, at $0")
-        said = f" ({'; '.join(notes_)})" if notes_ else ""
-        out.print(f"job {outcome.job_name}: {outcome.created:,} requests stored{said}")
         # Progress on stderr: stdout keeps what a script reads.
-        err = Console(highlight=False, soft_wrap=True, stderr=True)
-        hr.run_worker(RunMode.UNTIL_IDLE, on_tick=JobProgress(err, hr, (outcome.job_id,)))
+        progress = JobProgress(Console(highlight=False, soft_wrap=True, stderr=True), hr, ())
+        worker, providers = hr.worker(on_tick=progress)
+        try:
+            if plan.provider.value not in providers.batch:
+                name = plan.provider.value.upper()
+                raise InputError(f"no {plan.provider.value} client: set {name}_API_KEY")
+            # Unreachable, a refused key, work in the store this worker cannot do: said now,
+            # before anything is stored.
+            worker.dispatcher.preflight()
+            if not yes:
+                if not sys.stdin.isatty():
+                    raise InputError("nothing was run: add --yes to run without being asked")
+                if not typer.confirm(f"Run {made.requests:,} requests for about {money(batch)}?"):
+                    out.print("nothing was run")
+                    raise typer.Exit(1)
+            started = time.time()
+            outcome = submit_table(hr, plan)
+            out.print(_stored(outcome))
+            progress.job_ids = (outcome.job_id,)
+            worker.run(RunMode.UNTIL_IDLE)
+        finally:
+            worker.dispatcher.close(close_providers=False)
+            providers.close()
         status = hr.status(outcome.job_id)
         written = write_answers(plan.table, answers_of(hr, plan, outcome.job_id), target)
         counts = ", ".join(f"{n:,} {state}" for state, n in sorted(status.counts.items()))
         out.print(f"answers    {written:,} rows written to {target} ({counts})")
         out.print(receipt(hr.store, started, time.time()))
+
+
+def _stored(outcome: SubmitOutcome) -> str:
+    said = []
+    if outcome.existing:
+        said.append(f"{outcome.existing:,} were submitted before")
+    if outcome.shared:
+        said.append(f"{outcome.shared:,} take an identical request's answer, at $0")
+    notes = f" ({'; '.join(said)})" if said else ""
+    return f"job {outcome.job_name}: {outcome.created:,} requests stored{notes}"
 
 
 def _default_output(file: Path) -> Path:

@@ -107,8 +107,9 @@ def call_now(hr: Halfrate, job: str, line: ParsedLine) -> CallAnswer:
         lines=[line],
         sharing=hr.sharing(datetime.fromtimestamp(now).astimezone(), dedup=False),
     )
-    if outcome.shared:
-        hr.store.answers.settle(now, [hr.store.reads.request_id(outcome.job_id, line.key)])
+    # The key may be waiting for an identical request's answer (stored now, or by an earlier
+    # submit): take that answer if it is there; otherwise it is called like any other.
+    settled = hr.store.answers.settle(now, [hr.store.reads.request_id(outcome.job_id, line.key)])
     settings = hr.settings
     policy = CallPolicy.from_settings(settings)
     lease = _lease_for(settings.flex_timeout_seconds, policy)
@@ -118,7 +119,8 @@ def call_now(hr: Halfrate, job: str, line: ParsedLine) -> CallAnswer:
     if claimed is None:
         if state in _SETTLED:
             result = hr.store.reads.result_of(request_id)
-            return _answer_of(result, line, route.explanation, "cache" if outcome.shared else "")
+            lane = "cache" if settled.answered else ""
+            return _answer_of(result, line, route.explanation, lane)
         raise InputError(
             f"request {line.key!r} of job {job!r} is {state} elsewhere; wait for it or use "
             "another key"

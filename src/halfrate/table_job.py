@@ -40,6 +40,7 @@ class TablePlan:
     model: str
     provider: Provider
     job_name: str
+    prompt: str
 
     @property
     def endpoint(self) -> str:
@@ -77,7 +78,8 @@ def plan_table(file: str | Path, prompt: str, model: str | None) -> TablePlan:
         raise InputError(f"--model {chosen!r} is not a model halfrate knows (gpt-…, o3…, claude-…)")
     table = open_table(file)
     template = Template.parse(prompt, table.columns)
-    return TablePlan(table, template, chosen, provider, _job_name(table.path, prompt, chosen))
+    name = _job_name(table.path, prompt, chosen)
+    return TablePlan(table, template, chosen, provider, name, prompt)
 
 
 def _job_name(path: Path, prompt: str, model: str) -> str:
@@ -119,6 +121,11 @@ def answers_of(
     order, so neither is held in memory."""
     from halfrate.export import output_text
 
+    if _job_name(plan.table.path, plan.prompt, plan.model) != plan.job_name:
+        raise InputError(
+            f"{plan.table.path}: the file changed while its job ran; its answers are not "
+            "written beside rows they were not asked for: run the command again"
+        )
     results = hr.store.reads.iter_results(job_id)
     for number, row in plan.rows():
         result = next(results, None)
@@ -130,3 +137,5 @@ def answers_of(
         error = result.error or {}
         message = str(error.get("message") or "") if result.status != "succeeded" else ""
         yield row, (output_text(result.response), result.status, message)
+    if next(results, None) is not None:
+        raise InputError(f"{plan.table.path}: the file lost rows while its job ran")

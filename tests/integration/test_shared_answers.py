@@ -7,6 +7,7 @@ run by themselves. The policy can turn either off, or keep a rule's requests out
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from halfrate.policy import parse_policy
 from halfrate.sandbox import SandboxServer
 from halfrate.store.ledger_reads import Scope
 from halfrate.store.tables import attempts, ledger_days, requests, results
-from tests.helpers import CHAT, chat_line, lanes, write_jsonl
+from tests.helpers import CHAT, chat_line, claim, lanes, write_jsonl
 
 DISTINCT, COPIES = 10, 3
 
@@ -265,3 +266,64 @@ def test_a_person_waiting_does_not_wait_for_a_batch(database_url: str, tmp_path:
         for job in ("nightly", "desk", "nightly-2"):
             assert hr.status(job).counts == {"succeeded": 1}
         assert sent(server, hr) == Counter({"later": 1, "call": 1})
+
+
+def test_a_request_that_can_no_longer_wait_goes_its_own_way(database_url: str) -> None:
+    """Its guard time came, or the identical request's job was cancelled while in a batch: it
+    goes back to its own lane (the deadline guard takes it from there). A call for its key
+    calls the provider itself, in realtime, at the realtime price."""
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Sum up Q3"}]}
+    with SandboxServer(latency=0.0) as server, lanes(database_url, server) as hr:
+        hr.submit([RequestSpec("lead", CHAT, body)], job="lead", deadline="2d")
+        late = hr.submit([RequestSpec("late", CHAT, body)], job="late", deadline="3d")
+        hr.submit([RequestSpec("gone", CHAT, body)], job="gone")
+        hr.submit([RequestSpec("ask", CHAT, body)], job="ask")
+        assert late.shared == 1
+        with hr.store.write() as conn:
+            conn.execute(sa.update(requests).where(requests.c.key == "late").values(guard_at=0.0))
+        assert hr.store.answers.settle(time.time()).released == 1
+        claim(hr.store)  # the leader is now in a batch ...
+        hr.cancel("lead")  # ... of a cancelled job: those waiting on it go their own way
+        assert hr.store.answers.settle(time.time()).released == 2
+        with hr.store.read() as conn:
+            rows = conn.execute(
+                sa.select(requests.c.key, requests.c.lane, requests.c.answered_by).where(
+                    requests.c.key.in_(["late", "gone", "ask"])
+                )
+            ).all()
+        assert sorted(rows) == [
+            ("ask", "batch", None),
+            ("gone", "batch", None),
+            ("late", "batch", None),
+        ]
+
+        # Waiting on an identical request in flight: a call for the key calls it itself.
+        hr.submit([RequestSpec("twin", CHAT, body)], job="later-twin")
+        waiting = hr.submit([RequestSpec("twin2", CHAT, body)], job="call-twin")
+        assert waiting.shared == 1
+        answer = hr.call(body, key="twin2", job="call-twin")
+        assert (answer.lane, answer.cached) == ("realtime", False)
+        with hr.store.read() as conn:
+            cost = conn.execute(
+                sa.select(attempts.c.lane, attempts.c.cost_nano)
+                .join(requests, requests.c.id == attempts.c.request_id)
+                .where(requests.c.key == "twin2")
+            ).one()
+        assert cost[0] == "realtime"
+        assert cost[1] > 0
+
+
+def test_a_flex_request_that_may_fall_back_to_a_batch_is_not_waited_for_by_a_deadline(
+    database_url: str,
+) -> None:
+    policy = parse_policy(
+        '[[rule]]\nwhen = { feature = "reports" }\nlane = "flex"\nfallback = "batch"\n\n'
+        '[[rule]]\nlane = "batch"\n',
+        "test policy",
+    )
+    body = {"model": "gpt-5-mini", "messages": [{"role": "user", "content": "Quarterly notes"}]}
+    with SandboxServer(latency=0.0) as server, lanes(database_url, server, policy=policy) as hr:
+        hr.submit([RequestSpec("flex", CHAT, body)], job="reports", feature="reports")
+        due = hr.submit([RequestSpec("due", CHAT, body)], job="due", deadline="2d")
+        whenever = hr.submit([RequestSpec("any", CHAT, body)], job="whenever")
+        assert (due.shared, whenever.shared) == (0, 1)

@@ -7,7 +7,8 @@ no chains. :meth:`AnswerQueries.settle` (each worker pass, and ``call()`` at onc
 the answer of each whose identical request has succeeded — a result, a $0 attempt whose
 realtime cost is the saving, the sinks' outbox rows — or, when that one failed or was
 cancelled, sends it back to its own route's lane to run by itself: nobody's failure or
-cancellation is passed on to another request.
+cancellation is passed on to another request. A request whose guard time comes while the
+identical one is still in flight goes back too, and the deadline guard takes it from there.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 
 from halfrate.models import CacheKind, Lane, RequestState
 from halfrate.store.base import id_in
+from halfrate.store.cancels import cancelled_jobs
 from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.ingest import priced_requests
 from halfrate.store.rollup import add_attempts
@@ -80,6 +82,7 @@ def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing:
             old.c.provider == new.c.provider,
             old.c.endpoint == new.c.endpoint,
             old.c.body == new.c.body,
+            old.c.job_id.not_in(cancelled_jobs().scalar_subquery()),
             sa.or_(*whose),
         )
         # An answer in hand first; then the earliest.
@@ -109,11 +112,12 @@ def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing:
 
 def _no_slower(old: Any, new: Any) -> sa.ColumnElement[bool]:
     """``old`` will be answered no later than ``new`` would be in its own lane: its lane is no
-    slower, and a batched one has a deadline no later than ``new``'s (if ``new`` has one)."""
+    slower, and unless it is realtime (flex may fall back to a batch), its deadline is no later
+    than ``new``'s (if ``new`` has one)."""
     rank_old = sa.case(_LANE_RANK, value=old.c.lane, else_=len(_LANE_RANK))
     rank_new = sa.case(_LANE_RANK, value=new.c.lane, else_=len(_LANE_RANK))
     in_time = sa.or_(
-        old.c.lane != Lane.BATCH.value,
+        old.c.lane == Lane.REALTIME.value,
         new.c.deadline.is_(None),
         sa.and_(old.c.deadline.is_not(None), old.c.deadline <= new.c.deadline),
     )
@@ -125,7 +129,9 @@ class AnswerQueries:
         self._store = store
 
     def settle(self, now: float, ids: list[int] | None = None) -> SettleCounts:
-        """Settle cache-lane requests (all, or ``ids``) whose identical request has ended."""
+        """Settle cache-lane requests (all, or ``ids``) whose identical request has ended, and
+        release those that can no longer wait for it: their own guard time has come (the
+        deadline guard then takes them), or its job was cancelled."""
         counts = SettleCounts()
         while True:
             with self._store.write() as conn:
@@ -149,7 +155,11 @@ class AnswerQueries:
             .where(
                 follower.c.state == sa.literal_column(f"'{RequestState.QUEUED.value}'"),
                 follower.c.lane == _CACHE,
-                leader.c.state.not_in(_LIVE),
+                sa.or_(
+                    leader.c.state.not_in(_LIVE),
+                    follower.c.guard_at <= now,
+                    leader.c.job_id.in_(cancelled_jobs().scalar_subquery()),
+                ),
             )
             .order_by(follower.c.id)
             .limit(SETTLE_CHUNK)

@@ -128,13 +128,17 @@ class CallQueries:
     ) -> tuple[int, str, ClaimedCall | None]:
         """The request ``key`` of the job: its id, its state, and, if it was queued, the
         request taken for a call now (a person is waiting for it, so a request that was waiting
-        for a batch goes to the realtime lane)."""
+        for a batch, or for an identical request's answer, goes to the realtime lane)."""
         with self._store.write() as conn:
             request_id = conn.execute(
                 sa.select(requests.c.id).where(requests.c.job_id == job_id, requests.c.key == key)
             ).scalar_one()
             now_lane = sa.case(
-                (requests.c.lane == Lane.BATCH.value, Lane.REALTIME.value), else_=requests.c.lane
+                (
+                    requests.c.lane.in_([Lane.BATCH.value, Lane.CACHE.value]),
+                    Lane.REALTIME.value,
+                ),
+                else_=requests.c.lane,
             )
             taken = self._take(conn, [request_id], now + lease_seconds, now, lane=now_lane)
             if taken:
@@ -162,6 +166,7 @@ class CallQueries:
             "state": RequestState.IN_CALL.value,
             "lease_until": lease_until,
             "updated_at": now,
+            "answered_by": None,  # called itself: it no longer waits for an identical request
         }
         if lane is not None:
             values["lane"] = lane

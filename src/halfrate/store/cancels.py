@@ -96,7 +96,20 @@ class CancelQueries:
             where.append(requests.c.job_id == job_id)
         else:
             where.append(requests.c.job_id.in_(cancelled_jobs().scalar_subquery()))
-        ids = list(conn.execute(sa.select(requests.c.id).where(*where)).scalars())
+        # The state change first, and only the rows it moved get a result: on PostgreSQL a
+        # worker may pack, call or answer one of them between a read and this write.
+        ids = list(
+            conn.execute(
+                sa.update(requests)
+                .where(*where)
+                .values(
+                    state=RequestState.CANCELLED.value,
+                    updated_at=now,
+                    last_error="the job was cancelled",
+                )
+                .returning(requests.c.id)
+            ).scalars()
+        )
         if not ids:
             return 0
         conn.execute(
@@ -113,16 +126,7 @@ class CancelQueries:
             )
         )
         enqueue_deliveries(conn, ids)
-        moved: int = conn.execute(
-            sa.update(requests)
-            .where(id_in(conn, requests.c.id, ids), request_state_is(RequestState.QUEUED))
-            .values(
-                state=RequestState.CANCELLED.value,
-                updated_at=now,
-                last_error="the job was cancelled",
-            )
-        ).rowcount
-        return moved
+        return len(ids)
 
     def _count(self, conn: sa.Connection, job_id: str, states: tuple[RequestState, ...]) -> int:
         return int(

@@ -94,7 +94,8 @@ class TableFile:
             for number, raw in enumerate(handle, start=1):
                 if not raw.strip():
                     continue
-                record = _json_object(raw, self.where(number))
+                # Keys as the columns were named: without the spaces around them.
+                record = {k.strip(): v for k, v in _json_object(raw, self.where(number)).items()}
                 row = {name: _cell_text(record.get(name)) for name in self.columns}
                 unknown = [k for k in record if k not in row]
                 if unknown:
