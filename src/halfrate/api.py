@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -368,6 +369,7 @@ class Halfrate:
 
     # -- working ----------------------------------------------------------------------------
 
+    @contextlib.contextmanager
     def worker(
         self,
         *,
@@ -375,8 +377,9 @@ class Halfrate:
         anthropic_client: anthropic.Anthropic | None = None,
         stop: threading.Event | None = None,
         on_tick: Callable[[TickReport], None] | None = None,
-    ) -> tuple[Worker, Providers]:
-        """A worker over this store, and the providers it uses (close them after)."""
+    ) -> Iterator[Worker]:
+        """A worker over this store; its providers' clients are closed after (those the caller
+        passed in stay theirs to close)."""
         providers = build_providers(
             self.settings,
             openai_client=openai_client or self.openai_client,
@@ -388,7 +391,11 @@ class Halfrate:
         worker = Worker(
             dispatcher, idle_sleep=self.settings.worker_idle_seconds, stop=stop, on_tick=on_tick
         )
-        return worker, providers
+        try:
+            yield worker
+        finally:
+            dispatcher.close(close_providers=False)
+            providers.close()
 
     def run_worker(
         self,
@@ -399,18 +406,13 @@ class Halfrate:
         stop: threading.Event | None = None,
         on_tick: Callable[[TickReport], None] | None = None,
     ) -> WorkerSummary:
-        worker, providers = self.worker(
+        with self.worker(
             openai_client=openai_client,
             anthropic_client=anthropic_client,
             stop=stop,
             on_tick=on_tick,
-        )
-        try:
+        ) as worker:
             return worker.run(mode)
-        finally:
-            # Clients the caller passed in stay theirs to close.
-            worker.dispatcher.close(close_providers=False)
-            providers.close()
 
     def close(self) -> None:
         with self._direct_lock:

@@ -58,9 +58,8 @@ def run(
         batch = made.total(Lane.BATCH)
         # Progress on stderr: stdout keeps what a script reads.
         progress = JobProgress(Console(highlight=False, soft_wrap=True, stderr=True), hr, ())
-        worker, providers = hr.worker(on_tick=progress)
-        try:
-            if plan.provider.value not in providers.batch:
+        with hr.worker(on_tick=progress) as worker:
+            if plan.provider.value not in worker.dispatcher.providers:
                 name = plan.provider.value.upper()
                 raise InputError(f"no {plan.provider.value} client: set {name}_API_KEY")
             # Unreachable, a refused key, work in the store this worker cannot do: said now,
@@ -77,9 +76,6 @@ def run(
             out.print(_stored(outcome))
             progress.job_ids = (outcome.job_id,)
             worker.run(RunMode.UNTIL_IDLE)
-        finally:
-            worker.dispatcher.close(close_providers=False)
-            providers.close()
         status = hr.status(outcome.job_id)
         written = write_answers(plan.table, answers_of(hr, plan, outcome.job_id), target)
         counts = ", ".join(f"{n:,} {state}" for state, n in sorted(status.counts.items()))

@@ -23,6 +23,7 @@ from halfrate.errors import CallFailed, ConfigError, InputError
 from halfrate.export import output_text
 from halfrate.intake import ParsedLine
 from halfrate.models import ANTHROPIC_MESSAGES, Lane, Provider, RequestSpec, Result, Usage
+from halfrate.store.answers import SettleCounts
 from halfrate.store.ingest import RetryPolicy
 
 if TYPE_CHECKING:
@@ -109,7 +110,10 @@ def call_now(hr: Halfrate, job: str, line: ParsedLine) -> CallAnswer:
     )
     # The key may be waiting for an identical request's answer (stored now, or by an earlier
     # submit): take that answer if it is there; otherwise it is called like any other.
-    settled = hr.store.answers.settle(now, [hr.store.reads.request_id(outcome.job_id, line.key)])
+    settled = SettleCounts()
+    if outcome.shared or outcome.existing:
+        ids = [hr.store.reads.request_id(outcome.job_id, line.key)]
+        settled = hr.store.answers.settle(now, ids)
     settings = hr.settings
     policy = CallPolicy.from_settings(settings)
     lease = _lease_for(settings.flex_timeout_seconds, policy)

@@ -66,9 +66,6 @@ class TablePlan:
                 number, f"row-{number}", self.provider, self.endpoint, self.model, body_json
             )
 
-    def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
-        return self.table.rows()
-
 
 def plan_table(file: str | Path, prompt: str, model: str | None) -> TablePlan:
     """The file's header, the prompt over its columns and the model, all checked."""
@@ -127,7 +124,7 @@ def answers_of(
             "written beside rows they were not asked for: run the command again"
         )
     results = hr.store.reads.iter_results(job_id)
-    for number, row in plan.rows():
+    for number, row in plan.table.rows():
         result = next(results, None)
         if result is None or result.key != f"row-{number}":
             raise InputError(

@@ -35,6 +35,7 @@ _LIVE = [RequestState.QUEUED.value, RequestState.IN_BATCH.value, RequestState.IN
 _CACHE: sa.ColumnElement[str] = sa.literal_column(f"'{Lane.CACHE.value}'")
 # How long each lane may keep a request waiting: a request only waits for an identical one in
 # a lane at least as quick as its own (a person waiting never waits for a batch).
+_FOLLOWER = requests.alias("follower")  # a cache-lane request, beside the one it waits for
 _LANE_RANK = {Lane.REALTIME.value: 0, Lane.FLEX.value: 1, Lane.BATCH.value: 2}
 
 
@@ -133,16 +134,19 @@ class AnswerQueries:
         release those that can no longer wait for it: their own guard time has come (the
         deadline guard then takes them), or its job was cancelled."""
         counts = SettleCounts()
+        with self._store.read() as conn:  # every worker pass asks: nothing to do takes no lock
+            if conn.execute(self._due(conn, now, ids).limit(1)).first() is None:
+                return counts
         while True:
             with self._store.write() as conn:
                 done = self._settle_some(conn, now, ids, counts)
             if done < SETTLE_CHUNK:
                 return counts
 
-    def _settle_some(
-        self, conn: sa.Connection, now: float, ids: list[int] | None, counts: SettleCounts
-    ) -> int:
-        follower, leader = requests.alias("follower"), requests
+    def _due(self, conn: sa.Connection, now: float, ids: list[int] | None) -> sa.Select[Any]:
+        """Cache-lane requests to settle: (id, submitted at, identical id, its state, when it
+        ended), in id order."""
+        follower, leader = _FOLLOWER, requests
         query = (
             sa.select(
                 follower.c.id,
@@ -162,13 +166,18 @@ class AnswerQueries:
                 ),
             )
             .order_by(follower.c.id)
-            .limit(SETTLE_CHUNK)
         )
         if ids is not None:
             query = query.where(id_in(conn, follower.c.id, ids))
+        return query
+
+    def _settle_some(
+        self, conn: sa.Connection, now: float, ids: list[int] | None, counts: SettleCounts
+    ) -> int:
+        query = self._due(conn, now, ids).limit(SETTLE_CHUNK)
         if conn.dialect.name == "postgresql":
             # Two workers settling at once each take other rows.
-            query = query.with_for_update(of=follower, skip_locked=True)
+            query = query.with_for_update(of=_FOLLOWER, skip_locked=True)
         rows = conn.execute(query).all()
         answered = [r for r in rows if r[3] == RequestState.SUCCEEDED.value]
         failed = [r[0] for r in rows if r[3] != RequestState.SUCCEEDED.value]

@@ -10,9 +10,8 @@ from __future__ import annotations
 import csv
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 import orjson
 
@@ -37,11 +36,18 @@ def write_answers(
     out: Path,
 ) -> int:
     """Write ``rows`` (the row, and its answer, status and error) to ``out``; returns how many."""
-    extra = added_columns(table.columns)
-    columns = (*table.columns, *extra)
+    header = (*table.columns, *added_columns(table.columns))
+    written = 0
+
+    def cells() -> Iterator[list[str]]:
+        nonlocal written
+        for row, answer in rows:
+            written += 1
+            yield [*(row[c] for c in table.columns), *answer]
+
     temporary = out.with_name(f".{out.name}.partial")
     try:
-        count = _WRITERS[output_kind(out)](temporary, columns, rows, table.delimiter)
+        _WRITERS[output_kind(out)](temporary, header, cells(), table.delimiter)
         os.replace(temporary, out)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
@@ -49,7 +55,7 @@ def write_answers(
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    return count
+    return written
 
 
 def output_kind(out: Path) -> str:
@@ -60,21 +66,18 @@ def output_kind(out: Path) -> str:
     return suffix[1:]
 
 
-def _csv(
-    path: Path,
-    columns: tuple[str, ...],
-    rows: Iterable[tuple[dict[str, str], tuple[str, str, str]]],
-    delimiter: str,
-) -> int:
-    count = 0
+# Each writer gets the header and the rows' cells (the table's, then the added ones).
+Cells = Iterable[list[str]]
+
+
+def _csv(path: Path, header: tuple[str, ...], rows: Cells, delimiter: str) -> None:
     # utf-8-sig: spreadsheet programs then read the file as UTF-8.
     with path.open("w", encoding="utf-8-sig", newline="") as handle:
         writer = csv.writer(handle, delimiter=delimiter)
-        writer.writerow(columns)
-        for row, answer in rows:
-            writer.writerow([*(row[c] for c in columns[: -len(answer)]), *map(_inert, answer)])
-            count += 1
-    return count
+        writer.writerow(header)
+        added = len(ADDED)
+        for cells in rows:
+            writer.writerow([*cells[:-added], *map(_inert, cells[-added:])])
 
 
 def _inert(text: str) -> str:
@@ -84,28 +87,13 @@ def _inert(text: str) -> str:
     return "'" + text if risky else text
 
 
-def _jsonl(
-    path: Path,
-    columns: tuple[str, ...],
-    rows: Iterable[tuple[dict[str, str], tuple[str, str, str]]],
-    delimiter: str,
-) -> int:
-    count = 0
-    extra = columns[-len(ADDED) :]
+def _jsonl(path: Path, header: tuple[str, ...], rows: Cells, delimiter: str) -> None:
     with path.open("wb") as handle:
-        for row, answer in rows:
-            record: dict[str, Any] = {**row, **dict(zip(extra, answer, strict=True))}
-            handle.write(orjson.dumps(record) + b"\n")
-            count += 1
-    return count
+        for cells in rows:
+            handle.write(orjson.dumps(dict(zip(header, cells, strict=True))) + b"\n")
 
 
-def _xlsx(
-    path: Path,
-    columns: tuple[str, ...],
-    rows: Iterable[tuple[dict[str, str], tuple[str, str, str]]],
-    delimiter: str,
-) -> int:
+def _xlsx(path: Path, header: tuple[str, ...], rows: Cells, delimiter: str) -> None:
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import Cell
@@ -120,14 +108,10 @@ def _xlsx(
         cell.data_type = "s"
         return cell
 
-    sheet.append(list(map(text_cell, columns)))
-    count = 0
-    for row, answer in rows:
-        values = [*(row[c] for c in columns[: -len(answer)]), *answer]
-        sheet.append([text_cell(v) for v in values])
-        count += 1
+    sheet.append(list(map(text_cell, header)))
+    for cells in rows:
+        sheet.append(list(map(text_cell, cells)))
     book.save(path)
-    return count
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
