@@ -14,8 +14,8 @@ import openai
 
 from halfrate.api import Halfrate
 from halfrate.config import load_settings
+from halfrate.records import BatchRecord, Group
 from halfrate.store import Store
-from halfrate.store.queue import BatchRecord, Group
 
 CHAT = "/v1/chat/completions"
 

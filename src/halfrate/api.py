@@ -17,8 +17,8 @@ from halfrate.clients import Providers, build_providers
 from halfrate.config import Settings, config_file_path, load_settings, read_config_file
 from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSummary
 from halfrate.errors import InputError
-from halfrate.intake import ParsedLine, iter_jsonl, scan_jsonl
-from halfrate.ledger.budgets import Budget, budgets_of
+from halfrate.intake import iter_jsonl, scan_jsonl
+from halfrate.ledger.budgets import budgets_of
 from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate, line_cost
 from halfrate.ledger.prices import PriceBook
 from halfrate.ledger.user_prices import user_prices_of
@@ -26,11 +26,10 @@ from halfrate.line_formats import OPENAI_BATCH_ENDPOINTS, check_spec
 from halfrate.models import JobStatus, RequestSpec, Result, SubmitOutcome
 from halfrate.policy import Policy, load_policy
 from halfrate.providers.openai_lines import line_overhead
+from halfrate.records import Budget, ParsedLine, Reservation, Sharing
 from halfrate.routing import Router, Urgency, check_tags, deadline_of
 from halfrate.sinks import SinkSpec
 from halfrate.store import Store
-from halfrate.store.answers import Sharing
-from halfrate.store.budgets import Reservation
 from halfrate.store.cancels import CancelOutcome
 
 if TYPE_CHECKING:

@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from halfrate.catalog import provider_of_model
-from halfrate.dispatch.calling import CallPolicy, run_call
+from halfrate.dispatch.calling import run_call
 from halfrate.errors import CallFailed, ConfigError, InputError
 from halfrate.export import output_text
-from halfrate.intake import ParsedLine
 from halfrate.models import ANTHROPIC_MESSAGES, Lane, Provider, RequestSpec, Result, Usage
-from halfrate.store.answers import SettleCounts
-from halfrate.store.ingest import RetryPolicy
+from halfrate.records import ParsedLine, SettleCounts
+from halfrate.retry import CallPolicy, RetryPolicy
 
 if TYPE_CHECKING:
     from halfrate.api import Halfrate
@@ -116,7 +115,7 @@ def call_now(hr: Halfrate, job: str, line: ParsedLine) -> CallAnswer:
         settled = hr.store.answers.settle(now, ids)
     settings = hr.settings
     policy = CallPolicy.from_settings(settings)
-    lease = _lease_for(settings.flex_timeout_seconds, policy)
+    lease = policy.lease_for(settings.flex_timeout_seconds)
     request_id, state, claimed = hr.store.calls.take_by_key(
         outcome.job_id, line.key, lease, time.time()
     )
@@ -169,6 +168,4 @@ def _answer_of(result: Result, line: ParsedLine, route: str, lane: str = "") -> 
     )
 
 
-def _lease_for(longest_call: float, policy: CallPolicy) -> float:
-    """Long enough for every try and wait of one call, so no worker takes it over meanwhile."""
-    return (policy.max_retries + 1) * longest_call + policy.max_retries * policy.max_wait
+

@@ -3,6 +3,24 @@
 Every error a user can cause or meet derives from :class:`HalfrateError`; its ``str()`` is the one
 readable line the CLI prints. Library errors (SQLAlchemy, the SDKs, the OS) are mapped to these at
 the boundary with ``raise ... from`` so the cause stays available under ``HALFRATE_DEBUG=1``.
+Every class here is exported by ``halfrate`` itself. The tree::
+
+    HalfrateError
+    ├── ConfigError              a setting, the config file or the policy file is invalid
+    ├── InputError               a file, flag or field is invalid; nothing was stored
+    │   ├── IdempotencyConflict  a key was submitted before with a different request
+    │   └── BudgetExceeded       a submission would take a monthly budget past its cap
+    ├── NotFound                 no such job, request or batch
+    ├── StoreError               the database cannot be reached or used
+    ├── InvalidTransition        a state change the state machine forbids (a bug)
+    ├── ProviderError            a provider call failed in a way halfrate could not absorb
+    │   ├── ProviderUnreachable
+    │   ├── ProviderAuthError
+    │   ├── TransientProviderError   may pass by itself: rate limit, 5xx, timeout
+    │   ├── ProviderRejected     will not pass by itself (4xx)
+    │   └── CallFailed           ``Halfrate.call()`` got no answer
+    ├── SinkUnavailable          a sink cannot be opened in this process now; deliveries wait
+    └── PayloadError             a stored result cannot be read back (also a ValueError)
 """
 
 from __future__ import annotations
@@ -32,6 +50,10 @@ class InputError(HalfrateError):
 
 class IdempotencyConflict(InputError):
     """A request key was submitted before with a different request."""
+
+
+class BudgetExceeded(InputError):
+    """A submission's estimate would take a budget past its monthly cap."""
 
 
 class NotFound(HalfrateError):
@@ -79,3 +101,13 @@ class CallFailed(ProviderError):
         self.status_code = status_code
         self.code = code
         super().__init__(message)
+
+
+class SinkUnavailable(HalfrateError):
+    """The sink cannot be opened in this process right now (a callback that is not registered
+    here, a URL variable that is not set); halfrate keeps its deliveries pending."""
+
+
+class PayloadError(HalfrateError, ValueError):
+    """A stored result's JSON text cannot be read back (a bug or a damaged row): that one item
+    fails, the others are delivered."""

@@ -10,7 +10,7 @@ import orjson
 
 from halfrate.errors import InputError
 from halfrate.models import Result
-from halfrate.store.reads import ResultRow
+from halfrate.records import ResultRow
 
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ("custom_id", "status", "output_text", "error_code", "error_message", "response")

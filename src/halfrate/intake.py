@@ -22,28 +22,10 @@ import orjson
 from halfrate.errors import InputError
 from halfrate.line_formats import describe, line_provider, parse_line
 from halfrate.models import ANTHROPIC_MESSAGES, Provider
+from halfrate.records import ParsedLine
 
 if TYPE_CHECKING:
-    from halfrate.routing import RouteChoice
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedLine:
-    line_no: int
-    key: str
-    provider: Provider
-    endpoint: str
-    model: str
-    body_json: str  # the body exactly as halfrate will send it
-    # What routing decided (set by halfrate.routing before the line is stored; None: batch).
-    route: RouteChoice | None = None
-    requested_model: str | None = None  # the model the caller asked for, when routing changed it
-    deadline: float | None = None  # Unix seconds
-    guard_at: float | None = None  # from then on the deadline guard may move it to realtime
-    tags_json: str | None = None
-    feature: str | None = None  # this request's own tags, when they differ from the job's
-    team: str | None = None
-    content_hash: int | None = None  # what it asks, digested: set when it may share answers
+    pass
 
 
 @dataclass(frozen=True)

@@ -17,45 +17,13 @@ from datetime import datetime
 import orjson
 
 from halfrate.errors import InputError
-from halfrate.intake import ParsedLine
-from halfrate.models import Lane, Provider
+from halfrate.models import Provider
 from halfrate.policy import Decision, Policy, Route, decide
+from halfrate.records import ParsedLine, RouteChoice
 from halfrate.urgency import parse_deadline
 
 MAX_TAGS = 20
 MAX_TAG_CHARS = 200
-
-
-@dataclass(frozen=True)
-class RouteChoice:
-    """What the policy decided for a kind of request; stored once, shared by its requests."""
-
-    lane: Lane
-    model: str
-    rule_number: int | None
-    rule_name: str | None
-    source: str
-    line: int | None
-    explanation: str
-    fallback: Lane | None
-    waiting: bool
-    cache: bool = True  # its requests may share answers with identical ones
-
-    @classmethod
-    def from_decision(cls, decision: Decision, model: str, waiting: bool) -> RouteChoice:
-        rule = decision.rule
-        return cls(
-            lane=decision.lane,
-            model=model,
-            rule_number=rule.number if rule else None,
-            rule_name=rule.name if rule else None,
-            source=decision.source,
-            line=rule.line if rule else None,
-            explanation=decision.explain(),
-            fallback=decision.fallback,
-            waiting=waiting,
-            cache=decision.cache,
-        )
 
 
 @dataclass(frozen=True)
@@ -172,7 +140,7 @@ class Router:
                 model=model or None,
             )
             decision = decide(self.policy, route)
-            found = RouteChoice.from_decision(decision, decision.model or model, urgency.waiting)
+            found = _choice_of(decision, decision.model or model, urgency.waiting)
             self._choices[key] = found
         self._recent[(provider, model)] = found
         return found
@@ -223,3 +191,20 @@ class Router:
         )
         self._last_stamp = (urgency, stamp)
         return stamp
+
+
+def _choice_of(decision: Decision, model: str, waiting: bool) -> RouteChoice:
+    """What is stored of a decision: its lane and model, and the rule that made it."""
+    rule = decision.rule
+    return RouteChoice(
+        lane=decision.lane,
+        model=model,
+        rule_number=rule.number if rule else None,
+        rule_name=rule.name if rule else None,
+        source=decision.source,
+        line=rule.line if rule else None,
+        explanation=decision.explain(),
+        fallback=decision.fallback,
+        waiting=waiting,
+        cache=decision.cache,
+    )

@@ -18,9 +18,9 @@ import orjson
 
 from halfrate.catalog import provider_of_model
 from halfrate.errors import InputError
-from halfrate.intake import ParsedLine
 from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate
 from halfrate.models import ANTHROPIC_MESSAGES, Provider, SubmitOutcome
+from halfrate.records import ParsedLine
 from halfrate.tabular import TableFile, Template, open_table
 
 if TYPE_CHECKING:

@@ -16,8 +16,8 @@ from halfrate.dispatch.packing import write_batch_file
 from halfrate.models import BatchState
 from halfrate.providers.anthropic import AnthropicBatchProvider
 from halfrate.providers.base import Limits
+from halfrate.records import Group
 from halfrate.sandbox import SandboxServer
-from halfrate.store.queue import Group
 from halfrate.store.tables import attempts, batches, requests, results
 from tests.helpers import MESSAGES_ENDPOINT, claude_line, claude_params, lanes, write_jsonl
 

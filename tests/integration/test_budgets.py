@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 import halfrate
-from halfrate.ledger.budgets import BudgetExceeded, read_budgets
+from halfrate.errors import BudgetExceeded
+from halfrate.ledger.budgets import read_budgets
 from halfrate.sandbox import SandboxServer
 from halfrate.store.budgets import standing
 from tests.helpers import chat_line, write_jsonl

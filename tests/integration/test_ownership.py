@@ -13,15 +13,16 @@ import sqlalchemy as sa
 
 from halfrate import RequestSpec
 from halfrate.dispatch import steps
-from halfrate.dispatch.calling import CallPolicy, run_call
+from halfrate.dispatch.calling import run_call
 from halfrate.dispatch.lease import LeaseKeeper
 from halfrate.models import BatchState, Lane, Verdict
 from halfrate.policy import parse_policy
 from halfrate.providers.base import Limits
 from halfrate.providers.openai import OpenAIBatchProvider
 from halfrate.providers.openai_calls import OpenAICaller
+from halfrate.records import ClaimedCall
+from halfrate.retry import CallPolicy
 from halfrate.sandbox import SandboxServer
-from halfrate.store.calls import ClaimedCall
 from halfrate.store.tables import batches, requests
 from tests.helpers import CHAT, claim, connected, lanes
 
@@ -158,7 +159,8 @@ def test_a_paid_line_for_a_request_its_batch_no_longer_owns_is_recorded_once(
     database_url: str,
 ) -> None:
     from halfrate.models import Usage
-    from halfrate.store.ingest import LineOutcome, RetryPolicy
+    from halfrate.records import LineOutcome
+    from halfrate.retry import RetryPolicy
     from halfrate.store.tables import attempts, results
 
     with SandboxServer() as server, connected(database_url, server.base_url) as (hr, _):
@@ -187,7 +189,7 @@ def test_a_paid_line_for_a_request_its_batch_no_longer_owns_is_recorded_once(
 def test_creates_a_provider_cannot_tell_apart_after_a_crash_go_one_at_a_time(
     database_url: str,
 ) -> None:
-    from halfrate.store.queue import Group
+    from halfrate.records import Group
     from tests.helpers import MESSAGES_ENDPOINT, claude_params
 
     with SandboxServer() as server, connected(database_url, server.base_url) as (hr, _):

@@ -9,11 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from halfrate.errors import IdempotencyConflict, InvalidTransition
-from halfrate.intake import ParsedLine
 from halfrate.models import BatchState, Provider, RequestState, Usage, Verdict
+from halfrate.records import Group, LineOutcome, ParsedLine
+from halfrate.retry import RetryPolicy
 from halfrate.store import Store
-from halfrate.store.ingest import LineOutcome, RetryPolicy
-from halfrate.store.queue import Group
 from halfrate.store.tables import attempts, metadata, requests, results
 from halfrate.store.transitions import move_requests
 

@@ -12,7 +12,7 @@ from halfrate.api import Halfrate
 from halfrate.dispatch import steps
 from halfrate.providers.base import Limits, LineError, RemoteBatch
 from halfrate.providers.openai import OpenAIBatchProvider
-from halfrate.store.ingest import IngestCounts
+from halfrate.records import IngestCounts
 from halfrate.store.tables import attempts, requests
 from tests.helpers import chat_line, claim, fast_halfrate, write_jsonl
 

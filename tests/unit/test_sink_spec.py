@@ -9,16 +9,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from halfrate.errors import InputError
+from halfrate.errors import InputError, SinkUnavailable
 from halfrate.models import Result
-from halfrate.sinks import (
-    DeliveryReport,
-    Outgoing,
-    SinkSpec,
-    SinkUnavailable,
-    open_sink,
-    parse_sink,
-)
+from halfrate.sinks import DeliveryReport, Outgoing, SinkSpec, open_sink, parse_sink
 from halfrate.sinks.callback import CallbackSink
 
 RESPONSE = {"choices": [{"message": {"role": "assistant", "content": "hello"}}]}

@@ -15,12 +15,12 @@ from collections.abc import Mapping
 from concurrent import futures
 
 from halfrate.config import Settings
-from halfrate.dispatch.calling import CallPolicy, run_call
+from halfrate.dispatch.calling import run_call
 from halfrate.errors import ConfigError
 from halfrate.providers.sync import SyncCaller
+from halfrate.records import CallCounts, CallRecord, ClaimedCall
+from halfrate.retry import CallPolicy, RetryPolicy
 from halfrate.store import Store
-from halfrate.store.calls import CallCounts, CallRecord, ClaimedCall
-from halfrate.store.ingest import RetryPolicy
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class CallLane:
         self.idle_sleep = settings.worker_idle_seconds
         self.lease = settings.lease_seconds
         self.policy = CallPolicy.from_settings(settings)
-        self.retry = RetryPolicy(settings.max_attempts, settings.retry_backoff_seconds)
+        self.retry = RetryPolicy.from_settings(settings)
         self.counts = CallCounts()
         self._pool = futures.ThreadPoolExecutor(
             max_workers=self.concurrency, thread_name_prefix="halfrate-call"

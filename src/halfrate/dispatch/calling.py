@@ -11,32 +11,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from halfrate.config import Settings
 from halfrate.models import CallTry, Lane, Verdict
 from halfrate.providers.sync import SyncCaller
-from halfrate.store.calls import CallRecord, ClaimedCall
+from halfrate.records import CallRecord, ClaimedCall
+from halfrate.retry import CallPolicy
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class CallPolicy:
-    max_retries: int  # tries after the first, per call, on transient failures
-    max_wait: float  # the longest single wait between tries
-    backoff: float  # the first wait when the provider names none; doubles each time
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> CallPolicy:
-        return cls(
-            max_retries=settings.realtime_max_retries,
-            max_wait=settings.realtime_max_wait_seconds,
-            backoff=settings.realtime_backoff_seconds,
-        )
 
 
 def run_call(
@@ -91,13 +75,11 @@ def _run(
                 return record
             lane = Lane.REALTIME  # at once: no flex capacity is not a reason to wait
             continue
-        if attempt.verdict is not Verdict.RETRY or retries >= policy.max_retries:
+        if attempt.verdict is not Verdict.RETRY:
             return record
-        wait = attempt.retry_after
+        wait = policy.wait_before_retry(retries, attempt.retry_after)
         if wait is None:
-            wait = policy.backoff * (2**retries)
-        if wait > policy.max_wait:
-            return record  # the queue waits for it (not_before), not a worker thread
+            return record  # used up, or the queue waits for it (not_before), not a thread
         retries += 1
         if stop.wait(wait):
             return record

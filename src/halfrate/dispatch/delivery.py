@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from halfrate.errors import SinkUnavailable
 from halfrate.models import Result
-from halfrate.sinks import Sink, SinkUnavailable, open_sink, parse_sink
+from halfrate.records import SinkRow
+from halfrate.sinks import Sink, open_sink, parse_sink
 from halfrate.sinks.base import DeliveryReport
 from halfrate.store import Store
-from halfrate.store.deliveries import SinkRow
 
 log = logging.getLogger(__name__)
 

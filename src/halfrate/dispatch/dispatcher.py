@@ -20,10 +20,8 @@ from halfrate.errors import ConfigError
 from halfrate.models import BatchState, Result, Verdict
 from halfrate.providers.base import BatchProvider
 from halfrate.providers.sync import SyncCaller
+from halfrate.records import BatchRecord, IngestCounts, LineOutcome, SettleCounts
 from halfrate.store import Store
-from halfrate.store.answers import SettleCounts
-from halfrate.store.ingest import IngestCounts, LineOutcome
-from halfrate.store.queue import BatchRecord
 
 log = logging.getLogger(__name__)
 

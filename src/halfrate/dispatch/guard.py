@@ -27,8 +27,8 @@ from dataclasses import dataclass
 from halfrate.errors import ProviderRejected, ProviderUnreachable, TransientProviderError
 from halfrate.models import BatchState
 from halfrate.providers.base import BatchProvider
+from halfrate.records import UrgentBatch
 from halfrate.store import Store
-from halfrate.store.guard import UrgentBatch
 
 log = logging.getLogger(__name__)
 

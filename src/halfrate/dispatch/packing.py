@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from halfrate.providers.base import BatchProvider, custom_id_for
+from halfrate.records import BatchRecord
 from halfrate.store import Store
-from halfrate.store.queue import BatchRecord
 
 
 def write_batch_file(

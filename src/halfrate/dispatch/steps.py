@@ -27,9 +27,9 @@ from halfrate.providers.base import (
     RemoteBatch,
     request_id_from,
 )
+from halfrate.records import BatchRecord, IngestCounts, LineOutcome
+from halfrate.retry import RetryPolicy, poll_delay
 from halfrate.store import Store
-from halfrate.store.ingest import IngestCounts, LineOutcome, RetryPolicy
-from halfrate.store.queue import BatchRecord
 
 log = logging.getLogger(__name__)
 
@@ -59,11 +59,10 @@ class StepContext:
 
     @property
     def retry_policy(self) -> RetryPolicy:
-        return RetryPolicy(self.settings.max_attempts, self.settings.retry_backoff_seconds)
+        return RetryPolicy.from_settings(self.settings)
 
     def backoff(self, tries: int) -> float:
-        s = self.settings
-        return float(min(s.poll_initial_seconds * (1.5**tries), s.poll_max_seconds))
+        return poll_delay(self.settings, tries)
 
 
 def submit(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> bool:

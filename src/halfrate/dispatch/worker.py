@@ -13,8 +13,7 @@ from enum import StrEnum
 from types import FrameType
 
 from halfrate.dispatch.dispatcher import Dispatcher, TickReport
-from halfrate.store.calls import CallCounts
-from halfrate.store.ingest import IngestCounts
+from halfrate.records import CallCounts, IngestCounts
 
 log = logging.getLogger(__name__)
 

@@ -22,26 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from halfrate.config import read_config_file
-from halfrate.errors import ConfigError, InputError
+from halfrate.errors import BudgetExceeded, ConfigError
 from halfrate.ledger.prices import NANO
+from halfrate.records import Budget
 
 KINDS = ("feature", "team")
 MAX_BUDGET_USD = 100_000_000.0
-
-
-class BudgetExceeded(InputError):
-    """A submission's estimate would take a budget past its monthly cap."""
-
-
-@dataclass(frozen=True)
-class Budget:
-    kind: str  # feature or team
-    name: str
-    monthly_nano: int
-
-    @property
-    def label(self) -> str:
-        return f"{self.kind} {self.name!r}"
 
 
 @dataclass(frozen=True)

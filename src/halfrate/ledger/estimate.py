@@ -21,9 +21,9 @@ import orjson
 
 from halfrate.catalog import supports_flex
 from halfrate.errors import InputError
-from halfrate.intake import ParsedLine
 from halfrate.ledger.prices import NANO, PriceBook
 from halfrate.models import Lane, Usage
+from halfrate.records import ParsedLine
 from halfrate.tokens import count_text
 
 TOKENS_PER_MESSAGE = 3  # OpenAI's documented overhead per chat message

@@ -7,7 +7,8 @@ delivery that did not work). The concrete sinks are imported only when opened.
 
 from __future__ import annotations
 
-from halfrate.sinks.base import DeliveryReport, Outgoing, Sink, SinkUnavailable
+from halfrate.errors import SinkUnavailable
+from halfrate.sinks.base import DeliveryReport, Outgoing, Sink
 from halfrate.sinks.spec import SINK_KINDS, SinkSpec, open_sink, parse_sink
 
 __all__ = [

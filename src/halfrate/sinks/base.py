@@ -14,23 +14,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
-from halfrate.errors import HalfrateError
+from halfrate.errors import PayloadError
 from halfrate.models import Result
 
 if TYPE_CHECKING:
     from halfrate.sinks.spec import SinkSpec
 
 REASON_LIMIT = 300  # a reason is stored per item and shown in status: one short line
-
-
-class SinkUnavailable(HalfrateError):
-    """The sink cannot be opened in this process right now (a callback that is not registered
-    here, a URL variable that is not set); halfrate keeps its deliveries pending."""
-
-
-class PayloadError(ValueError):
-    """A stored result's JSON text cannot be read back (a bug or a damaged row): that one item
-    fails, the others are delivered."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,15 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from halfrate.errors import PayloadError
 from halfrate.models import Result
-from halfrate.sinks.base import (
-    DeliveryReport,
-    Outgoing,
-    PayloadError,
-    one_line,
-    to_result,
-    unique_items,
-)
+from halfrate.sinks.base import DeliveryReport, Outgoing, one_line, to_result, unique_items
 from halfrate.sinks.spec import SinkSpec
 
 

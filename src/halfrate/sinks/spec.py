@@ -24,9 +24,9 @@ from urllib.parse import urlsplit, urlunsplit
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from halfrate.errors import InputError
+from halfrate.errors import InputError, SinkUnavailable
 from halfrate.models import Result
-from halfrate.sinks.base import Sink, SinkUnavailable
+from halfrate.sinks.base import Sink
 
 __all__ = ["SINK_KINDS", "SinkSpec", "SinkUnavailable", "open_sink", "parse_sink"]
 

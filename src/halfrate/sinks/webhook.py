@@ -20,14 +20,8 @@ from urllib.parse import urlsplit
 import httpx2
 import orjson
 
-from halfrate.sinks.base import (
-    DeliveryReport,
-    Outgoing,
-    PayloadError,
-    one_line,
-    to_result,
-    unique_items,
-)
+from halfrate.errors import PayloadError
+from halfrate.sinks.base import DeliveryReport, Outgoing, one_line, to_result, unique_items
 from halfrate.sinks.spec import SinkSpec
 
 SECRET_VARIABLE = "HALFRATE_WEBHOOK_SECRET"

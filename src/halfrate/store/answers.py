@@ -13,12 +13,12 @@ identical one is still in flight goes back too, and the deadline guard takes it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from halfrate.models import CacheKind, Lane, RequestState
+from halfrate.records import SettleCounts, Sharing
 from halfrate.store.base import id_in
 from halfrate.store.cancels import cancelled_jobs
 from halfrate.store.deliveries import enqueue_deliveries
@@ -37,25 +37,6 @@ _CACHE: sa.ColumnElement[str] = sa.literal_column(f"'{Lane.CACHE.value}'")
 # a lane at least as quick as its own (a person waiting never waits for a batch).
 _FOLLOWER = requests.alias("follower")  # a cache-lane request, beside the one it waits for
 _LANE_RANK = {Lane.REALTIME.value: 0, Lane.FLEX.value: 1, Lane.BATCH.value: 2}
-
-
-@dataclass(frozen=True)
-class Sharing:
-    """Which identical requests a submission's requests may take their answers from."""
-
-    dedup: bool  # those in flight
-    answered_since: float | None  # those answered since then (Unix seconds); None: none
-
-
-@dataclass
-class SettleCounts:
-    dedup: int = 0  # answered by an identical request that was in flight
-    response: int = 0  # answered from the response cache
-    released: int = 0  # the identical request failed or was cancelled: runs by itself
-
-    @property
-    def answered(self) -> int:
-        return self.dedup + self.response
 
 
 def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing: Sharing) -> int:

@@ -7,27 +7,17 @@ budget is stored); SQLite's writers already take the database lock up front.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
-
 import sqlalchemy as sa
 
-from halfrate.ledger.budgets import Budget, month_of, refusal
+from halfrate.ledger.budgets import month_of, refusal
 from halfrate.models import RequestState
+from halfrate.records import Budget, Reservation
 from halfrate.store.rollup import DAY
 from halfrate.store.tables import attempts, ledger_days, requests, reservations
 
 # pg_advisory_xact_lock's key for budget checks (any fixed 64-bit number; "halfrate" in hex).
 BUDGET_LOCK = 0x68616C6672617465
 OPEN_STATES = (RequestState.QUEUED.value, RequestState.IN_BATCH.value, RequestState.IN_CALL.value)
-
-
-@dataclass(frozen=True)
-class Reservation:
-    """What a submission needs of each budget it counts against (nano-dollars)."""
-
-    needs: Sequence[tuple[Budget, int]]
-    at: float
 
 
 def standing(conn: sa.Connection, budget: Budget, at: float) -> tuple[int, int]:

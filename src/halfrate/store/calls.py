@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
-import orjson
 import sqlalchemy as sa
 
 from halfrate.models import SYNC_LANES, CallTry, Lane, RequestState, Verdict
+from halfrate.records import CallCounts, CallRecord, ClaimedCall, error_json
+from halfrate.retry import RetryPolicy, gave_up, reason
 from halfrate.store.base import bulk_insert, id_in
 from halfrate.store.cancels import not_cancelled
 from halfrate.store.deliveries import enqueue_deliveries
@@ -23,7 +24,6 @@ from halfrate.store.ingest import (
     ATTEMPT_COLUMNS,
     RESULT_COLUMNS,
     PricedAs,
-    RetryPolicy,
     locked_for_settling,
     priced_requests,
     usage_columns,
@@ -36,46 +36,6 @@ if TYPE_CHECKING:
     from halfrate.store.base import Store
 
 _SYNC = sorted(lane.value for lane in SYNC_LANES)
-
-
-@dataclass(frozen=True)
-class ClaimedCall:
-    request_id: int
-    provider: str
-    endpoint: str
-    model: str
-    body_json: str
-    lane: Lane
-    fallback: Lane | None  # flex only: where it goes when flex is unavailable
-    attempt_count: int
-
-
-@dataclass
-class CallRecord:
-    """What one taken request came to: its tries, and where it goes next."""
-
-    request_id: int
-    tries: list[CallTry] = field(default_factory=list)
-    to_batch: bool = False  # flex was unavailable and the policy falls back to batch
-    started_at: float = field(default_factory=time.time)  # when its first try began
-
-    @property
-    def last(self) -> CallTry:
-        return self.tries[-1]
-
-
-@dataclass
-class CallCounts:
-    succeeded: int = 0
-    failed: int = 0
-    retried: int = 0
-    to_batch: int = 0
-
-    def add(self, other: CallCounts) -> None:
-        self.succeeded += other.succeeded
-        self.failed += other.failed
-        self.retried += other.retried
-        self.to_batch += other.to_batch
 
 
 class CallQueries:
@@ -340,16 +300,15 @@ def _plan(
         return RequestState.QUEUED, {**values, "last_error": _reason(last)}, None
     spent = {**base, "attempt_count": attempts_so_far + 1}
     verdict = last.verdict
-    if verdict is Verdict.RETRY and attempts_so_far + 1 >= policy.max_attempts:
+    if verdict is Verdict.RETRY and policy.exhausted(attempts_so_far):
         verdict = Verdict.FAILED
         last = _gave_up(last, attempts_so_far + 1)
     if verdict is Verdict.RETRY:
-        wait = policy.backoff_seconds * (2**attempts_so_far)
-        spent["not_before"] = now + max(wait, last.retry_after or 0.0)
+        spent["not_before"] = now + policy.queue_wait(attempts_so_far, last.retry_after)
         return RequestState.QUEUED, {**spent, "last_error": _reason(last)}, None
     error = None
     if verdict is not Verdict.SUCCEEDED:
-        error = orjson.dumps({"code": last.error_code, "message": last.error_message}).decode()
+        error = error_json(last.error_code, last.error_message)
         spent["last_error"] = _reason(last)
     row = (record.request_id, verdict.value, last.status_code, last.response_json, error, now)
     target = RequestState.SUCCEEDED if verdict is Verdict.SUCCEEDED else RequestState.FAILED
@@ -367,10 +326,8 @@ def _count(target: RequestState, record: CallRecord) -> CallCounts:
 
 
 def _reason(t: CallTry) -> str:
-    code = f"{t.error_code}: " if t.error_code else ""
-    return f"{code}{t.error_message or 'no reason given'}"
+    return reason(t.error_code, t.error_message)
 
 
 def _gave_up(t: CallTry, attempts: int) -> CallTry:
-    message = f"gave up after {attempts} attempts; last: {t.error_message or 'no reason given'}"
-    return replace(t, verdict=Verdict.FAILED, error_message=message)
+    return replace(t, verdict=Verdict.FAILED, error_message=gave_up(attempts, t.error_message))

@@ -16,6 +16,7 @@ import orjson
 import sqlalchemy as sa
 
 from halfrate.models import BatchState, RequestState
+from halfrate.records import BatchToCancel
 from halfrate.store.base import id_in
 from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.tables import batches, jobs, request_state_is, requests, results
@@ -45,14 +46,6 @@ def cancelled_jobs() -> sa.Select[tuple[str]]:
 def not_cancelled() -> sa.ColumnElement[bool]:
     """Requests of jobs nobody cancelled: the only ones a batch or a call may take."""
     return requests.c.job_id.not_in(cancelled_jobs().scalar_subquery())
-
-
-@dataclass(frozen=True)
-class BatchToCancel:
-    batch_id: str
-    state: str
-    provider: str
-    provider_batch_id: str | None
 
 
 class CancelQueries:

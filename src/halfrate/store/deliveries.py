@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
+from halfrate.records import SinkRow
 from halfrate.store.base import id_in, new_id
 from halfrate.store.tables import deliveries, requests, results, sinks
 
@@ -37,15 +38,6 @@ def enqueue_deliveries(conn: sa.Connection, request_ids: list[int]) -> None:
             .where(id_in(conn, requests.c.id, request_ids)),
         )
     )
-
-
-@dataclass(frozen=True)
-class SinkRow:
-    id: str
-    job_id: str
-    spec: str
-    kind: str
-    cursor: str | None
 
 
 @dataclass(frozen=True)

@@ -7,12 +7,12 @@ those already in a batch are taken out of it, after the batch is cancelled where
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from halfrate.models import BatchState, Lane, RequestState
+from halfrate.records import UrgentBatch
 from halfrate.store.tables import GUARDED, batches, request_state_is, requests
 from halfrate.store.transitions import move_batch, move_requests
 
@@ -20,19 +20,6 @@ if TYPE_CHECKING:
     from halfrate.store.base import Store
 
 MOVED_BY_GUARD = "deadline_guard"
-
-
-@dataclass(frozen=True)
-class UrgentBatch:
-    """A batch holding requests whose guard time has come."""
-
-    batch_id: str
-    state: str
-    provider: str
-    provider_batch_id: str | None
-    cancel_requested: bool
-    urgent: list[int]  # of which past their guard time
-    overdue: list[int]  # of which past the point where the guard stops waiting for a cancel
 
 
 class GuardQueries:

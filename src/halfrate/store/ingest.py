@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import orjson
 import sqlalchemy as sa
 
 from halfrate.models import CacheKind, Lane, RequestState, Usage, Verdict
+from halfrate.records import IngestCounts, LineOutcome, error_json
+from halfrate.retry import RetryPolicy, gave_up
+from halfrate.retry import reason as reason_of
 from halfrate.store.base import bulk_insert, id_in
 from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.rollup import Fact, add_attempts
@@ -30,36 +32,6 @@ from halfrate.store.transitions import move_requests
 
 if TYPE_CHECKING:
     from halfrate.store.base import Store
-
-
-@dataclass(frozen=True)
-class LineOutcome:
-    request_id: int
-    verdict: Verdict
-    status_code: int | None = None
-    response_json: str | None = None  # the provider's response body, as JSON
-    error_code: str | None = None
-    error_message: str | None = None
-    usage: Usage | None = None
-    # A retry through no fault of the request (halfrate cancelled its batch): it spends no
-    # attempt and waits for no backoff.
-    free: bool = False
-
-
-@dataclass
-class IngestCounts:
-    succeeded: int = 0
-    failed: int = 0
-    retried: int = 0
-    cancelled: int = 0
-    ignored: int = 0  # lines for requests this batch no longer owns (duplicates, re-ingestion)
-
-    def add(self, other: IngestCounts) -> None:
-        self.succeeded += other.succeeded
-        self.failed += other.failed
-        self.retried += other.retried
-        self.cancelled += other.cancelled
-        self.ignored += other.ignored
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,12 +135,6 @@ class PricedAs:
     def ledger_columns(self) -> tuple[str | None, ...]:
         """The dimension columns of an attempt row, in ATTEMPT_COLUMNS order."""
         return (self.provider, self.model, self.feature, self.team)
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int
-    backoff_seconds: float
 
 
 ATTEMPT_COLUMNS = (
@@ -372,7 +338,7 @@ class IngestQueries:
                 continue
             error = None
             if o.verdict is not Verdict.SUCCEEDED:
-                error = orjson.dumps({"code": o.error_code, "message": o.error_message}).decode()
+                error = error_json(o.error_code, o.error_message)
             rows.append((o.request_id, o.verdict.value, o.status_code, o.response_json, error, now))
         if rows:
             bulk_insert(conn, results, RESULT_COLUMNS, rows)
@@ -416,7 +382,7 @@ class IngestQueries:
             values = {
                 **done,
                 "batch_id": None,
-                "not_before": now + policy.backoff_seconds * (2**previous),
+                "not_before": now + policy.queue_wait(previous),
                 "last_error": reason,
             }
             move_requests(conn, ids, RequestState.QUEUED, batch_id=batch_id, values=values)
@@ -463,15 +429,14 @@ def _by_reason(outcomes: list[LineOutcome]) -> dict[str, list[int]]:
 
 
 def _reason(o: LineOutcome) -> str:
-    code = f"{o.error_code}: " if o.error_code else ""
-    return f"{code}{o.error_message or 'no reason given'}"
+    return reason_of(o.error_code, o.error_message)
 
 
 def _settle(outcome: LineOutcome, attempts_so_far: int, policy: RetryPolicy) -> LineOutcome:
     """A retry past the attempt cap becomes a final failure carrying the last reason."""
     if outcome.verdict is not Verdict.RETRY or outcome.free:
         return outcome
-    if attempts_so_far + 1 < policy.max_attempts:
+    if not policy.exhausted(attempts_so_far):
         return outcome
     return LineOutcome(
         request_id=outcome.request_id,
@@ -479,9 +444,6 @@ def _settle(outcome: LineOutcome, attempts_so_far: int, policy: RetryPolicy) -> 
         status_code=outcome.status_code,
         response_json=outcome.response_json,
         error_code=outcome.error_code,
-        error_message=(
-            f"gave up after {attempts_so_far + 1} attempts; last: "
-            f"{outcome.error_message or 'no reason given'}"
-        ),
+        error_message=gave_up(attempts_so_far + 1, outcome.error_message),
         usage=outcome.usage,
     )

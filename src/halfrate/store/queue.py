@@ -6,12 +6,12 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from halfrate.models import BatchState, Lane, RequestState
+from halfrate.records import BatchRecord, Group
 from halfrate.store.base import new_id
 from halfrate.store.cancels import not_cancelled
 from halfrate.store.tables import GUARDED, batches, request_state_is, requests
@@ -21,48 +21,7 @@ if TYPE_CHECKING:
     from halfrate.store.base import Store
 
 
-@dataclass(frozen=True)
-class BatchRecord:
-    id: str
-    provider: str
-    endpoint: str
-    model: str
-    state: str
-    request_count: int
-    byte_count: int
-    provider_batch_id: str | None
-    provider_status: str | None
-    input_file_id: str | None
-    output_file_id: str | None
-    error_file_id: str | None
-    provider_errors: str | None
-    create_started_at: float | None
-    submit_failures: int
-    poll_count: int
-    next_poll_at: float | None
-    created_at: float
-    cancel_requested_at: float | None
-    cancel_reason: str | None
-
-    @classmethod
-    def from_row(cls, row: sa.Row[Any]) -> BatchRecord:
-        return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
-
-
 _BATCH_COLUMNS = [batches.c[name] for name in BatchRecord.__dataclass_fields__]
-
-
-@dataclass(frozen=True)
-class Group:
-    provider: str
-    endpoint: str
-    model: str | None  # None: every model (a provider whose batches mix models)
-
-    def where(self) -> sa.ColumnElement[bool]:
-        clauses = [requests.c.provider == self.provider, requests.c.endpoint == self.endpoint]
-        if self.model is not None:
-            clauses.append(requests.c.model == self.model)
-        return sa.and_(*clauses)
 
 
 MAX_MODEL_LIST = 200  # characters of the batches.model column for a batch of several models
@@ -95,7 +54,7 @@ class QueueQueries:
         with self._store.write() as conn:
             query = (
                 sa.select(requests.c.id, requests.c.body_bytes, requests.c.model)
-                .where(_ready(now), group.where())
+                .where(_ready(now), _in_group(group))
                 .order_by(requests.c.id)
                 .limit(max_lines)
             )
@@ -368,6 +327,13 @@ class QueueQueries:
             ).scalar()
         times = [t for t in (batch_due, request_due, guard_due) if t is not None]
         return min(times) if times else None
+
+
+def _in_group(group: Group) -> sa.ColumnElement[bool]:
+    clauses = [requests.c.provider == group.provider, requests.c.endpoint == group.endpoint]
+    if group.model is not None:
+        clauses.append(requests.c.model == group.model)
+    return sa.and_(*clauses)
 
 
 def _ready(now: float) -> sa.ColumnElement[bool]:

@@ -6,11 +6,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import orjson
 import sqlalchemy as sa
 
 from halfrate.errors import NotFound
 from halfrate.models import BatchView, JobStatus, Moved, Result, SinkView
+from halfrate.records import ResultRow
 from halfrate.store.tables import attempts, batches, jobs, requests, results, routes
 
 if TYPE_CHECKING:
@@ -217,33 +217,6 @@ class ReadQueries:
         """One :class:`Result` per request of the job, in submission order, streamed."""
         for row in self.iter_result_rows(job_id):
             yield row.result()
-
-
-@dataclass(frozen=True, slots=True)
-class ResultRow:
-    key: str
-    state: str
-    last_error: str | None
-    status_code: int | None
-    response_json: str | None
-    error_json: str | None
-
-    def result(self) -> Result:
-        error = orjson.loads(self.error_json) if self.error_json else self.pending_error
-        return Result(
-            key=self.key,
-            status=self.state,
-            status_code=self.status_code,
-            response=orjson.loads(self.response_json) if self.response_json else None,
-            error=error,
-        )
-
-    @property
-    def pending_error(self) -> dict[str, str | None] | None:
-        """For a request without a stored result: why its last attempt did not succeed."""
-        if self.state != "succeeded" and self.last_error:
-            return {"code": None, "message": self.last_error}
-        return None
 
 
 _RESULT_ROW = sa.select(

@@ -9,16 +9,16 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from halfrate.errors import IdempotencyConflict, InputError
-from halfrate.intake import ParsedLine
 from halfrate.models import Lane, RequestState, SubmitOutcome
-from halfrate.store.answers import Sharing, link_identical
+from halfrate.records import ParsedLine, Reservation, Sharing
+from halfrate.store.answers import link_identical
 from halfrate.store.base import bulk_insert, new_id
-from halfrate.store.budgets import Reservation, reserve
+from halfrate.store.budgets import reserve
 from halfrate.store.deliveries import attach_sink
 from halfrate.store.tables import jobs, requests, routes
 
 if TYPE_CHECKING:
-    from halfrate.routing import RouteChoice
+    from halfrate.records import RouteChoice
     from halfrate.sinks import SinkSpec
     from halfrate.store.base import Store
 

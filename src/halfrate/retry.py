@@ -1,0 +1,91 @@
+"""Every retry and backoff decision halfrate makes, in one place.
+
+Three clocks wait between tries, each with its own reason:
+
+- a request that may pass later (a 429, a 5xx, a line the provider could not run) goes back to
+  the queue and waits ``backoff * 2^attempts``, longer if the provider asked for more, up to an
+  attempt cap after which it fails with its last reason (:class:`RetryPolicy`);
+- a synchronous call is tried again in place, briefly, while a person may be waiting
+  (:class:`CallPolicy`); a wait longer than its cap hands the request back to the queue;
+- a provider batch is polled at a growing interval (:func:`poll_delay`).
+
+Nothing here touches the store or the network: the store and the dispatcher ask these functions
+and do what they say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from halfrate.config import Settings
+
+NO_REASON = "no reason given"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a request may be tried, and how long it waits in the queue between tries."""
+
+    max_attempts: int
+    backoff_seconds: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(settings.max_attempts, settings.retry_backoff_seconds)
+
+    def exhausted(self, attempts_so_far: int) -> bool:
+        """Whether a try that failed transiently was the last one allowed (counting it)."""
+        return attempts_so_far + 1 >= self.max_attempts
+
+    def queue_wait(self, attempts_so_far: int, asked: float | None = None) -> float:
+        """How long a request waits in the queue before its next try: the backoff doubles with
+        each attempt, and is never shorter than what the provider asked for (Retry-After)."""
+        return max(self.backoff_seconds * float(2**attempts_so_far), asked or 0.0)
+
+
+def gave_up(attempts: int, last_message: str | None) -> str:
+    """The reason a request fails with once its tries are used up: the count and the last."""
+    return f"gave up after {attempts} attempts; last: {last_message or NO_REASON}"
+
+
+def reason(code: str | None, message: str | None) -> str:
+    """A try's failure in one line, as ``requests.last_error`` keeps it."""
+    prefix = f"{code}: " if code else ""
+    return f"{prefix}{message or NO_REASON}"
+
+
+@dataclass(frozen=True)
+class CallPolicy:
+    """In-place retries of one synchronous call."""
+
+    max_retries: int  # tries after the first, per call, on transient failures
+    max_wait: float  # the longest single wait between tries
+    backoff: float  # the first wait when the provider names none; doubles each time
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CallPolicy:
+        return cls(
+            max_retries=settings.realtime_max_retries,
+            max_wait=settings.realtime_max_wait_seconds,
+            backoff=settings.realtime_backoff_seconds,
+        )
+
+    def wait_before_retry(self, retries_so_far: int, asked: float | None) -> float | None:
+        """Seconds to wait before trying the call again in place, or None when it should not
+        be: the retries are used up, or the wait is longer than a thread should hold a call
+        (then the queue waits for it instead)."""
+        if retries_so_far >= self.max_retries:
+            return None
+        wait = asked if asked is not None else self.backoff * (2**retries_so_far)
+        return None if wait > self.max_wait else wait
+
+    def lease_for(self, longest_call: float) -> float:
+        """Long enough for every try and wait of one call, so no worker takes it over
+        meanwhile."""
+        return (self.max_retries + 1) * longest_call + self.max_retries * self.max_wait
+
+
+def poll_delay(settings: Settings, tries: int) -> float:
+    """How long to wait before asking a provider about a batch again after ``tries`` asks (or
+    failed steps): 1.5 times longer each time, up to the poll cap."""
+    return float(min(settings.poll_initial_seconds * (1.5**tries), settings.poll_max_seconds))
