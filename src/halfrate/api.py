@@ -13,18 +13,19 @@ from typing import TYPE_CHECKING, Any, TextIO
 import orjson
 
 from halfrate.api_checks import checked_job_name, checked_sinks, checked_tag, urgency_of
+from halfrate.calling import CallAnswer, call_now, spec_of
 from halfrate.clients import Providers, build_providers
 from halfrate.config import Settings, config_file_path, load_settings, read_config_file
 from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSummary
 from halfrate.errors import InputError
 from halfrate.intake import iter_jsonl, scan_jsonl
-from halfrate.ledger.budgets import budgets_of
 from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate, line_cost
-from halfrate.ledger.prices import PriceBook
-from halfrate.ledger.user_prices import user_prices_of
 from halfrate.line_formats import OPENAI_BATCH_ENDPOINTS, check_spec
 from halfrate.models import JobStatus, RequestSpec, Result, SubmitOutcome
 from halfrate.policy import Policy, load_policy
+from halfrate.pricing.budgets import budgets_of
+from halfrate.pricing.prices import PriceBook
+from halfrate.pricing.user_prices import user_prices_of
 from halfrate.providers.openai_lines import line_overhead
 from halfrate.records import Budget, ParsedLine, Reservation, Sharing
 from halfrate.routing import Router, Urgency, check_tags, deadline_of
@@ -35,8 +36,6 @@ from halfrate.store.cancels import CancelOutcome
 if TYPE_CHECKING:
     import anthropic
     import openai
-
-    from halfrate.direct import CallAnswer
 
 
 class Halfrate:
@@ -325,14 +324,14 @@ class Halfrate:
         answer returns that answer without paying again. Raises :class:`CallFailed` when the
         provider refuses the request or cannot answer after the retries.
         """
-        from halfrate.direct import call_now, spec_of
-
         spec = spec_of(request, endpoint=endpoint, provider=provider, key=key)
         now = datetime.now().astimezone()
         base = urgency_of(feature, team, tags, True, deadline, now)
         ((line, urgency),) = list(self._checked([spec], base, now, "the request"))
         routed = Router(self.policy, now).apply(line, urgency)
-        return call_now(self, checked_job_name(job), routed)
+        sharing = self.sharing(now, dedup=False)  # a person waits for no request in flight
+        callers = self.direct_providers().calls
+        return call_now(self.store, callers, self.settings, sharing, checked_job_name(job), routed)
 
     def direct_providers(self) -> Providers:
         """The clients that ``call()`` uses, made on first use and kept until ``close()``."""
@@ -358,7 +357,7 @@ class Halfrate:
 
     def export_results(self, job: str, out: TextIO, fmt: str = "jsonl") -> int:
         """Write the job's results to ``out`` as JSONL or CSV; returns the number of lines."""
-        from halfrate.export import format_for, write_csv, write_jsonl_rows
+        from halfrate.tabular.results import format_for, write_csv, write_jsonl_rows
 
         fmt = format_for(None, fmt)
         job_id = self.store.reads.find_job(job).id

@@ -220,7 +220,7 @@ def results(
 ) -> None:
     """One line per request: your custom_id, the status, the response body or the error."""
     from halfrate.api import connect
-    from halfrate.export import format_for
+    from halfrate.tabular.results import format_for
 
     chosen = format_for(str(output) if output else None, fmt)
     with connect() as hr:

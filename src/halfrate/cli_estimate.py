@@ -13,8 +13,8 @@ from rich.table import Table
 
 from halfrate.errors import InputError
 from halfrate.ledger.estimate import Estimate, ModelEstimate
-from halfrate.ledger.report_view import exact, money, share
 from halfrate.models import Lane
+from halfrate.money import exact, money, share
 
 LANES = (Lane.REALTIME, Lane.BATCH, Lane.FLEX)
 

@@ -12,8 +12,8 @@ import typer
 from rich.console import Console
 
 from halfrate.errors import InputError
-from halfrate.ledger.report_view import money
 from halfrate.models import Lane, SubmitOutcome
+from halfrate.money import money
 
 
 def run(

@@ -15,6 +15,7 @@ from halfrate.api import Halfrate
 from halfrate.config import Settings
 from halfrate.dispatch import RunMode
 from halfrate.ledger.receipt import receipt
+from halfrate.money import money
 from halfrate.progress import JobProgress
 from halfrate.store import Store
 
@@ -115,8 +116,8 @@ def run_demo(console: Console, settings: Settings) -> None:
         console.print(
             f"  {status.name + ':':<13}{len(status.batches)} provider batches, "
             f"{counts.get('succeeded', 0)} succeeded, {counts.get('failed', 0)} failed, "
-            f"{counts.get('cancelled', 0)} cancelled; paid ${paid / 1e9:.4f}, at realtime "
-            f"prices ${realtime / 1e9:.4f}, saved ${(realtime - paid) / 1e9:.4f}"
+            f"{counts.get('cancelled', 0)} cancelled; paid {money(paid)}, at realtime "
+            f"prices {money(realtime)}, saved {money(realtime - paid)}"
         )
     console.print(
         f"  tokens     {usage['input_tokens']:,} in, {usage['output_tokens']:,} out for "

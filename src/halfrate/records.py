@@ -285,4 +285,3 @@ class SettleCounts:
 def error_json(code: str | None, message: str | None) -> str:
     """A failed request's stored error: the provider's code and message."""
     return orjson.dumps({"code": code, "message": message}).decode()
-

@@ -116,7 +116,7 @@ def answers_of(
 ) -> Iterator[tuple[dict[str, str], tuple[str, str, str]]]:
     """Each row with its answer, status and error: rows and results are both read in row
     order, so neither is held in memory."""
-    from halfrate.export import output_text
+    from halfrate.tabular.results import output_text
 
     if _job_name(plan.table.path, plan.prompt, plan.model) != plan.job_name:
         raise InputError(

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 import halfrate
 from halfrate.errors import BudgetExceeded
-from halfrate.ledger.budgets import read_budgets
+from halfrate.pricing.budgets import read_budgets
 from halfrate.sandbox import SandboxServer
 from halfrate.store.budgets import standing
 from tests.helpers import chat_line, write_jsonl

@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from halfrate.dispatch import RunMode
-from halfrate.export import result_record
 from halfrate.sandbox import SandboxServer
-from halfrate.sandbox.simulate import simulate
+from halfrate.sandbox.openai.simulate import simulate
 from halfrate.store.tables import attempts, batches, results
+from halfrate.tabular.results import result_record
 from tests.helpers import CHAT, chat_line, connected, write_jsonl
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import orjson
 
-from halfrate.export import CSV_COLUMNS, result_record, write_csv
 from halfrate.models import Result
 from halfrate.sinks import DeliveryReport, Outgoing, Sink, open_sink, parse_sink
 from halfrate.sinks.base import to_result
+from halfrate.tabular.results import CSV_COLUMNS, result_record, write_csv
 
 
 def outgoing(key: str, *, status: str = "succeeded", text: str = "hello") -> Outgoing:

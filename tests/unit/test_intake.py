@@ -145,7 +145,7 @@ def test_hostile_values_are_quoted_not_echoed_whole(tmp_path: Path) -> None:
 
 def test_intake_accepts_exactly_the_endpoints_the_batch_api_accepts() -> None:
     from halfrate.line_formats import OPENAI_BATCH_ENDPOINTS
-    from halfrate.sandbox.wire import BATCH_ENDPOINTS
+    from halfrate.sandbox.openai.wire import BATCH_ENDPOINTS
 
     assert set(OPENAI_BATCH_ENDPOINTS) == set(BATCH_ENDPOINTS)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from halfrate.ledger.prices import PriceBook
 from halfrate.models import Lane, Usage
+from halfrate.pricing.prices import PriceBook
 
 BOOK = PriceBook()
 

@@ -9,9 +9,9 @@ import httpx2
 import pytest
 
 from halfrate.sandbox import InProcessTransport, create_app
-from halfrate.sandbox import api_message_batches as batches_api
-from halfrate.sandbox.anthropic_checks import check_params
-from halfrate.sandbox.anthropic_wire import AnthropicError, rfc3339
+from halfrate.sandbox.anthropic import batches_routes as batches_api
+from halfrate.sandbox.anthropic.checks import check_params
+from halfrate.sandbox.anthropic.wire import AnthropicError, rfc3339
 
 V1 = {"anthropic-version": "2023-06-01"}
 V2 = {"anthropic-version": "2026-10-21"}

@@ -9,8 +9,8 @@ import httpx2
 import pytest
 
 from halfrate.sandbox import InProcessTransport, create_app
-from halfrate.sandbox.api_files import MAX_BATCH_FILE_BYTES, _check_size
-from halfrate.sandbox.wire import ApiError
+from halfrate.sandbox.openai.files_routes import MAX_BATCH_FILE_BYTES, _check_size
+from halfrate.sandbox.openai.wire import ApiError
 
 AUTH = {"Authorization": "Bearer test"}
 

@@ -10,19 +10,20 @@ import pytest
 
 from halfrate.errors import InputError
 from halfrate.sandbox import Faults, parse_faults
-from halfrate.sandbox.execute import execution_order, missing_prefix, run_batch, success_prefix
-from halfrate.sandbox.fault_dice import (
+from halfrate.sandbox.common.batching import execution_order
+from halfrate.sandbox.faults import FAULT_KINDS, describe, kinds_for
+from halfrate.sandbox.faults.dice import (
     NO_PLAN,
     BatchPlan,
     FaultDice,
     content_digest,
     invalid_lines,
 )
-from halfrate.sandbox.fault_gate import route_of
-from halfrate.sandbox.faults import FAULT_KINDS, describe, kinds_for
+from halfrate.sandbox.faults.gate import route_of
+from halfrate.sandbox.openai.execute import missing_prefix, run_batch, success_prefix
+from halfrate.sandbox.openai.validation import validate
+from halfrate.sandbox.openai.wire import ApiError
 from halfrate.sandbox.state import SandboxState
-from halfrate.sandbox.validation import validate
-from halfrate.sandbox.wire import ApiError
 
 CHAT = "/v1/chat/completions"
 T0 = 1_800_000_000.0

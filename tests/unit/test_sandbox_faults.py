@@ -8,8 +8,9 @@ import pytest
 
 from halfrate.errors import InputError
 from halfrate.sandbox import Faults, parse_faults
-from halfrate.sandbox.fault_answers import ANTHROPIC_SYNC, OPENAI_FLEX, OPENAI_SYNC
-from halfrate.sandbox.faults import (
+from halfrate.sandbox.anthropic.fault_answers import ANTHROPIC_SYNC
+from halfrate.sandbox.common.jsondata import body_digest
+from halfrate.sandbox.faults.spec import (
     FAULT_KINDS,
     NO_FAULTS,
     CallCounter,
@@ -17,8 +18,8 @@ from halfrate.sandbox.faults import (
     describe,
     draw,
 )
+from halfrate.sandbox.openai.fault_answers import OPENAI_FLEX, OPENAI_SYNC
 from halfrate.sandbox.state import SandboxState
-from halfrate.sandbox.wire import body_digest
 
 
 def test_parse_a_full_spec() -> None:
@@ -150,3 +151,10 @@ def test_the_registry_says_which_calls_each_kind_meets() -> None:
     assert ANTHROPIC_SYNC == ("sync_429", "sync_500", "sync_529")
     help_text = describe()
     assert all(f"{name}=" in help_text for name in [*FAULT_KINDS, "retry_after", "seed"])
+
+
+def test_the_fault_help_is_public_under_both_names() -> None:
+    from halfrate.sandbox import describe_faults
+    from halfrate.sandbox.faults import describe as from_the_package
+
+    assert describe_faults is from_the_package is describe

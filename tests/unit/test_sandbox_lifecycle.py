@@ -8,10 +8,11 @@ from typing import Any
 import orjson
 import pytest
 
-from halfrate.sandbox.execute import execution_order, run_batch
+from halfrate.sandbox.common.batching import execution_order
+from halfrate.sandbox.openai.execute import run_batch
+from halfrate.sandbox.openai.validation import validate
+from halfrate.sandbox.openai.wire import ApiError
 from halfrate.sandbox.state import SandboxState
-from halfrate.sandbox.validation import validate
-from halfrate.sandbox.wire import ApiError
 
 CHAT = "/v1/chat/completions"
 T0 = 1_800_000_000.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from halfrate.sandbox.prompt_cache import (
+from halfrate.sandbox.anthropic.prompt_cache import (
     MIN_CACHEABLE_TOKENS,
     CacheUse,
     PromptCache,

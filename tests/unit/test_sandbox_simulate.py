@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 import pytest
 
-from halfrate.sandbox.compose import MARKER, keywords, reply
-from halfrate.sandbox.simulate import FINGERPRINT, simulate
+from halfrate.sandbox.common.compose import MARKER, keywords, reply
+from halfrate.sandbox.openai.simulate import FINGERPRINT, simulate
 from halfrate.tokens import count_text
 
 CHAT = "/v1/chat/completions"
@@ -92,7 +92,7 @@ def test_answers_are_identical_across_processes() -> None:
     ]
     script = (
         "import sys, orjson\n"
-        "from halfrate.sandbox.simulate import simulate\n"
+        "from halfrate.sandbox.openai.simulate import simulate\n"
         "requests = orjson.loads(sys.stdin.buffer.read())\n"
         "answers = [simulate(url, body, 7).body for url, body in requests]\n"
         "sys.stdout.buffer.write(orjson.dumps(answers))\n"

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from halfrate.sandbox.validation import MAX_ERRORS, MAX_TASKS, validate
+from halfrate.sandbox.openai.validation import MAX_ERRORS, MAX_TASKS, validate
 
 CHAT = "/v1/chat/completions"
 

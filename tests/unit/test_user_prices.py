@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from halfrate.errors import ConfigError
-from halfrate.ledger.prices import PriceBook
-from halfrate.ledger.user_prices import read_user_prices
 from halfrate.models import Lane, Usage
+from halfrate.pricing.prices import PriceBook
+from halfrate.pricing.user_prices import read_user_prices
 
 MILLION = 1_000_000
 FINE_TUNE = "ft:gpt-4o-mini:acme:triage:abc123"

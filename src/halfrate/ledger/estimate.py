@@ -21,8 +21,9 @@ import orjson
 
 from halfrate.catalog import supports_flex
 from halfrate.errors import InputError
-from halfrate.ledger.prices import NANO, PriceBook
 from halfrate.models import Lane, Usage
+from halfrate.money import dollars
+from halfrate.pricing.prices import PriceBook
 from halfrate.records import ParsedLine
 from halfrate.tokens import count_text
 
@@ -60,7 +61,7 @@ class ModelEstimate:
 
     def usd(self, lane: Lane) -> Decimal | None:
         priced = self.prices.get(lane)
-        return None if priced is None else Decimal(priced[0]) / NANO
+        return None if priced is None else dollars(priced[0])
 
     def derived(self, lane: Lane) -> bool:
         priced = self.prices.get(lane)

@@ -5,7 +5,7 @@ per lane."""
 from __future__ import annotations
 
 from halfrate.ledger.report import ReportMaker
-from halfrate.ledger.report_view import money, share
+from halfrate.money import money, share
 from halfrate.store import Store
 from halfrate.store.ledger_reads import Scope
 

@@ -16,8 +16,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from halfrate.ledger.prices import NANO
 from halfrate.models import CacheKind, Lane, Usage
+from halfrate.money import dollars as usd
 from halfrate.store import Store
 from halfrate.store.ledger_reads import (
     DAY_SECONDS,
@@ -32,10 +32,6 @@ from halfrate.store.tables import LEDGER_DAY_SUMS
 
 # What `halfrate report --by` offers (cache_kind only feeds the KPIs).
 GROUP_NAMES = tuple(name for name in GROUPS if name != "cache_kind")
-
-
-def usd(nano: int) -> Decimal:
-    return Decimal(nano) / NANO
 
 
 @dataclass(frozen=True)

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import csv
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any, TextIO
 
 from rich.table import Table
 
 from halfrate.ledger.report import Comparison, Line, Missed, Percentiles, Report
+from halfrate.money import exact, money, share
 
-NANO_USD = Decimal("0.000000001")
 COLUMNS = (
     "requests",
     "attempts",
@@ -26,20 +25,6 @@ COLUMNS = (
     "saved_pct",
     "unpriced",
 )
-
-
-def money(amount: Decimal) -> str:
-    sign = "-" if amount < 0 else ""
-    return f"{sign}${abs(amount):,.4f}"
-
-
-def exact(amount: Decimal) -> str:
-    """Dollars to the nano-dollar the ledger keeps, never in exponent notation."""
-    return format(amount.quantize(NANO_USD), "f")
-
-
-def share(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1%}"
 
 
 def seconds(value: float | None) -> str:

@@ -7,6 +7,13 @@ are simulated and deterministic; OpenAI token counts are real (tiktoken), Claude
 approximation. Faults can be injected (:func:`parse_faults`) into synchronous calls, batch lines,
 whole batches, uploads and the file and batch routes, and every answer is recorded in a billing
 ledger (``app.state.sandbox.ledger``, ``GET /_sandbox/ledger``). Nothing starts at import time.
+
+Layout: ``openai/`` and ``anthropic/`` hold each provider's side (wire format, checks, simulated
+answers, streams, batches, routes), ``faults/`` the fault injection, ``common/`` what both sides
+share (JSON helpers, responses, server-sent events, simulated text, batch ordering, the
+ledger). Here at the top: the app that joins them (``app``, ``middleware``, ``state``), and the
+ways to reach it (``server``, ``client``, ``transport``). ``simulate`` and ``wire`` only re-export
+names from ``openai/`` for older imports.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 from halfrate.sandbox.app import create_app
 from halfrate.sandbox.client import anthropic_client, openai_client
 from halfrate.sandbox.faults import Faults, parse_faults
+from halfrate.sandbox.faults import describe as describe_faults
 from halfrate.sandbox.server import SandboxServer, serve
 from halfrate.sandbox.transport import InProcessTransport
 
@@ -23,6 +31,7 @@ __all__ = [
     "SandboxServer",
     "anthropic_client",
     "create_app",
+    "describe_faults",
     "openai_client",
     "parse_faults",
     "serve",

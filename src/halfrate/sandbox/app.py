@@ -10,20 +10,23 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from halfrate.sandbox.anthropic_wire import AnthropicError, is_anthropic_path
-from halfrate.sandbox.anthropic_wire import error_body as anthropic_error_body
-from halfrate.sandbox.api_batches import batches_router
-from halfrate.sandbox.api_files import files_router
-from halfrate.sandbox.api_message_batches import message_batches_router, root_url
-from halfrate.sandbox.api_messages import messages_router
-from halfrate.sandbox.api_sync import sync_router
-from halfrate.sandbox.fault_gate import FaultGate
-from halfrate.sandbox.faults import Faults
-from halfrate.sandbox.httpio import error_response, json_response
-from halfrate.sandbox.lifecycle import WINDOW_SECONDS
+from halfrate.sandbox.anthropic import fault_answers as anthropic_faults
+from halfrate.sandbox.anthropic.batches_routes import message_batches_router, root_url
+from halfrate.sandbox.anthropic.messages_routes import messages_router
+from halfrate.sandbox.anthropic.wire import AnthropicError, is_anthropic_path
+from halfrate.sandbox.anthropic.wire import error_body as anthropic_error_body
+from halfrate.sandbox.common.batching import WINDOW_SECONDS
+from halfrate.sandbox.common.responses import json_response
+from halfrate.sandbox.faults.gate import FaultGate
+from halfrate.sandbox.faults.spec import Faults
 from halfrate.sandbox.middleware import SandboxMiddleware
+from halfrate.sandbox.openai import fault_answers as openai_faults
+from halfrate.sandbox.openai.batches_routes import batches_router
+from halfrate.sandbox.openai.files_routes import files_router
+from halfrate.sandbox.openai.httpio import error_response
+from halfrate.sandbox.openai.sync_routes import sync_router
+from halfrate.sandbox.openai.wire import ApiError, error_body
 from halfrate.sandbox.state import SandboxState
-from halfrate.sandbox.wire import ApiError, error_body
 
 LEDGER_PATH = "/_sandbox/ledger"
 
@@ -134,6 +137,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)
     if any(state.dice.http_kinds.values()):
         # Inside SandboxMiddleware (added later, so outermost): keys are checked first.
-        app.add_middleware(FaultGate, state=state)
+        answers = {"openai": openai_faults.http_fault, "anthropic": anthropic_faults.http_fault}
+        app.add_middleware(FaultGate, dice=state.dice, answers=answers)
     app.add_middleware(SandboxMiddleware)
     return app

@@ -13,10 +13,11 @@ import secrets
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from halfrate.sandbox.anthropic_checks import check_version
-from halfrate.sandbox.anthropic_wire import AnthropicError, is_anthropic_path, new_request_id
-from halfrate.sandbox.anthropic_wire import error_body as anthropic_error_body
-from halfrate.sandbox.wire import dumps, error_body
+from halfrate.sandbox.anthropic.checks import check_version
+from halfrate.sandbox.anthropic.wire import AnthropicError, is_anthropic_path, new_request_id
+from halfrate.sandbox.anthropic.wire import error_body as anthropic_error_body
+from halfrate.sandbox.common.responses import send_json
+from halfrate.sandbox.openai.wire import error_body
 
 log = logging.getLogger(__name__)
 
@@ -100,13 +101,3 @@ class SandboxMiddleware:
                 else:
                     failure = error_body(message, kind="server_error")
                 await send_json(send_marked, 500, failure)
-
-
-async def send_json(
-    send: Send, status: int, body: object, extra: dict[str, str] | None = None
-) -> None:
-    payload = dumps(body)
-    headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload))]
-    headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in (extra or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})

@@ -20,8 +20,8 @@ from fastapi import FastAPI
 
 from halfrate.errors import HalfrateError
 from halfrate.sandbox.app import create_app
-from halfrate.sandbox.faults import Faults
-from halfrate.sandbox.lifecycle import WINDOW_SECONDS
+from halfrate.sandbox.common.batching import WINDOW_SECONDS
+from halfrate.sandbox.faults.spec import Faults
 
 START_TIMEOUT = 10.0
 

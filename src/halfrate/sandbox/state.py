@@ -14,13 +14,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from halfrate.sandbox.anthropic_store import MessageBatchStore
-from halfrate.sandbox.fault_dice import FaultDice, content_digest, hide_this_read
-from halfrate.sandbox.faults import CallCounter, Faults, as_faults
-from halfrate.sandbox.ledger import Ledger
-from halfrate.sandbox.lifecycle import WINDOW_SECONDS, BatchRecord, not_found_batch
-from halfrate.sandbox.prompt_cache import PromptCache
-from halfrate.sandbox.wire import JSON, ApiError, body_digest, new_id
+from halfrate.sandbox.anthropic.prompt_cache import PromptCache
+from halfrate.sandbox.anthropic.store import MessageBatchStore
+from halfrate.sandbox.common.batching import WINDOW_SECONDS
+from halfrate.sandbox.common.jsondata import JSON, body_digest
+from halfrate.sandbox.common.ledger import Ledger
+from halfrate.sandbox.faults.dice import FaultDice, content_digest, hide_this_read
+from halfrate.sandbox.faults.spec import CallCounter, Faults, as_faults
+from halfrate.sandbox.openai.batches import BatchRecord, not_found_batch
+from halfrate.sandbox.openai.wire import ApiError, new_id
 
 DAY = 24 * 3600
 BATCH_FILE_TTL = 30 * DAY  # batch input and output files expire after 30 days by default (§1.2)

@@ -10,15 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from halfrate.errors import PayloadError
 from halfrate.models import Result
-
-if TYPE_CHECKING:
-    from halfrate.sinks.spec import SinkSpec
+from halfrate.sinks.spec import SinkSpec
 
 REASON_LIMIT = 300  # a reason is stored per item and shown in status: one short line
 

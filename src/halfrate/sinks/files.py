@@ -25,10 +25,10 @@ from pathlib import Path
 import orjson
 
 from halfrate.errors import PayloadError
-from halfrate.export import CSV_COLUMNS, output_text, result_record
 from halfrate.models import Result
 from halfrate.sinks.base import DeliveryReport, Outgoing, one_line, to_result, unique_items
 from halfrate.sinks.spec import SinkSpec
+from halfrate.tabular.results import CSV_COLUMNS, output_text, result_record
 
 log = logging.getLogger(__name__)
 

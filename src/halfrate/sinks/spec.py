@@ -1,5 +1,6 @@
 """Sink specs: the one-line strings people write to say where results go, checked and made
-canonical before anything is stored, and turned into a working sink when a worker needs one.
+canonical before anything is stored (:mod:`halfrate.sinks.opening` turns one into a working
+sink when a worker needs it).
 
 Forms::
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -25,10 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from halfrate.errors import InputError, SinkUnavailable
-from halfrate.models import Result
-from halfrate.sinks.base import Sink
 
-__all__ = ["SINK_KINDS", "SinkSpec", "SinkUnavailable", "open_sink", "parse_sink"]
+__all__ = ["SINK_KINDS", "SinkSpec", "SinkUnavailable", "parse_sink"]
 
 SINK_KINDS = ("jsonl", "csv", "sql", "webhook", "callback")
 MAX_SPEC_CHARS = 4096  # PATH_MAX on Linux; anything longer is a paste gone wrong
@@ -276,34 +275,3 @@ def resolve_database_url(spec: SinkSpec) -> sa.URL:
     except ImportError as exc:
         raise SinkUnavailable(f"{where} needs a database driver that is not installed") from exc
     return url
-
-
-def open_sink(
-    spec: SinkSpec, callbacks: Mapping[str, Callable[[Result], None]] | None = None
-) -> Sink:
-    """A working sink for ``spec``. Opening touches no file, database or server: what cannot be
-    reached shows up as failed items in ``deliver()``. Raises :class:`SinkUnavailable` when this
-    process cannot serve the sink (callback not registered here, URL variable not set)."""
-    # The writers are imported here, not at the top: parsing a spec (done on every submit) needs
-    # neither SQL upserts nor an HTTP client, and the store importing this module must not import
-    # halfrate.export (which imports the store) back.
-    if spec.kind in ("jsonl", "csv"):
-        from halfrate.sinks.files import FileSink
-
-        return FileSink(spec)
-    if spec.kind == "sql":
-        from halfrate.sinks.sql import SqlSink
-
-        return SqlSink(spec, resolve_database_url(spec))
-    if spec.kind == "webhook":
-        from halfrate.sinks.webhook import WebhookSink
-
-        return WebhookSink(spec)
-    if spec.kind == "callback":
-        from halfrate.sinks.callback import CallbackSink
-
-        function = (callbacks or {}).get(spec.target)
-        if function is None:
-            raise SinkUnavailable(f"callback {spec.target!r} is not registered in this process")
-        return CallbackSink(spec, function)
-    raise InputError(f"unknown sink kind {spec.kind!r}: use {FORMS}")

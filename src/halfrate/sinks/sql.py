@@ -17,9 +17,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateTable
 
 from halfrate.errors import PayloadError
-from halfrate.export import output_text
 from halfrate.sinks.base import DeliveryReport, Outgoing, one_line, to_result, unique_items
 from halfrate.sinks.spec import SinkSpec
+from halfrate.tabular.results import output_text
 
 COLUMNS = (
     "key",

@@ -1,8 +1,52 @@
 """The store: the only place with SQL. One :class:`Store` per database, with narrow parts for
-submitting, dispatching, ingesting and reading."""
+submitting, dispatching, ingesting and reading; every state change goes through
+:mod:`halfrate.store.transitions`."""
 
 from __future__ import annotations
 
-from halfrate.store.base import Store
+import sqlalchemy as sa
 
-__all__ = ["Store"]
+from halfrate.pricing.prices import PriceBook
+from halfrate.store.answers import AnswerQueries
+from halfrate.store.base import Database
+from halfrate.store.calls import CallQueries
+from halfrate.store.cancels import CancelQueries
+from halfrate.store.deliveries import DeliveryQueries
+from halfrate.store.engine import create_engine, migrate
+from halfrate.store.guard import GuardQueries
+from halfrate.store.ingest import IngestQueries
+from halfrate.store.ledger_reads import LedgerQueries
+from halfrate.store.queue import QueueQueries
+from halfrate.store.reads import ReadQueries
+from halfrate.store.submissions import SubmissionQueries
+
+
+class Store(Database):
+    """One database: its parts hold the queries, each for one stage of a request's life."""
+
+    def __init__(self, engine: sa.Engine, prices: PriceBook | None = None) -> None:
+        super().__init__(engine, prices if prices is not None else PriceBook())
+        self.submissions = SubmissionQueries(self)
+        self.queue = QueueQueries(self)
+        self.ingest = IngestQueries(self)
+        self.calls = CallQueries(self)
+        self.guard = GuardQueries(self)
+        self.reads = ReadQueries(self)
+        self.cancels = CancelQueries(self)
+        self.deliveries = DeliveryQueries(self)
+        self.ledger = LedgerQueries(self)
+        self.answers = AnswerQueries(self)
+
+    @classmethod
+    def open(
+        cls, url: str, *, prices: PriceBook | None = None, migrate_schema: bool = True
+    ) -> Store:
+        """Connect to ``url`` (and bring its schema up to date). ``prices``: the price book
+        that prices attempts as they are stored (default: the bundled prices alone)."""
+        engine = create_engine(url)
+        if migrate_schema:
+            migrate(engine)
+        return cls(engine, prices)
+
+
+__all__ = ["Database", "Store"]

@@ -28,7 +28,7 @@ from halfrate.store.tables import attempts, request_state_is, requests, results,
 from halfrate.store.transitions import move_requests
 
 if TYPE_CHECKING:
-    from halfrate.store.base import Store
+    from halfrate.store.base import Database
 
 SETTLE_CHUNK = 2_000
 _LIVE = [RequestState.QUEUED.value, RequestState.IN_BATCH.value, RequestState.IN_CALL.value]
@@ -107,7 +107,7 @@ def _no_slower(old: Any, new: Any) -> sa.ColumnElement[bool]:
 
 
 class AnswerQueries:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def settle(self, now: float, ids: list[int] | None = None) -> SettleCounts:

@@ -1,4 +1,5 @@
-"""The Store object: an engine, transactions, and the parts that hold the queries."""
+"""What every part of the store shares: the database and its transactions, new ids, bulk
+inserts, and ``IN`` lists of any length."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from halfrate.store.engine import WRITE_OPTION, create_engine, migrate, translate_errors
+from halfrate.pricing.prices import PriceBook
+from halfrate.store.engine import WRITE_OPTION, translate_errors
 
 
 def new_id(prefix: str) -> str:
@@ -53,39 +55,13 @@ def id_in(
     return column.in_(sa.select(listed.table_valued("value").c.value))
 
 
-class Store:
-    def __init__(self, engine: sa.Engine) -> None:
-        from halfrate.ledger.prices import PriceBook
-        from halfrate.store.answers import AnswerQueries
-        from halfrate.store.calls import CallQueries
-        from halfrate.store.cancels import CancelQueries
-        from halfrate.store.deliveries import DeliveryQueries
-        from halfrate.store.guard import GuardQueries
-        from halfrate.store.ingest import IngestQueries
-        from halfrate.store.ledger_reads import LedgerQueries
-        from halfrate.store.queue import QueueQueries
-        from halfrate.store.reads import ReadQueries
-        from halfrate.store.submissions import SubmissionQueries
+class Database:
+    """An engine, its transactions, and the price book that prices attempts as they are stored.
+    The query parts of :class:`halfrate.store.Store` each hold one."""
 
+    def __init__(self, engine: sa.Engine, prices: PriceBook) -> None:
         self.engine = engine
-        self.prices = PriceBook()
-        self.submissions = SubmissionQueries(self)
-        self.queue = QueueQueries(self)
-        self.ingest = IngestQueries(self)
-        self.calls = CallQueries(self)
-        self.guard = GuardQueries(self)
-        self.reads = ReadQueries(self)
-        self.cancels = CancelQueries(self)
-        self.deliveries = DeliveryQueries(self)
-        self.ledger = LedgerQueries(self)
-        self.answers = AnswerQueries(self)
-
-    @classmethod
-    def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
-        engine = create_engine(url)
-        if migrate_schema:
-            migrate(engine)
-        return cls(engine)
+        self.prices = prices
 
     @property
     def dialect(self) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from halfrate.ledger.budgets import month_of, refusal
 from halfrate.models import RequestState
+from halfrate.pricing.budgets import month_of, refusal
 from halfrate.records import Budget, Reservation
 from halfrate.store.rollup import DAY
 from halfrate.store.tables import attempts, ledger_days, requests, reservations

@@ -33,13 +33,13 @@ from halfrate.store.tables import attempts, request_state_is, requests, results,
 from halfrate.store.transitions import move_requests
 
 if TYPE_CHECKING:
-    from halfrate.store.base import Store
+    from halfrate.store.base import Database
 
 _SYNC = sorted(lane.value for lane in SYNC_LANES)
 
 
 class CallQueries:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def claim(self, limit: int, lease_seconds: float, now: float) -> list[ClaimedCall]:

@@ -22,7 +22,7 @@ from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.tables import batches, jobs, request_state_is, requests, results
 
 if TYPE_CHECKING:
-    from halfrate.store.base import Store
+    from halfrate.store.base import Database
 
 JOB_CANCELLED = "job_cancelled"  # batches.cancel_reason of a batch cancelled with its job
 CANCEL_ERROR = orjson.dumps(
@@ -49,7 +49,7 @@ def not_cancelled() -> sa.ColumnElement[bool]:
 
 
 class CancelQueries:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def cancel_job(self, job_id: str, now: float) -> CancelOutcome:

@@ -20,7 +20,7 @@ from halfrate.store.tables import deliveries, requests, results, sinks
 
 if TYPE_CHECKING:
     from halfrate.sinks.base import DeliveryReport, Outgoing
-    from halfrate.store.base import Store
+    from halfrate.store.base import Database
 
 MAX_RETRY_WAIT_SECONDS = 3600.0
 
@@ -93,7 +93,7 @@ def _backfill(conn: sa.Connection, sink_id: str, job_id: str) -> int:
 
 
 class DeliveryQueries:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def add_sink(self, job_id: str, spec: str, kind: str, now: float) -> str:
@@ -257,37 +257,6 @@ class DeliveryQueries:
                 values["last_error"] = error
             conn.execute(sa.update(sinks).where(sinks.c.id == sink_id).values(**values))
 
-    def states(self, job_id: str) -> list[DeliveryState]:
-        with self._store.read() as conn:
-            rows = conn.execute(
-                sa.select(
-                    sinks.c.id,
-                    sinks.c.spec,
-                    sinks.c.last_error,
-                    sa.func.count(deliveries.c.delivered_at),
-                    sa.func.count(deliveries.c.request_id)
-                    - sa.func.count(deliveries.c.delivered_at),
-                    sa.func.count(
-                        sa.case(
-                            (
-                                sa.and_(
-                                    deliveries.c.delivered_at.is_(None), deliveries.c.tries > 0
-                                ),
-                                1,
-                            )
-                        )
-                    ),
-                )
-                .select_from(sinks.outerjoin(deliveries, deliveries.c.sink_id == sinks.c.id))
-                .where(sinks.c.job_id == job_id)
-                .group_by(sinks.c.id, sinks.c.spec, sinks.c.last_error)
-                .order_by(sinks.c.id)
-            ).all()
-        return [
-            DeliveryState(sink_id, spec, int(done), int(pending), int(failing), error)
-            for sink_id, spec, error, done, pending, failing in rows
-        ]
-
     def undelivered(self, now: float | None = None) -> int:
         """Results some sink has not received yet (all jobs)."""
         with self._store.read() as conn:
@@ -312,3 +281,32 @@ class DeliveryQueries:
 
 def _request_id(idempotency: str) -> int:
     return int(idempotency.rsplit("-", 1)[1])
+
+
+def delivery_states(conn: sa.Connection, job_id: str) -> list[DeliveryState]:
+    """Each sink of the job and how far its deliveries got, for status."""
+    rows = conn.execute(
+        sa.select(
+            sinks.c.id,
+            sinks.c.spec,
+            sinks.c.last_error,
+            sa.func.count(deliveries.c.delivered_at),
+            sa.func.count(deliveries.c.request_id) - sa.func.count(deliveries.c.delivered_at),
+            sa.func.count(
+                sa.case(
+                    (
+                        sa.and_(deliveries.c.delivered_at.is_(None), deliveries.c.tries > 0),
+                        1,
+                    )
+                )
+            ),
+        )
+        .select_from(sinks.outerjoin(deliveries, deliveries.c.sink_id == sinks.c.id))
+        .where(sinks.c.job_id == job_id)
+        .group_by(sinks.c.id, sinks.c.spec, sinks.c.last_error)
+        .order_by(sinks.c.id)
+    ).all()
+    return [
+        DeliveryState(sink_id, spec, int(done), int(pending), int(failing), error)
+        for sink_id, spec, error, done, pending, failing in rows
+    ]

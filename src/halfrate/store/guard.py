@@ -17,13 +17,13 @@ from halfrate.store.tables import GUARDED, batches, request_state_is, requests
 from halfrate.store.transitions import move_batch, move_requests
 
 if TYPE_CHECKING:
-    from halfrate.store.base import Store
+    from halfrate.store.base import Database
 
 MOVED_BY_GUARD = "deadline_guard"
 
 
 class GuardQueries:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def reroute_queued(self, now: float) -> int:

@@ -31,7 +31,7 @@ from halfrate.store.tables import (
 from halfrate.store.transitions import move_requests
 
 if TYPE_CHECKING:
-    from halfrate.store.base import Store
+    from halfrate.store.base import Database
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,7 +208,7 @@ RESULT_COLUMNS = ("request_id", "status", "status_code", "response", "error", "c
 
 
 class IngestQueries:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def apply(

@@ -27,7 +27,7 @@ from halfrate.store.tables import (
 )
 
 if TYPE_CHECKING:
-    from halfrate.store.base import Store
+    from halfrate.store.base import Database
 
 DAY_SECONDS = 86400
 
@@ -158,7 +158,7 @@ def _none(value: Any) -> Any:
 
 
 class LedgerQueries:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def grouped(self, by: str, scope: Scope, edges: Rollup | None = None) -> list[Sums]:

@@ -18,7 +18,7 @@ from halfrate.store.tables import GUARDED, batches, request_state_is, requests
 from halfrate.store.transitions import move_batch, move_requests
 
 if TYPE_CHECKING:
-    from halfrate.store.base import Store
+    from halfrate.store.base import Database
 
 
 _BATCH_COLUMNS = [batches.c[name] for name in BatchRecord.__dataclass_fields__]
@@ -28,7 +28,7 @@ MAX_MODEL_LIST = 200  # characters of the batches.model column for a batch of se
 
 
 class QueueQueries:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def ready_groups(self, now: float, mixed: frozenset[str] = frozenset()) -> list[Group]:

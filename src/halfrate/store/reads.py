@@ -11,10 +11,11 @@ import sqlalchemy as sa
 from halfrate.errors import NotFound
 from halfrate.models import BatchView, JobStatus, Moved, Result, SinkView
 from halfrate.records import ResultRow
+from halfrate.store.deliveries import delivery_states
 from halfrate.store.tables import attempts, batches, jobs, requests, results, routes
 
 if TYPE_CHECKING:
-    from halfrate.store.base import Store
+    from halfrate.store.base import Database
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ _JOB_COLUMNS = (
 
 
 class ReadQueries:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def find_job(self, ref: str) -> JobRow:
@@ -92,6 +93,7 @@ class ReadQueries:
             )
             views = [BatchView(**row._mapping) for row in rows]
             moved = self._moved(conn, job.id)
+            delivering = delivery_states(conn, job.id)
         return JobStatus(
             id=job.id,
             name=job.name,
@@ -104,7 +106,7 @@ class ReadQueries:
             moved=moved,
             sinks=[
                 SinkView(d.sink_id, _shown(d.spec), d.delivered, d.pending, d.failing, d.last_error)
-                for d in self._store.deliveries.states(job.id)
+                for d in delivering
             ],
             cancelled_at=job.cancelled_at,
         )

@@ -20,13 +20,13 @@ from halfrate.store.tables import jobs, requests, routes
 if TYPE_CHECKING:
     from halfrate.records import RouteChoice
     from halfrate.sinks import SinkSpec
-    from halfrate.store.base import Store
+    from halfrate.store.base import Database
 
 INSERT_CHUNK = 5_000
 
 
 class SubmissionQueries:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Database) -> None:
         self._store = store
 
     def submit(

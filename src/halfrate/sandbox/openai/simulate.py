@@ -1,0 +1,208 @@
+"""Deterministic simulated answers for chat completions, embeddings and responses.
+
+Pure functions: a body and a ``created`` timestamp in, a status and response body out. The same
+body gives the same answer byte for byte (ids included) in every process; only ``created`` moves
+with the clock, and callers pass it in. Answers are marked as simulated (text starts with
+``[halfrate sandbox]``, ``system_fingerprint`` is ``fp_halfrate_sandbox``). A token cap
+(``max_tokens``, ``max_completion_tokens``, ``max_output_tokens``) is honoured exactly, even when
+it is shorter than the marker itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import struct
+from typing import Any, NamedTuple
+
+import orjson
+
+from halfrate.sandbox.common.compose import json_tokens, last_user_text, message_tokens, reply
+from halfrate.sandbox.common.jsondata import JSON, body_digest
+from halfrate.sandbox.openai import checks
+from halfrate.sandbox.openai.wire import ApiError, responses_usage
+from halfrate.tokens import count_text
+
+FINGERPRINT = "fp_halfrate_sandbox"
+_TIERS_ECHOED = ("flex", "priority", "scale")
+
+
+class Outcome(NamedTuple):
+    """What one request produced: HTTP status, response body, and its token usage.
+
+    A named tuple rather than a frozen dataclass: one is built per batch line, and tuples are
+    several times cheaper to create.
+    """
+
+    status: int
+    body: JSON
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def simulate(url: str, body: JSON, created: int) -> Outcome:
+    """Answer one request to ``url``; invalid bodies give a 400 in OpenAI's error shape."""
+    try:
+        if url == checks.CHAT:
+            return chat_completion(body, created)
+        if url == checks.EMBEDDINGS:
+            return embeddings(body)
+        if url == checks.RESPONSES:
+            return response(body, created)
+        raise checks.unsupported(url)
+    except ApiError as exc:
+        return Outcome(exc.status, exc.body())
+
+
+def _variant(seed: bytes, index: int) -> bytes:
+    """The seed of choice ``index``; choice 0 uses the body's own seed."""
+    if index == 0:
+        return seed
+    return hashlib.blake2b(seed + index.to_bytes(4, "big"), digest_size=32).digest()
+
+
+def service_tier(body: JSON) -> str:
+    """The tier an answer reports: the one asked for where OpenAI echoes it, else default."""
+    tier = body.get("service_tier")
+    return tier if tier in _TIERS_ECHOED else "default"
+
+
+def _tool_tokens(model: str, body: JSON) -> int:
+    tools = body.get("tools")
+    return json_tokens(model, tools) if tools else 0
+
+
+def chat_completion(body: JSON, created: int) -> Outcome:
+    model, messages, cap, n = checks.check_chat(body)
+    seed = body_digest(body)
+    prompt_tokens = message_tokens(model, messages) + _tool_tokens(model, body)
+    topic = last_user_text(messages)
+    choices: list[JSON] = []
+    completion_tokens = 0
+    for index in range(n):
+        text, tokens, cut = reply(model, topic, _variant(seed, index), cap)
+        completion_tokens += tokens
+        choices.append(
+            {
+                "index": index,
+                "message": {
+                    "role": "assistant",
+                    "content": text,
+                    "refusal": None,
+                    "annotations": [],
+                },
+                "logprobs": None,
+                "finish_reason": "length" if cut else "stop",
+            }
+        )
+    answer = {
+        "id": "chatcmpl-" + seed[-15:].hex(),
+        "object": "chat.completion",
+        "created": created,
+        "model": model,
+        "choices": choices,
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {
+                "reasoning_tokens": 0,
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
+            },
+        },
+        "service_tier": service_tier(body),
+        "system_fingerprint": FINGERPRINT,
+    }
+    return Outcome(200, answer, prompt_tokens, completion_tokens)
+
+
+def unit_vector(seed: bytes, dimensions: int) -> list[float]:
+    """A deterministic vector of length 1 drawn from ``seed``."""
+    raw = hashlib.shake_256(seed).digest(2 * dimensions)
+    ints = struct.unpack(f"<{dimensions}h", raw)
+    norm = math.sqrt(sum(v * v for v in ints)) or 1.0
+    return [round(v / norm, 9) for v in ints]
+
+
+def embeddings(body: JSON) -> Outcome:
+    model, inputs, dimensions, encoding = checks.check_embeddings(body)
+    data: list[JSON] = []
+    tokens = 0
+    for index, item in enumerate(inputs):
+        if isinstance(item, str):
+            tokens += count_text(model, item).tokens
+            key = item.encode("utf-8", "surrogatepass")
+        else:
+            tokens += len(item)
+            key = orjson.dumps(item)
+        # Seeded by the input alone (not the whole body), so a text embeds the same in any request.
+        prefix = f"{model}\x00{dimensions}\x00".encode()
+        seed = hashlib.blake2b(prefix + key, digest_size=32).digest()
+        vector = unit_vector(seed, dimensions)
+        embedding: Any = vector
+        if encoding == "base64":
+            embedding = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode("ascii")
+        data.append({"object": "embedding", "index": index, "embedding": embedding})
+    answer = {
+        "object": "list",
+        "data": data,
+        "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+    return Outcome(200, answer, tokens, 0)
+
+
+def response(body: JSON, created: int) -> Outcome:
+    model, items, cap = checks.check_responses(body)
+    seed = body_digest(body)
+    instructions = body.get("instructions")
+    counted = [{"role": "system", "content": instructions}, *items] if instructions else items
+    input_tokens = message_tokens(model, counted) + _tool_tokens(model, body)
+    text, output_tokens, cut = reply(model, last_user_text(items), seed, cap)
+    status = "incomplete" if cut else "completed"
+    answer = {
+        "id": "resp_" + seed[-24:].hex(),
+        "object": "response",
+        "created_at": created,
+        "status": status,
+        "background": False,
+        "error": None,
+        "incomplete_details": {"reason": "max_output_tokens"} if cut else None,
+        "instructions": instructions,
+        "max_output_tokens": cap,
+        "model": model,
+        "output": [
+            {
+                "id": "msg_" + seed[:24].hex(),
+                "type": "message",
+                "status": status,
+                "role": "assistant",
+                "content": [
+                    {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+                ],
+            }
+        ],
+        "parallel_tool_calls": body.get("parallel_tool_calls", True),
+        "previous_response_id": body.get("previous_response_id"),
+        "reasoning": {"effort": None, "summary": None},
+        "service_tier": service_tier(body),
+        "store": body.get("store", True),
+        "temperature": body.get("temperature", 1.0),
+        "text": {"format": {"type": "text"}},
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools", []),
+        "top_p": body.get("top_p", 1.0),
+        "truncation": "disabled",
+        "usage": responses_usage(input_tokens, output_tokens),
+        "user": body.get("user"),
+        "metadata": body.get("metadata") or {},
+    }
+    return Outcome(200, answer, input_tokens, output_tokens)
