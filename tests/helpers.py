@@ -12,8 +12,7 @@ from typing import Any
 
 import openai
 
-from halfrate.api import Halfrate
-from halfrate.config import load_settings
+from halfrate.api import Halfrate, connect
 from halfrate.records import BatchRecord, Group
 from halfrate.store import Store
 
@@ -44,8 +43,7 @@ def fast_halfrate(database_url: str, **settings: Any) -> Halfrate:
         "retry_backoff_seconds": 0.0,
         **settings,
     }
-    cfg = load_settings(**values)
-    return Halfrate(cfg, Store.open(cfg.resolved_database_url))
+    return connect(**values)
 
 
 def sdk_client(base_url: str) -> openai.OpenAI:
@@ -117,14 +115,7 @@ def lanes(
         "realtime_backoff_seconds": 0.01,
         **settings,
     }
-    cfg = load_settings(**values)
-    hr = Halfrate(
-        cfg,
-        Store.open(cfg.resolved_database_url),
-        openai_client=openai_sdk,
-        anthropic_client=anthropic_sdk,
-        policy=policy,
-    )
+    hr = connect(**values, openai_client=openai_sdk, anthropic_client=anthropic_sdk, policy=policy)
     try:
         yield hr
     finally:

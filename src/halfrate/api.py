@@ -1,4 +1,9 @@
-"""The Python API: ``halfrate.connect()`` and what it returns."""
+"""The Python API: ``halfrate.connect()`` and the :class:`Halfrate` it returns.
+
+This is the only road from the outside (the command line, the web page, a user's script) to the
+store: every use they need is a public method here, with a docstring. The names a caller needs
+to type its code (results, reports, estimates, worker modes) are exported from here too.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +11,38 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import orjson
-
-from halfrate.api_checks import checked_job_name, checked_sinks, checked_tag, urgency_of
 from halfrate.calling import CallAnswer, call_now, spec_of
-from halfrate.clients import Providers, build_providers
 from halfrate.config import Settings, config_file_path, load_settings, read_config_file
 from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSummary
+from halfrate.dispatch.cancelling import run_cancels
 from halfrate.errors import InputError
-from halfrate.intake import iter_jsonl, scan_jsonl
-from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate, line_cost
-from halfrate.line_formats import OPENAI_BATCH_ENDPOINTS, check_spec
-from halfrate.models import JobStatus, RequestSpec, Result, SubmitOutcome
-from halfrate.policy import Policy, load_policy
-from halfrate.pricing.budgets import budgets_of
+from halfrate.intake.checks import checked_job_name, checked_sinks, urgency_of
+from halfrate.intake.jsonl import iter_jsonl, scan_jsonl
+from halfrate.intake.line_formats import OPENAI_BATCH_ENDPOINTS
+from halfrate.intake.submit import Submitter
+from halfrate.ledger.estimate import Estimate, ModelEstimate, check_assumed_output, estimate
+from halfrate.ledger.period import period_scope, split_moment
+from halfrate.ledger.report import GROUP_NAMES, Comparison, Report, ReportMaker
+from halfrate.models import CancelOutcome, JobStatus, RequestSpec, Result, SubmitOutcome
+from halfrate.pricing.budgets import Budgets, budgets_of
 from halfrate.pricing.prices import PriceBook
 from halfrate.pricing.user_prices import user_prices_of
+from halfrate.providers.clients import Providers, build_providers
 from halfrate.providers.openai_lines import line_overhead
-from halfrate.records import Budget, ParsedLine, Reservation, Sharing
-from halfrate.routing import Router, Urgency, check_tags, deadline_of
+from halfrate.records import ParsedLine
+from halfrate.routing.explain import Explained, explain_route
+from halfrate.routing.policy_file import load_policy
+from halfrate.routing.router import Router, Urgency
+from halfrate.routing.rules import Policy
 from halfrate.sinks import SinkSpec
 from halfrate.store import Store
-from halfrate.store.cancels import CancelOutcome
+from halfrate.table_job import TablePlan, answers_of, estimate_table, plan_table
+from halfrate.tabular.results import format_for, write_csv, write_jsonl_rows
+from halfrate.tabular.write import output_kind, write_answers
 
 if TYPE_CHECKING:
     import anthropic
@@ -41,10 +52,10 @@ if TYPE_CHECKING:
 class Halfrate:
     """A connection to one halfrate store: submit work, call now, run workers, read results.
 
-    ``openai_client`` / ``anthropic_client``: SDK clients to use instead of ones made from the
-    SDKs' environment variables. ``policy``: a routing policy (or its file) instead of
-    ``$HALFRATE_POLICY`` or the built-in one. ``callbacks``: functions by name, for sinks
-    ``callback:NAME`` (delivered by the workers this object runs).
+    Made by :func:`connect`. ``openai_client`` / ``anthropic_client``: SDK clients to use
+    instead of ones made from the SDKs' environment variables. ``policy``: the routing policy.
+    ``budgets``: monthly caps (``connect`` reads them from the config file). ``callbacks``:
+    functions by name, for sinks ``callback:NAME`` (delivered by the workers this object runs).
     """
 
     def __init__(
@@ -52,24 +63,20 @@ class Halfrate:
         settings: Settings,
         store: Store,
         *,
+        policy: Policy,
+        budgets: Budgets | None = None,
         openai_client: openai.OpenAI | None = None,
         anthropic_client: anthropic.Anthropic | None = None,
-        policy: Policy | str | Path | None = None,
         callbacks: Mapping[str, Callable[[Result], None]] | None = None,
     ) -> None:
         self.settings = settings
-        # Python functions that sinks `callback:NAME` deliver to, in workers this object runs.
-        self.callbacks = dict(callbacks or {})
         self.store = store
-        # The user's own price table, read now so a bad entry is refused at start.
-        path = config_file_path()
-        config = read_config_file(path)  # once, for the price table and the budgets
-        store.prices = PriceBook(user_prices_of(config, path), str(path))
-        self.budgets = budgets_of(config, path)
+        self.policy = policy
+        self.budgets = budgets or Budgets()
         self.openai_client = openai_client
         self.anthropic_client = anthropic_client
-        # Read now, so an invalid policy file is refused at start, not at the first submit.
-        self.policy = policy if isinstance(policy, Policy) else load_policy(policy)
+        self.callbacks = dict(callbacks or {})
+        self.submitter = Submitter(store, policy, self.budgets, self.max_line_bytes)
         self._direct: Providers | None = None
         self._direct_lock = threading.Lock()
 
@@ -93,24 +100,15 @@ class Halfrate:
         Without ``job``, the job is named after the file and its content, so submitting the same
         file again creates nothing new.
         """
-        file = Path(path)
-        now = datetime.now().astimezone()
-        # Flags first: cheap to check, and a mistake should not wait for a big file's scan.
-        urgency = urgency_of(feature, team, tags, waiting, deadline, now, flag="--")
-        chosen_name = checked_job_name(job) if job is not None else None
-        where_to = checked_sinks(sinks)
-        limit = self.max_line_bytes
-        summary = scan_jsonl(file, max_line_bytes=limit)
-        # Without --job: the file's name and content, so the same file maps to the same job.
-        name = chosen_name or f"{file.stem[:180]}-{summary.sha256[:8]}"
-        return self._store_routed(
-            lambda: iter_jsonl(file, max_line_bytes=limit, expected_sha256=summary.sha256),
-            job=name,
-            source=str(file.resolve()),
-            describe_line=f"{file}, line",
-            urgency=urgency,
-            sinks=where_to,
-            now=now,
+        return self.submitter.file(
+            Path(path),
+            job=job,
+            feature=feature,
+            team=team,
+            tags=tags,
+            deadline=deadline,
+            waiting=waiting,
+            sinks=sinks,
         )
 
     def submit_parsed(
@@ -124,43 +122,14 @@ class Halfrate:
         """Store lines already built and checked (``make_lines`` gives them, and again if a
         budget needs their estimate first) as the job ``job``, routed by the policy."""
         now = datetime.now().astimezone()
-        return self._store_routed(
+        return self.submitter.routed(
             make_lines,
-            job=checked_job_name(job),
+            job=job,
             source=source,
             describe_line=describe_line,
             urgency=Urgency(),
             sinks=[],
             now=now,
-        )
-
-    def _store_routed(
-        self,
-        make_lines: Callable[[], Iterable[ParsedLine]],
-        *,
-        job: str,
-        source: str,
-        describe_line: str,
-        urgency: Urgency,
-        sinks: list[SinkSpec],
-        now: datetime,
-    ) -> SubmitOutcome:
-        router = Router(self.policy, now)
-        reservation = None
-        if self.budgets.applying(urgency.feature, urgency.team):
-            # One more pass over the lines, only when a budget applies: their estimate.
-            routed = (router.apply(line, urgency) for line in make_lines())
-            reservation = self._reservation(routed, urgency.feature, urgency.team, now)
-        return self.store.submissions.submit(
-            job_name=job,
-            source=source,
-            feature=urgency.feature,
-            team=urgency.team,
-            lines=(router.apply(line, urgency) for line in make_lines()),
-            describe_line=describe_line,
-            sinks=sinks,
-            reservation=reservation,
-            sharing=self.sharing(now),
         )
 
     def submit(
@@ -180,55 +149,7 @@ class Halfrate:
         now = datetime.now().astimezone()
         base = urgency_of(feature, team, tags, waiting, deadline, now)
         where_to = checked_sinks(sinks)
-        router = Router(self.policy, now)
-        parsed = [
-            router.apply(line, urgency)
-            for line, urgency in self._checked(requests, base, now, "request")
-        ]
-        if not parsed:
-            raise InputError("no requests to submit")
-        return self.store.submissions.submit(
-            job_name=checked_job_name(job),
-            source="python",
-            feature=base.feature,
-            team=base.team,
-            lines=parsed,
-            describe_line="request",
-            sinks=where_to,
-            reservation=self._reservation(parsed, base.feature, base.team, now),
-            sharing=self.sharing(now),
-        )
-
-    def sharing(self, now: datetime, *, dedup: bool = True) -> Sharing:
-        """Which identical requests the policy lets new requests take answers from."""
-        cache_for = self.policy.response_cache
-        return Sharing(
-            dedup=dedup and self.policy.dedup,
-            answered_since=None if cache_for is None else (now - cache_for).timestamp(),
-        )
-
-    def _reservation(
-        self,
-        lines: Iterable[ParsedLine],
-        feature: str | None,
-        team: str | None,
-        now: datetime,
-    ) -> Reservation | None:
-        """What the lines need of each monthly budget they count against; None when no budget
-        applies."""
-        if not self.budgets:
-            return None
-        needs: dict[Budget, int] = {}
-        for line in lines:
-            applying = self.budgets.applying(line.feature or feature, line.team or team)
-            if not applying:
-                continue
-            cost = line_cost(line, self.store.prices)
-            for budget in applying:
-                needs[budget] = needs.get(budget, 0) + cost
-        if not needs:
-            return None
-        return Reservation(list(needs.items()), now.timestamp())
+        return self.submitter.specs(requests, job=job, base=base, sinks=where_to, now=now)
 
     def add_sink(self, job: str, sink: str | SinkSpec) -> str:
         """Write the job's results to ``sink`` too (those already in, and every later one);
@@ -247,41 +168,7 @@ class Halfrate:
     def cancel_batches_now(self) -> int:
         """Ask the providers now to cancel the batches of cancelled jobs (what a worker does on
         its next pass). Needs provider clients or keys."""
-        from halfrate.dispatch.cancelling import run_cancels
-
         return run_cancels(self.store, self.direct_providers().batch, time.time())
-
-    def _checked(
-        self, requests: Iterable[RequestSpec], base: Urgency, now: datetime, what: str
-    ) -> Iterator[tuple[ParsedLine, Urgency]]:
-        """Each request validated (all of them before anything is stored), with its urgency."""
-        seen: set[str] = set()
-        checked = []
-        for index, spec in enumerate(requests, start=1):
-            try:
-                request = check_spec(spec)
-                if spec.waiting is not None and not isinstance(spec.waiting, bool):
-                    raise InputError(f"waiting must be True or False, got {spec.waiting!r}")
-                urgency = base.merged(
-                    feature=checked_tag(spec.feature, "feature"),
-                    team=checked_tag(spec.team, "team"),
-                    tags=check_tags(spec.tags),
-                    waiting=spec.waiting,
-                    deadline=deadline_of(spec.deadline, now),
-                )
-            except InputError as exc:
-                raise InputError(f"{what} {index}: {exc}") from exc
-            if spec.key in seen:
-                raise InputError(f"{what} {index}: duplicate key {spec.key!r}")
-            seen.add(spec.key)
-            body_json = orjson.dumps(spec.body).decode()
-            if len(body_json.encode()) > self.max_line_bytes:
-                raise InputError(f"{what} {index}: larger than {self.max_line_bytes:,} bytes")
-            line = ParsedLine(
-                index, spec.key, request.provider, spec.endpoint, request.model, body_json
-            )
-            checked.append((line, urgency))
-        return iter(checked)
 
     def estimate_file(self, path: str | Path, *, output_tokens: int | None = None) -> Estimate:
         """Tokens and price of a batch JSONL file in each lane, before anything is sent or
@@ -296,10 +183,46 @@ class Halfrate:
 
     @property
     def max_line_bytes(self) -> int:
-        # A line must fit a batch whatever its endpoint; the longest URL costs the most.
+        """The largest request body accepted: one that fits a batch whatever its endpoint."""
         return self.settings.openai_max_batch_bytes - max(
             map(line_overhead, OPENAI_BATCH_ENDPOINTS)
         )
+
+    # -- spreadsheets -----------------------------------------------------------------------
+
+    def plan_table(self, path: str | Path, prompt: str, model: str | None = None) -> TablePlan:
+        """A table's header, ``prompt`` written over its columns and the model, all checked
+        (the rows are read by :meth:`estimate_table` and :meth:`submit_table`)."""
+        return plan_table(path, prompt, model)
+
+    def estimate_table(self, plan: TablePlan, output_tokens: int | None = None) -> Estimate:
+        """Tokens and price of the table's job in each lane: every row read and checked,
+        nothing stored."""
+        return estimate_table(plan, self.store.prices, self.max_line_bytes, output_tokens)
+
+    def submit_table(self, plan: TablePlan) -> SubmitOutcome:
+        """Store one request per row as the plan's job (the same table, prompt and model: the
+        same job, so running it again stores nothing twice)."""
+        return self.submit_parsed(
+            lambda: plan.lines(self.max_line_bytes),
+            job=plan.job_name,
+            source=str(plan.table.path.resolve()),
+            describe_line=str(plan.table.path),
+        )
+
+    def check_table_output(self, plan: TablePlan, target: Path) -> None:
+        """Refuse, before anything runs, an output file that is the input or of a kind halfrate
+        cannot write."""
+        if target.resolve() == plan.table.path.resolve():
+            raise InputError(f"-o {target}: that is the input file; name another file")
+        output_kind(target)
+
+    def write_table_answers(self, plan: TablePlan, job: str, target: Path) -> int:
+        """Write the table to ``target`` with each row's answer, status and error; returns the
+        rows written. Refused when the table changed since its job was submitted."""
+        job_id = self.store.reads.find_job(job).id
+        answers = answers_of(plan, self.store.reads.iter_results(job_id))
+        return write_answers(plan.table, answers, target)
 
     # -- calling now ------------------------------------------------------------------------
 
@@ -327,9 +250,9 @@ class Halfrate:
         spec = spec_of(request, endpoint=endpoint, provider=provider, key=key)
         now = datetime.now().astimezone()
         base = urgency_of(feature, team, tags, True, deadline, now)
-        ((line, urgency),) = list(self._checked([spec], base, now, "the request"))
+        ((line, urgency),) = list(self.submitter.checked([spec], base, now, "the request"))
         routed = Router(self.policy, now).apply(line, urgency)
-        sharing = self.sharing(now, dedup=False)  # a person waits for no request in flight
+        sharing = self.submitter.sharing(now, dedup=False)  # a person waits for nothing in flight
         callers = self.direct_providers().calls
         return call_now(self.store, callers, self.settings, sharing, checked_job_name(job), routed)
 
@@ -347,23 +270,85 @@ class Halfrate:
     # -- reading ----------------------------------------------------------------------------
 
     def status(self, job: str) -> JobStatus:
+        """The job's requests per state and lane, its batches, sinks and moves (by id or name)."""
         return self.store.reads.job_status(job)
 
     def jobs(self, limit: int = 20) -> list[JobStatus]:
+        """The most recent jobs, newest first."""
         return [self.store.reads.job_status(j.id) for j in self.store.reads.recent_jobs(limit)]
 
+    def lanes(self, job: str) -> dict[str, int]:
+        """The job's requests per lane they run in now."""
+        return self.store.reads.job_lanes(self.store.reads.find_job(job).id)
+
     def results(self, job: str) -> Iterator[Result]:
+        """One result per request of the job, in submission order, streamed."""
         return self.store.reads.iter_results(self.store.reads.find_job(job).id)
 
     def export_results(self, job: str, out: TextIO, fmt: str = "jsonl") -> int:
         """Write the job's results to ``out`` as JSONL or CSV; returns the number of lines."""
-        from halfrate.tabular.results import format_for, write_csv, write_jsonl_rows
-
         fmt = format_for(None, fmt)
         job_id = self.store.reads.find_job(job).id
         if fmt == "jsonl":
             return write_jsonl_rows(self.store.reads.iter_result_rows(job_id), out)
         return write_csv(self.store.reads.iter_results(job_id), out)
+
+    def job_costs(self, job: str) -> tuple[int, int]:
+        """What the job's attempts cost and what the same tokens cost in realtime, in
+        nano-dollars (unpriced attempts count as nothing)."""
+        return self.store.reads.job_costs(self.store.reads.find_job(job).id)
+
+    def job_usage(self, job: str) -> dict[str, int]:
+        """Token totals over every attempt of the job's requests."""
+        return self.store.reads.job_usage(self.store.reads.find_job(job).id)
+
+    def undelivered(self) -> int:
+        """Results some sink has not received yet, over all jobs."""
+        return self.store.deliveries.undelivered()
+
+    def report(
+        self,
+        by: str = "feature",
+        *,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        feature: str | None = None,
+        team: str | None = None,
+        flag: str = "",
+    ) -> Report:
+        """Spend, realtime equivalent and savings per ``by`` (one of ``GROUP_NAMES``) over a
+        period, with missed savings and KPIs. ``since``/``until``: Unix seconds, a date, an ISO
+        8601 time, ``today``, ``yesterday`` or a span ago (``7d``); ``flag`` prefixes the
+        parameters' names in error messages."""
+        if by not in GROUP_NAMES:
+            raise InputError(f"{flag}by {by!r} is not one of {', '.join(GROUP_NAMES)}")
+        now = datetime.now(UTC)
+        scope = period_scope(
+            since=since, until=until, feature=feature, team=team, now=now, flag=flag
+        )
+        return self._reports().report(by, scope, now.timestamp())
+
+    def compare(
+        self,
+        at: str | float,
+        *,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        feature: str | None = None,
+        team: str | None = None,
+        flag: str = "",
+    ) -> Comparison:
+        """Before and after ``at`` inside the period: what changed in spend and savings."""
+        now = datetime.now(UTC)
+        scope = period_scope(
+            since=since, until=until, feature=feature, team=team, now=now, flag=flag
+        )
+        moment = split_moment(at, scope, now, flag)
+        return self._reports().compare(scope, moment, now.timestamp())
+
+    def _reports(self) -> ReportMaker:
+        reach = self.policy.batch_reach.total_seconds()
+        return ReportMaker(self.store, batch_after_seconds=reach)
 
     # -- working ----------------------------------------------------------------------------
 
@@ -404,6 +389,7 @@ class Halfrate:
         stop: threading.Event | None = None,
         on_tick: Callable[[TickReport], None] | None = None,
     ) -> WorkerSummary:
+        """Run a worker until ``mode`` says to stop: pack, submit, poll, ingest, deliver."""
         with self.worker(
             openai_client=openai_client,
             anthropic_client=anthropic_client,
@@ -413,6 +399,7 @@ class Halfrate:
             return worker.run(mode)
 
     def close(self) -> None:
+        """Close the clients ``call()`` made and the store."""
         with self._direct_lock:
             if self._direct is not None:
                 self._direct.close()
@@ -435,18 +422,69 @@ def connect(
     callbacks: Mapping[str, Callable[[Result], None]] | None = None,
     **settings: Any,
 ) -> Halfrate:
-    """Open (and migrate) the store; settings follow flag > env > file > default."""
+    """Open (and migrate) the store; settings follow flag > env > file > default.
+
+    The config file is read once: its ``[prices]`` table prices attempts (a bad entry is
+    refused now), its ``[budgets]`` cap what features and teams may spend.
+    """
     resolved = load_settings(database_url=database_url, **settings)
-    # The policy before the store: a bad policy file should leave nothing behind.
+    # The policy and the config before the store: a bad file should leave nothing behind.
     policy_read = policy if isinstance(policy, Policy) else load_policy(policy)
+    path = config_file_path()
+    config = read_config_file(path)
+    prices = PriceBook(user_prices_of(config, path), str(path))
+    budgets = budgets_of(config, path)
     return Halfrate(
         resolved,
-        Store.open(resolved.resolved_database_url),
+        Store.open(resolved.resolved_database_url, prices=prices),
+        policy=policy_read,
+        budgets=budgets,
         openai_client=openai_client,
         anthropic_client=anthropic_client,
-        policy=policy_read,
         callbacks=callbacks,
     )
 
 
-__all__ = ["Halfrate", "TickReport", "connect"]
+def explain(
+    *,
+    feature: str | None = None,
+    team: str | None = None,
+    tags: Mapping[str, str] | None = None,
+    deadline: str | None = None,
+    waiting: bool = False,
+    model: str | None = None,
+    policy: str | Path | None = None,
+) -> Explained:
+    """What the routing policy (``policy``, else ``$HALFRATE_POLICY``, else the built-in one)
+    decides for a request like this: the lane, the model, the rule, whether it shares
+    answers. Nothing is stored; no store is opened."""
+    return explain_route(
+        load_policy(policy),
+        datetime.now().astimezone(),
+        feature=feature,
+        team=team,
+        tags=dict(tags or {}),
+        deadline=deadline,
+        waiting=waiting,
+        model=model,
+    )
+
+
+__all__ = [
+    "GROUP_NAMES",
+    "CallAnswer",
+    "Comparison",
+    "Estimate",
+    "Explained",
+    "Halfrate",
+    "ModelEstimate",
+    "Report",
+    "RunMode",
+    "TablePlan",
+    "TickReport",
+    "Worker",
+    "WorkerSummary",
+    "connect",
+    "explain",
+    "format_for",
+]

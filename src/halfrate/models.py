@@ -260,3 +260,14 @@ class Result:
     status_code: int | None
     response: dict[str, Any] | None
     error: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    """What cancelling a job did."""
+
+    job_id: str
+    cancelled: int  # queued requests that ended cancelled now
+    in_flight: int  # requests in a batch or a call: kept if they finish, cancelled if not
+    batches: int  # batches to cancel at the provider (or never to create)
+    finished: int  # requests that had already finished: kept

@@ -12,19 +12,17 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import orjson
 
 from halfrate.catalog import provider_of_model
 from halfrate.errors import InputError
 from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate
-from halfrate.models import ANTHROPIC_MESSAGES, Provider, SubmitOutcome
+from halfrate.models import ANTHROPIC_MESSAGES, Provider, Result
+from halfrate.pricing.prices import PriceBook
 from halfrate.records import ParsedLine
 from halfrate.tabular import TableFile, Template, open_table
-
-if TYPE_CHECKING:
-    from halfrate.api import Halfrate
+from halfrate.tabular.results import output_text
 
 DEFAULT_MODEL = "gpt-4o-mini"
 CHAT = "/v1/chat/completions"
@@ -92,38 +90,28 @@ def _job_name(path: Path, prompt: str, model: str) -> str:
     return f"run-{path.stem[:150]}-{digest.hexdigest()[:10]}"
 
 
-def estimate_table(hr: Halfrate, plan: TablePlan, output_tokens: int | None = None) -> Estimate:
+def estimate_table(
+    plan: TablePlan, prices: PriceBook, max_line_bytes: int, output_tokens: int | None = None
+) -> Estimate:
     """Tokens and price of the whole job in each lane; reads (and checks) every row.
     ``output_tokens``: the answer length to assume (otherwise the price is a floor)."""
     check_assumed_output(output_tokens)
-    made = estimate(plan.lines(hr.max_line_bytes), hr.store.prices, output_tokens)
+    made = estimate(plan.lines(max_line_bytes), prices, output_tokens)
     if not made.requests:
         raise InputError(f"{plan.table.path}: no rows with values under the first row")
     return made
 
 
-def submit_table(hr: Halfrate, plan: TablePlan) -> SubmitOutcome:
-    return hr.submit_parsed(
-        lambda: plan.lines(hr.max_line_bytes),
-        job=plan.job_name,
-        source=str(plan.table.path.resolve()),
-        describe_line=str(plan.table.path),
-    )
-
-
 def answers_of(
-    hr: Halfrate, plan: TablePlan, job_id: str
+    plan: TablePlan, results: Iterator[Result]
 ) -> Iterator[tuple[dict[str, str], tuple[str, str, str]]]:
-    """Each row with its answer, status and error: rows and results are both read in row
-    order, so neither is held in memory."""
-    from halfrate.tabular.results import output_text
-
+    """Each row with its answer, status and error, from the job's ``results`` in submission
+    order: rows and results are both read in row order, so neither is held in memory."""
     if _job_name(plan.table.path, plan.prompt, plan.model) != plan.job_name:
         raise InputError(
             f"{plan.table.path}: the file changed while its job ran; its answers are not "
             "written beside rows they were not asked for: run the command again"
         )
-    results = hr.store.reads.iter_results(job_id)
     for number, row in plan.table.rows():
         result = next(results, None)
         if result is None or result.key != f"row-{number}":

@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from halfrate import RequestSpec
 from halfrate.api import Halfrate
-from halfrate.policy import parse_policy
+from halfrate.routing.policy_file import parse_policy
 from halfrate.sandbox import SandboxServer
 from halfrate.store.tables import attempts, batches, requests, results, routes
 from tests.helpers import CHAT, MESSAGES_ENDPOINT, claude_params, lanes

@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from halfrate import RequestSpec
-from halfrate.policy import load_policy
+from halfrate.routing.policy_file import load_policy
 from halfrate.sandbox import SandboxServer
 from halfrate.store.tables import attempts, requests, routes
 from tests.helpers import CHAT, MESSAGES_ENDPOINT, claude_params, lanes

@@ -16,12 +16,12 @@ from halfrate.dispatch import steps
 from halfrate.dispatch.calling import run_call
 from halfrate.dispatch.lease import LeaseKeeper
 from halfrate.models import BatchState, Lane, Verdict
-from halfrate.policy import parse_policy
 from halfrate.providers.base import Limits
 from halfrate.providers.openai import OpenAIBatchProvider
 from halfrate.providers.openai_calls import OpenAICaller
 from halfrate.records import ClaimedCall
 from halfrate.retry import CallPolicy
+from halfrate.routing.policy_file import parse_policy
 from halfrate.sandbox import SandboxServer
 from halfrate.store.tables import batches, requests
 from tests.helpers import CHAT, claim, connected, lanes

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from halfrate import RequestSpec, RunMode
 from halfrate.api import Halfrate
 from halfrate.errors import CallFailed
-from halfrate.policy import parse_policy
+from halfrate.routing.policy_file import parse_policy
 from halfrate.sandbox import SandboxServer
 from halfrate.store.tables import attempts, requests, results
 from tests.helpers import CHAT, MESSAGES_ENDPOINT, claude_params, lanes

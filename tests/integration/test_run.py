@@ -238,17 +238,17 @@ def test_a_row_too_large_for_a_request_is_named(tmp_path: Path, isolated_env: Pa
 
 def test_answers_are_not_written_beside_rows_that_changed(tmp_path: Path) -> None:
     from halfrate.errors import InputError
-    from halfrate.table_job import answers_of, plan_table, submit_table
+    from halfrate.table_job import answers_of
     from tests.helpers import fast_halfrate
 
     path = tickets_csv(tmp_path)
     hr = fast_halfrate(f"sqlite:///{tmp_path / 'store.db'}")
     try:
-        plan = plan_table(path, "{ticket text}", None)
-        outcome = submit_table(hr, plan)
-        assert len(list(answers_of(hr, plan, outcome.job_id))) == 4  # unanswered, but in step
+        plan = hr.plan_table(path, "{ticket text}", None)
+        outcome = hr.submit_table(plan)
+        assert len(list(answers_of(plan, hr.results(outcome.job_id)))) == 4  # unanswered, in step
         path.write_text("id,ticket text\n1,Something else entirely\n", encoding="utf-8")
         with pytest.raises(InputError, match="the file changed while its job ran"):
-            list(answers_of(hr, plan, outcome.job_id))
+            list(answers_of(plan, hr.results(outcome.job_id)))
     finally:
         hr.close()

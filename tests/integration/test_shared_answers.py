@@ -18,7 +18,7 @@ from halfrate.api import Halfrate
 from halfrate.dispatch import RunMode
 from halfrate.ledger.report import ReportMaker
 from halfrate.models import RequestSpec
-from halfrate.policy import parse_policy
+from halfrate.routing.policy_file import parse_policy
 from halfrate.sandbox import SandboxServer
 from halfrate.store.ledger_reads import Scope
 from halfrate.store.tables import attempts, ledger_days, requests, results

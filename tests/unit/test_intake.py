@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from halfrate.errors import InputError
-from halfrate.intake import iter_jsonl, scan_jsonl
+from halfrate.intake.jsonl import iter_jsonl, scan_jsonl
 
 LIMIT = 10_000
 
@@ -144,7 +144,7 @@ def test_hostile_values_are_quoted_not_echoed_whole(tmp_path: Path) -> None:
 
 
 def test_intake_accepts_exactly_the_endpoints_the_batch_api_accepts() -> None:
-    from halfrate.line_formats import OPENAI_BATCH_ENDPOINTS
+    from halfrate.intake.line_formats import OPENAI_BATCH_ENDPOINTS
     from halfrate.sandbox.openai.wire import BATCH_ENDPOINTS
 
     assert set(OPENAI_BATCH_ENDPOINTS) == set(BATCH_ENDPOINTS)

@@ -11,9 +11,10 @@ import pytest
 from halfrate.catalog import provider_of_model, supports_flex
 from halfrate.errors import ConfigError, InputError
 from halfrate.models import Lane, Provider
-from halfrate.policy import Route, decide, parse_policy
 from halfrate.records import ParsedLine
-from halfrate.routing import Router, Urgency, check_tags, deadline_of
+from halfrate.routing.policy_file import parse_policy
+from halfrate.routing.router import Router, Urgency, check_tags, deadline_of
+from halfrate.routing.rules import Route, decide
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 

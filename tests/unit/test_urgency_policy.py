@@ -9,7 +9,8 @@ import pytest
 
 from halfrate.errors import ConfigError, InputError
 from halfrate.models import Lane
-from halfrate.policy import Route, decide, load_policy, parse_policy
+from halfrate.routing.policy_file import load_policy, parse_policy
+from halfrate.routing.rules import Route, decide
 from halfrate.urgency import describe_delta, parse_deadline, parse_duration
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)

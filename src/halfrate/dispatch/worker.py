@@ -13,6 +13,7 @@ from enum import StrEnum
 from types import FrameType
 
 from halfrate.dispatch.dispatcher import Dispatcher, TickReport
+from halfrate.errors import ConfigError
 from halfrate.records import CallCounts, IngestCounts
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,16 @@ class Worker:
         self.stop = stop or threading.Event()
         self.on_tick = on_tick
 
+    def preflight(self, provider: str | None = None) -> None:
+        """Say now, with one clear error, what would stop this worker: ``provider`` (when
+        given) without a client, a provider that cannot be reached or refuses the key, or work
+        waiting for a provider this worker has no client for. :meth:`run` checks the same."""
+        if provider is not None and provider not in self.dispatcher.providers:
+            raise ConfigError(f"no {provider} client: set {provider.upper()}_API_KEY")
+        self.dispatcher.preflight()
+
     def run(self, mode: RunMode) -> WorkerSummary:
+        """Work until ``mode`` says to stop (or a signal or the stop event does)."""
         started = time.monotonic()
         summary = WorkerSummary(exit_reason=ExitReason.STOPPED)
         self.dispatcher.preflight()

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from halfrate.errors import InputError
+from halfrate.store.ledger_reads import Scope
 from halfrate.urgency import parse_duration
 
 HINT = "use a date like 2026-11-01, an ISO 8601 time, today, yesterday, or a span ago like 7d"
@@ -46,3 +47,46 @@ def parse_moment(text: str, now: datetime, what: str, *, end: bool = False) -> f
 
 def _midnight(day: date) -> float:
     return datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+
+
+def period_scope(
+    *,
+    since: str | float | None,
+    until: str | float | None,
+    feature: str | None,
+    team: str | None,
+    now: datetime,
+    flag: str = "",
+) -> Scope:
+    """The ledger rows a report covers, from what a person wrote: ``since`` and ``until`` as
+    :func:`parse_moment` reads them (or Unix seconds), one feature, one team. ``flag``
+    prefixes the names in messages (``--`` on the command line)."""
+    start = _moment(since, now, f"{flag}since")
+    end = _moment(until, now, f"{flag}until", end=True)
+    if start is not None and end is not None and start >= end:
+        raise InputError(f"{flag}since {since} is not before {flag}until {until}")
+    for name, value in ((f"{flag}feature", feature), (f"{flag}team", team)):
+        if value is not None and (not value.strip() or len(value) > 200):
+            raise InputError(f"{name} must be 1 to 200 characters")
+    return Scope(since=start, until=end, feature=feature, team=team)
+
+
+def split_moment(at: str | float, scope: Scope, now: datetime, flag: str = "") -> float:
+    """Where a before/after comparison splits ``scope``: inside the period, and not later
+    than now."""
+    moment = _moment(at, now, f"{flag}compare-at")
+    assert moment is not None
+    inside = (scope.since is None or scope.since < moment) and (
+        scope.until is None or moment < scope.until
+    )
+    if not inside or moment > now.timestamp():
+        raise InputError(f"{flag}compare-at {at} must fall inside the period, and not later")
+    return moment
+
+
+def _moment(
+    value: str | float | None, now: datetime, what: str, *, end: bool = False
+) -> float | None:
+    if value is None or isinstance(value, int | float):
+        return value
+    return parse_moment(value, now, what, end=end)

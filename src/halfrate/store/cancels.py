@@ -9,13 +9,12 @@ What already finished is kept, and a call under way finishes (it is being paid f
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import orjson
 import sqlalchemy as sa
 
-from halfrate.models import BatchState, RequestState
+from halfrate.models import BatchState, CancelOutcome, RequestState
 from halfrate.records import BatchToCancel
 from halfrate.store.base import id_in
 from halfrate.store.deliveries import enqueue_deliveries
@@ -28,15 +27,6 @@ JOB_CANCELLED = "job_cancelled"  # batches.cancel_reason of a batch cancelled wi
 CANCEL_ERROR = orjson.dumps(
     {"code": "cancelled", "message": "the job was cancelled before this request ran"}
 ).decode()
-
-
-@dataclass(frozen=True)
-class CancelOutcome:
-    job_id: str
-    cancelled: int  # queued requests that ended cancelled now
-    in_flight: int  # requests in a batch or a call: kept if they finish, cancelled if not
-    batches: int  # batches to cancel at the provider (or never to create)
-    finished: int  # requests that had already finished: kept
 
 
 def cancelled_jobs() -> sa.Select[tuple[str]]:

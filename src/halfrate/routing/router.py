@@ -18,8 +18,8 @@ import orjson
 
 from halfrate.errors import InputError
 from halfrate.models import Provider
-from halfrate.policy import Decision, Policy, Route, decide
 from halfrate.records import ParsedLine, RouteChoice
+from halfrate.routing.rules import Decision, Policy, Route, decide
 from halfrate.urgency import parse_deadline
 
 MAX_TAGS = 20

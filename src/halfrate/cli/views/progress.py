@@ -3,15 +3,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.console import Console
 
-if TYPE_CHECKING:
-    from halfrate.api import Halfrate
-    from halfrate.dispatch import TickReport
-
-_DONE = ("succeeded", "failed", "cancelled")
+from halfrate.api import Halfrate, TickReport
+from halfrate.models import FINAL_REQUEST_STATES
 
 
 class JobProgress:
@@ -29,7 +24,7 @@ class JobProgress:
     def __call__(self, report: TickReport | None = None) -> None:
         statuses = [self.hr.status(job_id) for job_id in self.job_ids]
         states = [b.provider_status or b.state for s in statuses for b in s.batches]
-        done = sum(s.counts.get(state, 0) for s in statuses for state in _DONE)
+        done = sum(s.counts.get(state, 0) for s in statuses for state in FINAL_REQUEST_STATES)
         total = sum(s.total for s in statuses)
         key = (done, tuple(sorted(states)))
         if key == self.last:

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
-from rich.console import Console
 
+from halfrate.api import explain as explain_route
+from halfrate.cli.console import stdout_console
 from halfrate.errors import InputError
-from halfrate.policy import Decision, Policy
-from halfrate.urgency import describe_delta
 
 policy_app = typer.Typer(help="The routing policy: which lane each request runs in.")
 
@@ -45,14 +43,16 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Print the lane, the model and the rule that decided, for a request like this."""
-    from halfrate.policy import Route, decide, load_policy
-    from halfrate.urgency import parse_deadline
-
-    now = datetime.now().astimezone()
-    chosen = load_policy(policy)
-    due = parse_deadline(deadline, now) if deadline is not None else None
-    route = Route(now, feature, team, parse_tags(tag or []), waiting, due, model)
-    decision = decide(chosen, route)
+    found = explain_route(
+        feature=feature,
+        team=team,
+        tags=parse_tags(tag or []),
+        deadline=deadline,
+        waiting=waiting,
+        model=model,
+        policy=policy,
+    )
+    decision, due = found.decision, found.deadline
     if as_json:
         rule = decision.rule
         print(
@@ -66,12 +66,12 @@ def explain(
                     "fallback": decision.fallback.value if decision.fallback else None,
                     "deadline": due.isoformat() if due else None,
                     "explanation": decision.explain(),
-                    "shares_answers": sharing(chosen, decision),
+                    "shares_answers": found.shares_answers,
                 }
             ).decode()
         )
         return
-    out = Console(highlight=False, soft_wrap=True)
+    out = stdout_console()
     out.print(f"lane   {decision.lane.value}")
     if model is not None or decision.model is not None:
         changed = f" (instead of {model})" if decision.model != model else ""
@@ -81,21 +81,4 @@ def explain(
     if due is not None:
         out.print(f"due    {due:%Y-%m-%d %H:%M %Z}")
     out.print(f"why    {decision.explain()}")
-    out.print(f"shared {sharing(chosen, decision)}")
-
-
-def sharing(policy: Policy, decision: Decision) -> str:
-    """Whether, and how, the request shares answers with identical requests, in words."""
-    if not decision.cache:
-        if not policy.shares_answers:
-            return "never: the policy turns dedup and the response cache off"
-        return "never: the rule keeps its requests out (cache = false)"
-    ways = []
-    if policy.dedup:
-        ways.append("an identical request in flight answers it too (dedup)")
-    if policy.response_cache is not None:
-        ways.append(
-            "an identical request answered in the last "
-            f"{describe_delta(policy.response_cache)} answers it at $0"
-        )
-    return "; ".join(ways)
+    out.print(f"shared {found.shares_answers}")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from halfrate.errors import InputError
-from halfrate.line_formats import describe, line_provider, parse_line
+from halfrate.intake.line_formats import describe, line_provider, parse_line
 from halfrate.models import ANTHROPIC_MESSAGES, Provider
 from halfrate.records import ParsedLine
 

@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
+from halfrate.api import RunMode, connect
+from halfrate.cli.console import stderr_console, stdout_console
+from halfrate.cli.views.estimate import notes, table
+from halfrate.cli.views.progress import JobProgress
+from halfrate.cli.views.receipt import receipt
 from halfrate.errors import InputError
 from halfrate.models import Lane, SubmitOutcome
 from halfrate.money import money
@@ -36,35 +40,22 @@ def run(
 ) -> None:
     """Ask one prompt of every row, at the batch price: shows the price now vs batch, asks,
     runs, and writes the table back with an answer, status and error column."""
-    from halfrate.api import connect
-    from halfrate.cli_estimate import notes, table
-    from halfrate.dispatch import RunMode
-    from halfrate.ledger.receipt import receipt
-    from halfrate.progress import JobProgress
-    from halfrate.table_job import answers_of, estimate_table, plan_table, submit_table
-    from halfrate.tabular.write import output_kind, write_answers
-
-    out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    out = stdout_console()
     target = output if output is not None else _default_output(file)
     with connect() as hr:
-        plan = plan_table(file, prompt, model)
-        if target.resolve() == plan.table.path.resolve():
-            raise InputError(f"-o {target}: that is the input file; name another file")
-        output_kind(target)
-        made = estimate_table(hr, plan, output_tokens)  # every row read and checked; none stored
+        plan = hr.plan_table(file, prompt, model)
+        hr.check_table_output(plan, target)
+        made = hr.estimate_table(plan, output_tokens)  # every row read and checked; none stored
         out.print(table(made))
         for line in notes(made):
             out.print(line)
         batch = made.total(Lane.BATCH)
         # Progress on stderr: stdout keeps what a script reads.
-        progress = JobProgress(Console(highlight=False, soft_wrap=True, stderr=True), hr, ())
+        progress = JobProgress(stderr_console(), hr, ())
         with hr.worker(on_tick=progress) as worker:
-            if plan.provider.value not in worker.dispatcher.providers:
-                name = plan.provider.value.upper()
-                raise InputError(f"no {plan.provider.value} client: set {name}_API_KEY")
-            # Unreachable, a refused key, work in the store this worker cannot do: said now,
-            # before anything is stored.
-            worker.dispatcher.preflight()
+            # No client for the model's provider, unreachable, a refused key, work in the store
+            # this worker cannot do: said now, before anything is stored.
+            worker.preflight(plan.provider.value)
             if not yes:
                 if not sys.stdin.isatty():
                     raise InputError("nothing was run: add --yes to run without being asked")
@@ -72,15 +63,15 @@ def run(
                     out.print("nothing was run")
                     raise typer.Exit(1)
             started = time.time()
-            outcome = submit_table(hr, plan)
+            outcome = hr.submit_table(plan)
             out.print(_stored(outcome))
             progress.job_ids = (outcome.job_id,)
             worker.run(RunMode.UNTIL_IDLE)
         status = hr.status(outcome.job_id)
-        written = write_answers(plan.table, answers_of(hr, plan, outcome.job_id), target)
+        written = hr.write_table_answers(plan, outcome.job_id, target)
         counts = ", ".join(f"{n:,} {state}" for state, n in sorted(status.counts.items()))
         out.print(f"answers    {written:,} rows written to {target} ({counts})")
-        out.print(receipt(hr.store, started, time.time()))
+        out.print(receipt(hr.report("lane", since=started)))
 
 
 def _stored(outcome: SubmitOutcome) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from halfrate.errors import InputError
-from halfrate.routing import Urgency, check_tags, deadline_of
+from halfrate.routing.router import Urgency, check_tags, deadline_of
 from halfrate.sinks import SinkSpec, parse_sink
 
 MAX_JOB_NAME = 200

@@ -1,47 +1,16 @@
-"""`halfrate estimate FILE`: tokens and price in each lane, before anything is spent."""
+"""An estimate as a table, notes and JSON (`halfrate estimate`, `halfrate run`)."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import orjson
-import typer
-from rich.console import Console
 from rich.table import Table
 
-from halfrate.errors import InputError
-from halfrate.ledger.estimate import Estimate, ModelEstimate
+from halfrate.api import Estimate, ModelEstimate
 from halfrate.models import Lane
 from halfrate.money import exact, money, share
 
 LANES = (Lane.REALTIME, Lane.BATCH, Lane.FLEX)
-
-
-def estimate(
-    file: Annotated[Path, typer.Argument(help="a batch JSONL file (OpenAI's or Anthropic's)")],
-    output_tokens: Annotated[
-        int | None,
-        typer.Option(help="output tokens to assume for requests that set no max_tokens"),
-    ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
-) -> None:
-    """Tokens per request and the price realtime vs batch vs flex; nothing is sent or stored.
-    Each figure says whether it is counted, approximate, a ceiling, assumed, or a floor."""
-    from halfrate.api import connect
-
-    if fmt not in ("table", "json"):
-        raise InputError(f"--format {fmt!r} is not one of table, json")
-    with connect() as hr:
-        made = hr.estimate_file(file, output_tokens=output_tokens)
-    if fmt == "json":
-        print(orjson.dumps(as_json(made), option=orjson.OPT_INDENT_2).decode())
-        return
-    out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
-    out.print(table(made))
-    for line in notes(made):
-        out.print(line)
 
 
 def _price(m: ModelEstimate, lane: Lane) -> str:

@@ -4,15 +4,13 @@ per lane."""
 
 from __future__ import annotations
 
-from halfrate.ledger.report import ReportMaker
+from halfrate.api import Report
 from halfrate.money import money, share
-from halfrate.store import Store
-from halfrate.store.ledger_reads import Scope
 
 
-def receipt(store: Store, since: float, now: float) -> str:
-    """One line: paid, at realtime prices, saved (and %), the spend per lane, unpriced work."""
-    made = ReportMaker(store).report("lane", Scope(since=since), now)
+def receipt(made: Report) -> str:
+    """One line of a by-lane report of the work just run: paid, at realtime prices, saved (and
+    %), the spend per lane, what identical requests answered, unpriced work."""
     total = made.total
     if not total.attempts:
         return "receipt    nothing was run"

@@ -6,18 +6,20 @@ from __future__ import annotations
 import shutil
 import time
 from importlib import resources
+from pathlib import Path
+from typing import Any
 
+import anthropic
 import openai
 from rich.console import Console
 from rich.markup import escape
 
-from halfrate.api import Halfrate
+from halfrate.api import Halfrate, RunMode, connect
+from halfrate.cli.views.progress import JobProgress
+from halfrate.cli.views.receipt import receipt
 from halfrate.config import Settings
-from halfrate.dispatch import RunMode
-from halfrate.ledger.receipt import receipt
 from halfrate.money import money
-from halfrate.progress import JobProgress
-from halfrate.store import Store
+from halfrate.sandbox import SandboxServer
 
 SAMPLE = "demo_requests.jsonl"
 CLAUDE_SAMPLE = "demo_claude_requests.jsonl"
@@ -28,28 +30,23 @@ REALTIME_ASK = "A customer is waiting in the chat: how do I reset my password?"
 DEMO_BATCH_LINES = 100
 
 
-def demo_settings(settings: Settings) -> Settings:
-    home = settings.resolved_home / "demo"
-    return settings.model_copy(
-        update={
-            "home": home,
-            "database_url": f"sqlite:///{home / 'halfrate.db'}",
-            "openai_max_batch_lines": DEMO_BATCH_LINES,
-            "poll_initial_seconds": 0.3,
-            "poll_max_seconds": 1.0,
-            "worker_idle_seconds": 0.3,
-            "retry_backoff_seconds": 1.0,
-        }
-    )
+def demo_settings(home: Path) -> dict[str, Any]:
+    """The demo's own store under ``home``, and quick polls for a sandbox that answers fast."""
+    return {
+        "home": home,
+        "database_url": f"sqlite:///{home / 'halfrate.db'}",
+        "openai_max_batch_lines": DEMO_BATCH_LINES,
+        "poll_initial_seconds": 0.3,
+        "poll_max_seconds": 1.0,
+        "worker_idle_seconds": 0.3,
+        "retry_backoff_seconds": 1.0,
+    }
 
 
 def run_demo(console: Console, settings: Settings) -> None:
-    import anthropic
-
-    from halfrate.sandbox import SandboxServer
-
-    cfg = demo_settings(settings)
-    home = cfg.resolved_home
+    """Run the demo in a folder of its own under the user's halfrate home."""
+    home = settings.resolved_home / "demo"
+    overrides = demo_settings(home)
     if home.exists():
         shutil.rmtree(home)  # the demo starts from nothing every time
     home.mkdir(parents=True)
@@ -73,14 +70,9 @@ def run_demo(console: Console, settings: Settings) -> None:
         )
         openai_sdk = openai.OpenAI(api_key="sandbox-demo", base_url=server.base_url)
         anthropic_sdk = anthropic.Anthropic(api_key="sandbox-demo", base_url=server.root_url)
-        hr = Halfrate(
-            cfg,
-            Store.open(cfg.resolved_database_url),
-            openai_client=openai_sdk,
-            anthropic_client=anthropic_sdk,
-        )
+        hr = connect(**overrides, openai_client=openai_sdk, anthropic_client=anthropic_sdk)
         try:
-            console.print(f"  store      {cfg.resolved_database_url}")
+            console.print(f"  store      {overrides['database_url']}")
             outcome = hr.submit_file(
                 samples[SAMPLE], job="demo", feature="ticket-triage", team="support"
             )
@@ -88,7 +80,7 @@ def run_demo(console: Console, settings: Settings) -> None:
                 samples[CLAUDE_SAMPLE], job="demo-claude", feature="weekly-report", deadline="2d"
             )
             for job, name in ((outcome, SAMPLE), (claude, CLAUDE_SAMPLE)):
-                lanes = hr.store.reads.job_lanes(job.job_id)
+                lanes = hr.lanes(job.job_id)
                 routed = ", ".join(f"{n} {lane}" for lane, n in sorted(lanes.items()))
                 console.print(
                     f"  submitted  {job.created} requests ({name}) as job '{job.job_name}': "
@@ -98,9 +90,9 @@ def run_demo(console: Console, settings: Settings) -> None:
             progress = JobProgress(console, hr, (outcome.job_id, claude.job_id), indent="  ")
             summary = hr.run_worker(RunMode.UNTIL_IDLE, on_tick=progress)
             statuses = [hr.status(outcome.job_id), hr.status(claude.job_id)]
-            bill = receipt(hr.store, started_at, time.time())
-            costs = [hr.store.reads.job_costs(s.id) for s in statuses]
-            usage = hr.store.reads.job_usage(outcome.job_id)
+            bill = receipt(hr.report("lane", since=started_at))
+            costs = [hr.job_costs(s.id) for s in statuses]
+            usage = hr.job_usage(outcome.job_id)
             results_path = home / "results.jsonl"
             with results_path.open("w", encoding="utf-8") as handle:
                 hr.export_results(outcome.job_id, handle, "jsonl")

@@ -1,0 +1,85 @@
+"""The command line's app: every command registered in the order of a day's work, and the one
+error funnel that turns every failure into one line on stderr."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from halfrate import logs
+from halfrate.cli import estimate, jobs, policy, report, run, sandbox
+from halfrate.config import describe_settings
+from halfrate.errors import HalfrateError
+
+app = typer.Typer(
+    name="halfrate",
+    help="Run LLM work nobody is waiting on through the providers' batch APIs, at half price.",
+    epilog="Settings (flag > environment > config file > default):\n\n"
+    + describe_settings().replace("\n", "\n\n")
+    + "\n\nHALFRATE_POLICY  the routing policy file (default: built in; see `halfrate policy`)"
+    + "\n\nHALFRATE_WEBHOOK_SECRET  signs webhook sink deliveries (default: unsigned)"
+    + '\n\nThe config file also holds [prices."MODEL"] (your own prices) and [budgets.feature]'
+    + " / [budgets.team] (monthly caps in dollars); see the README."
+    + "\n\nProviders use their SDKs' own variables: OPENAI_API_KEY, OPENAI_BASE_URL, "
+    + "ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.command()(jobs.submit)
+app.command()(jobs.worker)
+app.command()(jobs.cancel)
+app.command()(jobs.status)
+app.command()(jobs.results)
+app.command(epilog=sandbox.faults_help())(sandbox.sandbox)
+app.command()(sandbox.demo)
+# After the day-to-day commands, so --help lists them in the order of a day's work.
+app.add_typer(policy.policy_app, name="policy")
+app.command()(run.run)
+app.command()(report.report)
+app.command()(estimate.estimate)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app on ``argv`` (default: the process's arguments), turning every
+    error into one readable line on stderr and an exit code (``SystemExit``); returns on
+    success."""
+    debug = os.environ.get("HALFRATE_DEBUG", "").lower() in ("1", "true", "yes")
+    given = sys.argv[1:] if argv is None else argv
+    args = given or ["--help"]  # bare `halfrate` shows the help, as users expect
+    try:
+        app(args, standalone_mode=False)
+    except HalfrateError as exc:
+        _fail(logs.redact(str(exc)), debug)
+    except typer.Abort:
+        _fail("interrupted", debug, code=130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:
+        # Usage errors (unknown command, bad option value): typer's own exception family.
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+        format_message = getattr(exc, "format_message", None)
+        message = format_message() if callable(format_message) else str(exc)
+        _fail(f"{message}{hint}", debug, code=2)
+    except KeyboardInterrupt:
+        _fail("interrupted", debug, code=130)
+    except Exception as exc:
+        _fail(
+            f"unexpected {type(exc).__name__}: {logs.redact(str(exc))} "
+            "(set HALFRATE_DEBUG=1 for the traceback)",
+            debug,
+        )
+
+
+def _fail(message: str, debug: bool, code: int = 1) -> None:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    print(f"halfrate: error: {first}", file=sys.stderr)
+    sys.exit(code)
