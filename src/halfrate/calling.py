@@ -20,7 +20,15 @@ from halfrate.catalog import provider_of_model
 from halfrate.config import Settings
 from halfrate.dispatch.calling import run_call
 from halfrate.errors import CallFailed, ConfigError, InputError
-from halfrate.models import ANTHROPIC_MESSAGES, Lane, Provider, RequestSpec, Result, Usage
+from halfrate.models import (
+    ANTHROPIC_MESSAGES,
+    FINAL_REQUEST_STATES,
+    Lane,
+    Provider,
+    RequestSpec,
+    Result,
+    Usage,
+)
 from halfrate.providers.sync import SyncCaller
 from halfrate.records import ParsedLine, SettleCounts, Sharing
 from halfrate.retry import CallPolicy, RetryPolicy
@@ -28,7 +36,6 @@ from halfrate.store import Store
 from halfrate.tabular.results import output_text
 
 CHAT = "/v1/chat/completions"
-_SETTLED = ("succeeded", "failed", "cancelled")
 
 
 @dataclass(frozen=True)
@@ -125,7 +132,7 @@ def call_now(
         outcome.job_id, line.key, lease, time.time()
     )
     if claimed is None:
-        if state in _SETTLED:
+        if state in FINAL_REQUEST_STATES:
             result = store.reads.result_of(request_id)
             lane = "cache" if settled.answered else ""
             return _answer_of(result, line, route.explanation, lane)

@@ -23,6 +23,8 @@ class RequestState(StrEnum):
 FINAL_REQUEST_STATES = frozenset(
     {RequestState.SUCCEEDED, RequestState.FAILED, RequestState.CANCELLED}
 )
+# Not final yet: waiting, in a batch, or in a call. Every request is in exactly one of the sets.
+OPEN_REQUEST_STATES = frozenset(RequestState) - FINAL_REQUEST_STATES
 
 REQUEST_TRANSITIONS: dict[RequestState, frozenset[RequestState]] = {
     RequestState.QUEUED: frozenset(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -128,6 +129,14 @@ class BatchRecord:
     def from_row(cls, row: Any) -> BatchRecord:
         """From a row (or any object) with an attribute per field."""
         return cls(**{name: getattr(row, name) for name in cls.__dataclass_fields__})
+
+
+class CreateStart(StrEnum):
+    """Whether a worker may send a batch's create now."""
+
+    STARTED = "started"  # recorded: send it
+    WAIT = "wait"  # another create of the provider must settle first
+    LOST = "lost"  # another worker took the batch's step over: it creates (or finds) the batch
 
 
 @dataclass(frozen=True)

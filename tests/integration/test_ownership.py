@@ -19,7 +19,7 @@ from halfrate.models import BatchState, Lane, Verdict
 from halfrate.providers.base import Limits
 from halfrate.providers.openai import OpenAIBatchProvider
 from halfrate.providers.openai_calls import OpenAICaller
-from halfrate.records import ClaimedCall
+from halfrate.records import ClaimedCall, CreateStart
 from halfrate.retry import CallPolicy
 from halfrate.routing.policy_file import parse_policy
 from halfrate.sandbox import SandboxServer
@@ -211,12 +211,13 @@ def test_creates_a_provider_cannot_tell_apart_after_a_crash_go_one_at_a_time(
         ]
         first, second = (b for b in made if b is not None)
         queue = hr.store.queue
-        assert queue.start_create(first.id, "anthropic", alone=True, now=time.time())
-        assert not queue.start_create(second.id, "anthropic", alone=True, now=time.time())
+        now, started = time.time(), CreateStart.STARTED
+        assert queue.start_create(first.id, "anthropic", alone=True, now=now) == started
+        assert queue.start_create(second.id, "anthropic", alone=True, now=now) == CreateStart.WAIT
         # Providers that carry our id in the batch need no such wait.
-        assert queue.start_create(second.id, "anthropic", alone=False, now=time.time())
+        assert queue.start_create(second.id, "anthropic", alone=False, now=now) == started
         queue.update(second.id, create_started_at=None)
         assert queue.mark_submitted(
             first.id, provider_batch_id="msgbatch_1", provider_status="in_progress", next_poll_at=0
         )
-        assert queue.start_create(second.id, "anthropic", alone=True, now=time.time())
+        assert queue.start_create(second.id, "anthropic", alone=True, now=now) == started

@@ -12,8 +12,10 @@ A worker that dies stops renewing, so its steps are free again within one lease.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 
 from halfrate.store.queue import QueueQueries
 
@@ -28,6 +30,8 @@ class LeaseKeeper:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._closed = False
+        # Held while a lease is renewed, and while a step acts on its lease being unchanged.
+        self._renewing = threading.Lock()
         self._thread: threading.Thread | None = None
 
     def hold(self, batch_id: str, held_until: float) -> None:
@@ -43,13 +47,24 @@ class LeaseKeeper:
         with self._lock:
             self._held.pop(batch_id, None)
 
+    @contextlib.contextmanager
+    def holding(self, batch_id: str) -> Iterator[float | None]:
+        """The lease this worker holds on the batch's step (None: none), kept unchanged by the
+        renewals until the block ends, so a write conditional on it is not refused merely
+        because this worker renewed it meanwhile."""
+        with self._renewing:
+            with self._lock:
+                held = self._held.get(batch_id)
+            yield held
+
     def confirm(self, batch_id: str) -> bool:
         """Renew the lease now; False if this worker no longer holds the step."""
         with self._lock:
             held = self._held.get(batch_id)
         if held is None:
             return False
-        renewed = self._queue.renew_step(batch_id, held, self.lease_seconds)
+        with self._renewing:
+            renewed = self._queue.renew_step(batch_id, held, self.lease_seconds)
         with self._lock:
             if renewed is None:
                 self._held.pop(batch_id, None)

@@ -7,6 +7,7 @@ retried later with backoff; they never lose or duplicate a request.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterator
@@ -27,7 +28,7 @@ from halfrate.providers.base import (
     RemoteBatch,
     request_id_from,
 )
-from halfrate.records import BatchRecord, IngestCounts, LineOutcome
+from halfrate.records import BatchRecord, CreateStart, IngestCounts, LineOutcome
 from halfrate.retry import RetryPolicy, poll_delay
 from halfrate.store import Store
 
@@ -42,6 +43,12 @@ INGEST_CHUNK_BYTES = 32_000_000
 STOPPED_CODES = frozenset({"batch_cancelled", "canceled"})
 # How far back to look for a batch whose create may have reached the provider before a crash.
 RECONCILE_SLACK_SECONDS = 600.0
+# After a create whose answer never came, how much longer than the provider timeout to wait
+# for the batch to show in the provider's list before creating it again.
+CREATE_SETTLE_MARGIN_SECONDS = 5.0
+# A lease value no batch holds (next_poll_at is a time): a worker that lost its lease asks the
+# store to start a create on it, and is refused.
+LOST_LEASE = -1.0
 # Creates answered "no such file" for a just-uploaded file before it is uploaded again.
 REUPLOAD_AFTER_NOT_FOUND = 3
 
@@ -56,6 +63,22 @@ class StepContext:
     def still_held(self, batch: BatchRecord) -> bool:
         """Whether this worker still holds the batch's step (always, without a keeper)."""
         return self.leases is None or self.leases.confirm(batch.id)
+
+    @contextlib.contextmanager
+    def holding(self, batch: BatchRecord) -> Iterator[float | None]:
+        """This worker's lease on the batch's step, unchanged while the block runs (None
+        without a keeper: nothing to check); see :meth:`LeaseKeeper.holding`."""
+        if self.leases is None:
+            yield None
+            return
+        with self.leases.holding(batch.id) as held:
+            yield held if held is not None else LOST_LEASE
+
+    @property
+    def create_settle_seconds(self) -> float:
+        """How long after a create was sent its answer can still come (the provider timeout),
+        with a margin for a provider that is slow to show a new batch in its list."""
+        return self.settings.provider_timeout_seconds + CREATE_SETTLE_MARGIN_SECONDS
 
     @property
     def retry_policy(self) -> RetryPolicy:
@@ -82,6 +105,14 @@ def submit(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> boo
             if found is not None:
                 log.info("batch %s found at the provider as %s after a restart", batch.id, found.id)
                 return _mark_submitted(ctx, batch, found)
+            settled_at = batch.create_started_at + ctx.create_settle_seconds
+            if time.time() < settled_at:
+                # The last create (this worker's that timed out, or one of a worker that died or
+                # stalled) may still be on its way to the provider: creating again now could
+                # make a second batch and pay twice. Look again once it must have landed.
+                log.info("batch %s: its last create may still land; looking again", batch.id)
+                ctx.store.queue.update(batch.id, next_poll_at=settled_at)
+                return False
         source = batch.input_file_id
         if source is None:
             path = write_batch_file(ctx.store, provider, batch, ctx.spool)
@@ -90,12 +121,17 @@ def submit(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> boo
                 path.unlink(missing_ok=True)
                 path = None
                 ctx.store.queue.update(batch.id, input_file_id=source)
-        if not ctx.still_held(batch):
+        alone = not provider.tags_batches
+        with ctx.holding(batch) as held:
+            started = ctx.store.queue.start_create(
+                batch.id, provider.name, alone=alone, now=time.time(), held=held
+            )
+        if started is CreateStart.LOST:
             # Another worker took the step over while this one uploaded: it creates the batch
             # (or finds ours by its metadata), so this one must not.
+            log.info("batch %s: another worker took over its create", batch.id)
             return False
-        alone = not provider.tags_batches
-        if not ctx.store.queue.start_create(batch.id, provider.name, alone=alone, now=time.time()):
+        if started is CreateStart.WAIT:
             log.info("batch %s waits for another %s create to settle", batch.id, provider.name)
             ctx.store.queue.update(batch.id, next_poll_at=time.time() + ctx.backoff(1))
             return False

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from halfrate.models import CacheKind, Lane, RequestState
+from halfrate.models import OPEN_REQUEST_STATES, CacheKind, Lane, RequestState
 from halfrate.records import SettleCounts, Sharing
 from halfrate.store.base import id_in
 from halfrate.store.cancels import cancelled_jobs
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from halfrate.store.base import Database
 
 SETTLE_CHUNK = 2_000
-_LIVE = [RequestState.QUEUED.value, RequestState.IN_BATCH.value, RequestState.IN_CALL.value]
+_LIVE = sorted(s.value for s in OPEN_REQUEST_STATES)
 _CACHE: sa.ColumnElement[str] = sa.literal_column(f"'{Lane.CACHE.value}'")
 # How long each lane may keep a request waiting: a request only waits for an identical one in
 # a lane at least as quick as its own (a person waiting never waits for a batch).

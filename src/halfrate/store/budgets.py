@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from halfrate.models import RequestState
+from halfrate.models import OPEN_REQUEST_STATES
 from halfrate.pricing.budgets import month_of, refusal
 from halfrate.records import Budget, Reservation
 from halfrate.store.rollup import DAY
@@ -17,7 +17,7 @@ from halfrate.store.tables import attempts, ledger_days, requests, reservations
 
 # pg_advisory_xact_lock's key for budget checks (any fixed 64-bit number; "halfrate" in hex).
 BUDGET_LOCK = 0x68616C6672617465
-OPEN_STATES = (RequestState.QUEUED.value, RequestState.IN_BATCH.value, RequestState.IN_CALL.value)
+OPEN_STATES = sorted(s.value for s in OPEN_REQUEST_STATES)
 
 
 def standing(conn: sa.Connection, budget: Budget, at: float) -> tuple[int, int]:

@@ -30,7 +30,7 @@ from halfrate.store.ingest import (
 )
 from halfrate.store.rollup import Fact, add_attempts
 from halfrate.store.tables import attempts, request_state_is, requests, results, routes
-from halfrate.store.transitions import move_requests
+from halfrate.store.transitions import move_requests, take_requests
 
 if TYPE_CHECKING:
     from halfrate.store.base import Database
@@ -123,20 +123,18 @@ class CallQueries:
         if not ids:
             return []
         values: dict[str, object] = {
-            "state": RequestState.IN_CALL.value,
             "lease_until": lease_until,
             "updated_at": now,
             "answered_by": None,  # called itself: it no longer waits for an identical request
         }
         if lane is not None:
             values["lane"] = lane
-        moved = list(
-            conn.execute(
-                sa.update(requests)
-                .where(id_in(conn, requests.c.id, ids), request_state_is(RequestState.QUEUED))
-                .values(**values)
-                .returning(requests.c.id)
-            ).scalars()
+        moved = take_requests(
+            conn,
+            [id_in(conn, requests.c.id, ids)],
+            RequestState.IN_CALL,
+            sources=[RequestState.QUEUED],
+            values=values,
         )
         if not moved:
             return []
@@ -187,17 +185,18 @@ class CallQueries:
         the same call twice, the second after a third had already taken it again.
         """
         with self._store.write() as conn:
-            result = conn.execute(
-                sa.update(requests)
-                .where(request_state_is(RequestState.IN_CALL), requests.c.lease_until < now)
-                .values(
-                    state=RequestState.QUEUED.value,
-                    lease_until=None,
-                    updated_at=now,
-                    last_error="the worker calling it stopped before it answered; called again",
-                )
+            moved = take_requests(
+                conn,
+                [requests.c.lease_until < now],
+                RequestState.QUEUED,
+                sources=[RequestState.IN_CALL],
+                values={
+                    "lease_until": None,
+                    "updated_at": now,
+                    "last_error": "the worker calling it stopped before it answered; called again",
+                },
             )
-            return int(result.rowcount)
+            return len(moved)
 
     def finish(self, records: Iterable[CallRecord], policy: RetryPolicy) -> CallCounts:
         """Store every try, land final results once, and queue what goes on: a few statements

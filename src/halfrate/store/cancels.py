@@ -19,6 +19,7 @@ from halfrate.records import BatchToCancel
 from halfrate.store.base import id_in
 from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.tables import batches, jobs, request_state_is, requests, results
+from halfrate.store.transitions import move_batch, take_requests
 
 if TYPE_CHECKING:
     from halfrate.store.base import Database
@@ -74,24 +75,19 @@ class CancelQueries:
             return self._sweep(conn, None, now)
 
     def _sweep(self, conn: sa.Connection, job_id: str | None, now: float) -> int:
-        where = [request_state_is(RequestState.QUEUED)]
+        where = []
         if job_id is not None:
             where.append(requests.c.job_id == job_id)
         else:
             where.append(requests.c.job_id.in_(cancelled_jobs().scalar_subquery()))
         # The state change first, and only the rows it moved get a result: on PostgreSQL a
         # worker may pack, call or answer one of them between a read and this write.
-        ids = list(
-            conn.execute(
-                sa.update(requests)
-                .where(*where)
-                .values(
-                    state=RequestState.CANCELLED.value,
-                    updated_at=now,
-                    last_error="the job was cancelled",
-                )
-                .returning(requests.c.id)
-            ).scalars()
+        ids = take_requests(
+            conn,
+            where,
+            RequestState.CANCELLED,
+            sources=[RequestState.QUEUED],
+            values={"updated_at": now, "last_error": "the job was cancelled"},
         )
         if not ids:
             return 0
@@ -171,26 +167,26 @@ class CancelQueries:
         """A marked batch never created at the provider (no create tried, no worker on it) is
         abandoned; its requests go back to the queue, where the sweep cancels them."""
         with self._store.write() as conn:
-            taken = conn.execute(
-                sa.update(batches)
-                .where(
-                    batches.c.id == batch_id,
+            taken = move_batch(
+                conn,
+                batch_id,
+                BatchState.ABANDONED,
+                {"next_poll_at": None, "last_error": "its job was cancelled"},
+                strict=False,
+                only_if=[
                     batches.c.state == BatchState.PENDING.value,
                     batches.c.create_started_at.is_(None),
                     batches.c.next_poll_at <= now,
-                )
-                .values(
-                    state=BatchState.ABANDONED.value,
-                    next_poll_at=None,
-                    last_error="its job was cancelled",
-                )
-            ).rowcount
-            if taken != 1:
+                ],
+            )
+            if not taken:
                 return False
-            conn.execute(
-                sa.update(requests)
-                .where(requests.c.batch_id == batch_id, request_state_is(RequestState.IN_BATCH))
-                .values(state=RequestState.QUEUED.value, batch_id=None, updated_at=now)
+            take_requests(
+                conn,
+                [requests.c.batch_id == batch_id],
+                RequestState.QUEUED,
+                sources=[RequestState.IN_BATCH],
+                values={"batch_id": None, "updated_at": now},
             )
             self._sweep(conn, None, now)
             return True

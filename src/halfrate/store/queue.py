@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from halfrate.models import BatchState, Lane, RequestState
-from halfrate.records import BatchRecord, Group
+from halfrate.records import BatchRecord, CreateStart, Group
 from halfrate.store.base import new_id
 from halfrate.store.cancels import not_cancelled
 from halfrate.store.tables import GUARDED, batches, request_state_is, requests
@@ -168,15 +168,27 @@ class QueueQueries:
         with self._store.write() as conn:
             conn.execute(sa.update(batches).where(batches.c.id == batch_id).values(**values))
 
-    def start_create(self, batch_id: str, provider: str, *, alone: bool, now: float) -> bool:
+    def start_create(
+        self,
+        batch_id: str,
+        provider: str,
+        *,
+        alone: bool,
+        now: float,
+        held: float | None = None,
+    ) -> CreateStart:
         """Record that a create for the batch is about to be sent (from then on it may exist at
         the provider even if we never hear back).
+
+        ``held``: the lease this worker holds on the batch's step (its ``next_poll_at``); the
+        record is only made while the lease is still that one, in the same transaction, so two
+        workers never both send a create (LOST: another worker took the step over).
 
         ``alone``: for a provider whose batches cannot carry our id, a create may only start
         while no other batch of that provider has a create whose outcome is unknown. After a
         crash, such a batch is recognised by its size and time alone; two unknown creates at
         once could be mistaken for each other, and a request paid twice. Returns False when
-        another create must be settled first.
+        another create must be settled first (WAIT).
         """
         with self._store.write() as conn:
             if alone:
@@ -195,11 +207,14 @@ class QueueQueries:
                     .limit(1)
                 ).first()
                 if unsettled is not None:
-                    return False
-            conn.execute(
-                sa.update(batches).where(batches.c.id == batch_id).values(create_started_at=now)
-            )
-            return True
+                    return CreateStart.WAIT
+            mine = [batches.c.id == batch_id]
+            if held is not None:
+                mine.append(batches.c.next_poll_at == held)
+            started = conn.execute(
+                sa.update(batches).where(*mine).values(create_started_at=now)
+            ).rowcount
+            return CreateStart.STARTED if started == 1 else CreateStart.LOST
 
     def mark_submitted(
         self, batch_id: str, *, provider_batch_id: str, provider_status: str, next_poll_at: float

@@ -27,8 +27,12 @@ def _in(column: str, values: list[str]) -> str:
     return f"{column} IN ({quoted})"
 
 
-# Requests the deadline guard watches: batched, not finished, with a deadline.
-GUARDED = "guard_at IS NOT NULL AND lane = 'batch' AND state IN ('queued', 'in_batch')"
+# Requests the deadline guard watches: batched, not finished (waiting, or in a batch: a call is
+# already answering it), with a deadline. The text of a partial index, and of the queries that
+# must match it for SQLite to use it.
+GUARDED = "guard_at IS NOT NULL AND lane = 'batch' AND " + _in(
+    "state", [RequestState.QUEUED.value, RequestState.IN_BATCH.value]
+)
 
 jobs = sa.Table(
     "jobs",

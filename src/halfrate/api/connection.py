@@ -1,9 +1,5 @@
-"""The Python API: ``halfrate.connect()`` and the :class:`Halfrate` it returns.
-
-This is the only road from the outside (the command line, the web page, a user's script) to the
-store: every use they need is a public method here, with a docstring. The names a caller needs
-to type its code (results, reports, estimates, worker modes) are exported from here too.
-"""
+"""The facade: :func:`connect` opens a store and returns a :class:`Halfrate`, which submits,
+calls now, runs workers and closes (its reading and spreadsheet methods live beside it)."""
 
 from __future__ import annotations
 
@@ -11,23 +7,22 @@ import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
+from halfrate.api.reading import Reading
+from halfrate.api.tables import Tables
 from halfrate.calling import CallAnswer, call_now, spec_of
 from halfrate.config import Settings, config_file_path, load_settings, read_config_file
 from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSummary
 from halfrate.dispatch.cancelling import run_cancels
-from halfrate.errors import InputError
 from halfrate.intake.checks import checked_job_name, checked_sinks, urgency_of
 from halfrate.intake.jsonl import iter_jsonl, scan_jsonl
 from halfrate.intake.line_formats import OPENAI_BATCH_ENDPOINTS
 from halfrate.intake.submit import Submitter
-from halfrate.ledger.estimate import Estimate, ModelEstimate, check_assumed_output, estimate
-from halfrate.ledger.period import period_scope, split_moment
-from halfrate.ledger.report import GROUP_NAMES, Comparison, Report, ReportMaker
-from halfrate.models import CancelOutcome, JobStatus, RequestSpec, Result, SubmitOutcome
+from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate
+from halfrate.models import CancelOutcome, RequestSpec, Result, SubmitOutcome
 from halfrate.pricing.budgets import Budgets, budgets_of
 from halfrate.pricing.prices import PriceBook
 from halfrate.pricing.user_prices import user_prices_of
@@ -40,16 +35,13 @@ from halfrate.routing.router import Router, Urgency
 from halfrate.routing.rules import Policy
 from halfrate.sinks import SinkSpec
 from halfrate.store import Store
-from halfrate.table_job import TablePlan, answers_of, estimate_table, plan_table
-from halfrate.tabular.results import format_for, write_csv, write_jsonl_rows
-from halfrate.tabular.write import output_kind, write_answers
 
 if TYPE_CHECKING:
     import anthropic
     import openai
 
 
-class Halfrate:
+class Halfrate(Reading, Tables):
     """A connection to one halfrate store: submit work, call now, run workers, read results.
 
     Made by :func:`connect`. ``openai_client`` / ``anthropic_client``: SDK clients to use
@@ -188,42 +180,6 @@ class Halfrate:
             map(line_overhead, OPENAI_BATCH_ENDPOINTS)
         )
 
-    # -- spreadsheets -----------------------------------------------------------------------
-
-    def plan_table(self, path: str | Path, prompt: str, model: str | None = None) -> TablePlan:
-        """A table's header, ``prompt`` written over its columns and the model, all checked
-        (the rows are read by :meth:`estimate_table` and :meth:`submit_table`)."""
-        return plan_table(path, prompt, model)
-
-    def estimate_table(self, plan: TablePlan, output_tokens: int | None = None) -> Estimate:
-        """Tokens and price of the table's job in each lane: every row read and checked,
-        nothing stored."""
-        return estimate_table(plan, self.store.prices, self.max_line_bytes, output_tokens)
-
-    def submit_table(self, plan: TablePlan) -> SubmitOutcome:
-        """Store one request per row as the plan's job (the same table, prompt and model: the
-        same job, so running it again stores nothing twice)."""
-        return self.submit_parsed(
-            lambda: plan.lines(self.max_line_bytes),
-            job=plan.job_name,
-            source=str(plan.table.path.resolve()),
-            describe_line=str(plan.table.path),
-        )
-
-    def check_table_output(self, plan: TablePlan, target: Path) -> None:
-        """Refuse, before anything runs, an output file that is the input or of a kind halfrate
-        cannot write."""
-        if target.resolve() == plan.table.path.resolve():
-            raise InputError(f"-o {target}: that is the input file; name another file")
-        output_kind(target)
-
-    def write_table_answers(self, plan: TablePlan, job: str, target: Path) -> int:
-        """Write the table to ``target`` with each row's answer, status and error; returns the
-        rows written. Refused when the table changed since its job was submitted."""
-        job_id = self.store.reads.find_job(job).id
-        answers = answers_of(plan, self.store.reads.iter_results(job_id))
-        return write_answers(plan.table, answers, target)
-
     # -- calling now ------------------------------------------------------------------------
 
     def call(
@@ -268,87 +224,6 @@ class Halfrate:
             return self._direct
 
     # -- reading ----------------------------------------------------------------------------
-
-    def status(self, job: str) -> JobStatus:
-        """The job's requests per state and lane, its batches, sinks and moves (by id or name)."""
-        return self.store.reads.job_status(job)
-
-    def jobs(self, limit: int = 20) -> list[JobStatus]:
-        """The most recent jobs, newest first."""
-        return [self.store.reads.job_status(j.id) for j in self.store.reads.recent_jobs(limit)]
-
-    def lanes(self, job: str) -> dict[str, int]:
-        """The job's requests per lane they run in now."""
-        return self.store.reads.job_lanes(self.store.reads.find_job(job).id)
-
-    def results(self, job: str) -> Iterator[Result]:
-        """One result per request of the job, in submission order, streamed."""
-        return self.store.reads.iter_results(self.store.reads.find_job(job).id)
-
-    def export_results(self, job: str, out: TextIO, fmt: str = "jsonl") -> int:
-        """Write the job's results to ``out`` as JSONL or CSV; returns the number of lines."""
-        fmt = format_for(None, fmt)
-        job_id = self.store.reads.find_job(job).id
-        if fmt == "jsonl":
-            return write_jsonl_rows(self.store.reads.iter_result_rows(job_id), out)
-        return write_csv(self.store.reads.iter_results(job_id), out)
-
-    def job_costs(self, job: str) -> tuple[int, int]:
-        """What the job's attempts cost and what the same tokens cost in realtime, in
-        nano-dollars (unpriced attempts count as nothing)."""
-        return self.store.reads.job_costs(self.store.reads.find_job(job).id)
-
-    def job_usage(self, job: str) -> dict[str, int]:
-        """Token totals over every attempt of the job's requests."""
-        return self.store.reads.job_usage(self.store.reads.find_job(job).id)
-
-    def undelivered(self) -> int:
-        """Results some sink has not received yet, over all jobs."""
-        return self.store.deliveries.undelivered()
-
-    def report(
-        self,
-        by: str = "feature",
-        *,
-        since: str | float | None = None,
-        until: str | float | None = None,
-        feature: str | None = None,
-        team: str | None = None,
-        flag: str = "",
-    ) -> Report:
-        """Spend, realtime equivalent and savings per ``by`` (one of ``GROUP_NAMES``) over a
-        period, with missed savings and KPIs. ``since``/``until``: Unix seconds, a date, an ISO
-        8601 time, ``today``, ``yesterday`` or a span ago (``7d``); ``flag`` prefixes the
-        parameters' names in error messages."""
-        if by not in GROUP_NAMES:
-            raise InputError(f"{flag}by {by!r} is not one of {', '.join(GROUP_NAMES)}")
-        now = datetime.now(UTC)
-        scope = period_scope(
-            since=since, until=until, feature=feature, team=team, now=now, flag=flag
-        )
-        return self._reports().report(by, scope, now.timestamp())
-
-    def compare(
-        self,
-        at: str | float,
-        *,
-        since: str | float | None = None,
-        until: str | float | None = None,
-        feature: str | None = None,
-        team: str | None = None,
-        flag: str = "",
-    ) -> Comparison:
-        """Before and after ``at`` inside the period: what changed in spend and savings."""
-        now = datetime.now(UTC)
-        scope = period_scope(
-            since=since, until=until, feature=feature, team=team, now=now, flag=flag
-        )
-        moment = split_moment(at, scope, now, flag)
-        return self._reports().compare(scope, moment, now.timestamp())
-
-    def _reports(self) -> ReportMaker:
-        reach = self.policy.batch_reach.total_seconds()
-        return ReportMaker(self.store, batch_after_seconds=reach)
 
     # -- working ----------------------------------------------------------------------------
 
@@ -468,23 +343,3 @@ def explain(
         waiting=waiting,
         model=model,
     )
-
-
-__all__ = [
-    "GROUP_NAMES",
-    "CallAnswer",
-    "Comparison",
-    "Estimate",
-    "Explained",
-    "Halfrate",
-    "ModelEstimate",
-    "Report",
-    "RunMode",
-    "TablePlan",
-    "TickReport",
-    "Worker",
-    "WorkerSummary",
-    "connect",
-    "explain",
-    "format_for",
-]

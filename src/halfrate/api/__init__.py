@@ -1,0 +1,38 @@
+"""The Python API: ``halfrate.connect()`` and the :class:`Halfrate` it returns.
+
+This is the only road from the outside (the command line, the web page, a user's script) to the
+store: every use they need is a public method of :class:`Halfrate`, with a docstring. The
+names a caller needs to type its code (results, reports, estimates, worker modes) are exported
+from here too. :mod:`connection` holds the facade, :mod:`reading` and :mod:`tables` its reading
+and spreadsheet parts.
+"""
+
+from __future__ import annotations
+
+from halfrate.api.connection import Halfrate, connect, explain
+from halfrate.calling import CallAnswer
+from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
+from halfrate.ledger.estimate import Estimate, ModelEstimate
+from halfrate.ledger.report import GROUP_NAMES, Comparison, Report
+from halfrate.routing.explain import Explained
+from halfrate.table_job import TablePlan
+from halfrate.tabular.results import format_for
+
+__all__ = [
+    "GROUP_NAMES",
+    "CallAnswer",
+    "Comparison",
+    "Estimate",
+    "Explained",
+    "Halfrate",
+    "ModelEstimate",
+    "Report",
+    "RunMode",
+    "TablePlan",
+    "TickReport",
+    "Worker",
+    "WorkerSummary",
+    "connect",
+    "explain",
+    "format_for",
+]

@@ -1,0 +1,103 @@
+"""What the Python API reads: jobs, results, costs and reports (a part of :class:`Halfrate`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import TextIO
+
+from halfrate.errors import InputError
+from halfrate.ledger.period import period_scope, split_moment
+from halfrate.ledger.report import GROUP_NAMES, Comparison, Report, ReportMaker
+from halfrate.models import JobStatus, Result
+from halfrate.routing.rules import Policy
+from halfrate.store import Store
+from halfrate.tabular.results import format_for, write_csv, write_jsonl_rows
+
+
+class Reading:
+    """The reading methods of :class:`halfrate.Halfrate`."""
+
+    store: Store
+    policy: Policy
+
+    def status(self, job: str) -> JobStatus:
+        """The job's requests per state and lane, its batches, sinks and moves (by id or name)."""
+        return self.store.reads.job_status(job)
+
+    def jobs(self, limit: int = 20) -> list[JobStatus]:
+        """The most recent jobs, newest first."""
+        return [self.store.reads.job_status(j.id) for j in self.store.reads.recent_jobs(limit)]
+
+    def lanes(self, job: str) -> dict[str, int]:
+        """The job's requests per lane they run in now."""
+        return self.store.reads.job_lanes(self.store.reads.find_job(job).id)
+
+    def results(self, job: str) -> Iterator[Result]:
+        """One result per request of the job, in submission order, streamed."""
+        return self.store.reads.iter_results(self.store.reads.find_job(job).id)
+
+    def export_results(self, job: str, out: TextIO, fmt: str = "jsonl") -> int:
+        """Write the job's results to ``out`` as JSONL or CSV; returns the number of lines."""
+        fmt = format_for(None, fmt)
+        job_id = self.store.reads.find_job(job).id
+        if fmt == "jsonl":
+            return write_jsonl_rows(self.store.reads.iter_result_rows(job_id), out)
+        return write_csv(self.store.reads.iter_results(job_id), out)
+
+    def job_costs(self, job: str) -> tuple[int, int]:
+        """What the job's attempts cost and what the same tokens cost in realtime, in
+        nano-dollars (unpriced attempts count as nothing)."""
+        return self.store.reads.job_costs(self.store.reads.find_job(job).id)
+
+    def job_usage(self, job: str) -> dict[str, int]:
+        """Token totals over every attempt of the job's requests."""
+        return self.store.reads.job_usage(self.store.reads.find_job(job).id)
+
+    def undelivered(self) -> int:
+        """Results some sink has not received yet, over all jobs."""
+        return self.store.deliveries.undelivered()
+
+    def report(
+        self,
+        by: str = "feature",
+        *,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        feature: str | None = None,
+        team: str | None = None,
+        flag: str = "",
+    ) -> Report:
+        """Spend, realtime equivalent and savings per ``by`` (one of ``GROUP_NAMES``) over a
+        period, with missed savings and KPIs. ``since``/``until``: Unix seconds, a date, an ISO
+        8601 time, ``today``, ``yesterday`` or a span ago (``7d``); ``flag`` prefixes the
+        parameters' names in error messages."""
+        if by not in GROUP_NAMES:
+            raise InputError(f"{flag}by {by!r} is not one of {', '.join(GROUP_NAMES)}")
+        now = datetime.now(UTC)
+        scope = period_scope(
+            since=since, until=until, feature=feature, team=team, now=now, flag=flag
+        )
+        return self._reports().report(by, scope, now.timestamp())
+
+    def compare(
+        self,
+        at: str | float,
+        *,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        feature: str | None = None,
+        team: str | None = None,
+        flag: str = "",
+    ) -> Comparison:
+        """Before and after ``at`` inside the period: what changed in spend and savings."""
+        now = datetime.now(UTC)
+        scope = period_scope(
+            since=since, until=until, feature=feature, team=team, now=now, flag=flag
+        )
+        moment = split_moment(at, scope, now, flag)
+        return self._reports().compare(scope, moment, now.timestamp())
+
+    def _reports(self) -> ReportMaker:
+        reach = self.policy.batch_reach.total_seconds()
+        return ReportMaker(self.store, batch_after_seconds=reach)
