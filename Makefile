@@ -19,13 +19,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: lint
 	$(BIN)/pytest
 
+# Every benchmark in bench/, one after another (each prints its figures and its ratio to a
+# baseline measured in the same run).
 bench: $(STAMP)
-	$(BIN)/python bench/roundtrip.py
-	$(BIN)/python bench/realtime.py
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -15,9 +15,12 @@ and do what they say.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from halfrate.config import Settings
+from halfrate.models import Verdict
+from halfrate.records import LineOutcome
 
 NO_REASON = "no reason given"
 
@@ -46,6 +49,20 @@ class RetryPolicy:
 def gave_up(attempts: int, last_message: str | None) -> str:
     """The reason a request fails with once its tries are used up: the count and the last."""
     return f"gave up after {attempts} attempts; last: {last_message or NO_REASON}"
+
+
+def settle_line(outcome: LineOutcome, attempts_so_far: int, policy: RetryPolicy) -> LineOutcome:
+    """A batch line's outcome as it counts: a retry past the attempt cap becomes a final failure
+    carrying the last reason (a free retry, through no fault of the request, never does)."""
+    if outcome.verdict is not Verdict.RETRY or outcome.free:
+        return outcome
+    if not policy.exhausted(attempts_so_far):
+        return outcome
+    return dataclasses.replace(
+        outcome,
+        verdict=Verdict.FAILED,
+        error_message=gave_up(attempts_so_far + 1, outcome.error_message),
+    )
 
 
 def reason(code: str | None, message: str | None) -> str:

@@ -13,7 +13,7 @@ from halfrate.api.connection import Halfrate, connect, explain
 from halfrate.calling import CallAnswer
 from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
 from halfrate.ledger.estimate import Estimate, ModelEstimate
-from halfrate.ledger.report import GROUP_NAMES, Comparison, Report
+from halfrate.ledger.report import GROUP_NAMES, Comparison, Line, Missed, Percentiles, Report
 from halfrate.routing.explain import Explained
 from halfrate.table_job import TablePlan
 from halfrate.tabular.results import format_for
@@ -25,7 +25,10 @@ __all__ = [
     "Estimate",
     "Explained",
     "Halfrate",
+    "Line",
+    "Missed",
     "ModelEstimate",
+    "Percentiles",
     "Report",
     "RunMode",
     "TablePlan",

@@ -6,11 +6,11 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from halfrate.errors import InputError
-from halfrate.routing.router import Urgency, check_tags, deadline_of
+from halfrate.routing.router import Urgency
 from halfrate.sinks import SinkSpec, parse_sink
+from halfrate.urgency import check_tags, checked_tag, deadline_of
 
 MAX_JOB_NAME = 200
-MAX_TAG = 200
 
 
 def urgency_of(
@@ -30,19 +30,6 @@ def urgency_of(
         waiting=waiting,
         deadline=deadline_of(deadline, now, f"{flag}deadline"),
     )
-
-
-def checked_tag(value: str | None, what: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InputError(f"{what} must be a text")
-    cleaned = value.strip()
-    if not cleaned:
-        raise InputError(f"{what} is empty")
-    if len(cleaned) > MAX_TAG:
-        raise InputError(f"{what} is longer than {MAX_TAG} characters")
-    return cleaned
 
 
 def checked_sinks(given: Sequence[str | SinkSpec]) -> list[SinkSpec]:

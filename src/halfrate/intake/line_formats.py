@@ -36,7 +36,7 @@ MAX_KEY_CHARS = 512
 MAX_MODEL_CHARS = 200
 OPENAI_LINE_FIELDS = frozenset({"custom_id", "method", "url", "body"})
 ANTHROPIC_LINE_FIELDS = frozenset({"custom_id", "params"})
-# Parameters a Message Batch refuses per request (provider-apis.md §2.3).
+# Parameters a Message Batch refuses per request (docs/anthropic-batches.md#the-create-body).
 ANTHROPIC_BATCH_REFUSED = ("stream", "speed")
 
 

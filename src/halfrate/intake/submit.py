@@ -11,17 +11,18 @@ from pathlib import Path
 import orjson
 
 from halfrate.errors import InputError
-from halfrate.intake.checks import checked_job_name, checked_sinks, checked_tag, urgency_of
+from halfrate.intake.checks import checked_job_name, checked_sinks, urgency_of
 from halfrate.intake.jsonl import iter_jsonl, scan_jsonl
 from halfrate.intake.line_formats import check_spec
 from halfrate.ledger.estimate import line_cost
 from halfrate.models import RequestSpec, SubmitOutcome
 from halfrate.pricing.budgets import Budgets
 from halfrate.records import Budget, ParsedLine, Reservation, Sharing
-from halfrate.routing.router import Router, Urgency, check_tags, deadline_of
+from halfrate.routing.router import Router, Urgency
 from halfrate.routing.rules import Policy
 from halfrate.sinks import SinkSpec
 from halfrate.store import Store
+from halfrate.urgency import check_tags, checked_tag, deadline_of
 
 
 class Submitter:

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 
 from halfrate.errors import InputError
 from halfrate.store.ledger_reads import Scope
-from halfrate.urgency import parse_duration
+from halfrate.urgency import checked_tag, parse_duration
 
 HINT = "use a date like 2026-11-01, an ISO 8601 time, today, yesterday, or a span ago like 7d"
 
@@ -65,10 +65,12 @@ def period_scope(
     end = _moment(until, now, f"{flag}until", end=True)
     if start is not None and end is not None and start >= end:
         raise InputError(f"{flag}since {since} is not before {flag}until {until}")
-    for name, value in ((f"{flag}feature", feature), (f"{flag}team", team)):
-        if value is not None and (not value.strip() or len(value) > 200):
-            raise InputError(f"{name} must be 1 to 200 characters")
-    return Scope(since=start, until=end, feature=feature, team=team)
+    return Scope(
+        since=start,
+        until=end,
+        feature=checked_tag(feature, f"{flag}feature"),
+        team=checked_tag(team, f"{flag}team"),
+    )
 
 
 def split_moment(at: str | float, scope: Scope, now: datetime, flag: str = "") -> float:

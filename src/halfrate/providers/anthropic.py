@@ -51,7 +51,8 @@ def client_from_env(**kwargs: Any) -> anthropic.Anthropic:
 
 class AnthropicBatchProvider:
     name = "anthropic"
-    mixes_models = True  # each request names its own model (provider-apis.md §2.3)
+    # Each request names its own model (docs/anthropic-batches.md#the-create-body).
+    mixes_models = True
     uploads_input = False
     # Message batches carry no metadata: a batch is told apart after a crash by its size and
     # time alone, so halfrate creates one at a time per store (see QueueQueries.start_create).

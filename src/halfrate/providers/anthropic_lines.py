@@ -1,5 +1,8 @@
 """Anthropic Message Batches, both ways, with no I/O: writing a batch's create body and reading
-result lines (provider-apis.md §2.3, §2.6, §2.9)."""
+result lines.
+
+See docs/anthropic-batches.md#the-create-body, #results-jsonl and #prompt-caching-in-batches.
+"""
 
 from __future__ import annotations
 

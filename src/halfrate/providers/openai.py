@@ -51,7 +51,7 @@ def client_from_env(**kwargs: Any) -> openai.OpenAI:
 
 class OpenAIBatchProvider:
     name = "openai"
-    mixes_models = False  # one model per input file (provider-apis.md §1.3)
+    mixes_models = False  # one model per input file (docs/openai-batch.md#the-batch-input-file)
     uploads_input = True
     # Our batch id travels in the batch's metadata: after a crash, find_created is exact.
     tags_batches = True

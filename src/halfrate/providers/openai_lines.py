@@ -1,5 +1,9 @@
 """OpenAI Batch API lines, both ways, with no I/O: building input lines and classifying output
-and error-file lines (provider-apis.md §1.3, §1.8, §1.10)."""
+and error-file lines.
+
+See docs/openai-batch.md#the-batch-input-file, #output-and-error-files and
+#usage-and-cached-tokens.
+"""
 
 from __future__ import annotations
 

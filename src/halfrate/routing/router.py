@@ -16,14 +16,9 @@ from datetime import datetime
 
 import orjson
 
-from halfrate.errors import InputError
 from halfrate.models import Provider
 from halfrate.records import ParsedLine, RouteChoice
 from halfrate.routing.rules import Decision, Policy, Route, decide
-from halfrate.urgency import parse_deadline
-
-MAX_TAGS = 20
-MAX_TAG_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -53,42 +48,6 @@ class Urgency:
             waiting=waiting if waiting is not None else self.waiting,
             deadline=deadline if deadline is not None else self.deadline,
         )
-
-
-def check_tags(tags: Mapping[str, str] | None, what: str = "tags") -> dict[str, str]:
-    if not tags:
-        return {}
-    if not isinstance(tags, Mapping):
-        raise InputError(f"{what} must be a mapping of texts")
-    if len(tags) > MAX_TAGS:
-        raise InputError(f"{what}: at most {MAX_TAGS} tags, got {len(tags)}")
-    cleaned: dict[str, str] = {}
-    for key, value in tags.items():
-        if not isinstance(key, str) or not key.strip() or not isinstance(value, str):
-            raise InputError(f"{what}: {key!r} = {value!r} must be a name and a text")
-        if len(key) > MAX_TAG_CHARS or len(value) > MAX_TAG_CHARS:
-            raise InputError(f"{what}: {key[:40]!r} is longer than {MAX_TAG_CHARS} characters")
-        cleaned[key.strip()] = value
-    return cleaned
-
-
-def deadline_of(
-    value: str | datetime | None, now: datetime, what: str = "deadline"
-) -> datetime | None:
-    """A deadline as typed (``6h``, ``06:00``, ISO 8601) or given as a datetime; never past."""
-    if value is None:
-        return None
-    if isinstance(value, datetime):
-        at = value if value.tzinfo is not None else value.replace(tzinfo=now.tzinfo)
-        if at <= now:
-            raise InputError(f"{what}: {value.isoformat()} is in the past")
-        return at
-    if not isinstance(value, str):
-        raise InputError(f"{what} must be a text like 6h or 06:00, or a datetime")
-    try:
-        return parse_deadline(value, now)
-    except InputError as exc:
-        raise InputError(f"{what}: {exc}") from None
 
 
 def content_hash(provider: Provider, endpoint: str, body_json: str) -> int:

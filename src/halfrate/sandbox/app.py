@@ -87,8 +87,9 @@ def create_app(
     ``realtime_latency``: seconds every synchronous answer waits before its first byte.
     ``token_interval``: seconds between streamed content events.
     ``cancel_latency``: seconds a cancelled batch spends cancelling (None: a third of latency).
-    ``faults``: injected failures, a :class:`Faults` or a spec string (see :mod:`faults`):
-    on synchronous calls, batch lines, batches, uploaded files, and the file and batch routes.
+    ``faults``: injected failures, a :class:`Faults` or a spec string (see
+    :mod:`halfrate.sandbox.faults`): on synchronous calls, batch lines, batches, uploaded files,
+    and the file and batch routes.
     """
     state = SandboxState(
         latency,

@@ -25,7 +25,9 @@ from halfrate.sandbox.openai.batches import BatchRecord, not_found_batch
 from halfrate.sandbox.openai.wire import ApiError, new_id
 
 DAY = 24 * 3600
-BATCH_FILE_TTL = 30 * DAY  # batch input and output files expire after 30 days by default (§1.2)
+# Batch input and output files expire after 30 days by default
+# (docs/openai-batch.md#the-files-api).
+BATCH_FILE_TTL = 30 * DAY
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,7 @@ class StoredFile:
     seq: int
 
     def to_wire(self) -> JSON:
-        """The FileObject of §1.2."""
+        """The FileObject of docs/openai-batch.md#the-files-api."""
         return {
             "id": self.id,
             "object": "file",
@@ -244,7 +246,8 @@ class SandboxState:
         with self._lock:
             record.seq = next(self._seq)
             self._batches[record.id] = record
-        # Answer `validating` even with latency 0: the first retrieve moves it on (§1.4).
+        # Answer `validating` even with latency 0: the first retrieve moves it on
+        # (docs/openai-batch.md#batch-endpoints).
         with record.lock:
             return record.to_wire(now)
 

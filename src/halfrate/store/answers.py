@@ -19,10 +19,10 @@ import sqlalchemy as sa
 
 from halfrate.models import OPEN_REQUEST_STATES, CacheKind, Lane, RequestState
 from halfrate.records import SettleCounts, Sharing
+from halfrate.store.attempts import priced_requests
 from halfrate.store.base import id_in
 from halfrate.store.cancels import cancelled_jobs
 from halfrate.store.deliveries import enqueue_deliveries
-from halfrate.store.ingest import priced_requests
 from halfrate.store.rollup import add_attempts
 from halfrate.store.tables import attempts, request_state_is, requests, results, routes
 from halfrate.store.transitions import move_requests

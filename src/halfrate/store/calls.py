@@ -17,10 +17,7 @@ import sqlalchemy as sa
 from halfrate.models import SYNC_LANES, CallTry, Lane, RequestState, Verdict
 from halfrate.records import CallCounts, CallRecord, ClaimedCall, error_json
 from halfrate.retry import RetryPolicy, gave_up, reason
-from halfrate.store.base import bulk_insert, id_in
-from halfrate.store.cancels import not_cancelled
-from halfrate.store.deliveries import enqueue_deliveries
-from halfrate.store.ingest import (
+from halfrate.store.attempts import (
     ATTEMPT_COLUMNS,
     RESULT_COLUMNS,
     PricedAs,
@@ -28,6 +25,9 @@ from halfrate.store.ingest import (
     priced_requests,
     usage_columns,
 )
+from halfrate.store.base import bulk_insert, id_in
+from halfrate.store.cancels import not_cancelled
+from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.rollup import Fact, add_attempts
 from halfrate.store.tables import attempts, request_state_is, requests, results, routes
 from halfrate.store.transitions import move_requests, take_requests

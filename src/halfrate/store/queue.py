@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
+from halfrate.errors import InvalidTransition
 from halfrate.models import BatchState, Lane, RequestState
 from halfrate.records import BatchRecord, CreateStart, Group
 from halfrate.store.base import new_id
@@ -165,6 +166,8 @@ class QueueQueries:
 
     def update(self, batch_id: str, **values: Any) -> None:
         """Record facts about a batch that do not change its state (file ids, errors, timing)."""
+        if "state" in values:
+            raise InvalidTransition("a batch's state changes through store.transitions only")
         with self._store.write() as conn:
             conn.execute(sa.update(batches).where(batches.c.id == batch_id).values(**values))
 

@@ -10,7 +10,7 @@ from typing import Any, TextIO
 
 from rich.table import Table
 
-from halfrate.ledger.report import Comparison, Line, Missed, Percentiles, Report
+from halfrate.api import Comparison, Line, Missed, Percentiles, Report
 from halfrate.money import exact, money, share
 
 COLUMNS = (

@@ -1,4 +1,7 @@
-"""One Message Batch and its state machine, advanced lazily from the clock (§2.4, §2.5, §2.7).
+"""One Message Batch and its state machine, advanced lazily from the clock.
+
+See docs/anthropic-batches.md#the-messagebatch-object, #processing-status-and-request-counts
+and #cancel-and-delete.
 
 Like the OpenAI side there are no background threads: reading a batch applies every transition
 whose time has come. With a latency ``L`` the batch is ``in_progress`` for ``L`` seconds while
@@ -13,9 +16,10 @@ Batch faults (:class:`BatchPlan`, rolled at create): ``expire_partway`` ends the
 ``L / 2`` with half its requests done and the rest expired; ``slow_finalizing`` keeps it
 ``in_progress`` ``finalizing_seconds`` past ``L`` (the requests still complete over ``L``). Line
 faults are rolled when the batch ends and its requests run.
-``request_counts`` stay all-``processing`` until the batch ends (§2.5). Results are computed
-when the batch ends (at the first read after it), each request at its scheduled time, and kept
-until the batch is archived, 29 days after creation, or deleted.
+``request_counts`` stay all-``processing`` until the batch ends
+(docs/anthropic-batches.md#processing-status-and-request-counts). Results are computed when the
+batch ends (at the first read after it), each request at its scheduled time, and kept until the
+batch is archived, 29 days after creation, or deleted.
 """
 
 from __future__ import annotations
@@ -30,7 +34,9 @@ from halfrate.sandbox.common.jsondata import JSON
 from halfrate.sandbox.common.ledger import BatchBlock, Ledger
 from halfrate.sandbox.faults.dice import NO_PLAN, BatchPlan, FaultDice
 
-RETENTION_SECONDS = 29 * 24 * 3600  # results stay available this long after creation (§2.8)
+# Results stay available this long after creation
+# (docs/anthropic-batches.md#limits-and-retention).
+RETENTION_SECONDS = 29 * 24 * 3600
 BATCHES_PATH = "/v1/messages/batches"
 
 
@@ -91,7 +97,9 @@ class MessageBatchRecord:
         """Apply every transition due at ``now``."""
         if self.status == "ended":
             if now >= self.archive_at:
-                self.results = None  # archived: the results are gone, the batch stays (§2.8)
+                # Archived: the results are gone, the batch stays
+                # (docs/anthropic-batches.md#limits-and-retention).
+                self.results = None
             return
         if self.status == "canceling":
             assert self.cancel_at is not None
@@ -164,7 +172,10 @@ class MessageBatchRecord:
     # -- the wire object (call with the lock held, after advance) ----------------------------
 
     def to_wire(self, now: float, base_url: str) -> JSON:
-        """The MessageBatch object of §2.4; ``base_url`` is the sandbox's own address."""
+        """The MessageBatch object of docs/anthropic-batches.md#the-messagebatch-object.
+
+        ``base_url`` is the sandbox's own address.
+        """
         ended = self.status == "ended"
         counts = {"processing": 0 if ended else self.total}
         counts.update((kind, self.counts.get(kind, 0)) for kind in RESULT_TYPES)

@@ -1,9 +1,12 @@
-"""The Message Batches routes (§2.2): create, retrieve, list, cancel, delete, results.
+"""The Message Batches routes: create, retrieve, list, cancel, delete, results.
 
-Create checks only the envelope, as Anthropic does (§2.3): the requests list, its size, each
-``custom_id`` and that each ``params`` is an object. The params themselves are checked when
-each request runs, and a bad one becomes an ``errored`` result. Reading a batch may run it (the
-lifecycle is lazy), so the reading routes are plain functions, run in the thread pool.
+See docs/anthropic-batches.md#endpoints.
+
+Create checks only the envelope, as Anthropic does (docs/anthropic-batches.md#the-create-body):
+the requests list, its size, each ``custom_id`` and that each ``params`` is an object. The params
+themselves are checked when each request runs, and a bad one becomes an ``errored`` result.
+Reading a batch may run it (the lifecycle is lazy), so the reading routes are plain functions,
+run in the thread pool.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ if TYPE_CHECKING:
 
 BATCHES = "/v1/messages/batches"
 MAX_REQUESTS = 100_000
-MAX_BATCH_BYTES = 256 * 1024 * 1024  # over it: 413 request_too_large (§2.8)
+# Over it: 413 request_too_large (docs/anthropic-batches.md#limits-and-retention).
+MAX_BATCH_BYTES = 256 * 1024 * 1024
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 CUSTOM_ID_PATTERN = "^[a-zA-Z0-9_-]{1,64}$"
 LIST_LIMIT = (1, 1000)

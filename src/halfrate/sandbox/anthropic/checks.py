@@ -1,4 +1,6 @@
-"""Validation of Messages API bodies, synchronous and inside a Message Batch (§2.1, §2.3).
+"""Validation of Messages API bodies, synchronous and inside a Message Batch.
+
+See docs/anthropic-batches.md#base-url-and-headers and #the-create-body.
 
 Each check raises :class:`AnthropicError` for a body the real API would refuse: 400
 ``invalid_request_error`` with a message of the form ``<field path>: <reason>``, or 404
@@ -160,7 +162,8 @@ def _check_tools(tools: Any, marks: _Breakpoints) -> None:
 def _check_sampling(params: JSON, version: str) -> None:
     if version == VERSION_2026:
         for name in REMOVED_IN_2026:
-            if name in params:  # refused even at its default value (§2.1)
+            # Refused even at its default value (docs/anthropic-batches.md#base-url-and-headers).
+            if name in params:
                 raise invalid(
                     f"{name}: this parameter is not supported in anthropic-version "
                     f"{VERSION_2026}; remove it from the request"

@@ -1,4 +1,6 @@
-"""Running the requests of a Message Batch into its results JSONL (§2.6).
+"""Running the requests of a Message Batch into its results JSONL.
+
+See docs/anthropic-batches.md#results-jsonl.
 
 Requests run in a shuffled order seeded by the batch id (as the real service does not keep
 input order), and the results are written in that order. Each request is checked when it runs,

@@ -1,5 +1,6 @@
-"""``POST /v1/messages``: Claude answers, simulated, whole or streamed (§2); and
-``POST /v1/messages/count_tokens``, which counts a prompt by the same rule (free: no ledger).
+"""``POST /v1/messages``: Claude answers, simulated, whole or streamed
+(docs/anthropic-batches.md#anthropic-message-batches); and ``POST /v1/messages/count_tokens``,
+which counts a prompt by the same rule (free: no ledger).
 
 The middleware has already checked the key and ``anthropic-version``. A call goes: parse →
 injected fault (answered at once) → check the body → prompt cache → simulate → wait

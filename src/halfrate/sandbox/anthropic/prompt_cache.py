@@ -1,4 +1,4 @@
-"""Anthropic prompt caching, simulated (reference §2.9).
+"""Anthropic prompt caching, simulated (docs/anthropic-batches.md#prompt-caching-in-batches).
 
 A request marks a cacheable prefix by putting ``cache_control: {"type": "ephemeral"[, "ttl":
 "5m"|"1h"]}`` on blocks of ``tools``, ``system`` or ``messages`` (in that order). The prefix runs

@@ -1,4 +1,6 @@
-"""Deterministic simulated Claude answers: a Messages body in, a ``Message`` out (§2.6).
+"""Deterministic simulated Claude answers: a Messages body in, a ``Message`` out.
+
+See docs/anthropic-batches.md#results-jsonl.
 
 Pure: the prompt-cache outcome is decided by the caller (it is the one stateful step) and passed
 in as a :class:`CacheUse`. The text is :func:`halfrate.sandbox.common.compose.reply`, marked
@@ -35,7 +37,10 @@ def asked(params: JSON) -> JSON:
 
 
 def usage(use: CacheUse, output_tokens: int, tier: str) -> JSON:
-    """A ``Usage`` object; ``input_tokens`` is the uncached input only (§2.9)."""
+    """A ``Usage`` object; ``input_tokens`` is the uncached input only.
+
+    See docs/anthropic-batches.md#prompt-caching-in-batches.
+    """
     return {
         "input_tokens": use.input_tokens,
         "cache_creation_input_tokens": use.write,

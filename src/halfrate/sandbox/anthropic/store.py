@@ -1,4 +1,6 @@
-"""The Message Batches of one sandbox app, in memory, behind a lock (§2.2).
+"""The Message Batches of one sandbox app, in memory, behind a lock.
+
+See docs/anthropic-batches.md#endpoints.
 
 Lock order as on the OpenAI side: a batch's own lock may be held while running it, the store
 lock only for dictionary work. Methods return wire dicts; ``base_url`` is the sandbox's own

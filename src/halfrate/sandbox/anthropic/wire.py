@@ -1,4 +1,6 @@
-"""Wire details of Anthropic's API (reference §2): its error shape, ids, times and versions.
+"""Wire details of Anthropic's API: its error shape, ids, times and versions.
+
+See docs/anthropic-batches.md#anthropic-message-batches.
 
 Pure and cheap, like :mod:`halfrate.sandbox.openai.wire` on the OpenAI side.
 """
@@ -15,7 +17,8 @@ from halfrate.sandbox.common.jsondata import JSON
 # The paths Anthropic's SDK calls; everything under them is answered the Anthropic way.
 MESSAGES_PATH = "/v1/messages"
 VERSIONS = ("2023-06-01", "2026-10-21")
-VERSION_2026 = "2026-10-21"  # removes temperature, top_p and top_k (§2.1)
+# Removes temperature, top_p and top_k (docs/anthropic-batches.md#base-url-and-headers).
+VERSION_2026 = "2026-10-21"
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -25,7 +28,9 @@ def is_anthropic_path(path: str) -> bool:
 
 
 class AnthropicError(HalfrateError):
-    """An HTTP error the sandbox answers in Anthropic's shape (§2.1).
+    """An HTTP error the sandbox answers in Anthropic's shape.
+
+    See docs/anthropic-batches.md#base-url-and-headers.
 
     Routes raise it; the app turns it into the response, with the request's own id.
     """

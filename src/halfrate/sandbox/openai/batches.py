@@ -264,7 +264,7 @@ class BatchRecord:
         return (len(self.tasks), succeeded, done - succeeded - lost)
 
     def to_wire(self, now: float) -> JSON:
-        """The Batch object of §1.4."""
+        """The Batch object of docs/openai-batch.md#batch-endpoints."""
         total, completed, failed = self._counts(now)
         input_tokens, output_tokens = self.usage
         stamps = {

@@ -1,4 +1,4 @@
-"""The Batch API routes (§1.4): create, retrieve, list, cancel.
+"""The Batch API routes (docs/openai-batch.md#batch-endpoints): create, retrieve, list, cancel.
 
 Reading a batch may run it (the lifecycle is lazy), so the routes that read batches are plain
 functions, which FastAPI runs in its thread pool rather than on the event loop.

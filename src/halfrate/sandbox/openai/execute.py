@@ -2,11 +2,12 @@
 
 Pure (apart from pausing the garbage collector): tasks in, JSONL bytes and counts out. Lines
 run in a shuffled order, seeded by the batch id, because the real service does not keep input
-order (§1.3) and clients must match by custom_id.
+order (docs/openai-batch.md#the-batch-input-file) and clients must match by custom_id.
 A batch stopped early (cancelled, expired) runs only the first ``done`` tasks of that order; the
 rest become error-file lines with ``response: null`` and a ``batch_cancelled`` or
-``batch_expired`` error (§1.8, §1.9). Injected line faults (:mod:`fault_dice`) are applied here,
-at no cost per line when there are none.
+``batch_expired`` error (docs/openai-batch.md#output-and-error-files and
+#expiry-and-cancellation). Injected line faults (:mod:`halfrate.sandbox.faults.dice`) are
+applied here, at no cost per line when there are none.
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""The Files API routes (§1.2): upload, retrieve, list, content, delete."""
+"""The Files API routes: upload, retrieve, list, content, delete.
+
+See docs/openai-batch.md#the-files-api.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""OpenAI service tiers the sandbox enforces: which models offer flex processing (§1.12).
+"""OpenAI service tiers the sandbox enforces: which models offer flex processing.
+
+See docs/openai-batch.md#pricing-and-flex-processing.
 
 Only some models take ``service_tier: "flex"``; any other model answers 400. Flex can also be
 out of capacity (the ``flex_unavailable`` fault), which OpenAI answers with 429

@@ -1,4 +1,6 @@
-"""Whole-file validation of a batch input file, as OpenAI does before running anything (§1.7).
+"""Whole-file validation of a batch input file, as OpenAI does before running anything.
+
+See docs/openai-batch.md#validation-failures.
 
 Pure: bytes and the batch endpoint in, the parsed tasks or the list of problems out. A file is
 accepted whole or rejected whole; every problem found is reported with its 1-based line, up to
@@ -21,7 +23,8 @@ from halfrate.sandbox.common.jsondata import JSON
 from halfrate.sandbox.openai.checks import EMBEDDINGS
 
 MAX_TASKS = 50_000
-MAX_EMBEDDING_INPUTS = 50_000  # across all lines of an /v1/embeddings batch (§1.11)
+# Across all lines of an /v1/embeddings batch (docs/openai-batch.md#limits).
+MAX_EMBEDDING_INPUTS = 50_000
 MAX_ERRORS = 1000
 
 

@@ -13,7 +13,7 @@ from halfrate.sandbox.common.jsondata import JSON
 
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
-# The endpoints a batch may target (SDK 3.54 / spec 2026, reference §1.3).
+# The endpoints a batch may target (docs/openai-batch.md#allowed-endpoints).
 BATCH_ENDPOINTS: tuple[str, ...] = (
     "/v1/responses",
     "/v1/chat/completions",
@@ -27,7 +27,9 @@ BATCH_ENDPOINTS: tuple[str, ...] = (
 
 
 class ApiError(HalfrateError):
-    """An HTTP error the sandbox answers in OpenAI's error shape (§1.1).
+    """An HTTP error the sandbox answers in OpenAI's error shape.
+
+    See docs/openai-batch.md#base-url-auth-and-errors.
 
     Routes raise it; the app turns it into the response. It never escapes to library callers.
     """
@@ -88,7 +90,10 @@ def type_name(value: Any) -> str:
 
 
 def responses_usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-    """Usage in the Responses API's shape, also used by the batch object's aggregate (§1.4)."""
+    """Usage in the Responses API's shape, also used by the batch object's aggregate.
+
+    See docs/openai-batch.md#batch-endpoints.
+    """
     return {
         "input_tokens": input_tokens,
         "input_tokens_details": {"cached_tokens": 0},
