@@ -1,5 +1,5 @@
 """Prices from the bundled genai-prices data, per lane, checked by hand against published rates
-(provider-apis.md §4; $/million tokens)."""
+(docs/pricing.md#example-rates; $/million tokens)."""
 
 from __future__ import annotations
 

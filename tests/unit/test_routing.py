@@ -13,8 +13,9 @@ from halfrate.errors import ConfigError, InputError
 from halfrate.models import Lane, Provider
 from halfrate.records import ParsedLine
 from halfrate.routing.policy_file import parse_policy
-from halfrate.routing.router import Router, Urgency, check_tags, deadline_of
+from halfrate.routing.router import Router, Urgency
 from halfrate.routing.rules import Route, decide
+from halfrate.urgency import check_tags, deadline_of
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
