@@ -18,7 +18,7 @@ import orjson
 
 from halfrate.catalog import provider_of_model
 from halfrate.config import Settings
-from halfrate.dispatch.calling import run_call
+from halfrate.dispatch.sync_call import run_call
 from halfrate.errors import CallFailed, ConfigError, InputError
 from halfrate.models import (
     ANTHROPIC_MESSAGES,

@@ -9,7 +9,6 @@ import typer
 
 from halfrate import logs
 from halfrate.cli.console import stdout_console
-from halfrate.cli.demo import run_demo
 from halfrate.config import load_settings
 from halfrate.sandbox import describe_faults, parse_faults, serve
 
@@ -71,4 +70,8 @@ def sandbox(
 def demo(verbose: Verbose = False) -> None:
     """The main job on the sandbox, no keys: a bundled sample job through the batch lane."""
     logs.configure(verbose)
+    # Imported here: the demo brings both providers' SDKs (over a second of imports), which
+    # `halfrate --help` and the other commands need not pay for.
+    from halfrate.cli.demo import run_demo
+
     run_demo(out, load_settings())

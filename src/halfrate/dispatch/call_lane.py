@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from concurrent import futures
 
 from halfrate.config import Settings
-from halfrate.dispatch.calling import run_call
+from halfrate.dispatch.sync_call import run_call
 from halfrate.errors import ConfigError
 from halfrate.providers.sync import SyncCaller
 from halfrate.records import CallCounts, CallRecord, ClaimedCall

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
@@ -23,9 +23,6 @@ from halfrate.errors import InputError
 from halfrate.intake.line_formats import describe, line_provider, parse_line
 from halfrate.models import ANTHROPIC_MESSAGES, Provider
 from halfrate.records import ParsedLine
-
-if TYPE_CHECKING:
-    pass
 
 
 @dataclass(frozen=True)

@@ -13,22 +13,19 @@ identical one is still in flight goes back too, and the deadline guard takes it 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from halfrate.models import OPEN_REQUEST_STATES, CacheKind, Lane, RequestState
 from halfrate.records import SettleCounts, Sharing
 from halfrate.store.attempts import priced_requests
-from halfrate.store.base import id_in
+from halfrate.store.base import Database, id_in
 from halfrate.store.cancels import cancelled_jobs
 from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.rollup import add_attempts
 from halfrate.store.tables import attempts, request_state_is, requests, results, routes
 from halfrate.store.transitions import move_requests
-
-if TYPE_CHECKING:
-    from halfrate.store.base import Database
 
 SETTLE_CHUNK = 2_000
 _LIVE = sorted(s.value for s in OPEN_REQUEST_STATES)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -25,15 +24,12 @@ from halfrate.store.attempts import (
     priced_requests,
     usage_columns,
 )
-from halfrate.store.base import bulk_insert, id_in
+from halfrate.store.base import Database, bulk_insert, id_in
 from halfrate.store.cancels import not_cancelled
 from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.rollup import Fact, add_attempts
 from halfrate.store.tables import attempts, request_state_is, requests, results, routes
 from halfrate.store.transitions import move_requests, take_requests
-
-if TYPE_CHECKING:
-    from halfrate.store.base import Database
 
 _SYNC = sorted(lane.value for lane in SYNC_LANES)
 

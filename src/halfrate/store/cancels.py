@@ -9,20 +9,15 @@ What already finished is kept, and a call under way finishes (it is being paid f
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import orjson
 import sqlalchemy as sa
 
 from halfrate.models import BatchState, CancelOutcome, RequestState
 from halfrate.records import BatchToCancel
-from halfrate.store.base import id_in
+from halfrate.store.base import Database, id_in
 from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.tables import batches, jobs, request_state_is, requests, results
 from halfrate.store.transitions import move_batch, take_requests
-
-if TYPE_CHECKING:
-    from halfrate.store.base import Database
 
 JOB_CANCELLED = "job_cancelled"  # batches.cancel_reason of a batch cancelled with its job
 CANCEL_ERROR = orjson.dumps(

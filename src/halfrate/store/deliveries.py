@@ -10,17 +10,13 @@ cursor. A sink added to a job that already has results gets those results queued
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from halfrate.records import SinkRow
-from halfrate.store.base import id_in, new_id
+from halfrate.sinks.base import DeliveryReport, Outgoing
+from halfrate.store.base import Database, id_in, new_id
 from halfrate.store.tables import deliveries, requests, results, sinks
-
-if TYPE_CHECKING:
-    from halfrate.sinks.base import DeliveryReport, Outgoing
-    from halfrate.store.base import Database
 
 MAX_RETRY_WAIT_SECONDS = 3600.0
 
@@ -153,8 +149,6 @@ class DeliveryQueries:
         return SinkRow(*row)
 
     def pending(self, sink: SinkRow, now: float, limit: int) -> list[Outgoing]:
-        from halfrate.sinks.base import Outgoing
-
         with self._store.read() as conn:
             rows = conn.execute(
                 sa.select(

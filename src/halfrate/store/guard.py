@@ -7,17 +7,13 @@ those already in a batch are taken out of it, after the batch is cancelled where
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import sqlalchemy as sa
 
 from halfrate.models import BatchState, Lane, RequestState
 from halfrate.records import UrgentBatch
+from halfrate.store.base import Database
 from halfrate.store.tables import GUARDED, batches, request_state_is, requests
 from halfrate.store.transitions import move_batch, move_requests
-
-if TYPE_CHECKING:
-    from halfrate.store.base import Database
 
 MOVED_BY_GUARD = "deadline_guard"
 

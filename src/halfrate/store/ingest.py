@@ -7,7 +7,6 @@ duplicated output line, a second ingestion of the same file after a crash) chang
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -22,7 +21,7 @@ from halfrate.store.attempts import (
     locked_for_settling,
     usage_columns,
 )
-from halfrate.store.base import bulk_insert, id_in
+from halfrate.store.base import Database, bulk_insert, id_in
 from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.rollup import add_attempts
 from halfrate.store.tables import (
@@ -34,9 +33,6 @@ from halfrate.store.tables import (
     routes,
 )
 from halfrate.store.transitions import move_requests
-
-if TYPE_CHECKING:
-    from halfrate.store.base import Database
 
 
 class IngestQueries:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from halfrate.models import Lane
-from halfrate.store.rollup import DAY, HOUR, NO_DEADLINE, REBUILD_CHUNK, Rollup, read_facts
+from halfrate.store.base import Database
+from halfrate.store.rollup import DAY, HOUR, NO_DEADLINE, REBUILD_CHUNK, Rollup, read_facts, rebuild
 from halfrate.store.tables import (
     LEDGER_DAY_KEYS,
     LEDGER_DAY_SUMS,
@@ -25,9 +26,6 @@ from halfrate.store.tables import (
     ledger_days,
     ledger_timings,
 )
-
-if TYPE_CHECKING:
-    from halfrate.store.base import Database
 
 DAY_SECONDS = 86400
 
@@ -284,8 +282,6 @@ class LedgerQueries:
 
     def rebuild_rollups(self) -> None:
         """Recompute the rollups from every attempt (see :func:`rollup.rebuild`)."""
-        from halfrate.store.rollup import rebuild
-
         with self._store.write() as conn:
             rebuild(conn)
 

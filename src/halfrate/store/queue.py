@@ -6,21 +6,17 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import sqlalchemy as sa
 
 from halfrate.errors import InvalidTransition
 from halfrate.models import BatchState, Lane, RequestState
 from halfrate.records import BatchRecord, CreateStart, Group
-from halfrate.store.base import new_id
+from halfrate.store.base import Database, new_id
 from halfrate.store.cancels import not_cancelled
 from halfrate.store.tables import GUARDED, batches, request_state_is, requests
 from halfrate.store.transitions import move_batch, move_requests
-
-if TYPE_CHECKING:
-    from halfrate.store.base import Database
-
 
 _BATCH_COLUMNS = [batches.c[name] for name in BatchRecord.__dataclass_fields__]
 

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from halfrate.errors import NotFound
 from halfrate.models import BatchView, JobStatus, Moved, Result, SinkView
 from halfrate.records import ResultRow
+from halfrate.sinks.spec import mask, parse_sink
+from halfrate.store.base import Database
 from halfrate.store.deliveries import delivery_states
 from halfrate.store.tables import attempts, batches, jobs, requests, results, routes
-
-if TYPE_CHECKING:
-    from halfrate.store.base import Database
 
 
 @dataclass(frozen=True)
@@ -242,8 +240,6 @@ def _job_batch_ids(job_id: str) -> sa.Select[tuple[str]]:
 
 
 def _shown(spec: str) -> str:
-    from halfrate.sinks.spec import mask, parse_sink
-
     try:
         return parse_sink(spec).display()
     except Exception:  # a spec stored by another version: hide what might be secret

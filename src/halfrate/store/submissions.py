@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
 from halfrate.errors import IdempotencyConflict, InputError
 from halfrate.models import Lane, RequestState, SubmitOutcome
-from halfrate.records import ParsedLine, Reservation, Sharing
+from halfrate.records import ParsedLine, Reservation, RouteChoice, Sharing
+from halfrate.sinks import SinkSpec
 from halfrate.store.answers import link_identical
-from halfrate.store.base import bulk_insert, new_id
+from halfrate.store.base import Database, bulk_insert, new_id
 from halfrate.store.budgets import reserve
 from halfrate.store.deliveries import attach_sink
 from halfrate.store.tables import jobs, requests, routes
-
-if TYPE_CHECKING:
-    from halfrate.records import RouteChoice
-    from halfrate.sinks import SinkSpec
-    from halfrate.store.base import Database
 
 INSERT_CHUNK = 5_000
 
