@@ -13,8 +13,8 @@ import sqlalchemy as sa
 
 from halfrate import RequestSpec
 from halfrate.dispatch import steps
-from halfrate.dispatch.calling import run_call
 from halfrate.dispatch.lease import LeaseKeeper
+from halfrate.dispatch.sync_call import run_call
 from halfrate.models import BatchState, Lane, Verdict
 from halfrate.providers.base import Limits
 from halfrate.providers.openai import OpenAIBatchProvider
