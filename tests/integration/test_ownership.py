@@ -6,9 +6,12 @@ cannot be read ending as a retry instead of taking its neighbours down."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx2
 import openai
+import pytest
 import sqlalchemy as sa
 
 from halfrate import RequestSpec
@@ -221,3 +224,64 @@ def test_creates_a_provider_cannot_tell_apart_after_a_crash_go_one_at_a_time(
             first.id, provider_batch_id="msgbatch_1", provider_status="in_progress", next_poll_at=0
         )
         assert queue.start_create(second.id, "anthropic", alone=True, now=now) == started
+
+
+class _TakenOverWhileUploading(OpenAIBatchProvider):
+    """The real provider, with another worker taking the batch's step over at the worst moment:
+    after this worker's upload and lease check, before it records its create."""
+
+    def __init__(self, client: openai.OpenAI, taken_over: Callable[[], None]) -> None:
+        super().__init__(client, Limits(50_000, 200_000_000))
+        self.taken_over = taken_over
+
+    def stage(self, path: Path) -> str:
+        staged = super().stage(path)
+        self.taken_over()
+        return staged
+
+
+def test_a_step_taken_over_during_the_upload_sends_no_create(database_url: str) -> None:
+    with SandboxServer() as server, connected(database_url, server.base_url) as (hr, client):
+        hr.submit(chat_specs(3), job="raced")
+        batch = claim(hr.store)
+        held = hr.store.queue.take_step(batch, batch.next_poll_at or 0.0, 60.0)
+        assert held is not None
+        keeper = LeaseKeeper(hr.store.queue, 60.0)
+        keeper.hold(batch.id, held)
+
+        def other_worker_takes_the_step() -> None:
+            hr.store.queue.update(batch.id, next_poll_at=held + 1.0)
+
+        provider = _TakenOverWhileUploading(client, other_worker_takes_the_step)
+        ctx = steps.StepContext(hr.store, hr.settings, hr.settings.resolved_home, leases=keeper)
+        try:
+            assert steps.submit(ctx, provider, hr.store.queue.get(batch.id)) is False
+        finally:
+            keeper.close()
+        assert list(client.batches.list()) == []  # nothing created, nothing to pay
+        record = hr.store.queue.get(batch.id)
+        assert record.create_started_at is None
+        assert record.next_poll_at == held + 1.0  # the other worker's lease, untouched
+
+
+def test_a_create_whose_answer_never_came_is_not_sent_again_until_it_must_have_landed(
+    database_url: str,
+) -> None:
+    with SandboxServer() as server, connected(database_url, server.base_url) as (hr, client):
+        hr.submit(chat_specs(3), job="unknown")
+        batch = claim(hr.store)
+        provider = OpenAIBatchProvider(client, Limits(50_000, 200_000_000))
+        ctx = steps.StepContext(hr.store, hr.settings, hr.settings.resolved_home)
+        # A create was sent a moment ago and its answer never came (a timeout, a crash): it
+        # may still land at the provider.
+        sent = time.time()
+        hr.store.queue.update(batch.id, create_started_at=sent)
+        assert steps.submit(ctx, provider, hr.store.queue.get(batch.id)) is False
+        assert list(client.batches.list()) == []
+        waiting = hr.store.queue.get(batch.id)
+        assert waiting.next_poll_at == pytest.approx(sent + ctx.create_settle_seconds)
+        # Long after it must have landed, and it is not there: it never reached the provider.
+        hr.store.queue.update(batch.id, create_started_at=sent - ctx.create_settle_seconds - 1)
+        assert steps.submit(ctx, provider, hr.store.queue.get(batch.id)) is True
+        assert len(list(client.batches.list())) == 1
+        assert hr.store.queue.get(batch.id).state == BatchState.SUBMITTED.value
