@@ -12,6 +12,7 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -21,8 +22,9 @@ from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate
 from halfrate.models import ANTHROPIC_MESSAGES, Provider, Result
 from halfrate.pricing.prices import PriceBook
 from halfrate.records import ParsedLine
-from halfrate.tabular import TableFile, Template, open_table
 from halfrate.tabular.results import output_text
+from halfrate.tabular.rows import TableFile, open_table
+from halfrate.tabular.template import Template
 
 DEFAULT_MODEL = "gpt-4o-mini"
 CHAT = "/v1/chat/completions"
@@ -52,16 +54,16 @@ class TablePlan:
 
     def lines(self, max_line_bytes: int) -> Iterator[ParsedLine]:
         """One request per row, each checked; the first bad row stops it with its number."""
-        for number, row in self.table.rows():
-            prompt = self.template.render(row)
+        for row in self.table.rows():
+            prompt = self.template.render(row.texts)
             body_json = orjson.dumps(self.body(prompt)).decode()
             if len(body_json.encode()) > max_line_bytes:
                 raise InputError(
-                    f"{self.table.where(number)}: the prompt with this row's values is larger "
-                    f"than a request may be ({max_line_bytes:,} bytes)"
+                    f"{self.table.where(row.number)}: the prompt with this row's values is "
+                    f"larger than a request may be ({max_line_bytes:,} bytes)"
                 )
             yield ParsedLine(
-                number, f"row-{number}", self.provider, self.endpoint, self.model, body_json
+                row.number, f"row-{row.number}", self.provider, self.endpoint, self.model, body_json
             )
 
 
@@ -102,25 +104,24 @@ def estimate_table(
     return made
 
 
-def answers_of(
-    plan: TablePlan, results: Iterator[Result]
-) -> Iterator[tuple[dict[str, str], tuple[str, str, str]]]:
-    """Each row with its answer, status and error, from the job's ``results`` in submission
-    order: rows and results are both read in row order, so neither is held in memory."""
+def answers_of(plan: TablePlan, results: Iterator[Result]) -> Iterator[tuple[int, list[Any]]]:
+    """Each row's number with its answer, status and error, from the job's ``results`` in
+    submission order: rows and results are both read in row order, so neither is held in
+    memory."""
     if _job_name(plan.table.path, plan.prompt, plan.model) != plan.job_name:
         raise InputError(
             f"{plan.table.path}: the file changed while its job ran; its answers are not "
             "written beside rows they were not asked for: run the command again"
         )
-    for number, row in plan.table.rows():
+    for row in plan.table.rows():
         result = next(results, None)
-        if result is None or result.key != f"row-{number}":
+        if result is None or result.key != f"row-{row.number}":
             raise InputError(
-                f"{plan.table.where(number)}: the file changed since it was submitted; "
+                f"{plan.table.where(row.number)}: the file changed since it was submitted; "
                 "run it again under its new content"
             )
         error = result.error or {}
         message = str(error.get("message") or "") if result.status != "succeeded" else ""
-        yield row, (output_text(result.response), result.status, message)
+        yield row.number, [output_text(result.response), result.status, message]
     if next(results, None) is not None:
         raise InputError(f"{plan.table.path}: the file lost rows while its job ran")

@@ -45,7 +45,7 @@ def tickets_csv(tmp_path: Path) -> Path:
         writer = csv.writer(handle)
         writer.writerow(["id", "ticket text"])
         writer.writerows(TICKETS)
-        writer.writerow(["", ""])  # an empty row is skipped
+        writer.writerow(["", ""])  # an empty row is not asked about, but kept in the output
     return path
 
 
@@ -74,13 +74,16 @@ def test_a_csv_is_answered_row_by_row_and_written_back(
     out = tmp_path / "tickets.answers.csv"
     with out.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["id"] for r in rows] == ["1", "2", "3", "4"]
+    assert [r["id"] for r in rows] == ["1", "2", "3", "4", ""]
+    assert rows[4] == {"id": "", "ticket text": "", "answer": "", "status": "", "error": ""}
+    rows = rows[:4]
     assert list(rows[0]) == ["id", "ticket text", "answer", "status", "error"]
-    assert rows[2]["ticket text"] == TICKETS[2][1]
-    for row in rows:
+    # The customer's formula comes back as text a spreadsheet will not run (a leading ').
+    assert rows[2]["ticket text"] == "'" + TICKETS[2][1]
+    for row, (_, text) in zip(rows, TICKETS, strict=True):
         assert row["status"] == "succeeded"
         assert row["error"] == ""
-        assert f"Classify: {row['ticket text']}" in row["answer"]  # the sandbox echoes it
+        assert f"Classify: {text}" in row["answer"].lstrip("'")  # the sandbox echoes it
     assert rows[0]["answer"] == rows[3]["answer"]
 
     # The same command again: the job is there, nothing is sent or paid again.
@@ -193,7 +196,12 @@ def _write(path: Path, text: str | bytes) -> Path:
         ("t.csv", "a,a\n1,2\n", ["--prompt", "{a}"], ["row 1: columns 1 and 2 are both named 'a'"]),
         ("t.csv", "a,,b\n1,2,3\n", ["--prompt", "{a}"], ["row 1: column 2 has no name"]),
         ("t.csv", "a,b\n1,2\n3,4,5\n", ["--prompt", "{a}"], ["t.csv, row 3: 3 values"]),
-        ("t.csv", b"a,b\n1,\xff\xfe\n", ["--prompt", "{a}"], ["t.csv, line 2: not UTF-8"]),
+        (
+            "t.csv",
+            b"a,b\n1,\x81\x8d\n",
+            ["--prompt", "{a}"],
+            ["t.csv, line 2: not UTF-8, UTF-16 or Windows-1252 text"],
+        ),
         ("t.csv", 'a,b\n1,"unclosed\n', ["--prompt", "{a}"], ["t.csv", "row"]),
         ("t.txt", "a\n1\n", ["--prompt", "{a}"], ["not a table halfrate reads"]),
         ("t.xlsx", b"not a zip", ["--prompt", "{a}"], ["not a readable .xlsx workbook"]),

@@ -7,9 +7,9 @@ import datetime as dt
 import pytest
 
 from halfrate.errors import InputError
-from halfrate.tabular.rows import _cell_text
+from halfrate.tabular.cells import cell_text, inert
 from halfrate.tabular.template import Template
-from halfrate.tabular.write import _inert, added_columns
+from halfrate.tabular.write import added_columns
 
 COLUMNS = ("ticket text", "id")
 
@@ -45,21 +45,28 @@ def test_a_bad_prompt_says_where(text: str, message: str) -> None:
 
 
 def test_cells_read_as_a_spreadsheet_shows_them() -> None:
-    assert _cell_text(None) == ""
-    assert _cell_text(1200.0) == "1200"
-    assert _cell_text(3.5) == "3.5"
-    assert _cell_text(True) == "TRUE"
-    assert _cell_text(dt.date(2026, 12, 2)) == "2026-12-02"
-    assert _cell_text({"a": [1]}) == '{"a":[1]}'
+    assert cell_text(None) == ""
+    assert cell_text(1200.0) == "1200"
+    assert cell_text(3.5) == "3.5"
+    assert cell_text(True) == "TRUE"
+    assert cell_text(dt.date(2026, 12, 2)) == "2026-12-02"
+    assert cell_text({"a": [1]}) == '{"a":[1]}'
 
 
 def test_answers_never_run_as_formulas_and_our_columns_step_aside() -> None:
-    assert _inert("=SUM(A1)") == "'=SUM(A1)"
-    assert _inert("+1") == "'+1"
-    assert _inert("@cmd") == "'@cmd"
-    assert _inert("-1+2") == "'-1+2"
-    assert _inert("- a list item") == "- a list item"
-    assert _inert("plain") == "plain"
+    assert inert("=SUM(A1)") == "'=SUM(A1)"
+    assert inert('=HYPERLINK("http://x")') == "'=HYPERLINK(\"http://x\")"
+    assert inert("+SUM(A1:A9)") == "'+SUM(A1:A9)"
+    assert inert("@cmd") == "'@cmd"
+    assert inert("-1+2") == "'-1+2"
+    # Anything a spreadsheet could run, a list item too; tab and carriage return as well.
+    assert inert("- a list item") == "'- a list item"
+    assert inert("\t=1") == "'\t=1"
+    assert inert("\r=1") == "'\r=1"
+    # Plain numbers stay numbers; text stays as it is.
+    for number in ("-1", "+2.5", "-0,5", "1e-3", "-.5"):
+        assert inert(number) == number
+    assert inert("plain") == "plain"
     assert added_columns(("answer", "status (halfrate)", "status")) == (
         "answer (halfrate)",
         "status (halfrate) (halfrate)",

@@ -13,7 +13,7 @@ from halfrate.models import SubmitOutcome
 from halfrate.routing.router import Urgency
 from halfrate.store import Store
 from halfrate.table_job import TablePlan, answers_of, estimate_table, plan_table
-from halfrate.tabular.write import output_kind, write_answers
+from halfrate.tabular.write import added_columns, output_kind, write_answers
 
 
 class Tables:
@@ -58,4 +58,4 @@ class Tables:
         rows written. Refused when the table changed since its job was submitted."""
         job_id = self.store.reads.find_job(job).id
         answers = answers_of(plan, self.store.reads.iter_results(job_id))
-        return write_answers(plan.table, answers, target)
+        return write_answers(plan.table, added_columns(plan.table.columns), answers, target)

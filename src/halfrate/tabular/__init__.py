@@ -1,7 +1,4 @@
-"""Spreadsheets in and out: rows of a CSV, XLSX or JSONL file, a prompt written over their
-columns, and the same rows written back with each answer beside them."""
-
-from halfrate.tabular.rows import TableFile, open_table
-from halfrate.tabular.template import Template
-
-__all__ = ["TableFile", "Template", "open_table"]
+"""Spreadsheets in and out: rows of a CSV, TSV, XLSX or JSONL file (:mod:`rows`, with
+:mod:`delimited` and :mod:`workbook`), a prompt written over their columns (:mod:`template`),
+the same table written back with each answer beside it (:mod:`write`), cells made safe to open
+(:mod:`cells`), and a job's results as tables (:mod:`results`)."""

@@ -1,30 +1,43 @@
-"""Reading a table's rows from a CSV, XLSX or JSONL file, streamed.
+"""A table's rows, read from a CSV, TSV, XLSX or JSONL file, streamed.
 
-The first row (CSV, XLSX) names the columns; a JSONL file holds one object per line, whose keys
-are the columns. Rows are numbered as a spreadsheet shows them (the header is row 1), JSONL
-rows by line. Rows whose cells are all empty are skipped. Every problem is one InputError that
-names the file, the row and the column.
+The first row (CSV, TSV, XLSX) names the columns; a JSONL file holds one object per line, whose
+keys are the columns. Rows are numbered as a spreadsheet shows them (the header is row 1), JSONL
+rows by line. A row keeps its values as the file has them (numbers and dates in a workbook,
+JSON values in JSONL) for writing back, and gives the prompt their text. Rows whose cells are
+all empty are not asked about. Every problem is one InputError naming the file (and sheet), the
+row and the column.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
-import datetime as dt
-import zipfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 
 from halfrate.errors import InputError
+from halfrate.tabular import delimited, workbook
+from halfrate.tabular.cells import cell_text
+from halfrate.tabular.delimited import MAX_CELL_BYTES, Dialect
 
-KINDS = {".csv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl"}
-MAX_CELL_BYTES = 10 * 1024 * 1024  # a cell larger than this cannot fit one request anyway
+KINDS = {".csv": "csv", ".tsv": "csv", ".xlsx": "xlsx", ".jsonl": "jsonl"}
 MAX_COLUMNS = 1_000
-SNIFF_BYTES = 64 * 1024
+MAX_COLUMN_NAME = 200
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row: its number, and its values in the order of the table's columns."""
+
+    number: int
+    values: tuple[Any, ...]
+    texts: dict[str, str] = field(compare=False)  # column -> the value as text
+
+    @property
+    def empty(self) -> bool:
+        return not any(text.strip() for text in self.texts.values())
 
 
 @dataclass(frozen=True)
@@ -34,160 +47,105 @@ class TableFile:
     path: Path
     kind: str  # csv | xlsx | jsonl
     columns: tuple[str, ...]
-    delimiter: str = ","
+    dialect: Dialect | None = None  # CSV and TSV: how the file is written
+    sheet: str | None = None  # XLSX: the sheet read
 
-    def rows(self) -> Iterator[tuple[int, dict[str, str]]]:
-        """(row number, {column: value}) for each row that is not empty."""
-        if self.kind == "csv":
-            return self._csv_rows()
-        if self.kind == "xlsx":
-            return self._xlsx_rows()
-        return self._jsonl_rows()
+    @property
+    def delimiter(self) -> str:
+        return self.dialect.delimiter if self.dialect is not None else ","
+
+    def rows(self) -> Iterator[Row]:
+        """Every row under the header with a value in it, in file order."""
+        return (row for row in self.all_rows() if not row.empty)
+
+    def all_rows(self) -> Iterator[Row]:
+        """Every row under the header, empty ones included (to write the table back whole)."""
+        if self.kind == "jsonl":
+            yield from self._jsonl_rows()
+            return
+        for number, cells in self._grid():
+            if number == 1:
+                continue
+            width = len(self.columns)
+            extra = [c for c in cells[width:] if cell_text(c).strip()]
+            if extra:
+                raise InputError(
+                    f"{self.where(number)}: {len(cells)} values, but the first row names "
+                    f"{width} columns"
+                )
+            values = tuple(cells[:width]) + (None,) * (width - len(cells[:width]))
+            texts = {}
+            for column, value in zip(self.columns, values, strict=True):
+                text = cell_text(value)
+                if len(text.encode()) > MAX_CELL_BYTES:
+                    raise InputError(f"{self.where(number)}, column {column!r}: too large")
+                texts[column] = text
+            yield Row(number, values, texts)
 
     def where(self, row: int | None = None) -> str:
+        place = str(self.path) if self.sheet is None else f"{self.path}, sheet {self.sheet!r}"
         if row is None:
-            return str(self.path)
-        return f"{self.path}, {'line' if self.kind == 'jsonl' else 'row'} {row}"
+            return place
+        return f"{place}, {'line' if self.kind == 'jsonl' else 'row'} {row}"
 
-    def _csv_rows(self) -> Iterator[tuple[int, dict[str, str]]]:
-        with self.path.open("rb") as handle:
-            reader = csv.reader(
-                _utf8_lines(handle, self.path), delimiter=self.delimiter, strict=True
-            )
-            number = 0
-            try:
-                for number, cells in enumerate(reader, start=1):
-                    if number == 1 or not any(c.strip() for c in cells):
-                        continue
-                    if len(cells) > len(self.columns) and any(cells[len(self.columns) :]):
-                        raise InputError(
-                            f"{self.where(number)}: {len(cells)} values, but the first row "
-                            f"names {len(self.columns)} columns"
-                        )
-                    yield number, _row(self.columns, cells)
-            except csv.Error as exc:
-                raise InputError(f"{self.where(number + 1)}: not readable CSV: {exc}") from None
+    def _grid(self) -> Iterator[tuple[int, list[Any]]]:
+        if self.kind == "xlsx":
+            assert self.sheet is not None
+            return workbook.sheet_rows(self.path, self.sheet)
+        assert self.dialect is not None
+        return delimited.read_rows(self.path, self.dialect)
 
-    def _xlsx_rows(self) -> Iterator[tuple[int, dict[str, str]]]:
-        book = _open_book(self.path)
-        try:
-            sheet = book.worksheets[0]
-            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-                cells = [_cell_text(v) for v in values]
-                if number == 1 or not any(c.strip() for c in cells):
-                    continue
-                extra = cells[len(self.columns) :]
-                if any(c.strip() for c in extra):
-                    raise InputError(
-                        f"{self.where(number)}: a value beyond the {len(self.columns)} columns "
-                        "the first row names"
-                    )
-                for column, cell in zip(self.columns, cells, strict=False):
-                    if len(cell.encode()) > MAX_CELL_BYTES:
-                        raise InputError(f"{self.where(number)}, column {column}: too large")
-                yield number, _row(self.columns, cells)
-        finally:
-            book.close()
-
-    def _jsonl_rows(self) -> Iterator[tuple[int, dict[str, str]]]:
+    def _jsonl_rows(self) -> Iterator[Row]:
         with self.path.open("rb") as handle:
             for number, raw in enumerate(handle, start=1):
                 if not raw.strip():
                     continue
                 # Keys as the columns were named: without the spaces around them.
-                record = {k.strip(): v for k, v in _json_object(raw, self.where(number)).items()}
-                row = {name: _cell_text(record.get(name)) for name in self.columns}
-                unknown = [k for k in record if k not in row]
+                record = {k.strip(): v for k, v in json_object(raw, self.where(number)).items()}
+                unknown = [k for k in record if k not in self.columns]
                 if unknown:
                     raise InputError(
                         f"{self.where(number)}: key {unknown[0]!r} is not in the first line's "
                         "keys (every line must have the same keys)"
                     )
-                if any(v.strip() for v in row.values()):
-                    yield number, row
+                values = tuple(record.get(name) for name in self.columns)
+                texts = {name: cell_text(v) for name, v in zip(self.columns, values, strict=True)}
+                yield Row(number, values, texts)
 
 
-def open_table(path: str | Path) -> TableFile:
-    """The file at ``path`` with its columns read; refused if it is not a table we can read."""
+def open_table(path: str | Path, sheet: str | None = None) -> TableFile:
+    """The file at ``path`` with its columns read; refused if it is not a table we can read.
+    ``sheet``: which sheet of a workbook (default: the first)."""
     file = Path(path)
     kind = KINDS.get(file.suffix.lower())
     if kind is None:
-        raise InputError(f"{file}: not a table halfrate reads (use .csv, .xlsx or .jsonl)")
+        raise InputError(f"{file}: not a table halfrate reads (use .csv, .tsv, .xlsx or .jsonl)")
     if not file.is_file():
         raise InputError(f"{file}: no such file")
+    if sheet is not None and kind != "xlsx":
+        raise InputError(f"--sheet {sheet!r}: {file} is not a workbook (.xlsx); it has no sheets")
     if kind == "csv":
-        delimiter = _sniff(file)
-        with file.open("rb") as handle:
-            try:
-                header = next(
-                    csv.reader(_utf8_lines(handle, file), delimiter=delimiter, strict=True), []
-                )
-            except csv.Error as exc:
-                raise InputError(f"{file}, row 1: not readable CSV ({exc})") from None
-        return TableFile(file, kind, _columns(header, file), delimiter)
+        dialect = delimited.dialect_of(file, "\t" if file.suffix.lower() == ".tsv" else ",")
+        header = next((cells for _, cells in delimited.read_rows(file, dialect)), [])
+        return TableFile(file, kind, _columns(header, str(file)), dialect=dialect)
     if kind == "xlsx":
-        book = _open_book(file)
+        book = workbook.open_book(file)
         try:
-            if not book.worksheets:
-                raise InputError(f"{file}: the workbook has no sheet")
-            first = next(book.worksheets[0].iter_rows(values_only=True, max_row=1), ())
-            header = [_cell_text(v) for v in first]
+            chosen = workbook.chosen_sheet(file, book, sheet)
         finally:
             book.close()
-        return TableFile(file, kind, _columns(header, file))
+        first = next((values for _, values in workbook.sheet_rows(file, chosen)), [])
+        where = f"{file}, sheet {chosen!r}"
+        return TableFile(file, kind, _columns([cell_text(v) for v in first], where), sheet=chosen)
     with file.open("rb") as handle:
         for number, raw in enumerate(handle, start=1):
             if raw.strip():
-                record = _json_object(raw, f"{file}, line {number}")
-                return TableFile(file, kind, _columns(list(record), file))
+                record = json_object(raw, f"{file}, line {number}")
+                return TableFile(file, kind, _columns(list(record), str(file)))
     raise InputError(f"{file}: the file is empty")
 
 
-def _columns(header: list[str], file: Path) -> tuple[str, ...]:
-    names = [h.strip() for h in header]
-    while names and not names[-1]:
-        names.pop()
-    if not names:
-        raise InputError(f"{file}: the file is empty, or its first row names no columns")
-    if len(names) > MAX_COLUMNS:
-        raise InputError(f"{file}, row 1: more than {MAX_COLUMNS:,} columns")
-    seen: dict[str, int] = {}
-    for index, name in enumerate(names, start=1):
-        if not name:
-            raise InputError(f"{file}, row 1: column {index} has no name")
-        if len(name) > 200:
-            raise InputError(f"{file}, row 1: the name of column {index} is over 200 characters")
-        if name in seen:
-            raise InputError(
-                f"{file}, row 1: columns {seen[name]} and {index} are both named {name!r}"
-            )
-        seen[name] = index
-    return tuple(names)
-
-
-def _row(columns: tuple[str, ...], cells: list[str]) -> dict[str, str]:
-    padded = cells + [""] * (len(columns) - len(cells))
-    return dict(zip(columns, padded, strict=False))
-
-
-def _cell_text(value: Any) -> str:
-    """A cell as the text a prompt gets: numbers as a spreadsheet shows them, dates ISO."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float):
-        return str(value)
-    return orjson.dumps(value).decode()  # JSONL: a nested list or object, as JSON
-
-
-def _json_object(raw: bytes, where: str) -> dict[str, Any]:
+def json_object(raw: bytes, where: str) -> dict[str, Any]:
     try:
         record = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -197,38 +155,25 @@ def _json_object(raw: bytes, where: str) -> dict[str, Any]:
     return record
 
 
-def _utf8_lines(handle: BinaryIO, file: Path) -> Iterator[str]:
-    """The file's lines as text, decoded one by one, so a byte that is not UTF-8 is reported
-    on its own line (a cell may span lines, so this is the line, not the row)."""
-    csv.field_size_limit(MAX_CELL_BYTES)
-    for number, raw in enumerate(handle, start=1):
-        if number == 1 and raw.startswith(codecs.BOM_UTF8):
-            raw = raw[len(codecs.BOM_UTF8) :]  # spreadsheet programs start UTF-8 CSV so
-        try:
-            yield raw.decode("utf-8")
-        except UnicodeDecodeError:
+def _columns(header: list[str], where: str) -> tuple[str, ...]:
+    names = [h.strip() for h in header]
+    while names and not names[-1]:
+        names.pop()
+    if not names:
+        raise InputError(f"{where}: the file is empty, or its first row names no columns")
+    if len(names) > MAX_COLUMNS:
+        raise InputError(f"{where}, row 1: more than {MAX_COLUMNS:,} columns")
+    seen: dict[str, int] = {}
+    for index, name in enumerate(names, start=1):
+        if not name:
+            raise InputError(f"{where}, row 1: column {index} has no name")
+        if len(name) > MAX_COLUMN_NAME:
             raise InputError(
-                f"{file}, line {number}: not UTF-8 text (save the file as CSV UTF-8)"
-            ) from None
-
-
-def _sniff(file: Path) -> str:
-    """Comma, semicolon (spreadsheets in many locales) or tab, from the first line."""
-    with file.open("rb") as handle:
-        head = handle.read(SNIFF_BYTES)
-    first = head.split(b"\n", 1)[0]
-    counts = {d: first.count(d.encode()) for d in (",", ";", "\t")}
-    best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else ","
-
-
-def _open_book(file: Path) -> Any:
-    from openpyxl import load_workbook
-
-    try:
-        return load_workbook(file, read_only=True, data_only=True)
-    # Broken workbooks surface as zipfile, XML, KeyError or openpyxl's own errors: all mean
-    # the same to the person who sent the file.
-    except Exception as exc:
-        reason = "not a zip archive" if isinstance(exc, zipfile.BadZipFile) else exc
-        raise InputError(f"{file}: not a readable .xlsx workbook ({reason})") from None
+                f"{where}, row 1: the name of column {index} is over {MAX_COLUMN_NAME} characters"
+            )
+        if name in seen:
+            raise InputError(
+                f"{where}, row 1: columns {seen[name]} and {index} are both named {name!r}"
+            )
+        seen[name] = index
+    return tuple(names)

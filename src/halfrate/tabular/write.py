@@ -1,53 +1,77 @@
 """Writing a table back with each row's answer beside it, in the format it came in.
 
-Three columns are added: the answer's text, the request's status (succeeded, failed, ...) and
-the error, if any. A name the table already uses gets " (halfrate)" appended. The file is
-written beside its final name and renamed into place, so a crash never leaves half a file.
+The table's own columns come first, as they were (every row, empty ones too; every sheet of a
+workbook; the CSV's encoding, delimiter and line ending), then the answer column(s), ``status``
+and ``error``. A name the table already uses gets " (halfrate)" appended. The file is written
+beside its final name and renamed into place, so a crash never leaves half a file, and an
+answers file is only ever replaced whole.
 """
 
 from __future__ import annotations
 
-import csv
+import itertools
 import os
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import Any
 
 import orjson
 
 from halfrate.errors import InputError
+from halfrate.tabular import delimited, workbook
+from halfrate.tabular.cells import cell_text
+from halfrate.tabular.delimited import Dialect
 from halfrate.tabular.rows import TableFile
 
-ADDED = ("answer", "status", "error")
+STATUS_COLUMNS = ("status", "error")
+OUTPUT_KINDS = {".csv": "csv", ".tsv": "tsv", ".xlsx": "xlsx", ".jsonl": "jsonl"}
+# Answers the table's rows are written with: (row number, the added cells), in row order.
+Answers = Iterable[tuple[int, list[Any]]]
 
 
-def added_columns(columns: tuple[str, ...]) -> tuple[str, ...]:
-    names = []
-    for name in ADDED:
+def added_columns(
+    columns: tuple[str, ...], answers: tuple[str, ...] = ("answer",)
+) -> tuple[str, ...]:
+    """The names of the columns halfrate adds, stepping aside from the table's own."""
+    names: list[str] = []
+    for name in (*answers, *STATUS_COLUMNS):
         while name in columns or name in names:
             name = f"{name} (halfrate)"
         names.append(name)
     return tuple(names)
 
 
-def write_answers(
-    table: TableFile,
-    rows: Iterable[tuple[dict[str, str], tuple[str, str, str]]],
-    out: Path,
-) -> int:
-    """Write ``rows`` (the row, and its answer, status and error) to ``out``; returns how many."""
-    header = (*table.columns, *added_columns(table.columns))
-    written = 0
+def output_kind(out: Path) -> str:
+    """The format ``out`` will be written in (from its name); refused if none we write."""
+    kind = OUTPUT_KINDS.get(out.suffix.lower())
+    if kind is None:
+        raise InputError(f"-o {out}: write .csv, .tsv, .xlsx or .jsonl")
+    return kind
 
-    def cells() -> Iterator[list[str]]:
+
+def write_answers(table: TableFile, added: tuple[str, ...], answers: Answers, out: Path) -> int:
+    """Write the table with ``added`` columns filled from ``answers`` to ``out``; returns the
+    rows answered. The rows are read again from the table file, so none is held in memory."""
+    written = 0
+    empty: list[Any] = [""] * len(added)
+
+    def merged() -> Iterator[tuple[list[Any], list[Any]]]:
         nonlocal written
-        for row, answer in rows:
-            written += 1
-            yield [*(row[c] for c in table.columns), *answer]
+        pending = iter(answers)
+        upcoming = next(pending, None)
+        for row in table.all_rows():
+            if upcoming is not None and upcoming[0] == row.number:
+                written += 1
+                yield list(row.values), upcoming[1]
+                upcoming = next(pending, None)
+            else:
+                yield list(row.values), empty
+        if upcoming is not None:
+            raise InputError(f"{table.where(upcoming[0])}: the file lost rows while its job ran")
 
     temporary = out.with_name(f".{out.name}.partial")
     try:
-        _WRITERS[output_kind(out)](temporary, header, cells(), table.delimiter)
+        _write(output_kind(out), table, added, merged(), temporary)
         os.replace(temporary, out)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
@@ -58,63 +82,32 @@ def write_answers(
     return written
 
 
-def output_kind(out: Path) -> str:
-    """The format ``out`` will be written in (from its name); refused if none we write."""
-    suffix = out.suffix.lower()
-    if suffix not in (".csv", ".xlsx", ".jsonl"):
-        raise InputError(f"-o {out}: write .csv, .xlsx or .jsonl")
-    return suffix[1:]
+def _write(
+    kind: str,
+    table: TableFile,
+    added: tuple[str, ...],
+    rows: Iterator[tuple[list[Any], list[Any]]],
+    path: Path,
+) -> None:
+    header = [*table.columns, *added]
+    if kind == "jsonl":
+        with path.open("wb") as handle:
+            for values, extra in rows:
+                record = dict(zip(header, [*values, *extra], strict=True))
+                handle.write(orjson.dumps(record) + b"\n")
+        return
+    lines = itertools.chain([header], ([*values, *extra] for values, extra in rows))
+    if kind == "xlsx":
+        chosen = table.sheet or "answers"
+        workbook.write_book(path, table.path if table.kind == "xlsx" else None, chosen, lines)
+        return
+    delimited.write_rows(path, _dialect(table, kind), ([cell_text(c) for c in r] for r in lines))
 
 
-# Each writer gets the header and the rows' cells (the table's, then the added ones).
-Cells = Iterable[list[str]]
-
-
-def _csv(path: Path, header: tuple[str, ...], rows: Cells, delimiter: str) -> None:
-    # utf-8-sig: spreadsheet programs then read the file as UTF-8.
-    with path.open("w", encoding="utf-8-sig", newline="") as handle:
-        writer = csv.writer(handle, delimiter=delimiter)
-        writer.writerow(header)
-        added = len(ADDED)
-        for cells in rows:
-            writer.writerow([*cells[:-added], *map(_inert, cells[-added:])])
-
-
-def _inert(text: str) -> str:
-    """An answer a spreadsheet program will not run as a formula when it opens the CSV (a
-    leading = + @, or - before a non-space; a "- " list item stays as it is)."""
-    risky = text[:1] in ("=", "+", "@") or (text[:1] == "-" and text[1:2] not in (" ", ""))
-    return "'" + text if risky else text
-
-
-def _jsonl(path: Path, header: tuple[str, ...], rows: Cells, delimiter: str) -> None:
-    with path.open("wb") as handle:
-        for cells in rows:
-            handle.write(orjson.dumps(dict(zip(header, cells, strict=True))) + b"\n")
-
-
-def _xlsx(path: Path, header: tuple[str, ...], rows: Cells, delimiter: str) -> None:
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import Cell
-
-    book = Workbook(write_only=True)  # streamed: memory stays flat however many rows
-    sheet = book.create_sheet("answers")
-
-    def text_cell(text: str) -> Cell:
-        # Always text: openpyxl would store "=..." as a formula for Excel to run. Control
-        # characters other than tab and newlines are not allowed in the file format.
-        cell = WriteOnlyCell(sheet, value=_CONTROL.sub("", text))
-        cell.data_type = "s"
-        return cell
-
-    sheet.append(list(map(text_cell, header)))
-    for cells in rows:
-        sheet.append(list(map(text_cell, cells)))
-    book.save(path)
-
-
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f]")
-
-
-_WRITERS = {"csv": _csv, "jsonl": _jsonl, "xlsx": _xlsx}
+def _dialect(table: TableFile, kind: str) -> Dialect:
+    """The input's own dialect for a CSV written back as CSV; otherwise UTF-8 with a byte-order
+    mark (spreadsheet programs then read it as UTF-8), comma or tab as the name says."""
+    tabs = kind == "tsv"
+    if table.dialect is not None and (table.delimiter == "\t") == tabs:
+        return table.dialect
+    return Dialect("utf-8-sig", "\t" if tabs else ",", "\r\n")
