@@ -18,7 +18,9 @@ import pytest
 from openpyxl import Workbook, load_workbook
 
 from halfrate.errors import InputError
+from halfrate.models import Result
 from halfrate.tabular import workbook
+from halfrate.tabular.results import csv_row, write_csv
 from halfrate.tabular.rows import TableFile, open_table
 from halfrate.tabular.write import added_columns, write_answers
 
@@ -203,3 +205,25 @@ def test_jsonl_values_keep_their_types(tmp_path: Path) -> None:
     back = [orjson.loads(line) for line in out.read_bytes().splitlines()]
     assert [{k: r[k] for k in records[0]} for r in back] == records
     assert back[0]["answer"] == "answer 1"
+
+
+def test_results_tables_are_safe_to_open_whoever_wrote_their_cells() -> None:
+    answer = {"choices": [{"message": {"role": "assistant", "content": '=HYPERLINK("http://x")'}}]}
+    made = Result(
+        key="+row-1",
+        status="failed",
+        status_code=400,
+        response=answer,
+        error={"code": "@bad", "message": "-2+3 is not allowed"},
+    )
+    out = io.StringIO()
+    assert write_csv([made], out) == 1
+    row = list(csv.reader(io.StringIO(out.getvalue())))[1]
+    assert row[:5] == [
+        "'+row-1",
+        "failed",
+        '\'=HYPERLINK("http://x")',
+        "'@bad",
+        "'-2+3 is not allowed",
+    ]
+    assert csv_row(made) == row  # the file sink writes the same cells

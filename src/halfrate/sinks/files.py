@@ -25,10 +25,9 @@ from pathlib import Path
 import orjson
 
 from halfrate.errors import PayloadError
-from halfrate.models import Result
 from halfrate.sinks.base import DeliveryReport, Outgoing, one_line, to_result, unique_items
 from halfrate.sinks.spec import SinkSpec
-from halfrate.tabular.results import CSV_COLUMNS, output_text, result_record
+from halfrate.tabular.results import CSV_COLUMNS, csv_row, result_record
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +83,7 @@ class FileSink:
                 writer.writerow(CSV_COLUMNS)
             for item in items:
                 try:
-                    row = _csv_row(to_result(item))
+                    row = csv_row(to_result(item))
                 except PayloadError as exc:
                     failed[item.idempotency_key] = one_line(f"{item.key}: {exc}")
                     continue
@@ -153,19 +152,6 @@ def _offset(cursor: str | None) -> int:
     if offset < 0:
         raise ValueError(cursor)
     return offset
-
-
-def _csv_row(result: Result) -> list[str]:
-    """The cells of export.write_csv, in CSV_COLUMNS order."""
-    error = result.error or {}
-    return [
-        result.key,
-        result.status,
-        output_text(result.response),
-        str(error.get("code") or ""),
-        str(error.get("message") or ""),
-        orjson.dumps(result.response).decode() if result.response is not None else "",
-    ]
 
 
 def _fsync_folder(folder: Path) -> None:

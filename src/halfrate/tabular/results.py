@@ -11,6 +11,7 @@ import orjson
 from halfrate.errors import InputError
 from halfrate.models import Result
 from halfrate.records import ResultRow
+from halfrate.tabular.cells import inert
 
 FORMATS = ("jsonl", "csv")
 CSV_COLUMNS = ("custom_id", "status", "output_text", "error_code", "error_message", "response")
@@ -78,23 +79,28 @@ def write_jsonl_rows(rows: Iterable[ResultRow], out: TextIO) -> int:
     return count
 
 
+def csv_row(result: Result) -> list[str]:
+    """A result's CSV cells, in CSV_COLUMNS order, each safe to open in a spreadsheet (a key,
+    an answer or an error message is text, never a formula)."""
+    error = result.error or {}
+    cells = [
+        result.key,
+        result.status,
+        output_text(result.response),
+        str(error.get("code") or ""),
+        str(error.get("message") or ""),
+        orjson.dumps(result.response).decode() if result.response is not None else "",
+    ]
+    return [inert(cell) for cell in cells]
+
+
 def write_csv(results: Iterable[Result], out: TextIO) -> int:
     """One row per result, with the answer's text pulled out for spreadsheets."""
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     count = 0
     for result in results:
-        error = result.error or {}
-        writer.writerow(
-            [
-                result.key,
-                result.status,
-                output_text(result.response),
-                error.get("code") or "",
-                error.get("message") or "",
-                orjson.dumps(result.response).decode() if result.response is not None else "",
-            ]
-        )
+        writer.writerow(csv_row(result))
         count += 1
     return count
 
