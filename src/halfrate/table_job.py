@@ -1,9 +1,10 @@
 """`halfrate run`: one prompt over every row of a spreadsheet, as one job.
 
 Each row becomes one request (key ``row-N``) whose message is the prompt with the row's values
-put in; the job is named after the file, the prompt and the model, so running the same command
-again finds the job already there and submits nothing twice (an interrupted run picks up where
-it stopped). Everything is checked, every row, before anything is stored or spent.
+put in, under the same instructions, model and answer length for every row. The job is named
+after the file's content and everything asked of it, so running the same command again finds
+the job already there and submits nothing twice (an interrupted run picks up where it stopped).
+Everything is checked, every row, before anything is stored or spent.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import orjson
 from halfrate.catalog import provider_of_model
 from halfrate.errors import InputError
 from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate
-from halfrate.models import ANTHROPIC_MESSAGES, Provider, Result
+from halfrate.models import ANTHROPIC_MESSAGES, FINAL_REQUEST_STATES, Provider, Result
 from halfrate.pricing.prices import PriceBook
 from halfrate.records import ParsedLine
 from halfrate.tabular.results import output_text
@@ -28,29 +29,70 @@ from halfrate.tabular.template import Template
 
 DEFAULT_MODEL = "gpt-4o-mini"
 CHAT = "/v1/chat/completions"
-CLAUDE_MAX_TOKENS = 1024  # Anthropic requires a limit; a generous one for one cell's answer
+# Every request says how long its answer may be (Anthropic requires it; for OpenAI it bounds the
+# price): room for a paragraph, which is what one cell of a spreadsheet holds.
+DEFAULT_MAX_TOKENS = 1024
+MAX_MAX_TOKENS = 128_000
+MAX_SYSTEM_CHARS = 100_000
+PENDING = "pending"  # the status column of a row whose request has not ended
+
+
+@dataclass(frozen=True)
+class TableOptions:
+    """What is asked of every row, besides the prompt."""
+
+    model: str = DEFAULT_MODEL
+    system: str | None = None
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    temperature: float | None = None
+    sheet: str | None = None
+
+    def digest_text(self) -> str:
+        """The options as text for a name's digest: any change makes another job."""
+        fields = (self.model, self.system or "", self.max_tokens, self.temperature, self.sheet)
+        return orjson.dumps(fields).decode()
 
 
 @dataclass(frozen=True)
 class TablePlan:
-    """What `halfrate run` will submit: the table, the prompt over it, and the model."""
+    """What `halfrate run` will submit: the table, the prompt over it, and the options."""
 
     table: TableFile
     template: Template
-    model: str
     provider: Provider
     job_name: str
     prompt: str
+    options: TableOptions
+
+    @property
+    def model(self) -> str:
+        return self.options.model
 
     @property
     def endpoint(self) -> str:
         return ANTHROPIC_MESSAGES if self.provider is Provider.ANTHROPIC else CHAT
 
+    @property
+    def asked_digest(self) -> str:
+        """Six hex digits that differ for another prompt, model or option (not for another
+        file content): what the default answers file is named with."""
+        return _digest(f"{self.prompt}\n{self.options.digest_text()}".encode())[:6]
+
     def body(self, prompt: str) -> dict[str, object]:
-        message = [{"role": "user", "content": prompt}]
+        o = self.options
         if self.provider is Provider.ANTHROPIC:
-            return {"model": self.model, "max_tokens": CLAUDE_MAX_TOKENS, "messages": message}
-        return {"model": self.model, "messages": message}
+            claude: dict[str, object] = {"model": o.model, "max_tokens": o.max_tokens}
+            if o.system:
+                claude["system"] = o.system
+            claude["messages"] = [{"role": "user", "content": prompt}]
+            return claude
+        messages = [{"role": "system", "content": o.system}] if o.system else []
+        messages.append({"role": "user", "content": prompt})
+        chat: dict[str, object] = {"model": o.model, "messages": messages}
+        chat["max_completion_tokens"] = o.max_tokens
+        if o.temperature is not None:
+            chat["temperature"] = o.temperature
+        return chat
 
     def lines(self, max_line_bytes: int) -> Iterator[ParsedLine]:
         """One request per row, each checked; the first bad row stops it with its number."""
@@ -66,49 +108,82 @@ class TablePlan:
                 row.number, f"row-{row.number}", self.provider, self.endpoint, self.model, body_json
             )
 
+    def default_output(self) -> Path:
+        """Beside the input, named after what was asked: ``tickets.answers-3f9a1c.csv``."""
+        path = self.table.path
+        return path.with_name(f"{path.stem}.answers-{self.asked_digest}{path.suffix.lower()}")
 
-def plan_table(file: str | Path, prompt: str, model: str | None) -> TablePlan:
-    """The file's header, the prompt over its columns and the model, all checked."""
-    chosen = (model or DEFAULT_MODEL).strip()
-    provider = provider_of_model(chosen) if chosen else None
-    if provider is None:
-        raise InputError(f"--model {chosen!r} is not a model halfrate knows (gpt-…, o3…, claude-…)")
-    table = open_table(file)
+
+def plan_table(file: str | Path, prompt: str, options: TableOptions | None = None) -> TablePlan:
+    """The file's header, the prompt over its columns and the options, all checked."""
+    chosen = check_options(options or TableOptions())
+    provider = provider_of_model(chosen.model)
+    assert provider is not None  # check_options refused an unknown model
+    table = open_table(file, chosen.sheet)
     template = Template.parse(prompt, table.columns)
-    name = _job_name(table.path, prompt, chosen)
-    return TablePlan(table, template, chosen, provider, name, prompt)
+    plan = TablePlan(table, template, provider, "", prompt, chosen)
+    content = _file_digest(table.path)
+    name = f"run-{table.path.stem[:150]}-{_digest(f'{content}{plan.asked_digest}'.encode())[:10]}"
+    return TablePlan(table, template, provider, name, prompt, chosen)
 
 
-def _job_name(path: Path, prompt: str, model: str) -> str:
-    """The same file, prompt and model: the same job."""
+def check_options(options: TableOptions) -> TableOptions:
+    """The options checked, each refused by its flag's name."""
+    model = options.model.strip()
+    provider = provider_of_model(model) if model else None
+    if provider is None:
+        raise InputError(f"--model {model!r} is not a model halfrate knows (gpt-…, o3…, claude-…)")
+    if options.system is not None:
+        if not options.system.strip():
+            raise InputError("--system is empty: leave it out, or write the instructions")
+        if len(options.system) > MAX_SYSTEM_CHARS:
+            raise InputError(f"--system is longer than {MAX_SYSTEM_CHARS:,} characters")
+    tokens = options.max_tokens
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or not 0 < tokens <= MAX_MAX_TOKENS:
+        raise InputError(f"--max-tokens must be a whole number from 1 to {MAX_MAX_TOKENS:,}")
+    if options.temperature is not None:
+        if provider is Provider.ANTHROPIC:
+            raise InputError(
+                "--temperature: Claude's current API takes no temperature; leave it out"
+            )
+        if not 0 <= options.temperature <= 2:
+            raise InputError("--temperature must be from 0 to 2")
+    return TableOptions(model, options.system, tokens, options.temperature, options.sheet)
+
+
+def _file_digest(path: Path) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{model}\n{prompt}\n".encode())
     try:
         with path.open("rb") as handle:
             while chunk := handle.read(1 << 20):
                 digest.update(chunk)
     except OSError as exc:
         raise InputError(f"{path}: cannot read it: {exc.strerror or exc}") from None
-    return f"run-{path.stem[:150]}-{digest.hexdigest()[:10]}"
+    return digest.hexdigest()
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def estimate_table(
     plan: TablePlan, prices: PriceBook, max_line_bytes: int, output_tokens: int | None = None
 ) -> Estimate:
-    """Tokens and price of the whole job in each lane; reads (and checks) every row.
-    ``output_tokens``: the answer length to assume (otherwise the price is a floor)."""
+    """Tokens and price of the whole job in each lane; reads (and checks) every row. Every
+    request carries its answer limit, so the price is a ceiling; ``output_tokens`` assumes a
+    typical answer length instead (never past the limit)."""
     check_assumed_output(output_tokens)
-    made = estimate(plan.lines(max_line_bytes), prices, output_tokens)
+    made = estimate(plan.lines(max_line_bytes), prices, output_tokens, assume_within_limits=True)
     if not made.requests:
-        raise InputError(f"{plan.table.path}: no rows with values under the first row")
+        raise InputError(f"{plan.table.where()}: no rows with values under the first row")
     return made
 
 
 def answers_of(plan: TablePlan, results: Iterator[Result]) -> Iterator[tuple[int, list[Any]]]:
     """Each row's number with its answer, status and error, from the job's ``results`` in
     submission order: rows and results are both read in row order, so neither is held in
-    memory."""
-    if _job_name(plan.table.path, plan.prompt, plan.model) != plan.job_name:
+    memory. A row whose request has not ended is ``pending``."""
+    if plan.job_name != plan_table(plan.table.path, plan.prompt, plan.options).job_name:
         raise InputError(
             f"{plan.table.path}: the file changed while its job ran; its answers are not "
             "written beside rows they were not asked for: run the command again"
@@ -120,6 +195,9 @@ def answers_of(plan: TablePlan, results: Iterator[Result]) -> Iterator[tuple[int
                 f"{plan.table.where(row.number)}: the file changed since it was submitted; "
                 "run it again under its new content"
             )
+        if result.status not in FINAL_REQUEST_STATES:
+            yield row.number, ["", PENDING, ""]
+            continue
         error = result.error or {}
         message = str(error.get("message") or "") if result.status != "succeeded" else ""
         yield row.number, [output_text(result.response), result.status, message]

@@ -71,7 +71,7 @@ def test_a_csv_is_answered_row_by_row_and_written_back(
     assert "saved $" in receipt
     assert charged(sandbox) == 3
 
-    out = tmp_path / "tickets.answers.csv"
+    (out,) = tmp_path.glob("tickets.answers-*.csv")  # named after what was asked
     with out.open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [r["id"] for r in rows] == ["1", "2", "3", "4", ""]
@@ -135,9 +135,8 @@ def test_an_xlsx_and_a_jsonl_come_back_in_their_own_format(
     jsonl.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     proc = run("run", str(jsonl), "--prompt", "{q}, please", "--yes", env=env_for(sandbox))
     assert proc.returncode == 0, proc.stderr
-    records = [
-        json.loads(line) for line in (tmp_path / "questions.answers.jsonl").read_text().splitlines()
-    ]
+    (answers,) = tmp_path.glob("questions.answers-*.jsonl")
+    records = [json.loads(line) for line in answers.read_text().splitlines()]
     assert [r["q"] for r in records] == ["Name a river", "Name a mountain"]
     assert all(r["status"] == "succeeded" and "please" in r["answer"] for r in records)
 

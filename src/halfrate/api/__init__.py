@@ -15,10 +15,12 @@ from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
 from halfrate.ledger.estimate import Estimate, ModelEstimate
 from halfrate.ledger.report import GROUP_NAMES, Comparison, Line, Missed, Percentiles, Report
 from halfrate.routing.explain import Explained
-from halfrate.table_job import TablePlan
+from halfrate.table_job import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, TableOptions, TablePlan
 from halfrate.tabular.results import format_for
 
 __all__ = [
+    "DEFAULT_MAX_TOKENS",
+    "DEFAULT_MODEL",
     "GROUP_NAMES",
     "CallAnswer",
     "Comparison",
@@ -31,6 +33,7 @@ __all__ = [
     "Percentiles",
     "Report",
     "RunMode",
+    "TableOptions",
     "TablePlan",
     "TickReport",
     "Worker",

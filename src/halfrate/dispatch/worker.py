@@ -48,6 +48,7 @@ class WorkerSummary:
     batches_cancelled_by_guard: int = 0
     shared: int = 0  # requests answered by an identical request's answer
     seconds: float = 0.0
+    signal: int | None = None  # the signal that stopped it (SIGINT, SIGTERM), if one did
 
 
 class Worker:
@@ -63,6 +64,7 @@ class Worker:
         self.idle_sleep = idle_sleep
         self.stop = stop or threading.Event()
         self.on_tick = on_tick
+        self.stopped_by: int | None = None
 
     def preflight(self, provider: str | None = None) -> None:
         """Say now, with one clear error, what would stop this worker: ``provider`` (when
@@ -93,6 +95,7 @@ class Worker:
             finally:
                 restore()
                 summary.calls = calls.counts
+                summary.signal = self.stopped_by
             summary.seconds = time.monotonic() - started
         return summary
 
@@ -151,6 +154,7 @@ class Worker:
 
         def _stop(signum: int, _frame: FrameType | None) -> None:
             log.info("received %s: stopping after the current step", signal.Signals(signum).name)
+            self.stopped_by = signum
             self.stop.set()
 
         previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}

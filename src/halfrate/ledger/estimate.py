@@ -178,10 +178,18 @@ def check_assumed_output(output_tokens: int | None) -> None:
 
 
 def estimate(
-    lines: Iterable[ParsedLine], prices: PriceBook, output_tokens: int | None = None
+    lines: Iterable[ParsedLine],
+    prices: PriceBook,
+    output_tokens: int | None = None,
+    *,
+    assume_within_limits: bool = False,
 ) -> Estimate:
     """Add up ``lines`` per provider and model, then price each total in every lane (prices
-    are linear in tokens, so pricing the sums is pricing each request)."""
+    are linear in tokens, so pricing the sums is pricing each request).
+
+    ``output_tokens``: the answer length to assume for requests without a limit of their own;
+    with ``assume_within_limits``, for every request (never more than its limit), so a caller
+    who knows its answers are short gets "about", not the ceiling of every limit."""
     by_model: dict[tuple[str, str], ModelEstimate] = {}
     for line in lines:
         key = (line.provider.value, line.model)
@@ -196,12 +204,12 @@ def estimate(
         if line.endpoint.endswith("/embeddings"):
             continue  # embeddings have no output tokens
         limit = output_limit(body)
-        if limit is not None:
+        if output_tokens is not None and (limit is None or assume_within_limits):
+            m.output_tokens += output_tokens if limit is None else min(limit, output_tokens)
+            m.output_assumed += 1
+        elif limit is not None:
             m.output_tokens += limit
             m.output_limited += 1
-        elif output_tokens is not None:
-            m.output_tokens += output_tokens
-            m.output_assumed += 1
         else:
             m.output_unknown += 1
     for m in by_model.values():
