@@ -13,7 +13,9 @@ raises on purpose derives from :class:`HalfrateError` (the tree is drawn in
 
 from __future__ import annotations
 
-from halfrate.api import CallAnswer, Halfrate, RunMode, WorkerSummary, connect
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from halfrate.errors import (
     BudgetExceeded,
     CallFailed,
@@ -44,7 +46,21 @@ from halfrate.models import (
     Usage,
 )
 
+if TYPE_CHECKING:
+    from halfrate.api import CallAnswer, Halfrate, RunMode, WorkerSummary, connect
+
 __version__ = "0.1.0"
+
+# The API's names load on first use: `import halfrate` (and every command's start-up) does not
+# pay for the store, the dispatcher and the SDKs until they are asked for.
+_FROM_API = frozenset({"CallAnswer", "Halfrate", "RunMode", "WorkerSummary", "connect"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FROM_API:
+        return getattr(importlib.import_module("halfrate.api"), name)
+    raise AttributeError(f"module 'halfrate' has no attribute {name!r}")
+
 
 __all__ = [
     "BudgetExceeded",

@@ -3,6 +3,19 @@
 
 from __future__ import annotations
 
-from halfrate.cli.app import main
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``halfrate`` command. The app is imported here, not at the top: importing it takes
+    about a second, and Ctrl-C in that second must end in one line and code 130, as anywhere
+    else, not in a traceback."""
+    try:
+        from halfrate.cli.app import main as run_app
+    except KeyboardInterrupt:
+        print("halfrate: error: interrupted", file=sys.stderr)
+        sys.exit(130)
+    run_app(argv)
+
 
 __all__ = ["main"]

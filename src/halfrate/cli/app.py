@@ -51,7 +51,10 @@ def main(argv: list[str] | None = None) -> None:
     given = sys.argv[1:] if argv is None else argv
     args = given or ["--help"]  # bare `halfrate` shows the help, as users expect
     try:
-        app(args, standalone_mode=False)
+        # Without standalone mode, click hands back the code of a typer.Exit instead of exiting.
+        code = app(args, standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except HalfrateError as exc:
         _fail(logs.redact(str(exc)), debug)
     except typer.Abort:

@@ -1,0 +1,106 @@
+"""`halfrate run` interrupted in a real process, again and again: it exits 130 (Ctrl-C) or 143
+(SIGTERM) saying the job goes on, never touches an answers file it has not finished, and the
+same command continues until every row is answered once and paid once."""
+
+from __future__ import annotations
+
+import csv
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import halfrate
+from halfrate.sandbox import SandboxServer
+
+ROWS = 120
+PROMPT = "Sort: {text}"
+EARLIER = "answers of an earlier run, kept until a run has finished\n"
+
+
+def start_run(path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "halfrate", "run", str(path), "--prompt", PROMPT, "--yes"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until_stored(proc: subprocess.Popen[str], seconds: float) -> None:
+    """Read its output until the job is stored (it then waits for its batches)."""
+    assert proc.stdout is not None
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if "requests stored" in line or (not line and proc.poll() is not None):
+            return
+    pytest.fail("halfrate run stored no job in time")
+
+
+@pytest.mark.timeout(300)
+def test_interrupts_never_clobber_answers_and_the_same_command_finishes_paying_once(
+    tmp_path: Path, isolated_env: Path
+) -> None:
+    path = tmp_path / "tickets.csv"
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text"])
+        writer.writerows([str(n), f"ticket number {n}"] for n in range(1, ROWS + 1))
+    with halfrate.connect() as hr:
+        answers = hr.plan_table(path, PROMPT).default_output()
+    answers.write_text(EARLIER, encoding="utf-8")  # what an earlier, finished run wrote
+    seed = int(os.environ.get("HALFRATE_INTERRUPT_SEED", random.randrange(1_000_000)))
+    dice = random.Random(seed)
+    codes = []
+    # Batches take long enough that every signal finds the run waiting for them.
+    with SandboxServer(latency=6.0) as sandbox:
+        env = {
+            **os.environ,
+            "PYTHONUNBUFFERED": "1",
+            "OPENAI_BASE_URL": sandbox.base_url,
+            "OPENAI_API_KEY": "sandbox-run",
+            "HALFRATE_OPENAI_MAX_BATCH_LINES": "30",
+            "HALFRATE_POLL_INITIAL_SECONDS": "0.1",
+            "HALFRATE_POLL_MAX_SECONDS": "0.3",
+            "HALFRATE_WORKER_IDLE_SECONDS": "0.1",
+        }
+        for attempt in range(4):
+            proc = start_run(path, env)
+            if attempt % 2 == 0:
+                time.sleep(dice.uniform(0.2, 4.5))  # Ctrl-C at any moment, start-up included
+                chosen = signal.SIGINT
+            else:
+                wait_until_stored(proc, 60)  # SIGTERM while it waits for its batches
+                time.sleep(dice.uniform(0.0, 1.5))
+                chosen = signal.SIGTERM
+            proc.send_signal(chosen)
+            _out, err = proc.communicate(timeout=120)
+            codes.append(proc.returncode)
+            assert proc.returncode == 128 + chosen, (seed, proc.returncode, err)
+            assert "Traceback" not in err, (seed, err)
+            if "goes on" in err:
+                assert "the same command continues it" in err
+            # An interrupted run writes nothing: the earlier answers stay as they were.
+            assert answers.read_text(encoding="utf-8") == EARLIER, seed
+            assert not list(tmp_path.glob(".*.partial"))
+        assert codes == [130, 143, 130, 143], (seed, codes)
+        final = start_run(path, env)
+        _out, err = final.communicate(timeout=180)
+        assert final.returncode == 0, (seed, err)
+        with answers.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.DictReader(handle))
+        assert [r["id"] for r in rows] == [str(n) for n in range(1, ROWS + 1)]
+        assert {r["status"] for r in rows} == {"succeeded"}
+        assert all(f"ticket number {r['id']}" in r["answer"] for r in rows)
+        # Every row paid once at the sandbox, however often the run was interrupted.
+        charged = [e for e in sandbox.app.state.sandbox.ledger.entries() if e["charged"]]
+        assert len(charged) == ROWS, (seed, len(charged))
+        assert len({e["custom_id"] for e in charged}) == ROWS, seed
+    print(f"\ninterrupts (seed {seed}): exit codes {codes}, then 0")
