@@ -164,8 +164,10 @@ def describe_settings() -> str:
     """One line per HALFRATE_* variable, for --help."""
     lines = []
     for name, field in Settings.model_fields.items():
-        default = field.default
         text = field.description or ""
-        lines.append(f"HALFRATE_{name.upper()}  {text} (default: {default})".replace("  (", " ("))
+        # A description that says its own default (a path made from another setting) keeps it.
+        stated = "default" in text or field.default is None
+        shown = text if stated else f"{text} (default: {field.default})"
+        lines.append(f"HALFRATE_{name.upper()}  {shown}".replace("  (", " ("))
     lines.append("HALFRATE_CONFIG  config file (default: $HALFRATE_HOME/config.toml)")
     return "\n".join(lines)

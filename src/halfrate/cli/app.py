@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.metadata import version
+from typing import Annotated
 
 import typer
 
@@ -29,6 +31,26 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
 )
+
+
+def _print_version(given: bool) -> None:
+    if given:
+        print(f"halfrate {version('halfrate')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="print the version and exit", callback=_print_version, is_eager=True
+        ),
+    ] = False,
+) -> None:
+    """Run LLM work nobody is waiting on through the providers' batch APIs, at half price."""
+
+
 app.command()(jobs.submit)
 app.command()(jobs.worker)
 app.command()(jobs.cancel)

@@ -15,12 +15,16 @@ from halfrate.errors import InputError
 
 
 def estimate(
-    file: Annotated[Path, typer.Argument(help="a batch JSONL file (OpenAI's or Anthropic's)")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="a batch JSONL file (OpenAI's or Anthropic's)")
+    ],
     output_tokens: Annotated[
         int | None,
-        typer.Option(help="output tokens to assume for requests that set no max_tokens"),
+        typer.Option(
+            metavar="N", help="output tokens to assume for requests that set no max_tokens"
+        ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table or json")] = "table",
+    fmt: Annotated[str, typer.Option("--format", metavar="FORMAT", help="table or json")] = "table",
 ) -> None:
     """Tokens per request and the price realtime vs batch vs flex; nothing is sent or stored.
     Each figure says whether it is counted, approximate, a ceiling, assumed, or a floor."""

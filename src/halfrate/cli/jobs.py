@@ -27,25 +27,37 @@ Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="log what the wor
 
 def submit(
     file: Annotated[
-        Path, typer.Argument(help="a batch JSONL file, in OpenAI's or Anthropic's line format")
+        Path,
+        typer.Argument(
+            metavar="FILE", help="a batch JSONL file, in OpenAI's or Anthropic's line format"
+        ),
     ],
-    feature: Annotated[str | None, typer.Option(help="feature tag for every request")] = None,
-    team: Annotated[str | None, typer.Option(help="team tag for every request")] = None,
+    feature: Annotated[
+        str | None, typer.Option(metavar="NAME", help="feature tag for every request")
+    ] = None,
+    team: Annotated[
+        str | None, typer.Option(metavar="NAME", help="team tag for every request")
+    ] = None,
     tag: Annotated[
-        list[str] | None, typer.Option(help="another tag, KEY=VALUE (repeatable)")
+        list[str] | None,
+        typer.Option(metavar="KEY=VALUE", help="another tag, KEY=VALUE (repeatable)"),
     ] = None,
     deadline: Annotated[
-        str | None, typer.Option(help="when the answers are needed: 6h, 2d, 06:00 or ISO 8601")
+        str | None,
+        typer.Option(metavar="WHEN", help="when the answers are needed: 6h, 2d, 06:00 or ISO 8601"),
     ] = None,
     waiting: Annotated[
         bool, typer.Option("--waiting", help="a person is waiting for these answers")
     ] = False,
-    job: Annotated[str | None, typer.Option(help="job name (default: file name + hash)")] = None,
+    job: Annotated[
+        str | None, typer.Option(metavar="NAME", help="job name (default: file name + hash)")
+    ] = None,
     sink: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="SINK",
             help="also write each result to: FILE.jsonl, FILE.csv, https://webhook, "
-            "sql:env:VAR#table (repeatable; submitting again adds a sink to the job)"
+            "sql:env:VAR#table (repeatable; submitting again adds a sink to the job)",
         ),
     ] = None,
 ) -> None:
@@ -124,7 +136,7 @@ def _delivery_note(delivered: int, failures: int, undelivered: int) -> str:
 
 
 def cancel(
-    job: Annotated[str, typer.Argument(help="job id or name")],
+    job: Annotated[str, typer.Argument(metavar="JOB", help="job id or name")],
 ) -> None:
     """Cancel JOB: queued requests end cancelled, its provider batches are cancelled, finished
     results are kept."""
@@ -144,7 +156,9 @@ def cancel(
 
 
 def status(
-    job: Annotated[str | None, typer.Argument(help="job id or name (default: recent jobs)")] = None,
+    job: Annotated[
+        str | None, typer.Argument(metavar="JOB", help="job id or name (default: recent jobs)")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Requests per state and batches, for one job or the recent ones."""
@@ -168,12 +182,16 @@ def status(
 
 
 def results(
-    job: Annotated[str, typer.Argument(help="job id or name")],
+    job: Annotated[str, typer.Argument(metavar="JOB", help="job id or name")],
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="write here (default: stdout)")
+        Path | None,
+        typer.Option("-o", "--output", metavar="FILE", help="write here (default: stdout)"),
     ] = None,
     fmt: Annotated[
-        str | None, typer.Option("--format", help="jsonl or csv (default: from -o, else jsonl)")
+        str | None,
+        typer.Option(
+            "--format", metavar="FORMAT", help="jsonl or csv (default: from -o, else jsonl)"
+        ),
     ] = None,
 ) -> None:
     """One line per request: your custom_id, the status, the response body or the error."""

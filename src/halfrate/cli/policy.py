@@ -27,18 +27,25 @@ def parse_tags(pairs: list[str]) -> dict[str, str]:
 
 @policy_app.command()
 def explain(
-    feature: Annotated[str | None, typer.Option(help="the request's feature tag")] = None,
-    team: Annotated[str | None, typer.Option(help="the request's team tag")] = None,
+    feature: Annotated[
+        str | None, typer.Option(metavar="NAME", help="the request's feature tag")
+    ] = None,
+    team: Annotated[str | None, typer.Option(metavar="NAME", help="the request's team tag")] = None,
     tag: Annotated[
-        list[str] | None, typer.Option(help="another tag, KEY=VALUE (repeatable)")
+        list[str] | None,
+        typer.Option(metavar="KEY=VALUE", help="another tag, KEY=VALUE (repeatable)"),
     ] = None,
     deadline: Annotated[
-        str | None, typer.Option(help="6h, 2d, 06:00 or ISO 8601 (default: no deadline)")
+        str | None,
+        typer.Option(metavar="WHEN", help="6h, 2d, 06:00 or ISO 8601 (default: no deadline)"),
     ] = None,
     waiting: Annotated[bool, typer.Option("--waiting", help="a person is waiting")] = False,
-    model: Annotated[str | None, typer.Option(help="the model the request asks for")] = None,
+    model: Annotated[
+        str | None, typer.Option(metavar="MODEL", help="the model the request asks for")
+    ] = None,
     policy: Annotated[
-        Path | None, typer.Option(help="a policy file (default: $HALFRATE_POLICY or built-in)")
+        Path | None,
+        typer.Option(metavar="FILE", help="a policy file (default: $HALFRATE_POLICY or built-in)"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:

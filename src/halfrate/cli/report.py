@@ -18,22 +18,32 @@ FORMATS = ("table", "json", "csv")
 
 def report(
     by: Annotated[
-        str, typer.Option(help=f"group by: {', '.join(GROUP_NAMES)}", show_default=True)
+        str,
+        typer.Option(
+            metavar="GROUP", help=f"group by: {', '.join(GROUP_NAMES)}", show_default=True
+        ),
     ] = "feature",
     since: Annotated[
         str | None,
-        typer.Option(help="from: a date (2026-11-01), ISO 8601, today, yesterday, or 7d ago"),
+        typer.Option(
+            metavar="WHEN", help="from: a date (2026-11-01), ISO 8601, today, yesterday, or 7d ago"
+        ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option(help="up to (a bare date includes that day); default: now")
+        str | None,
+        typer.Option(metavar="WHEN", help="up to (a bare date includes that day); default: now"),
     ] = None,
-    feature: Annotated[str | None, typer.Option(help="only this feature")] = None,
-    team: Annotated[str | None, typer.Option(help="only this team")] = None,
+    feature: Annotated[str | None, typer.Option(metavar="NAME", help="only this feature")] = None,
+    team: Annotated[str | None, typer.Option(metavar="NAME", help="only this team")] = None,
     compare_at: Annotated[
         str | None,
-        typer.Option(help="before/after: split the period at this date (with --feature)"),
+        typer.Option(
+            metavar="WHEN", help="before/after: split the period at this date (with --feature)"
+        ),
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table, json or csv")] = "table",
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="FORMAT", help="table, json or csv")
+    ] = "table",
 ) -> None:
     """Spend, realtime equivalent, saved (amount and %), requests and tokens per group; missed
     savings; batch share, cache hit rate, batch turnaround, TTFT/TIBT and queue wait."""

@@ -22,25 +22,41 @@ def faults_help() -> str:
 
 
 def sandbox(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on", min=1, max=65535)] = 8787,
+    host: Annotated[str, typer.Option(metavar="HOST", help="address to listen on")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option(metavar="PORT", help="port to listen on", min=1, max=65535)
+    ] = 8787,
     latency: Annotated[
-        float, typer.Option(help="seconds a batch takes from create to completed", min=0)
+        float,
+        typer.Option(
+            metavar="SECONDS", help="seconds a batch takes from create to completed", min=0
+        ),
     ] = 0.0,
     realtime_latency: Annotated[
-        float, typer.Option(help="seconds a synchronous call waits before answering", min=0)
+        float,
+        typer.Option(
+            metavar="SECONDS", help="seconds a synchronous call waits before answering", min=0
+        ),
     ] = 0.0,
     token_interval: Annotated[
-        float, typer.Option(help="seconds between the pieces of a streamed answer", min=0)
+        float,
+        typer.Option(
+            metavar="SECONDS", help="seconds between the pieces of a streamed answer", min=0
+        ),
     ] = 0.0,
     cancel_latency: Annotated[
         float | None,
-        typer.Option(help="seconds a cancelled batch takes to end (default: latency / 3)", min=0),
+        typer.Option(
+            metavar="SECONDS",
+            help="seconds a cancelled batch takes to end (default: latency / 3)",
+            min=0,
+        ),
     ] = None,
     faults: Annotated[
         str | None,
         typer.Option(
-            help="faults to inject, e.g. sync_429=0.1,retry_after=0.5,seed=7 (names below)"
+            metavar="SPEC",
+            help="faults to inject, e.g. sync_429=0.1,retry_after=0.5,seed=7 (names below)",
         ),
     ] = None,
 ) -> None:
