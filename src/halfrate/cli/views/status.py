@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich import box
 from rich.table import Table
 
-from halfrate.models import JobStatus, RequestState
+from halfrate.models import (
+    FINAL_REQUEST_STATES,
+    OPEN_REQUEST_STATES,
+    JobStatus,
+    RequestState,
+)
 
 STATE_ORDER = [s.value for s in RequestState]
-ID_WIDTH = 21  # halfrate ids are prefix + 16 hex digits; never cut one a user must copy
 
 
 def age(seconds: float) -> str:
@@ -75,20 +80,39 @@ def job_json(job: JobStatus) -> dict[str, Any]:
 
 
 def jobs_table(jobs: list[JobStatus], now: float) -> Table:
-    table = Table(title="recent jobs")
-    for column in ("job", "name", "age", "total", *STATE_ORDER, "undelivered"):
+    """One line a job: how far it got, what failed, what is still open. Fits 80 columns (no
+    inner rules; a long name folds); the cancelled and write-back columns only when a job has
+    any."""
+    sinks = any(job.sinks for job in jobs)
+    cancelled = any(job.counts.get(RequestState.CANCELLED) for job in jobs)
+    table = Table(title="recent jobs", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    columns = ["job", "name", "age", "done", "open", "failed"]
+    columns += ["cancelled"] if cancelled else []
+    for column in [*columns, "undelivered"] if sinks else columns:
         is_text = column in ("job", "name")
         table.add_column(
             column,
             justify="left" if is_text else "right",
             overflow="fold",
-            min_width=ID_WIDTH if column == "job" else None,
+            min_width=max(len(job.id) for job in jobs) if column == "job" else None,
         )
     for job in jobs:
-        counts = [str(job.counts.get(state, 0)) for state in STATE_ORDER]
-        undelivered = str(job.undelivered) if job.sinks else "-"
+        final = sum(job.counts.get(state, 0) for state in FINAL_REQUEST_STATES)
+        still = sum(job.counts.get(state, 0) for state in OPEN_REQUEST_STATES)
         name = f"{job.name} (cancelled)" if job.cancelled_at is not None else job.name
-        table.add_row(job.id, name, age(now - job.created_at), str(job.total), *counts, undelivered)
+        cells = [
+            job.id,
+            name,
+            age(now - job.created_at),
+            f"{final:,}/{job.total:,}",
+            f"{still:,}",
+            f"{job.counts.get(RequestState.FAILED, 0):,}",
+        ]
+        if cancelled:
+            cells.append(f"{job.counts.get(RequestState.CANCELLED, 0):,}")
+        if sinks:
+            cells.append(str(job.undelivered) if job.sinks else "-")
+        table.add_row(*cells)
     return table
 
 
@@ -112,18 +136,18 @@ def job_tables(job: JobStatus, now: float) -> list[Table]:
             f"moved by {moved.why.replace('_', ' ')} ({rule} chose their lane; {extra})",
             str(moved.requests),
         )
-    batches = Table(title=f"{len(job.batches)} batches")
-    for column in (
-        "batch",
-        "provider batch",
-        "model",
-        "requests",
-        "state",
-        "provider status",
-        "age",
-    ):
+    batches = Table(
+        title=f"{len(job.batches)} {'batch' if len(job.batches) == 1 else 'batches'}",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    # Ids are never folded: a user copies them (a column is as wide as its longest id).
+    for column in ("batch", "provider batch", "model", "requests", "state"):
         batches.add_column(
-            column, overflow="fold", min_width=ID_WIDTH if column == "batch" else None
+            column,
+            overflow="fold",
+            min_width=max(len(b.id) for b in job.batches) if column == "batch" else None,
         )
     for b in job.batches:
         batches.add_row(
@@ -131,9 +155,7 @@ def job_tables(job: JobStatus, now: float) -> list[Table]:
             b.provider_batch_id or "-",
             b.model,
             str(b.request_count),
-            b.state,
-            b.provider_status or "-",
-            age(now - b.created_at),
+            b.state if b.provider_status in (None, b.state) else f"{b.state} ({b.provider_status})",
         )
     tables = [counts, batches] if job.batches else [counts]
     if job.sinks:
