@@ -86,16 +86,17 @@ def summary_lines(report: Report) -> list[str]:
             "(in no sum above)"
         )
     lines.append(f"missed      {_missed(report.missed)}")
+    lines.append(f"batch share {share(k.batch_share)} of spend")
     lines.append(
-        f"batch share {share(k.batch_share)} of spend; cache hit rate {share(k.cache_hit_rate)} "
-        "(cached ÷ input tokens)"
+        f"prompts     {share(k.cache_hit_rate)} of input tokens read from the provider's prompt "
+        "cache"
     )
     lines.append(
         f"dedup       {k.dedup_answers:,} requests answered by an identical one in flight "
         f"saved {money(k.saved_by_dedup)}"
     )
     lines.append(
-        f"cache       {k.response_cache_answers:,} answers from the response cache saved "
+        f"responses   {k.response_cache_answers:,} answers from halfrate's response cache saved "
         f"{money(k.saved_by_response_cache)}"
     )
     lines.append(f"batches     turnaround {_percentiles(k.batch_turnaround, 'batches')}")
