@@ -1,14 +1,20 @@
-"""The command line as users run it: real processes, one clear line on every failure."""
+"""The command line as users run it: one clear line on every failure. Commands run in this
+process (`run`); what only a real process shows, its entry points and exit codes, and a
+sandbox serving in the background, run as processes."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
+import logging
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -16,18 +22,91 @@ import sqlalchemy as sa
 
 from tests.helpers import chat_line, write_jsonl
 
-HALFRATE = [sys.executable, "-m", "halfrate"]
+HALFRATE = (sys.executable, "-m", "halfrate")
+# Loggers `halfrate.logs.configure` sets a level on; `run` puts their levels back afterwards.
+_CONFIGURED_LOGGERS = ("", "httpx", "httpx2", "openai", "anthropic", "uvicorn.access")
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """``env`` on top of ``os.environ`` for the duration; every variable as it was afterwards
+    (also any the command set itself)."""
+    saved = dict(os.environ)
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name in [name for name in os.environ if name not in saved]:
+            del os.environ[name]
+        for name, value in saved.items():
+            if os.environ.get(name) != value:
+                os.environ[name] = value
+
+
+@contextlib.contextmanager
+def _logging_restored() -> Iterator[None]:
+    """``halfrate.logs.configure`` replaces the root logger's handlers (pytest's among them) and
+    sets levels; afterwards the loggers are as they were and the handlers it added are closed."""
+    loggers = [logging.getLogger(name) for name in _CONFIGURED_LOGGERS]
+    saved = [(logger, logger.handlers[:], logger.level) for logger in loggers]
+    try:
+        yield
+    finally:
+        for logger, handlers, level in saved:
+            added = [handler for handler in logger.handlers if handler not in handlers]
+            logger.handlers[:] = handlers
+            logger.setLevel(level)
+            for handler in added:
+                handler.close()
 
 
 def run(
     *args: str, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    full_env = {**os.environ, **(env or {})}
+    """`halfrate ARGS` run in this process as a script runs it: ``env`` on top of the
+    environment, stdout and stderr captured, stdin not a terminal, the exit code taken from
+    ``SystemExit``. (``timeout`` is for `run_process`; in here pytest-timeout catches a hang.)"""
+    from halfrate.cli import main
+
+    argv = ["halfrate", *args]
+    out, err = io.StringIO(), io.StringIO()
+    saved_argv, saved_stdin, saved_cwd = sys.argv, sys.stdin, os.getcwd()
+    with (
+        _environment(env or {}),
+        _logging_restored(),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        # argv[0] is what click names the program in usage lines and hints.
+        sys.argv, sys.stdin = argv, io.StringIO()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            if exc.code is None or isinstance(exc.code, int):
+                code = exc.code or 0
+            else:  # sys.exit("message"): the interpreter prints it and exits with 1
+                print(exc.code, file=sys.stderr)
+                code = 1
+        finally:
+            sys.argv, sys.stdin = saved_argv, saved_stdin
+            os.chdir(saved_cwd)
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
+def run_process(
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 120,
+    command: Sequence[str] = HALFRATE,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m halfrate ARGS` (or ``command``) as a real process, for what only a process
+    shows: the entry point, the exit code the operating system sees."""
     return subprocess.run(
-        [*HALFRATE, *args],
+        [*command, *args],
         capture_output=True,
         text=True,
-        env=full_env,
+        env={**os.environ, **(env or {})},
         timeout=timeout,
         check=False,
     )
@@ -62,6 +141,31 @@ def test_help_lists_every_setting() -> None:
         "OPENAI_API_KEY",
     ):
         assert name in proc.stdout
+
+
+def _console_script() -> list[str]:
+    script = Path(sys.executable).with_name("halfrate")
+    # `make test` installs halfrate in the interpreter that runs the tests: the script is there.
+    assert script.exists(), f"no console script at {script}"
+    return [str(script)]
+
+
+@pytest.mark.parametrize("entry", ["python -m halfrate", "halfrate"])
+def test_the_entry_points_start_the_command_line(entry: str) -> None:
+    command = list(HALFRATE) if entry == "python -m halfrate" else _console_script()
+    proc = run_process("--help", command=command)
+    assert proc.returncode == 0, proc.stderr
+    assert "HALFRATE_HOME" in proc.stdout
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "code"), [(("status", "no-such-job"), 1), (("no-such-command",), 2)]
+)
+def test_a_process_exits_with_the_code_of_its_failure(args: tuple[str, ...], code: int) -> None:
+    proc = run_process(*args)
+    assert proc.returncode == code
+    assert_one_line_error(proc, args[-1])
 
 
 def test_resubmitting_the_same_file_creates_nothing(tmp_path: Path, isolated_env: Path) -> None:

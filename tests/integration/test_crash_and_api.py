@@ -23,7 +23,17 @@ from halfrate.providers.base import METADATA_KEY, Limits
 from halfrate.providers.openai import OpenAIBatchProvider
 from halfrate.sandbox import SandboxServer
 from halfrate.store.tables import attempts, batches
-from tests.helpers import CHAT, chat_line, claim, connected, fast_halfrate, sdk_client, write_jsonl
+from tests.helpers import (
+    CHAT,
+    chat_line,
+    claim,
+    connected,
+    fast_halfrate,
+    recorded_batch_ids,
+    sdk_client,
+    write_jsonl,
+)
+from tests.integration.test_cli import run
 
 
 def test_create_that_reached_the_provider_before_a_crash_is_not_repeated(
@@ -60,6 +70,15 @@ def test_create_that_reached_the_provider_before_a_crash_is_not_repeated(
             assert conn.execute(sa.select(sa.func.count()).select_from(batches)).scalar_one() == 1
 
 
+def recorded_batches(db: Path) -> set[str]:
+    engine = sa.create_engine(f"sqlite:///{db}")
+    try:
+        with engine.connect() as conn:
+            return recorded_batch_ids(conn) if sa.inspect(conn).has_table("batches") else set()
+    finally:
+        engine.dispose()
+
+
 def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, isolated_env: Path) -> None:
     path = write_jsonl(tmp_path / "r.jsonl", [chat_line(f"k{i}", f"q {i}") for i in range(5)])
     with SandboxServer(latency=60.0) as sandbox:  # batches stay in flight while we stop it
@@ -70,15 +89,7 @@ def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, isolated_env: Path) -> 
             "HALFRATE_POLL_INITIAL_SECONDS": "0.1",
             "HALFRATE_WORKER_IDLE_SECONDS": "0.1",
         }
-        assert (
-            subprocess.run(
-                [sys.executable, "-m", "halfrate", "submit", str(path)],
-                env=env,
-                capture_output=True,
-                check=False,
-            ).returncode
-            == 0
-        )
+        assert run("submit", str(path), env=env).returncode == 0
         worker = subprocess.Popen(
             [sys.executable, "-m", "halfrate", "worker"],
             env=env,
@@ -86,7 +97,16 @@ def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, isolated_env: Path) -> 
             stderr=subprocess.PIPE,
             text=True,
         )
-        time.sleep(4)
+        # SIGTERM once its batch is created and recorded, in flight for a minute: however long
+        # the process took to start on a busy machine.
+        deadline = time.monotonic() + 60
+        while not recorded_batches(isolated_env / "halfrate.db"):
+            if worker.poll() is not None:
+                pytest.fail(f"the worker ended before creating its batch: {worker.communicate()}")
+            if time.monotonic() > deadline:
+                worker.kill()
+                pytest.fail(f"no batch recorded in 60 s: {worker.communicate()}")
+            time.sleep(0.05)
         worker.send_signal(signal.SIGTERM)
         stdout, stderr = worker.communicate(timeout=30)
     assert worker.returncode == 0, stderr

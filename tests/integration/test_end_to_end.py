@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import openai
 import pytest
 import sqlalchemy as sa
 
@@ -134,6 +135,11 @@ def test_mixed_batch_keeps_successes_and_reports_failures(
         assert lines_out[-2]["error"]["code"] == "invalid_type"  # the provider's own code
 
 
+def finished_lines(client: openai.OpenAI, batch_id: str) -> int:
+    counts = client.batches.retrieve(batch_id).request_counts
+    return counts.completed if counts is not None else 0
+
+
 def test_cancelled_batch_keeps_finished_lines_and_reruns_the_rest(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -147,7 +153,13 @@ def test_cancelled_batch_keeps_finished_lines_and_reruns_the_rest(
         hr.run_worker(RunMode.ONCE, openai_client=client)  # packs and submits
         first = hr.status("cancel").batches[0]
         assert first.provider_batch_id is not None
-        time.sleep(1.6)  # past validating, into in_progress: some lines have finished
+        # Latency 3 s: validating for 1 s, then the lines finish over 1 s. Cancel as soon as
+        # some have (waiting for that, not a fixed time: on a busy machine a fixed sleep
+        # overshot the second and every line was done before the cancel).
+        deadline = time.monotonic() + 30
+        while finished_lines(client, first.provider_batch_id) == 0:
+            assert time.monotonic() < deadline, "no line of the batch finished in 30 s"
+            time.sleep(0.02)
         client.batches.cancel(first.provider_batch_id)
         hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
         status = hr.status("cancel")
