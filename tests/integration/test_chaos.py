@@ -170,6 +170,14 @@ def test_kill_nine_many_times_with_faults_loses_nothing_and_pays_once(
                 ).scalars()
             )
             local_batches = conn.execute(sa.text("SELECT count(*) FROM batches")).scalar_one()
+            # For a failure's message: what the store knows of every batch.
+            batch_rows = conn.execute(
+                sa.text(
+                    "SELECT id, provider, provider_batch_id, state, request_count, created_at, "
+                    "create_started_at, submit_failures, last_error FROM batches "
+                    "ORDER BY created_at"
+                )
+            ).all()
             recorded = recorded_batch_ids(conn)
             attempts = conn.execute(sa.text("SELECT count(*) FROM attempts")).scalar_one()
             reasons = Counter(
@@ -194,11 +202,18 @@ def test_kill_nine_many_times_with_faults_loses_nothing_and_pays_once(
     assert set(states) <= {"succeeded", "failed", "cancelled"}, states
     # One result per request.
     assert results_total == results_distinct == total
+    # On a failure, say which batches and what the workers logged about them.
+    unrecorded = remote_batches - recorded
+    evidence = (
+        f"seed {seed}; batches the sandbox created that the store did not record: {unrecorded}; "
+        f"the store's batches: {[tuple(row) for row in batch_rows]}; "
+        f"the workers' log: {log.read_text()[-6000:]}"
+    )
     # Each succeeded line charged once; every charged line stored as a success.
-    assert all(n == 1 for n in charged.values()), charged.most_common(3)
+    assert all(n == 1 for n in charged.values()), (charged.most_common(3), evidence)
     assert set(charged) == {custom_id_for(i) for i in succeeded_ids}
     assert with_results == succeeded_ids
     # Batches were never created twice: every batch the sandbox created is one we recorded.
-    assert remote_batches == recorded
+    assert remote_batches == recorded, evidence
     assert kills >= 10
     assert MESSAGES_ENDPOINT  # both providers took part (the Anthropic job is in the totals)

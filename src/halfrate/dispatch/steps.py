@@ -44,8 +44,9 @@ STOPPED_CODES = frozenset({"batch_cancelled", "canceled"})
 # How far back to look for a batch whose create may have reached the provider before a crash.
 RECONCILE_SLACK_SECONDS = 600.0
 # After a create whose answer never came, how much longer than the provider timeout to wait
-# for the batch to show in the provider's list before creating it again.
-CREATE_SETTLE_MARGIN_SECONDS = 5.0
+# for the batch to show in the provider's list before creating it again: a provider (or the
+# sandbox on a loaded machine) may still be handling a create its client gave up on.
+CREATE_SETTLE_MARGIN_SECONDS = 10.0
 # A lease value no batch holds (next_poll_at is a time): a worker that lost its lease asks the
 # store to start a create on it, and is refused.
 LOST_LEASE = -1.0
