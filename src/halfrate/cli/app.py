@@ -4,8 +4,12 @@ error funnel that turns every failure into one line on stderr."""
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
+from collections.abc import Callable
 from importlib.metadata import version
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -70,6 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     error into one readable line on stderr and an exit code (``SystemExit``); returns on
     success."""
     debug = os.environ.get("HALFRATE_DEBUG", "").lower() in ("1", "true", "yes")
+    # SIGTERM ends a command like Ctrl-C does (what it was writing is cleaned up, one line,
+    # code 143), not by the default handler that kills the process mid-write. A worker waiting
+    # for batches takes the signal over while it waits, and stops in an orderly way.
+    restore = _on_sigterm()
     given = sys.argv[1:] if argv is None else argv
     args = given or ["--help"]  # bare `halfrate` shows the help, as users expect
     try:
@@ -92,12 +100,36 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{message}{hint}", debug, code=2)
     except KeyboardInterrupt:
         _fail("interrupted", debug, code=130)
+    except Terminated:
+        _fail("terminated", debug, code=143)
     except Exception as exc:
         _fail(
             f"unexpected {type(exc).__name__}: {logs.redact(str(exc))} "
             "(set HALFRATE_DEBUG=1 for the traceback)",
             debug,
         )
+
+    finally:
+        restore()
+
+
+class Terminated(BaseException):
+    """SIGTERM came: raised where the command is, so it ends like Ctrl-C ends it."""
+
+
+def _on_sigterm() -> Callable[[], None]:
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def terminated(_signum: int, _frame: FrameType | None) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+
+    def restore() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return restore
 
 
 def _fail(message: str, debug: bool, code: int = 1) -> None:
