@@ -78,6 +78,7 @@ def test_several_worker_processes_share_one_store(database_url: str, tmp_path: P
         engine.dispose()
     assert states == {"succeeded": REQUESTS}
     assert packed_by == REQUESTS // 50
-    # The work was shared: more than one process did some of it.
-    did_work = [out for out, _ in outputs if " 0 batches submitted" not in out]
+    # The work was shared: more than one process did some of it (submitted or ingested
+    # batches; which process takes which step is up to the machine's scheduling).
+    did_work = [out for out, _ in outputs if " 0 batches submitted, 0 ingested" not in out]
     assert len(did_work) >= 2, outputs
