@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import secrets
 from collections.abc import Iterator
@@ -16,32 +15,6 @@ from halfrate.store import Store
 POSTGRES_ADMIN_URL = os.environ.get(
     "HALFRATE_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
-
-
-# Files whose tests start worker processes by the thousand requests or hold real deadlines of a
-# few seconds. With `--dist loadgroup` (pyproject's addopts) they are one unit of work for
-# pytest-xdist: they run one after another on one worker, so a chaos run's processes never share
-# the two cores with a deadline test's last second. (An `xdist_group` mark would say the same,
-# but pytest 9.2's node ids drop the group xdist appends to them: pytest-xdist issue #1386.)
-ONE_AT_A_TIME = frozenset(
-    {"test_chaos.py", "test_deadline_guard.py", "test_many_workers.py", "test_run_interrupts.py"}
-)
-
-
-@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own choice
-def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
-    """xdist's loadgroup scheduler, with the files above as one group (work unit)."""
-    if config.getvalue("dist") != "loadgroup":
-        return None
-    base = importlib.import_module("xdist.scheduler").LoadGroupScheduling
-
-    def split_scope(self: object, nodeid: str) -> str:
-        if nodeid.split("::", 1)[0].rsplit("/", 1)[-1] in ONE_AT_A_TIME:
-            return "one_at_a_time"
-        return str(base._split_scope(self, nodeid))
-
-    scheduler: object = type("OneAtATime", (base,), {"_split_scope": split_scope})(config, log)
-    return scheduler
 
 
 @pytest.fixture(autouse=True)
