@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 
@@ -14,7 +15,10 @@ def main(argv: list[str] | None = None) -> None:
         from halfrate.cli.app import main as run_app
     except KeyboardInterrupt:
         print("halfrate: error: interrupted", file=sys.stderr)
-        sys.exit(130)
+        sys.stderr.flush()
+        # Not sys.exit: an interrupt that came during an import can make the interpreter end
+        # by SIGINT on its way out (exit -2); nothing else is running yet, so leave at once.
+        os._exit(130)
     run_app(argv)
 
 
