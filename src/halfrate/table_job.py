@@ -76,7 +76,7 @@ class TablePlan:
     def asked_digest(self) -> str:
         """Six hex digits that differ for another prompt, model or option (not for another
         file content): what the default answers file is named with."""
-        return _digest(f"{self.prompt}\n{self.options.digest_text()}".encode())[:6]
+        return _asked_digest(self.prompt, self.options)
 
     def body(self, prompt: str) -> dict[str, object]:
         o = self.options
@@ -121,9 +121,7 @@ def plan_table(file: str | Path, prompt: str, options: TableOptions | None = Non
     assert provider is not None  # check_options refused an unknown model
     table = open_table(file, chosen.sheet)
     template = Template.parse(prompt, table.columns)
-    plan = TablePlan(table, template, provider, "", prompt, chosen)
-    content = _file_digest(table.path)
-    name = f"run-{table.path.stem[:150]}-{_digest(f'{content}{plan.asked_digest}'.encode())[:10]}"
+    name = _job_name(table.path, _asked_digest(prompt, chosen))
     return TablePlan(table, template, provider, name, prompt, chosen)
 
 
@@ -149,6 +147,16 @@ def check_options(options: TableOptions) -> TableOptions:
         if not 0 <= options.temperature <= 2:
             raise InputError("--temperature must be from 0 to 2")
     return TableOptions(model, options.system, tokens, options.temperature, options.sheet)
+
+
+def _asked_digest(prompt: str, options: TableOptions) -> str:
+    return _digest(f"{prompt}\n{options.digest_text()}".encode())[:6]
+
+
+def _job_name(path: Path, asked: str) -> str:
+    """The same file content and the same question: the same job."""
+    content = _file_digest(path)
+    return f"run-{path.stem[:150]}-{_digest(f'{content}{asked}'.encode())[:10]}"
 
 
 def _file_digest(path: Path) -> str:
@@ -183,7 +191,7 @@ def answers_of(plan: TablePlan, results: Iterator[Result]) -> Iterator[tuple[int
     """Each row's number with its answer, status and error, from the job's ``results`` in
     submission order: rows and results are both read in row order, so neither is held in
     memory. A row whose request has not ended is ``pending``."""
-    if plan.job_name != plan_table(plan.table.path, plan.prompt, plan.options).job_name:
+    if plan.job_name != _job_name(plan.table.path, plan.asked_digest):
         raise InputError(
             f"{plan.table.path}: the file changed while its job ran; its answers are not "
             "written beside rows they were not asked for: run the command again"

@@ -61,10 +61,6 @@ class StepContext:
     spool: Path
     leases: LeaseKeeper | None = None
 
-    def still_held(self, batch: BatchRecord) -> bool:
-        """Whether this worker still holds the batch's step (always, without a keeper)."""
-        return self.leases is None or self.leases.confirm(batch.id)
-
     @contextlib.contextmanager
     def holding(self, batch: BatchRecord) -> Iterator[float | None]:
         """This worker's lease on the batch's step, unchanged while the block runs (None
