@@ -15,6 +15,7 @@ from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
 from halfrate.ledger.estimate import Estimate, ModelEstimate
 from halfrate.ledger.report import GROUP_NAMES, Comparison, Line, Missed, Percentiles, Report
 from halfrate.routing.explain import Explained
+from halfrate.structured import AnswerShape
 from halfrate.table_job import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, TableOptions, TablePlan
 from halfrate.tabular.results import format_for
 
@@ -22,6 +23,7 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
     "GROUP_NAMES",
+    "AnswerShape",
     "CallAnswer",
     "Comparison",
     "Estimate",

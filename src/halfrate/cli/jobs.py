@@ -194,11 +194,21 @@ def results(
         ),
     ] = None,
 ) -> None:
-    """One line per request: your custom_id, the status, the response body or the error."""
+    """One line per request: your custom_id, the status, the response body or the error. A
+    `halfrate run` job's -o FILE (.csv, .tsv, .xlsx, .jsonl) gets its table with the answers,
+    as `run` writes it (unless --format is given)."""
 
     chosen = format_for(str(output) if output else None, fmt)
     with connect() as hr:
         hr.status(job)  # an unknown job fails before any file is created
+        plan = hr.table_job_plan(job) if output is not None and fmt is None else None
+        if plan is not None and output is not None:
+            hr.check_table_output(plan, output)
+            written = hr.write_table_answers(plan, job, output)
+            counts = ", ".join(f"{n:,} {state}" for state, n in sorted(written.items()))
+            rows = sum(written.values())
+            err.print(f"{rows:,} rows written to {output} ({counts})")
+            return
         if output is None:
             hr.export_results(job, sys.stdout, chosen)
             return

@@ -16,16 +16,29 @@ from typing import Annotated
 
 import typer
 
-from halfrate.api import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, Estimate, RunMode, TableOptions, connect
+from halfrate.api import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, RunMode, connect
 from halfrate.cli.console import stderr_console, stdout_console
+from halfrate.cli.table_flags import (
+    Columns,
+    MaxTokens,
+    Model,
+    OutputTokens,
+    Prompt,
+    PromptFile,
+    Schema,
+    Sheet,
+    System,
+    SystemFile,
+    Temperature,
+    asked_of_table,
+    price_phrase,
+)
 from halfrate.cli.views.estimate import notes, table
 from halfrate.cli.views.progress import JobProgress
 from halfrate.cli.views.receipt import receipt
+from halfrate.cli.words import plural
 from halfrate.errors import InputError
-from halfrate.models import FINAL_REQUEST_STATES, Lane, SubmitOutcome
-from halfrate.money import money
-
-MAX_TEXT_FILE_BYTES = 1024 * 1024
+from halfrate.models import FINAL_REQUEST_STATES, SubmitOutcome
 
 
 def run(
@@ -35,36 +48,16 @@ def run(
             metavar="FILE", help="a .csv, .tsv, .xlsx or .jsonl table; row 1 names the columns"
         ),
     ],
-    prompt: Annotated[
-        str | None,
-        typer.Option(
-            metavar="TEXT", help="the question, with {column} where each row's value goes"
-        ),
-    ] = None,
-    prompt_file: Annotated[
-        Path | None, typer.Option(metavar="FILE", help="read the prompt from a text file")
-    ] = None,
-    system: Annotated[
-        str | None,
-        typer.Option(metavar="TEXT", help="instructions that come before every row's prompt"),
-    ] = None,
-    system_file: Annotated[
-        Path | None, typer.Option(metavar="FILE", help="read the instructions from a text file")
-    ] = None,
-    model: Annotated[
-        str, typer.Option(metavar="MODEL", help="the model that answers")
-    ] = DEFAULT_MODEL,
-    max_tokens: Annotated[
-        int, typer.Option(metavar="N", help="the longest answer, in tokens, for every row")
-    ] = DEFAULT_MAX_TOKENS,
-    temperature: Annotated[
-        float | None,
-        typer.Option(metavar="T", help="0 to 2 (OpenAI models): lower answers more alike"),
-    ] = None,
-    sheet: Annotated[
-        str | None,
-        typer.Option(metavar="NAME", help="the sheet of a workbook to answer (default: the first)"),
-    ] = None,
+    prompt: Prompt = None,
+    prompt_file: PromptFile = None,
+    system: System = None,
+    system_file: SystemFile = None,
+    model: Model = DEFAULT_MODEL,
+    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
+    temperature: Temperature = None,
+    sheet: Sheet = None,
+    columns: Columns = None,
+    schema: Schema = None,
     feature: Annotated[
         str | None,
         typer.Option(metavar="NAME", help="feature tag in reports (default: spreadsheet)"),
@@ -88,45 +81,82 @@ def run(
         ),
     ] = None,
     yes: Annotated[bool, typer.Option("--yes", help="run without asking first")] = False,
-    output_tokens: Annotated[
-        int | None,
-        typer.Option(metavar="N", help="a typical answer's length, for an 'about' price"),
-    ] = None,
+    no_wait: Annotated[
+        bool,
+        typer.Option(
+            "--no-wait",
+            help="store the job, print its id and leave; `halfrate results JOB -o FILE` "
+            "writes the table later",
+        ),
+    ] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option("--retry-failed", help="ask again only the rows whose answer failed"),
+    ] = False,
+    output_tokens: OutputTokens = None,
 ) -> None:
     """Ask one prompt of every row, at the batch price: shows the price now vs batch, asks,
     runs, and writes the table back with answer, status and error columns."""
     if deadline is not None and now:
         raise InputError("--deadline and --now exclude each other")
-    asked = _one_text("--prompt", prompt, "--prompt-file", prompt_file, required=True)
-    instructions = _one_text("--system", system, "--system-file", system_file, required=False)
-    options = TableOptions(model, instructions, max_tokens, temperature, sheet)
+    asked, options = asked_of_table(
+        prompt,
+        prompt_file,
+        system,
+        system_file,
+        columns,
+        schema,
+        model=model,
+        max_tokens=max_tokens,
+        temperature=temperature,
+        sheet=sheet,
+    )
     out = stdout_console()
     with connect() as hr:
         hr.check_table_tags(job=job, feature=feature, team=team, deadline=deadline, waiting=now)
-        plan = hr.plan_table(file, asked or "", options)
+        plan = hr.plan_table(file, asked, options)
         target = output if output is not None else plan.default_output()
         hr.check_table_output(plan, target)
-        made = hr.estimate_table(plan, output_tokens)  # every row read and checked; none stored
-        out.print(table(made))
-        for line in notes(made):
-            out.print(line)
+        # Every row read and checked, nothing stored; with --retry-failed only the failed rows
+        # are priced (None: an interrupted rerun goes on, nothing new to price).
+        rows = hr.rows_to_retry(plan, job=job) if retry_failed else frozenset[int]()
+        made = None
+        if rows is not None:
+            made = hr.estimate_table(plan, output_tokens, only=rows or None)
+            out.print(table(made))
+            for line in notes(made):
+                out.print(line)
         # Progress on stderr: stdout keeps what a script reads.
         progress = JobProgress(stderr_console(), hr, ())
         with hr.worker(on_tick=progress) as worker:
             # No client for the model's provider, unreachable, a refused key, work in the store
             # this worker cannot do: said now, before anything is stored.
             worker.preflight(plan.provider.value)
-            if not yes:
+            if made is not None and not yes:
                 if not sys.stdin.isatty():
                     raise InputError("nothing was run: add --yes to run without being asked")
-                if not typer.confirm(f"Run {made.requests:,} requests for {_price(made)}?"):
+                question = f"Run {plural(made.requests, 'request')} for {price_phrase(made)}?"
+                if not typer.confirm(question):
                     out.print("nothing was run")
                     raise typer.Exit(1)
             started = time.time()
             outcome = hr.submit_table(
-                plan, job=job, feature=feature, team=team, deadline=deadline, waiting=now
+                plan,
+                job=job,
+                feature=feature,
+                team=team,
+                deadline=deadline,
+                waiting=now,
+                retry_failed=retry_failed,
             )
             out.print(_stored(outcome))
+            if no_wait:
+                out.print(
+                    f"not waiting: `halfrate worker` answers it; `halfrate results "
+                    f"{outcome.job_name} -o {target}` writes the table"
+                )
+                print(outcome.job_id)
+                return
             progress.job_ids = (outcome.job_id,)
             summary = worker.run(RunMode.UNTIL_IDLE)
         status = hr.status(outcome.job_id)
@@ -139,49 +169,19 @@ def run(
             code = summary.signal if summary.signal is not None else signal.SIGINT
             raise typer.Exit(128 + int(code))
         written = hr.write_table_answers(plan, outcome.job_id, target)
-        counts = ", ".join(f"{n:,} {state}" for state, n in sorted(status.counts.items()))
-        out.print(f"answers    {written:,} rows written to {target} ({counts})")
+        counts = ", ".join(f"{n:,} {state}" for state, n in sorted(written.items()))
+        answered = plural(sum(written.values()), "row")
+        out.print(f"answers    {answered} written to {target} ({counts})")
         out.print(receipt(hr.report("lane", since=started)))
 
 
-def _price(made: Estimate) -> str:
-    """The batch price as honestly as it is known: a ceiling, an assumption, or a floor."""
-    amount = money(made.total(Lane.BATCH))
-    assumed = {m.output_tokens // max(m.output_assumed, 1) for m in made.models if m.output_assumed}
-    if made.is_floor:
-        return f"at least {amount} (the answers' length is not known)"
-    if assumed:
-        each = ", ".join(f"{n:,}" for n in sorted(assumed))
-        return f"about {amount} (answers of {each} tokens assumed)"
-    return f"at most {amount}"
-
-
-def _one_text(
-    name: str, text: str | None, file_flag: str, path: Path | None, *, required: bool
-) -> str | None:
-    """A text given inline or as a file, never both; a file is read as UTF-8 text."""
-    if text is not None and path is not None:
-        raise InputError(f"{name} and {file_flag} exclude each other: give one")
-    if path is None:
-        if text is None and required:
-            raise InputError(f"{name} TEXT or {file_flag} FILE is needed: what to ask of each row")
-        return text
-    try:
-        if path.stat().st_size > MAX_TEXT_FILE_BYTES:
-            raise InputError(f"{file_flag} {path}: larger than {MAX_TEXT_FILE_BYTES:,} bytes")
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise InputError(f"{file_flag} {path}: not UTF-8 text") from None
-    except OSError as exc:
-        raise InputError(f"{file_flag} {path}: cannot read it: {exc.strerror or exc}") from None
-
-
 def _stored(outcome: SubmitOutcome) -> str:
+    if not outcome.created and not outcome.existing and not outcome.shared:
+        return f"job {outcome.job_name}: going on where it stopped"
     said = []
     if outcome.existing:
         said.append(f"{outcome.existing:,} were submitted before")
     if outcome.shared:
         said.append(f"{outcome.shared:,} take an identical request's answer, at $0")
     notes = f" ({'; '.join(said)})" if said else ""
-    plural = "request" if outcome.created == 1 else "requests"
-    return f"job {outcome.job_name}: {outcome.created:,} {plural} stored{notes}"
+    return f"job {outcome.job_name}: {plural(outcome.created, 'request')} stored{notes}"

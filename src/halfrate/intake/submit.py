@@ -35,9 +35,10 @@ class Submitter:
         self.budgets = budgets
         self.max_line_bytes = max_line_bytes
 
-    def sharing(self, now: datetime, *, dedup: bool = True) -> Sharing:
-        """Which identical requests the policy lets new requests take answers from."""
-        cache_for = self.policy.response_cache
+    def sharing(self, now: datetime, *, dedup: bool = True, fresh: bool = False) -> Sharing:
+        """Which identical requests the policy lets new requests take answers from (``fresh``:
+        none answered before)."""
+        cache_for = None if fresh else self.policy.response_cache
         return Sharing(
             dedup=dedup and self.policy.dedup,
             answered_since=None if cache_for is None else (now - cache_for).timestamp(),
@@ -86,9 +87,13 @@ class Submitter:
         urgency: Urgency,
         sinks: list[SinkSpec],
         now: datetime,
+        table_plan: str | None = None,
+        fresh: bool = False,
     ) -> SubmitOutcome:
         """Lines already checked (``make_lines`` gives them, and again when a budget needs
-        their estimate first), routed and stored as the job ``job``."""
+        their estimate first), routed and stored as the job ``job``. ``fresh``: asked again
+        because an earlier answer was not usable, so no earlier answer is taken (identical
+        requests in flight still share one); ``table_plan``: kept with the job."""
         router = Router(self.policy, now)
         reservation = None
         if self.budgets.applying(urgency.feature, urgency.team):
@@ -104,7 +109,8 @@ class Submitter:
             describe_line=describe_line,
             sinks=sinks,
             reservation=reservation,
-            sharing=self.sharing(now),
+            sharing=self.sharing(now, fresh=fresh),
+            table_plan=table_plan,
         )
 
     def specs(

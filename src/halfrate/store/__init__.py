@@ -19,6 +19,7 @@ from halfrate.store.ledger_reads import LedgerQueries
 from halfrate.store.queue import QueueQueries
 from halfrate.store.reads import ReadQueries
 from halfrate.store.submissions import SubmissionQueries
+from halfrate.store.table_runs import TableRunQueries
 
 
 class Store(Database):
@@ -36,6 +37,7 @@ class Store(Database):
         self.deliveries = DeliveryQueries(self)
         self.ledger = LedgerQueries(self)
         self.answers = AnswerQueries(self)
+        self.table_runs = TableRunQueries(self)
 
     @classmethod
     def open(

@@ -36,6 +36,7 @@ class SubmissionQueries:
         sinks: Sequence[SinkSpec] = (),
         reservation: Reservation | None = None,
         sharing: Sharing | None = None,
+        table_plan: str | None = None,
     ) -> SubmitOutcome:
         """Store ``lines`` as (part of) the job named ``job_name``.
 
@@ -44,13 +45,14 @@ class SubmissionQueries:
         this call is stored. ``sinks`` are attached to the job in the same transaction, and
         ``reservation`` is checked against its budgets and recorded there (BudgetExceeded:
         nothing is stored). With ``sharing``, requests with an identical one take its answer
-        (see :mod:`halfrate.store.answers`).
+        (see :mod:`halfrate.store.answers`). ``table_plan``: a `halfrate run` job's table and
+        what was asked of it, kept with the job.
         """
         now = time.time()
         created = skipped = 0
         hashed = False
         with self._store.write() as conn:
-            job_id, is_new = self._job_id(conn, job_name, source, feature, team, now)
+            job_id, is_new = self._job_id(conn, job_name, source, feature, team, now, table_plan)
             if reservation is not None:
                 reserve(conn, job_id, reservation)
             route_ids = _RouteIds(conn, now)
@@ -92,6 +94,7 @@ class SubmissionQueries:
         feature: str | None,
         team: str | None,
         now: float,
+        table_plan: str | None,
     ) -> tuple[str, bool]:
         """The job's id, and whether this call created it."""
         found = conn.execute(
@@ -105,7 +108,13 @@ class SubmissionQueries:
         # ON CONFLICT: a concurrent submit of the same name on PostgreSQL wins the race; we then
         # add to its job, exactly as if we had come second.
         insert = _insert_ignore(conn).values(
-            id=job_id, name=name, source=source, feature=feature, team=team, created_at=now
+            id=job_id,
+            name=name,
+            source=source,
+            feature=feature,
+            team=team,
+            created_at=now,
+            table_plan=table_plan,
         )
         conn.execute(insert)
         stored = str(conn.execute(sa.select(jobs.c.id).where(jobs.c.name == name)).scalar_one())

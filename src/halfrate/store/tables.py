@@ -45,6 +45,8 @@ jobs = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
     # Set by `halfrate cancel`: queued requests end cancelled, its batches are cancelled.
     sa.Column("cancel_requested_at", sa.Double, nullable=True),
+    # `halfrate run` jobs: the table and what was asked of it, as JSON (see table_job.py).
+    sa.Column("table_plan", sa.Text, nullable=True),
     sa.UniqueConstraint("name"),
 )
 

@@ -1,4 +1,4 @@
-"""`halfrate run`: one prompt over every row of a spreadsheet, as one job.
+"""What `halfrate run` asks: one prompt over every row of a spreadsheet, as one job.
 
 Each row becomes one request (key ``row-N``) whose message is the prompt with the row's values
 put in, under the same instructions, model and answer length for every row. The job is named
@@ -13,17 +13,16 @@ import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from halfrate.catalog import provider_of_model
 from halfrate.errors import InputError
 from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate
-from halfrate.models import ANTHROPIC_MESSAGES, FINAL_REQUEST_STATES, Provider, Result
+from halfrate.models import ANTHROPIC_MESSAGES, Provider
 from halfrate.pricing.prices import PriceBook
 from halfrate.records import ParsedLine
-from halfrate.tabular.results import output_text
+from halfrate.structured import AnswerShape
 from halfrate.tabular.rows import TableFile, open_table
 from halfrate.tabular.template import Template
 
@@ -34,7 +33,6 @@ CHAT = "/v1/chat/completions"
 DEFAULT_MAX_TOKENS = 1024
 MAX_MAX_TOKENS = 128_000
 MAX_SYSTEM_CHARS = 100_000
-PENDING = "pending"  # the status column of a row whose request has not ended
 
 
 @dataclass(frozen=True)
@@ -46,11 +44,25 @@ class TableOptions:
     max_tokens: int = DEFAULT_MAX_TOKENS
     temperature: float | None = None
     sheet: str | None = None
+    columns: AnswerShape | None = None  # structured answers: one output column per field
 
     def digest_text(self) -> str:
         """The options as text for a name's digest: any change makes another job."""
-        fields = (self.model, self.system or "", self.max_tokens, self.temperature, self.sheet)
-        return orjson.dumps(fields).decode()
+        fields: tuple[object, ...] = (
+            self.model,
+            self.system or "",
+            self.max_tokens,
+            self.temperature,
+            self.sheet,
+        )
+        if self.columns is not None:  # kept out when absent: older jobs keep their names
+            fields = (*fields, self.columns.schema)
+        return orjson.dumps(fields, option=orjson.OPT_SORT_KEYS).decode()
+
+    @property
+    def answer_columns(self) -> tuple[str, ...]:
+        """The answer's columns in the output: one per field, or one ``answer``."""
+        return self.columns.fields if self.columns is not None else ("answer",)
 
 
 @dataclass(frozen=True)
@@ -85,6 +97,8 @@ class TablePlan:
             if o.system:
                 claude["system"] = o.system
             claude["messages"] = [{"role": "user", "content": prompt}]
+            if o.columns is not None:
+                claude["output_config"] = o.columns.claude_format()
             return claude
         messages = [{"role": "system", "content": o.system}] if o.system else []
         messages.append({"role": "user", "content": prompt})
@@ -92,11 +106,18 @@ class TablePlan:
         chat["max_completion_tokens"] = o.max_tokens
         if o.temperature is not None:
             chat["temperature"] = o.temperature
+        if o.columns is not None:
+            chat["response_format"] = o.columns.openai_format()
         return chat
 
-    def lines(self, max_line_bytes: int) -> Iterator[ParsedLine]:
-        """One request per row, each checked; the first bad row stops it with its number."""
+    def lines(
+        self, max_line_bytes: int, only: frozenset[int] | None = None
+    ) -> Iterator[ParsedLine]:
+        """One request per row (per row of ``only``, when given), each checked; the first bad
+        row stops it with its number."""
         for row in self.table.rows():
+            if only is not None and row.number not in only:
+                continue
             prompt = self.template.render(row.texts)
             body_json = orjson.dumps(self.body(prompt)).decode()
             if len(body_json.encode()) > max_line_bytes:
@@ -107,6 +128,10 @@ class TablePlan:
             yield ParsedLine(
                 row.number, f"row-{row.number}", self.provider, self.endpoint, self.model, body_json
             )
+
+    def content_changed(self) -> bool:
+        """Whether the file's content differs from when the plan was made."""
+        return self.job_name != _job_name(self.table.path, self.asked_digest)
 
     def default_output(self) -> Path:
         """Beside the input, named after what was asked: ``tickets.answers-3f9a1c.csv``."""
@@ -146,7 +171,9 @@ def check_options(options: TableOptions) -> TableOptions:
             )
         if not 0 <= options.temperature <= 2:
             raise InputError("--temperature must be from 0 to 2")
-    return TableOptions(model, options.system, tokens, options.temperature, options.sheet)
+    return TableOptions(
+        model, options.system, tokens, options.temperature, options.sheet, options.columns
+    )
 
 
 def _asked_digest(prompt: str, options: TableOptions) -> str:
@@ -175,39 +202,18 @@ def _digest(data: bytes) -> str:
 
 
 def estimate_table(
-    plan: TablePlan, prices: PriceBook, max_line_bytes: int, output_tokens: int | None = None
+    plan: TablePlan,
+    prices: PriceBook,
+    max_line_bytes: int,
+    output_tokens: int | None = None,
+    only: frozenset[int] | None = None,
 ) -> Estimate:
     """Tokens and price of the whole job in each lane; reads (and checks) every row. Every
     request carries its answer limit, so the price is a ceiling; ``output_tokens`` assumes a
     typical answer length instead (never past the limit)."""
     check_assumed_output(output_tokens)
-    made = estimate(plan.lines(max_line_bytes), prices, output_tokens, assume_within_limits=True)
+    lines = plan.lines(max_line_bytes, only)
+    made = estimate(lines, prices, output_tokens, assume_within_limits=True)
     if not made.requests:
         raise InputError(f"{plan.table.where()}: no rows with values under the first row")
     return made
-
-
-def answers_of(plan: TablePlan, results: Iterator[Result]) -> Iterator[tuple[int, list[Any]]]:
-    """Each row's number with its answer, status and error, from the job's ``results`` in
-    submission order: rows and results are both read in row order, so neither is held in
-    memory. A row whose request has not ended is ``pending``."""
-    if plan.job_name != _job_name(plan.table.path, plan.asked_digest):
-        raise InputError(
-            f"{plan.table.path}: the file changed while its job ran; its answers are not "
-            "written beside rows they were not asked for: run the command again"
-        )
-    for row in plan.table.rows():
-        result = next(results, None)
-        if result is None or result.key != f"row-{row.number}":
-            raise InputError(
-                f"{plan.table.where(row.number)}: the file changed since it was submitted; "
-                "run it again under its new content"
-            )
-        if result.status not in FINAL_REQUEST_STATES:
-            yield row.number, ["", PENDING, ""]
-            continue
-        error = result.error or {}
-        message = str(error.get("message") or "") if result.status != "succeeded" else ""
-        yield row.number, [output_text(result.response), result.status, message]
-    if next(results, None) is not None:
-        raise InputError(f"{plan.table.path}: the file lost rows while its job ran")
