@@ -16,6 +16,7 @@ import typer
 
 from halfrate import logs
 from halfrate.cli import estimate, jobs, policy, report, run, sandbox
+from halfrate.cli.help_format import PlainHelpCommand
 from halfrate.config import describe_settings
 from halfrate.errors import HalfrateError
 
@@ -55,18 +56,18 @@ def _options(
     """Run LLM work nobody is waiting on through the providers' batch APIs, at half price."""
 
 
-app.command()(jobs.submit)
-app.command()(jobs.worker)
-app.command()(jobs.cancel)
-app.command()(jobs.status)
-app.command()(jobs.results)
-app.command(epilog=sandbox.faults_help())(sandbox.sandbox)
-app.command()(sandbox.demo)
+app.command(cls=PlainHelpCommand)(jobs.submit)
+app.command(cls=PlainHelpCommand)(jobs.worker)
+app.command(cls=PlainHelpCommand)(jobs.cancel)
+app.command(cls=PlainHelpCommand)(jobs.status)
+app.command(cls=PlainHelpCommand)(jobs.results)
+app.command(cls=PlainHelpCommand, epilog=sandbox.faults_help())(sandbox.sandbox)
+app.command(cls=PlainHelpCommand)(sandbox.demo)
 # After the day-to-day commands, so --help lists them in the order of a day's work.
 app.add_typer(policy.policy_app, name="policy")
-app.command()(run.run)
-app.command()(report.report)
-app.command()(estimate.estimate)
+app.command(cls=PlainHelpCommand)(run.run)
+app.command(cls=PlainHelpCommand)(report.report)
+app.command(cls=PlainHelpCommand)(estimate.estimate)
 
 
 def main(argv: list[str] | None = None) -> None:

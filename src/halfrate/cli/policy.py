@@ -10,6 +10,7 @@ import typer
 
 from halfrate.api import explain as explain_route
 from halfrate.cli.console import stdout_console
+from halfrate.cli.help_format import PlainHelpCommand
 from halfrate.errors import InputError
 
 policy_app = typer.Typer(help="The routing policy: which lane each request runs in.")
@@ -25,7 +26,7 @@ def parse_tags(pairs: list[str]) -> dict[str, str]:
     return tags
 
 
-@policy_app.command()
+@policy_app.command(cls=PlainHelpCommand)
 def explain(
     feature: Annotated[
         str | None, typer.Option(metavar="NAME", help="the request's feature tag")
