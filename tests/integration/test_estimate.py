@@ -74,7 +74,8 @@ def test_the_command_line_says_what_each_figure_is(tmp_path: Path) -> None:
     env = {"HALFRATE_HOME": str(tmp_path / "home")}
     shown = run("estimate", str(path), env=env)
     assert shown.returncode == 0, shown.stderr
-    assert "(approximate)" in shown.stdout
+    assert "(approx.)" in shown.stdout
+    assert "approximate Claude input tokens" in shown.stdout
     assert "(ceiling)" in shown.stdout
     assert "saves $" in shown.stdout
     data = json.loads(run("estimate", str(path), "--format", "json", env=env).stdout)

@@ -9,8 +9,10 @@ from rich.console import Console
 
 
 def stdout_console() -> Console:
-    """Piped output (scripts, files) gets a wide page so tables keep whole ids on one line."""
-    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+    """Piped output (scripts, files) gets a wide page so tables keep whole ids on one line, and
+    long lines stay whole; a terminal wraps them between words at its own width."""
+    terminal = sys.stdout.isatty()
+    return Console(highlight=False, soft_wrap=not terminal, width=None if terminal else 200)
 
 
 def stderr_console() -> Console:

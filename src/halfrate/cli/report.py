@@ -67,6 +67,8 @@ def report(
     elif fmt == "csv":
         view.write_csv(made, sys.stdout)
     else:
-        out.print(view.table(made))
+        out.print(view.table(made, out.width if out.is_terminal else None))
+        if out.is_terminal and out.width < view.WIDTH_FOR_TOKENS:
+            out.print(view.TOKENS_HIDDEN)
         for line in view.summary_lines(made):
             out.print(line)

@@ -11,12 +11,14 @@ from halfrate.models import Lane
 from halfrate.money import exact, money, share
 
 LANES = (Lane.REALTIME, Lane.BATCH, Lane.FLEX)
+SHORT_BASIS = {"approximate": "approx."}  # the note under the table says how approximate
+NOT_OFFERED = "-"  # a lane the model is not offered in; a note under the table says so
 
 
 def _price(m: ModelEstimate, lane: Lane) -> str:
     usd = m.usd(lane)
     if lane not in m.prices:
-        return "not offered"
+        return NOT_OFFERED
     if usd is None:
         return "unpriced"
     return money(usd) + (" *" if m.derived(lane) else "")
@@ -24,14 +26,19 @@ def _price(m: ModelEstimate, lane: Lane) -> str:
 
 def table(made: Estimate) -> Table:
     grid = Table(title=f"estimate: {made.requests:,} requests", title_justify="left")
-    for name in ("model", "requests", "input tokens", "output tokens", *map(str, LANES)):
-        grid.add_column(name, justify="left" if name == "model" else "right")
+    # Names and counts fold onto a second line on a narrow screen; prices never break.
+    grid.add_column("model", overflow="fold")
+    grid.add_column("requests", justify="right")
+    for name in ("input tokens", "output tokens"):
+        grid.add_column(name, justify="right", overflow="fold")
+    for lane in LANES:
+        grid.add_column(str(lane), justify="right", no_wrap=True)
     for m in made.models:
         grid.add_row(
             m.model,
             f"{m.requests:,}",
-            f"{m.input_tokens:,} ({m.input_basis})",
-            f"{m.output_tokens:,} ({m.output_basis})",
+            f"{m.input_tokens:,}\n({SHORT_BASIS.get(m.input_basis, m.input_basis)})",
+            f"{m.output_tokens:,}\n({m.output_basis})",
             *(_price(m, lane) for lane in LANES),
         )
     return grid
@@ -45,6 +52,8 @@ def notes(made: Estimate) -> list[str]:
         f"{share(float(saved / realtime) if realtime else None)}), flex {money(flex)} "
         "(flex where offered, batch price elsewhere)"
     ]
+    if any(lane not in m.prices for m in made.models for lane in LANES):
+        lines.append(f"not offered {NOT_OFFERED} marks a lane the model is not offered in")
     unknown = sum(m.output_unknown for m in made.models)
     if unknown:
         lines.append(

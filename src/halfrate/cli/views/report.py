@@ -41,24 +41,37 @@ def seconds(value: float | None) -> str:
 
 def when(moment: float | None) -> str:
     if moment is None:
-        return "the start"
+        return "the first request"
     return datetime.fromtimestamp(moment, UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def table(report: Report) -> Table:
+# Below this many columns the token columns step aside, so the money stays whole and readable.
+WIDTH_FOR_TOKENS = 110
+TOKENS_HIDDEN = "tokens      not shown at this width: a wider window, or --format json / csv"
+
+
+def table(report: Report, width: int | None = None) -> Table:
+    """The spend per group; on a narrow screen (``width``) without the token columns."""
+    tokens = width is None or width >= WIDTH_FOR_TOKENS
     grid = Table(title=f"spend by {report.by}", title_justify="left")
-    grid.add_column(report.by)
-    for name in ("requests", "input tok", "cached tok", "output tok"):
-        grid.add_column(name, justify="right")
+    grid.add_column(report.by, overflow="fold")
+    grid.add_column("requests", justify="right")
+    if tokens:
+        for name in ("input tok", "cached tok", "output tok"):
+            grid.add_column(name, justify="right")
     for name in ("spend", "at realtime", "saved", "saved %"):
-        grid.add_column(name, justify="right")
+        grid.add_column(name, justify="right", no_wrap=True)
     for line in [*report.lines, report.total]:
+        counts = [f"{line.requests:,}"]
+        if tokens:
+            counts += [
+                f"{line.input_tokens:,}",
+                f"{line.cached_tokens:,}",
+                f"{line.output_tokens:,}",
+            ]
         grid.add_row(
             line.key,
-            f"{line.requests:,}",
-            f"{line.input_tokens:,}",
-            f"{line.cached_tokens:,}",
-            f"{line.output_tokens:,}",
+            *counts,
             money(line.spend),
             money(line.realtime),
             money(line.saved),
@@ -72,7 +85,8 @@ def summary_lines(report: Report) -> list[str]:
     """The lines under the table: period, unpriced work, missed savings and the KPIs."""
     k, total = report.kpis, report.total
     scope = report.scope
-    lines = [f"period      {when(scope.since)} to {when(scope.until or report.generated_at)}"]
+    until = when(scope.until or report.generated_at)
+    lines = [f"period      from {when(scope.since)} to {until}"]
     if scope.feature or scope.team:
         only = ", ".join(
             f"{name} {value}"
