@@ -186,6 +186,13 @@ def test_a_cancelled_run_runs_again_as_a_new_job(
         (["--prompt", "{a}", "--feature", "x" * 300], "--feature is longer than 200"),
         (["--prompt", "{a}", "--job", " "], "the job name is empty"),
         (["--prompt", "{a}", "-o", "out.txt"], "-o out.txt: write .csv, .tsv, .xlsx or .jsonl"),
+        (["--prompt", "{a}", "--columns", "kind: x||y"], "--columns 'kind': an empty choice"),
+        (["--prompt", "{a}", "--columns", ""], "--columns is empty"),
+        (["--prompt", "{a}", "--columns", "a", "--schema", "p.txt"], "exclude each other"),
+        (["--prompt", "{a}", "--schema", "missing.json"], "--schema missing.json: cannot read"),
+        (["--prompt", "{a}", "--schema", "p.txt"], "--schema p.txt: not JSON"),
+        (["--prompt", "{a}", "--schema", "s.json"], "must be an object schema"),
+        (["--prompt", "{a}", "--columns", "x" * 5000], "is not a column name"),
     ],
 )
 def test_bad_options_are_one_clear_line_and_store_nothing(
@@ -198,6 +205,7 @@ def test_bad_options_are_one_clear_line_and_store_nothing(
     monkeypatch.chdir(tmp_path)
     (tmp_path / "t.csv").write_text("a\n1\n", encoding="utf-8")
     (tmp_path / "p.txt").write_text("{a}", encoding="utf-8")
+    (tmp_path / "s.json").write_text('{"type": "array"}', encoding="utf-8")
     env = {"OPENAI_API_KEY": "x", "OPENAI_BASE_URL": "http://127.0.0.1:9/v1"}
     assert_one_line_error(run("run", "t.csv", *args, "--yes", env=env), needle)
     assert not (isolated_env / "halfrate.db").exists() or request_count(isolated_env) == 0
