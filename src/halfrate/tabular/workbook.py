@@ -7,7 +7,10 @@ reader stops at it, so it is reset and every row present is read.
 
 Writing keeps every sheet, in order, with numbers, dates and booleans as their types; text is
 always written as text (a cell that starts with ``=`` stays words, never becomes a formula).
-Values are copied, not formatting: the answers file is data, the original stays as it was.
+The sheets not answered keep their own formulas as formulas (they were formulas in the file the
+user gave; only text is never turned into one). The answered sheet holds the values its rows
+were asked with: a formula's last computed value. Values are copied, not formatting: the
+answers file is data, the original stays as it was.
 """
 
 from __future__ import annotations
@@ -44,11 +47,12 @@ def check_size(file: Path) -> None:
         )
 
 
-def open_book(file: Path) -> Any:
-    """The workbook opened for streaming reads (values, not formulas)."""
+def open_book(file: Path, *, formulas: bool = False) -> Any:
+    """The workbook opened for streaming reads: values (a formula's last computed value), or
+    with ``formulas`` the formulas themselves."""
     check_size(file)
     try:
-        return load_workbook(file, read_only=True, data_only=True)
+        return load_workbook(file, read_only=True, data_only=not formulas)
     # Broken workbooks surface as zipfile, XML, KeyError or openpyxl's own errors: all mean
     # the same to the person who sent the file.
     except Exception as exc:
@@ -104,10 +108,36 @@ def write_book(
         copied = rows
         if name != chosen:
             assert source is not None
-            copied = (values for _, values in sheet_rows(source, name))
+            for cells in _kept_sheet(source, name):
+                sheet.append([_kept(sheet, cell) for cell in cells])
+            continue
         for values in copied:
             sheet.append([_cell(sheet, value) for value in values])
     book.save(path)
+
+
+def _kept_sheet(file: Path, sheet: str) -> Iterator[tuple[Any, ...]]:
+    """The cells of a sheet copied as it is, formulas as formulas, within the cell limit."""
+    book = open_book(file, formulas=True)
+    try:
+        worksheet = book[sheet]
+        worksheet.reset_dimensions()
+        cells = 0
+        for row in worksheet.iter_rows():
+            cells += len(row)
+            if cells > MAX_CELLS:
+                raise InputError(f"{file}, sheet {sheet!r}: more than {MAX_CELLS:,} cells")
+            yield row
+    finally:
+        book.close()
+
+
+def _kept(sheet: Any, cell: Any) -> Any:
+    if getattr(cell, "data_type", None) == "f":
+        kept = WriteOnlyCell(sheet, value=cell.value)
+        kept.data_type = "f"
+        return kept
+    return _cell(sheet, getattr(cell, "value", None))
 
 
 def _sheet_names(source: Path) -> list[str]:
