@@ -9,6 +9,7 @@ and spreadsheet parts.
 
 from __future__ import annotations
 
+from halfrate.api.accounts import Account
 from halfrate.api.connection import Halfrate, connect, explain
 from halfrate.calling import CallAnswer
 from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
@@ -23,6 +24,7 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
     "GROUP_NAMES",
+    "Account",
     "AnswerShape",
     "CallAnswer",
     "Comparison",

@@ -11,6 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from halfrate.api.accounts import Accounts
 from halfrate.api.reading import Reading
 from halfrate.api.tables import Tables
 from halfrate.calling import CallAnswer, call_now, spec_of
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
     import openai
 
 
-class Halfrate(Reading, Tables):
+class Halfrate(Reading, Tables, Accounts):
     """A connection to one halfrate store: submit work, call now, run workers, read results.
 
     Made by :func:`connect`. ``openai_client`` / ``anthropic_client``: SDK clients to use

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from halfrate.pricing.prices import PriceBook
+from halfrate.store.accounts import AccountQueries
 from halfrate.store.answers import AnswerQueries
 from halfrate.store.base import Database
 from halfrate.store.calls import CallQueries
@@ -38,6 +39,7 @@ class Store(Database):
         self.ledger = LedgerQueries(self)
         self.answers = AnswerQueries(self)
         self.table_runs = TableRunQueries(self)
+        self.accounts = AccountQueries(self)
 
     @classmethod
     def open(

@@ -357,3 +357,36 @@ deliveries = sa.Table(
         postgresql_where=sa.text("delivered_at IS NULL"),
     ),
 )
+
+# People of the web page: each belongs to one team; an admin sees every team's work.
+teams = sa.Table(
+    "teams",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.UniqueConstraint("name"),
+)
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),
+    sa.Column("email", sa.String(320), nullable=False),  # stored lower-cased
+    sa.Column("password_hash", sa.Text, nullable=False),  # argon2: never the password itself
+    sa.Column("team_id", sa.String(40), sa.ForeignKey("teams.id"), nullable=False),
+    sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.UniqueConstraint("email"),
+)
+
+# Who started a job from the web page, and for which team: what a member may see.
+job_owners = sa.Table(
+    "job_owners",
+    metadata,
+    sa.Column("job_id", sa.String(40), sa.ForeignKey("jobs.id"), primary_key=True),
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=True),
+    sa.Column("team_id", sa.String(40), sa.ForeignKey("teams.id"), nullable=False),
+    sa.Column("upload_name", sa.String(255), nullable=True),  # as shown; never used as a path
+    sa.Index("ix_job_owners_team_id", "team_id"),
+)
