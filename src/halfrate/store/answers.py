@@ -33,14 +33,72 @@ _CACHE: sa.ColumnElement[str] = sa.literal_column(f"'{Lane.CACHE.value}'")
 # How long each lane may keep a request waiting: a request only waits for an identical one in
 # a lane at least as quick as its own (a person waiting never waits for a batch).
 _FOLLOWER = requests.alias("follower")  # a cache-lane request, beside the one it waits for
+_LEADER = requests.alias("leader")  # the request a new one would take its answer from
 _LANE_RANK = {Lane.REALTIME.value: 0, Lane.FLEX.value: 1, Lane.BATCH.value: 2}
 
 
 def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing: Sharing) -> int:
     """Point the requests just stored in ``job_id`` (at ``created_at``) that have an identical
-    request at it, putting them in the cache lane. Returns how many."""
+    request at it, putting them in the cache lane. Returns how many.
+
+    The new requests are taken in classes: the same digest, provider, endpoint, lane and
+    deadline. An older identical request is looked for once per class (by its first member),
+    not once per request: a column of "Thanks!" repeated 10,000 times is one lookup, not 10,000
+    scans of 10,000 rows. With no older one, the class's first member answers the rest
+    (dedup). Bodies are compared in the update itself, so a digest collision links nothing.
+    """
     if not sharing.dedup and sharing.answered_since is None:
         return 0
+    this = sa.and_(
+        requests.c.job_id == job_id,
+        requests.c.created_at == created_at,
+        requests.c.content_hash.is_not(None),
+        requests.c.lane != _CACHE,
+    )
+    class_key = (
+        requests.c.content_hash,
+        requests.c.provider,
+        requests.c.endpoint,
+        requests.c.lane,
+        requests.c.deadline,
+    )
+    rows = conn.execute(sa.select(requests.c.id, *class_key).where(this).order_by(requests.c.id))
+    classes: dict[tuple[Any, ...], list[int]] = {}
+    for rid, *key in rows:
+        classes.setdefault(tuple(key), []).append(rid)
+    firsts = [members[0] for members in classes.values()]
+    earlier = _earlier_leaders(conn, job_id, created_at, sharing, firsts)
+    pairs = []
+    for members in classes.values():
+        leader = earlier.get(members[0])
+        if leader is not None:
+            pairs += [{"rid": rid, "leader": leader} for rid in members]
+        elif sharing.dedup:
+            pairs += [{"rid": rid, "leader": members[0]} for rid in members[1:]]
+    if not pairs:
+        return 0
+    same_body = sa.select(_LEADER.c.body).where(_LEADER.c.id == sa.bindparam("leader"))
+    conn.execute(
+        sa.update(requests)
+        .where(requests.c.id == sa.bindparam("rid"), requests.c.body == same_body.scalar_subquery())
+        .values(lane=Lane.CACHE.value, answered_by=sa.bindparam("leader")),
+        pairs,
+    )
+    linked = sa.select(sa.func.count()).where(
+        requests.c.job_id == job_id,
+        requests.c.created_at == created_at,
+        requests.c.lane == _CACHE,
+        requests.c.answered_by.is_not(None),
+    )
+    return int(conn.execute(linked).scalar_one())
+
+
+def _earlier_leaders(
+    conn: sa.Connection, job_id: str, created_at: float, sharing: Sharing, firsts: list[int]
+) -> dict[int, int]:
+    """For each of ``firsts`` (new requests), an identical request stored before this
+    submission that may answer it: one answered recently (the response cache), else the
+    earliest still in flight in a lane no slower (dedup)."""
     new, old = requests.alias("new"), requests.alias("old")
     whose: list[sa.ColumnElement[bool]] = []
     if sharing.answered_since is not None:
@@ -56,7 +114,7 @@ def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing:
         sa.select(old.c.id)
         .where(
             old.c.content_hash == new.c.content_hash,
-            old.c.id != new.c.id,
+            sa.not_(sa.and_(old.c.job_id == job_id, old.c.created_at == created_at)),
             old.c.lane != _CACHE,
             old.c.provider == new.c.provider,
             old.c.endpoint == new.c.endpoint,
@@ -70,23 +128,15 @@ def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing:
         .correlate(new)
         .scalar_subquery()
     )
-    found = conn.execute(
-        sa.select(new.c.id, leader).where(
-            new.c.job_id == job_id,
-            new.c.created_at == created_at,
-            new.c.content_hash.is_not(None),
-            new.c.lane != _CACHE,
-        )
-    ).all()
-    pairs = [{"rid": rid, "leader": lead} for rid, lead in found if lead is not None]
-    if pairs:
-        conn.execute(
-            sa.update(requests)
-            .where(requests.c.id == sa.bindparam("rid"))
-            .values(lane=Lane.CACHE.value, answered_by=sa.bindparam("leader")),
-            pairs,
-        )
-    return len(pairs)
+    found: dict[int, int] = {}
+    for chunk in _chunks(firsts, SETTLE_CHUNK):
+        rows = conn.execute(sa.select(new.c.id, leader).where(new.c.id.in_(chunk)))
+        found.update({rid: lead for rid, lead in rows if lead is not None})
+    return found
+
+
+def _chunks(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
 def _no_slower(old: Any, new: Any) -> sa.ColumnElement[bool]:
