@@ -27,7 +27,14 @@ from halfrate.sandbox.state import SandboxState
 
 CHAT = "/v1/chat/completions"
 T0 = 1_800_000_000.0
-LINE_KINDS = ("line_429", "line_500", "line_invalid", "duplicate_lines", "missing_lines")
+LINE_KINDS = (
+    "line_429",
+    "line_500",
+    "line_invalid",
+    "duplicate_lines",
+    "missing_lines",
+    "line_schema_break",
+)
 BATCH_KINDS = ("batch_invalid", "expire_partway", "slow_finalizing", "batch_404")
 HTTP_KINDS = ("http_429", "http_500", "http_timeout")
 NEW_OPTIONS = ("finalizing_seconds", "not_found_tries", "timeout_seconds")

@@ -106,7 +106,7 @@ def test_a_spec_that_cannot_parse_is_one_clear_message(spec: str, needle: str) -
     ],
 )
 def test_a_schema_that_is_not_an_object_schema_is_refused_by_name(text: str, needle: str) -> None:
-    with pytest.raises(InputError, match="--schema s.json") as caught:
+    with pytest.raises(InputError, match=r"--schema s\.json") as caught:
         AnswerShape.from_schema_text(text, "--schema s.json")
     assert needle in str(caught.value)
 

@@ -8,6 +8,10 @@ Each check raises :class:`AnthropicError` for a body the real API would refuse: 
 ``POST /v1/messages`` and each batch request, so a request fails in a batch exactly when the
 synchronous call would, plus what only a batch refuses (``stream: true``, ``speed``).
 
+Structured outputs (``output_config.format``, docs/anthropic-batches.md#structured-outputs):
+the format's ``type`` must be ``json_schema`` and its ``schema`` an object; the schema is handed
+on in :attr:`Checked.schema` for the answer to fit.
+
 Unknown top-level keys are ignored, as the sandbox cannot know every newer parameter.
 """
 
@@ -28,6 +32,7 @@ class Checked(NamedTuple):
     model: str
     max_tokens: int
     messages: list[JSON]
+    schema: JSON | None = None  # the JSON Schema of a structured answer; None: plain text
 
 
 def _required(params: JSON, name: str) -> Any:
@@ -178,6 +183,29 @@ def _check_sampling(params: JSON, version: str) -> None:
         raise invalid("top_k: Input should be an integer greater than or equal to 0")
 
 
+def _check_output_config(config: Any) -> JSON | None:
+    """The schema ``output_config.format`` asks the answer to fit, if it asks for one."""
+    if config is None:
+        return None
+    if not isinstance(config, dict):
+        raise invalid("output_config: Input should be a valid dictionary")
+    fmt = config.get("format")
+    if fmt is None:
+        return None
+    if not isinstance(fmt, dict):
+        raise invalid("output_config.format: Input should be a valid dictionary")
+    if fmt.get("type") is None:
+        raise invalid("output_config.format.type: Field required")
+    if fmt["type"] != "json_schema":
+        raise invalid("output_config.format.type: Input should be 'json_schema'")
+    schema = fmt.get("schema")
+    if schema is None:
+        raise invalid("output_config.format.schema: Field required")
+    if not isinstance(schema, dict):
+        raise invalid("output_config.format.schema: Input should be a valid dictionary")
+    return schema
+
+
 def check_params(
     params: JSON, version: str, *, in_batch: bool = False, counting: bool = False
 ) -> Checked:
@@ -209,6 +237,7 @@ def check_params(
     ):
         raise invalid("stop_sequences: Input should be a valid list of strings")
     _check_sampling(params, version)
+    schema = _check_output_config(params.get("output_config"))
     if in_batch:
         if stream is True:
             raise invalid("stream: streaming is not supported for requests in a Message Batch")
@@ -217,7 +246,7 @@ def check_params(
     # Checked last, as the API resolves the model after the body is valid.
     if not model.startswith("claude-"):
         raise not_found(f"model: {model}")
-    return Checked(model, max_tokens, messages)
+    return Checked(model, max_tokens, messages, schema)
 
 
 def check_version(value: str | None) -> str:

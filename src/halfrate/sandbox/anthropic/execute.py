@@ -8,7 +8,8 @@ as Anthropic validates batch requests asynchronously: a bad ``params`` becomes a
 result, never a failed create. A batch stopped early (cancelled, expired) runs only the first
 ``done`` requests of the order; the rest are ``canceled`` or ``expired`` results. Injected line
 faults (:mod:`halfrate.sandbox.faults.dice`) are applied here, at no cost per request when there
-are none.
+are none. A ``line_schema_break`` request succeeds with an answer that breaks its schema; on a
+plain request (or one refused anyway) it does nothing and is not named on the ledger.
 
 The prompt cache is the one shared state touched: request ``k`` of the order runs at
 ``start + (k + 1) * step`` on the app clock, and looks its prefix up at that time.
@@ -30,6 +31,7 @@ from halfrate.sandbox.anthropic.wire import AnthropicError, base62
 from halfrate.sandbox.common.batching import execution_order, gc_paused
 from halfrate.sandbox.common.jsondata import JSON
 from halfrate.sandbox.common.ledger import Row
+from halfrate.sandbox.faults.dice import FAILING_LINE_FAULTS
 
 RESULT_TYPES = ("succeeded", "errored", "canceled", "expired")
 
@@ -97,25 +99,30 @@ def run_requests(
                 if fault == "duplicate_lines":
                     again.append(line)
                 continue
-            if fault is not None:
-                row_faults[position] = fault
             try:
-                if fault is not None and fault != "duplicate_lines":
+                if fault in FAILING_LINE_FAULTS:
                     raise anthropic_line_error(fault)
                 checked = check_params(params, version, in_batch=True)
             except AnthropicError as exc:
+                if fault == "line_schema_break":
+                    fault = None  # refused anyway: no answer to break
                 seed = hashlib.blake2b(custom_id.encode(), key=key, digest_size=16).digest()
                 request_id = "req_011" + base62(seed, 21)
                 result: JSON = {"type": "errored", "error": exc.body(request_id)}
                 counts["errored"] += 1
                 rows.append((custom_id, "errored", model, 0, 0, 0, 0))
             else:
+                if fault == "line_schema_break" and checked.schema is None:
+                    fault = None  # a plain request: answered as it would be
                 use = cache.use(measure(checked.model, params), start + (position + 1) * step)
-                answer = message(params, checked, use, "batch")
+                broken = fault == "line_schema_break"
+                answer = message(params, checked, use, "batch", broken=broken)
                 result = {"type": "succeeded", "message": answer.body}
                 counts["succeeded"] += 1
                 charge = (use.input_tokens, answer.output_tokens, use.read, use.write)
                 rows.append((custom_id, "succeeded", model, *charge))
+            if fault is not None:
+                row_faults[position] = fault
             line = dumps({"custom_id": custom_id, "result": result})
             lines.append(line)
             if fault == "duplicate_lines":

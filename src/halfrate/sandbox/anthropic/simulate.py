@@ -8,6 +8,10 @@ in as a :class:`CacheUse`. The text is :func:`halfrate.sandbox.common.compose.re
 message (id included) in every process. Output tokens are counted like the input: the labelled
 one-token-per-four-characters approximation (see :mod:`halfrate.sandbox.anthropic.prompt_cache`);
 ``max_tokens`` is honoured exactly, and a cut answer stops with ``max_tokens``.
+
+A structured request (``output_config.format``) is answered with one text block of JSON that
+fits its schema (:mod:`halfrate.sandbox.common.schema_answer`), unmarked, as it must parse;
+``broken`` (the ``line_schema_break`` fault) gives JSON that breaks the schema instead.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from halfrate.sandbox.anthropic.prompt_cache import CacheUse
 from halfrate.sandbox.anthropic.wire import derived_id
 from halfrate.sandbox.common.compose import last_user_text, reply
 from halfrate.sandbox.common.jsondata import JSON, body_digest
+from halfrate.sandbox.common.schema_answer import structured_reply
 
 TRANSPORT_FIELDS = frozenset({"stream"})
 
@@ -54,12 +59,19 @@ def usage(use: CacheUse, output_tokens: int, tier: str) -> JSON:
     }
 
 
-def message(params: JSON, checked: Checked, use: CacheUse, tier: str) -> Answer:
-    """The simulated ``Message`` answering ``params`` (already checked, without ``stream``)."""
+def message(
+    params: JSON, checked: Checked, use: CacheUse, tier: str, *, broken: bool = False
+) -> Answer:
+    """The simulated ``Message`` answering ``params`` (already checked, without ``stream``);
+    ``broken``: a structured answer breaks its schema (a plain one is unaffected)."""
     seed = body_digest(params)
-    text, output_tokens, cut = reply(
-        checked.model, last_user_text(checked.messages), seed, checked.max_tokens
-    )
+    topic = last_user_text(checked.messages)
+    if checked.schema is None:
+        text, output_tokens, cut = reply(checked.model, topic, seed, checked.max_tokens)
+    else:
+        text, output_tokens, cut = structured_reply(
+            checked.model, checked.schema, topic, seed, checked.max_tokens, broken=broken
+        )
     body = {
         "id": derived_id("msg_", seed),
         "type": "message",

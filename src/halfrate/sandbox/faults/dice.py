@@ -33,7 +33,15 @@ from halfrate.sandbox.common.jsondata import JSON, body_digest
 from halfrate.sandbox.faults.spec import CallCounter, Faults, draw
 
 # Which line fault wins when several fire for one line: a line that never ran cannot also fail.
-LINE_PRECEDENCE = ("missing_lines", "line_invalid", "line_500", "line_429", "duplicate_lines")
+# line_schema_break comes last, so adding it to a spec never changes what the others do.
+LINE_PRECEDENCE = (
+    "missing_lines",
+    "line_invalid",
+    "line_500",
+    "line_429",
+    "duplicate_lines",
+    "line_schema_break",
+)
 # The line faults that make a line fail (an error-file line, an ``errored`` result).
 FAILING_LINE_FAULTS = frozenset({"line_429", "line_500", "line_invalid"})
 

@@ -89,6 +89,12 @@ FAULT_KINDS: Mapping[str, FaultKind] = MappingProxyType(
                 "batch lines never run and appear in no output, error file or results",
             ),
             FaultKind(
+                "line_schema_break",
+                "line",
+                BOTH,
+                "structured batch lines succeed, but their JSON answer breaks the schema",
+            ),
+            FaultKind(
                 "batch_invalid",
                 "batch",
                 ("openai",),

@@ -1,7 +1,8 @@
 """OpenAI's side of the sandbox: the Files, Batch and synchronous inference APIs.
 
 - ``wire``: error shape, ids, batch endpoints; ``httpio``: reading requests the OpenAI way.
-- ``checks``: per-request body checks; ``tiers``: which models offer flex processing.
+- ``checks``: per-request body checks; ``formats``: structured-output formats (checked, and
+  the schema an answer must fit); ``tiers``: which models offer flex processing.
 - ``simulate``: simulated chat completions, embeddings and responses; ``chat_stream`` and
   ``responses_stream``: the same answers as server-sent events.
 - ``validation``: whole-file checks of a batch input file; ``execute``: running its lines;

@@ -14,9 +14,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from halfrate.sandbox.common.responses import json_response
-from halfrate.sandbox.openai.checks import missing
 from halfrate.sandbox.openai.httpio import json_body, query_int, query_str
-from halfrate.sandbox.openai.wire import BATCH_ENDPOINTS, ApiError
+from halfrate.sandbox.openai.wire import BATCH_ENDPOINTS, ApiError, missing
 
 if TYPE_CHECKING:
     from halfrate.sandbox.state import SandboxState

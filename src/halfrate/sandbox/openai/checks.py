@@ -10,7 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from halfrate.sandbox.common.jsondata import JSON
-from halfrate.sandbox.openai.wire import ApiError, type_name
+from halfrate.sandbox.openai.formats import chat_format, responses_format
+from halfrate.sandbox.openai.wire import ApiError, invalid_type, missing
 
 CHAT = "/v1/chat/completions"
 EMBEDDINGS = "/v1/embeddings"
@@ -26,24 +27,6 @@ MIN_OUTPUT_TOKENS = 16  # the Responses API refuses smaller max_output_tokens
 def native_dimensions(model: str) -> int:
     """Length of the vectors an embedding model returns when ``dimensions`` is not given."""
     return 3072 if model.startswith("text-embedding-3-large") else 1536
-
-
-def missing(param: str) -> ApiError:
-    return ApiError(
-        400,
-        f"Missing required parameter: '{param}'.",
-        param=param,
-        code="missing_required_parameter",
-    )
-
-
-def invalid_type(param: str, expected: str, value: Any) -> ApiError:
-    return ApiError(
-        400,
-        f"Invalid type for '{param}': expected {expected}, but got {type_name(value)} instead.",
-        param=param,
-        code="invalid_type",
-    )
 
 
 def unsupported(url: str) -> ApiError:
@@ -123,8 +106,9 @@ def _check_messages(messages: Any, param: str) -> list[Any]:
     return messages
 
 
-def check_chat(body: JSON) -> tuple[str, list[Any], int | None, int]:
-    """A valid chat completion body's (model, messages, token cap, n)."""
+def check_chat(body: JSON) -> tuple[str, list[Any], int | None, int, JSON | None]:
+    """A valid chat completion body's (model, messages, token cap, n, and the schema of a
+    structured answer: see :mod:`halfrate.sandbox.openai.formats`)."""
     model = _require_model(body)
     if "messages" not in body:
         raise missing("messages")
@@ -135,7 +119,7 @@ def check_chat(body: JSON) -> tuple[str, list[Any], int | None, int]:
     if cap is None:
         cap = legacy
     n = _optional_int(body, "n", 1, MAX_CHOICES) or 1
-    return model, messages, cap, n
+    return model, messages, cap, n, chat_format(body, messages)
 
 
 def check_embeddings(body: JSON) -> tuple[str, list[str | list[int]], int, str]:
@@ -185,8 +169,9 @@ def check_embeddings(body: JSON) -> tuple[str, list[str | list[int]], int, str]:
     return model, inputs, dimensions, encoding
 
 
-def check_responses(body: JSON) -> tuple[str, list[Any], int | None]:
-    """A valid Responses body's (model, input items as messages, max_output_tokens)."""
+def check_responses(body: JSON) -> tuple[str, list[Any], int | None, JSON | None]:
+    """A valid Responses body's (model, input items as messages, max_output_tokens, and the
+    schema of a structured answer)."""
     model = _require_model(body)
     if "input" not in body or body["input"] is None:
         raise missing("input")
@@ -207,7 +192,7 @@ def check_responses(body: JSON) -> tuple[str, list[Any], int | None]:
     if instructions is not None and not isinstance(instructions, str):
         raise invalid_type("instructions", "a string", instructions)
     cap = _optional_int(body, "max_output_tokens", MIN_OUTPUT_TOKENS)
-    return model, items, cap
+    return model, items, cap, responses_format(body, items)
 
 
 def check(url: str, body: JSON) -> None:

@@ -7,7 +7,9 @@ A batch stopped early (cancelled, expired) runs only the first ``done`` tasks of
 rest become error-file lines with ``response: null`` and a ``batch_cancelled`` or
 ``batch_expired`` error (docs/openai-batch.md#output-and-error-files and
 #expiry-and-cancellation). Injected line faults (:mod:`halfrate.sandbox.faults.dice`) are
-applied here, at no cost per line when there are none.
+applied here, at no cost per line when there are none. ``line_schema_break`` lines succeed with
+an answer that breaks their schema; on a plain line (or one refused anyway) it does nothing and
+is not named on the ledger.
 """
 
 from __future__ import annotations
@@ -21,12 +23,16 @@ import orjson
 
 from halfrate.sandbox.common.batching import execution_order, gc_paused
 from halfrate.sandbox.common.ledger import Row
+from halfrate.sandbox.faults.dice import FAILING_LINE_FAULTS
 from halfrate.sandbox.openai import checks
 from halfrate.sandbox.openai.fault_answers import OPENAI_LINE_ERRORS
+from halfrate.sandbox.openai.formats import is_structured
 from halfrate.sandbox.openai.simulate import Outcome, simulate
 from halfrate.sandbox.openai.validation import Task
 from halfrate.sandbox.openai.wire import ApiError
 
+# The line faults under which a line does not succeed: it fails without running, or goes missing.
+UNANSWERED = FAILING_LINE_FAULTS | {"missing_lines"}
 STOPPED_MESSAGES = {
     "batch_cancelled": "This request was not executed because the batch was cancelled.",
     "batch_expired": "This request could not be executed before the completion window expired.",
@@ -56,7 +62,7 @@ def success_prefix(
     """
 
     def ok(index: int) -> int:
-        if hits and index in hits and hits[index] != "duplicate_lines":
+        if hits and hits.get(index) in UNANSWERED:
             return 0
         try:
             checks.check(url, tasks[index].body)
@@ -137,10 +143,14 @@ def run_batch(
                 if fault == "duplicate_lines":
                     again[1].append(line)
                 continue
-            if fault is None or fault == "duplicate_lines":
-                outcome = simulate(url, task.body, created)
-            else:
+            if fault in FAILING_LINE_FAULTS:
                 outcome = Outcome(*OPENAI_LINE_ERRORS[fault])
+            elif fault == "line_schema_break":
+                outcome = simulate(url, task.body, created, broken=True)
+                if not (outcome.ok and is_structured(url, task.body)):
+                    fault = None  # nothing to break: the line is answered as it would be
+            else:
+                outcome = simulate(url, task.body, created)
             if fault is not None:
                 row_faults[position] = fault
             line = dumps(

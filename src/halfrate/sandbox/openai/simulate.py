@@ -6,6 +6,10 @@ with the clock, and callers pass it in. Answers are marked as simulated (text st
 ``[halfrate sandbox]``, ``system_fingerprint`` is ``fp_halfrate_sandbox``). A token cap
 (``max_tokens``, ``max_completion_tokens``, ``max_output_tokens``) is honoured exactly, even when
 it is shorter than the marker itself.
+
+A structured request (``response_format`` / ``text.format``, :mod:`.formats`) is answered with
+JSON text that fits its schema (:mod:`halfrate.sandbox.common.schema_answer`), unmarked, as it
+must parse; ``broken`` (the ``line_schema_break`` fault) answers JSON that breaks it instead.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import orjson
 
 from halfrate.sandbox.common.compose import json_tokens, last_user_text, message_tokens, reply
 from halfrate.sandbox.common.jsondata import JSON, body_digest
+from halfrate.sandbox.common.schema_answer import structured_reply
 from halfrate.sandbox.openai import checks
+from halfrate.sandbox.openai.formats import echo
 from halfrate.sandbox.openai.wire import ApiError, responses_usage
 from halfrate.tokens import count_text
 
@@ -45,15 +51,17 @@ class Outcome(NamedTuple):
         return 200 <= self.status < 300
 
 
-def simulate(url: str, body: JSON, created: int) -> Outcome:
-    """Answer one request to ``url``; invalid bodies give a 400 in OpenAI's error shape."""
+def simulate(url: str, body: JSON, created: int, *, broken: bool = False) -> Outcome:
+    """Answer one request to ``url``; invalid bodies give a 400 in OpenAI's error shape.
+
+    ``broken``: a structured answer breaks its schema (a plain one is unaffected)."""
     try:
         if url == checks.CHAT:
-            return chat_completion(body, created)
+            return chat_completion(body, created, broken=broken)
         if url == checks.EMBEDDINGS:
             return embeddings(body)
         if url == checks.RESPONSES:
-            return response(body, created)
+            return response(body, created, broken=broken)
         raise checks.unsupported(url)
     except ApiError as exc:
         return Outcome(exc.status, exc.body())
@@ -77,15 +85,24 @@ def _tool_tokens(model: str, body: JSON) -> int:
     return json_tokens(model, tools) if tools else 0
 
 
-def chat_completion(body: JSON, created: int) -> Outcome:
-    model, messages, cap, n = checks.check_chat(body)
+def _answer(
+    model: str, topic: str, seed: bytes, cap: int | None, schema: JSON | None, broken: bool
+) -> tuple[str, int, bool]:
+    """The answer text, its tokens and whether the cap cut it: plain, or fitting ``schema``."""
+    if schema is None:
+        return reply(model, topic, seed, cap)
+    return structured_reply(model, schema, topic, seed, cap, broken=broken)
+
+
+def chat_completion(body: JSON, created: int, *, broken: bool = False) -> Outcome:
+    model, messages, cap, n, schema = checks.check_chat(body)
     seed = body_digest(body)
     prompt_tokens = message_tokens(model, messages) + _tool_tokens(model, body)
     topic = last_user_text(messages)
     choices: list[JSON] = []
     completion_tokens = 0
     for index in range(n):
-        text, tokens, cut = reply(model, topic, _variant(seed, index), cap)
+        text, tokens, cut = _answer(model, topic, _variant(seed, index), cap, schema, broken)
         completion_tokens += tokens
         choices.append(
             {
@@ -160,13 +177,13 @@ def embeddings(body: JSON) -> Outcome:
     return Outcome(200, answer, tokens, 0)
 
 
-def response(body: JSON, created: int) -> Outcome:
-    model, items, cap = checks.check_responses(body)
+def response(body: JSON, created: int, *, broken: bool = False) -> Outcome:
+    model, items, cap, schema = checks.check_responses(body)
     seed = body_digest(body)
     instructions = body.get("instructions")
     counted = [{"role": "system", "content": instructions}, *items] if instructions else items
     input_tokens = message_tokens(model, counted) + _tool_tokens(model, body)
-    text, output_tokens, cut = reply(model, last_user_text(items), seed, cap)
+    text, output_tokens, cut = _answer(model, last_user_text(items), seed, cap, schema, broken)
     status = "incomplete" if cut else "completed"
     answer = {
         "id": "resp_" + seed[-24:].hex(),
@@ -196,7 +213,7 @@ def response(body: JSON, created: int) -> Outcome:
         "service_tier": service_tier(body),
         "store": body.get("store", True),
         "temperature": body.get("temperature", 1.0),
-        "text": {"format": {"type": "text"}},
+        "text": echo(body),
         "tool_choice": body.get("tool_choice", "auto"),
         "tools": body.get("tools", []),
         "top_p": body.get("top_p", 1.0),

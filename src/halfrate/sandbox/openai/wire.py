@@ -67,6 +67,24 @@ def error_body(
     return {"error": {"message": message, "type": kind, "param": param, "code": code}}
 
 
+def missing(param: str) -> ApiError:
+    return ApiError(
+        400,
+        f"Missing required parameter: '{param}'.",
+        param=param,
+        code="missing_required_parameter",
+    )
+
+
+def invalid_type(param: str, expected: str, value: Any) -> ApiError:
+    return ApiError(
+        400,
+        f"Invalid type for '{param}': expected {expected}, but got {type_name(value)} instead.",
+        param=param,
+        code="invalid_type",
+    )
+
+
 def new_id(prefix: str, length: int = 24) -> str:
     """A random, unguessable id such as ``file-3Yk…`` (ids of stored objects need not repeat)."""
     return prefix + "".join(secrets.choice(_BASE62) for _ in range(length))
