@@ -80,6 +80,12 @@ class Settings(BaseSettings):
     flex_timeout_seconds: float = Field(
         default=900.0, gt=0, description="how long one flex call may take (flex is slower)"
     )
+    upload_max_mb: float = Field(
+        default=50.0, gt=0, le=2048, description="the largest spreadsheet the web page accepts"
+    )
+    session_hours: float = Field(
+        default=12.0, gt=0, le=24 * 30, description="how long a web sign-in lasts"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from halfrate.api.accounts import Account
 from halfrate.api.connection import Halfrate, connect, explain
+from halfrate.api.tables import TablePreview
 from halfrate.calling import CallAnswer
 from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
 from halfrate.ledger.estimate import Estimate, ModelEstimate
@@ -39,6 +40,7 @@ __all__ = [
     "RunMode",
     "TableOptions",
     "TablePlan",
+    "TablePreview",
     "TickReport",
     "Worker",
     "WorkerSummary",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TextIO
 
@@ -12,6 +13,7 @@ from halfrate.ledger.report import GROUP_NAMES, Comparison, Report, ReportMaker
 from halfrate.models import JobStatus, Result
 from halfrate.routing.rules import Policy
 from halfrate.store import Store
+from halfrate.store.reads import Progress
 from halfrate.tabular.results import format_for, write_csv, write_jsonl_rows
 
 
@@ -28,6 +30,17 @@ class Reading:
     def jobs(self, limit: int = 20) -> list[JobStatus]:
         """The most recent jobs, newest first."""
         return [self.store.reads.job_status(j.id) for j in self.store.reads.recent_jobs(limit)]
+
+    def progress(self, job_ids: Sequence[str]) -> Progress:
+        """How far the jobs (by id) are, cheaply enough to ask a few times a second: requests
+        per state, the requests waiting for a retry time (how many, until when, why), and the
+        live batches with the provider's own counts and their next poll."""
+        return self.store.reads.progress(job_ids, time.time())
+
+    def open_jobs(self) -> list[str]:
+        """Ids of the jobs that still have requests to finish (queued, in a batch or a call),
+        oldest first."""
+        return self.store.reads.open_job_ids()
 
     def lanes(self, job: str) -> dict[str, int]:
         """The job's requests per lane they run in now."""

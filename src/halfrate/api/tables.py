@@ -9,9 +9,11 @@ answers can be written back later from the job alone.
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,11 +39,24 @@ from halfrate.table_job import (
     plan_table,
     stored_plan,
 )
+from halfrate.tabular.rows import open_table
+from halfrate.tabular.workbook import sheet_names
 from halfrate.tabular.write import added_columns, output_kind, write_answers
 
 DEFAULT_FEATURE = "spreadsheet"  # how `halfrate run` work shows in reports without --feature
 MAX_RERUNS = 1_000
 RERUN = "-retry-"  # a rerun's name: the run's, then this, then its number
+
+
+@dataclass(frozen=True)
+class TablePreview:
+    """A table's first rows as text, what the web page shows before anything is asked."""
+
+    columns: tuple[str, ...]
+    rows: list[dict[str, str]]  # the first rows with a value, column -> text
+    total_rows: int  # rows with a value, all of them
+    sheets: tuple[str, ...]  # a workbook's sheets, in order; () for other files
+    sheet: str | None
 
 
 class Tables:
@@ -113,6 +128,26 @@ class Tables:
         system prompt, answer length, temperature, sheet, structured columns), all checked;
         the rows are read by :meth:`estimate_table` and :meth:`submit_table`."""
         return plan_table(path, prompt, options)
+
+    def preview_table(
+        self, path: str | Path, sheet: str | None = None, limit: int = 5
+    ) -> TablePreview:
+        """The table's columns, its first ``limit`` rows as text and how many rows it has (all
+        read and checked), and a workbook's sheets."""
+        table = open_table(path, sheet)
+        first: list[dict[str, str]] = []
+        total = 0
+        for row in table.rows():
+            total += 1
+            if len(first) < limit:
+                first.append(dict(row.texts))
+        sheets = tuple(sheet_names(table.path)) if table.kind == "xlsx" else ()
+        return TablePreview(table.columns, first, total, sheets, table.sheet)
+
+    def sample_prompts(self, plan: TablePlan, count: int = 3) -> list[str]:
+        """The prompt as the first ``count`` rows with values will send it."""
+        rows = itertools.islice(plan.table.rows(), count)
+        return [plan.template.render(row.texts) for row in rows]
 
     def estimate_table(
         self,
@@ -242,6 +277,12 @@ class Tables:
         found = self.store.reads.find_job(job)
         text = self.store.table_runs.plan_of(found.id)
         return stored_plan(text).plan() if text is not None else None
+
+    def run_jobs(self, job: str) -> list[str]:
+        """The ids of the run ``job`` belongs to and of its reruns (``--retry-failed``),
+        oldest first."""
+        run = self._run_of(self.store.reads.find_job(job))
+        return [run.id, *(rerun.id for rerun in self._reruns(run.name))]
 
     def _run_of(self, job: JobRow) -> JobRow:
         """The run a job belongs to: itself, or the run a rerun asked again."""

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 
 from halfrate import logs
-from halfrate.cli import estimate, jobs, policy, report, run, sandbox, users
+from halfrate.cli import estimate, jobs, policy, report, run, sandbox, serve, users
 from halfrate.cli.help_format import PlainHelpCommand
 from halfrate.config import describe_settings
 from halfrate.errors import HalfrateError
@@ -68,6 +68,7 @@ app.add_typer(policy.policy_app, name="policy")
 app.command(cls=PlainHelpCommand)(run.run)
 app.command(cls=PlainHelpCommand)(report.report)
 app.command(cls=PlainHelpCommand)(estimate.estimate)
+app.command(cls=PlainHelpCommand)(serve.serve)
 app.add_typer(users.users_app, name="user")
 
 

@@ -102,7 +102,7 @@ def write_book(
     """Write a workbook: every sheet of ``source`` (when the table came from one) copied as it
     is, except ``chosen``, whose rows are ``rows``. Streamed: memory stays flat."""
     book = Workbook(write_only=True)
-    names = _sheet_names(source) if source is not None else [chosen]
+    names = sheet_names(source) if source is not None else [chosen]
     for name in names:
         sheet = book.create_sheet(title=name)
         copied = rows
@@ -140,7 +140,7 @@ def _kept(sheet: Any, cell: Any) -> Any:
     return _cell(sheet, getattr(cell, "value", None))
 
 
-def _sheet_names(source: Path) -> list[str]:
+def sheet_names(source: Path) -> list[str]:
     book = open_book(source)
     try:
         return list(book.sheetnames)

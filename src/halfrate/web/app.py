@@ -1,0 +1,113 @@
+"""The web page's application: FastAPI, pages rendered on the server (Jinja2, autoescaped), htmx
+and the style served from the package itself, nothing from outside the machine.
+
+One :class:`Halfrate` serves every request (the store's connections are pooled and safe across
+threads); by default a worker runs in a thread beside it, so `halfrate serve` alone answers the
+jobs it starts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.sessions import SessionMiddleware
+
+from halfrate.api import Halfrate, RunMode
+from halfrate.web import pages, routes_auth, routes_jobs, routes_wizard
+from halfrate.web.security import SignInLimiter
+from halfrate.web.state import SignInRequired, WebState
+from halfrate.web.uploads import Uploads
+
+STATIC = Path(__file__).parent / "static"
+
+
+def create_app(
+    hr: Halfrate,
+    *,
+    secret: str,
+    https_only: bool = False,
+    run_worker: bool = True,
+) -> FastAPI:
+    """The web app over ``hr``'s store; ``https_only`` marks the session cookie Secure (behind
+    a proxy that terminates TLS)."""
+    settings = hr.settings
+    state = WebState(
+        hr=hr,
+        uploads=Uploads(settings.resolved_home, int(settings.upload_max_mb * 2**20)),
+        limiter=SignInLimiter(),
+        session_seconds=settings.session_hours * 3600,
+        setup_token=None if hr.has_accounts() else secrets.token_urlsafe(24),
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        worker = None
+        if run_worker:
+            worker = threading.Thread(
+                target=hr.run_worker,
+                args=(RunMode.FOREVER,),
+                kwargs={"stop": stop},
+                name="halfrate-worker",
+                daemon=True,
+            )
+            worker.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            if worker is not None:
+                worker.join(timeout=30)
+
+    app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.web = state
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=secret,
+        session_cookie="halfrate_session",
+        max_age=int(state.session_seconds),
+        same_site="lax",
+        https_only=https_only,
+    )
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.include_router(routes_auth.router)
+    app.include_router(routes_wizard.router)
+    app.include_router(routes_jobs.router)
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: object) -> Response:
+        response: Response = await call_next(request)  # type: ignore[operator]
+        # Everything the page needs is served from here: no script or style from elsewhere,
+        # no framing by another site.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        return response
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_first(request: Request, _exc: SignInRequired) -> Response:
+        target = f"/signin?next={pages.quote_path(request)}"
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": target})
+        return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return pages.render(request, "not_found.html", {}, status_code=404)
+        if exc.status_code == 403:
+            return pages.render(request, "forbidden.html", {"why": exc.detail}, status_code=403)
+        return HTMLResponse(pages.escape(str(exc.detail)), status_code=exc.status_code)
+
+    return app

@@ -1,0 +1,48 @@
+"""Rendering pages: one Jinja2 environment with autoescaping always on (every model answer,
+column name and file name is text on the page), and the helpers templates share."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from jinja2 import Environment, FileSystemLoader
+from markupsafe import escape as _escape
+
+from halfrate.money import money
+from halfrate.web.state import csrf_token
+
+TEMPLATES = Path(__file__).parent / "templates"
+_ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, auto_reload=False)
+_ENV.filters["money"] = money
+
+
+def escape(text: str) -> str:
+    return str(_escape(text))
+
+
+def render(
+    request: Request, name: str, context: dict[str, Any], *, status_code: int = 200
+) -> HTMLResponse:
+    """The template ``name`` with ``context``, the CSRF token and the signed-in account."""
+    full = {"request": request, "csrf": csrf_token(request), **context}
+    full.setdefault("account", None)
+    return HTMLResponse(_ENV.get_template(name).render(full), status_code=status_code)
+
+
+def quote_path(request: Request) -> str:
+    """The page asked for, as a ``next=`` value that can only lead back to this site."""
+    path = request.url.path
+    if request.url.query:
+        path += "?" + request.url.query
+    return quote(path, safe="")
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site only, never another site's address."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/jobs/new"
+    return target

@@ -1,0 +1,195 @@
+"""A job's own page (progress, failed rows, downloads, re-run, cancel, receipt) and the list of
+the jobs a person may see. Another team's job is "not found", exactly like a job that does not
+exist, for its page, its progress and its downloads alike."""
+
+from __future__ import annotations
+
+import tempfile
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from starlette.background import BackgroundTask
+
+from halfrate.api import Account, TablePlan
+from halfrate.errors import HalfrateError, NotFound
+from halfrate.models import FINAL_REQUEST_STATES, JobStatus
+from halfrate.web import pages
+from halfrate.web.state import check_csrf, signed_in, web
+
+router = APIRouter()
+FAILED_SHOWN = 50
+
+
+@router.get("/jobs")
+async def jobs_list(request: Request, status: str = "", q: str = "") -> Response:
+    account = signed_in(request)
+    hr = web(request).hr
+    rows = []
+    for owned in hr.jobs_for(account):
+        names = f"{owned.name} {owned.upload_name or ''}".lower()
+        if q and q.lower() not in names:
+            continue
+        found = hr.status(owned.job_id)
+        state = _state(found)
+        if status and state != status:
+            continue
+        paid, realtime = hr.job_costs(owned.job_id)
+        started = datetime.fromtimestamp(owned.created_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+        rows.append(
+            {
+                "job": owned,
+                "status": found,
+                "state": state,
+                "paid": paid,
+                "saved": realtime - paid,
+                "started": started,
+            }
+        )
+    context = {"account": account, "rows": rows, "status": status, "q": q}
+    return pages.render(request, "jobs.html", context)
+
+
+@router.get("/jobs/{job_id}")
+async def job_page(request: Request, job_id: str) -> Response:
+    account = signed_in(request)
+    return pages.render(request, "job.html", _job_context(request, account, job_id))
+
+
+@router.get("/jobs/{job_id}/progress")
+async def job_progress(request: Request, job_id: str) -> Response:
+    account = signed_in(request)
+    return pages.render(request, "_progress.html", _job_context(request, account, job_id))
+
+
+@router.get("/jobs/{job_id}/download.{kind}")
+async def download(request: Request, job_id: str, kind: str) -> Response:
+    account = signed_in(request)
+    if kind not in ("csv", "xlsx"):
+        raise HTTPException(404)
+    found = _visible(request, account, job_id)
+    plan = _plan(request, found)
+    folder = Path(tempfile.mkdtemp(prefix="halfrate-download-"))
+    target = folder / f"answers.{kind}"
+    web(request).hr.write_table_answers(plan, found.id, target)
+    shown = Path(_upload_name(request, account, found) or "answers").stem
+    filename = f"{shown}.answers.{kind}"
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_").replace('"', "_")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+    return FileResponse(
+        target,
+        headers={"Content-Disposition": disposition},
+        background=BackgroundTask(_remove, folder),
+    )
+
+
+@router.post("/jobs/{job_id}/retry", dependencies=[Depends(check_csrf)])
+async def retry(request: Request, job_id: str) -> Response:
+    account = signed_in(request)
+    found = _visible(request, account, job_id)
+    hr = web(request).hr
+    try:
+        plan = _plan(request, found)
+        outcome = hr.submit_table(plan, job=found.name, retry_failed=True, feature=found.feature)
+    except HalfrateError as exc:
+        context = _job_context(request, account, job_id)
+        context["error"] = str(exc).replace(str(plan.table.path), "the spreadsheet")
+        return pages.render(request, "job.html", context, status_code=400)
+    hr.own_job(outcome.job_id, account, _upload_name(request, account, found))
+    return RedirectResponse(f"/jobs/{found.id}", status_code=303)
+
+
+@router.post("/jobs/{job_id}/cancel", dependencies=[Depends(check_csrf)])
+async def cancel(request: Request, job_id: str) -> Response:
+    account = signed_in(request)
+    found = _visible(request, account, job_id)
+    hr = web(request).hr
+    for each in hr.run_jobs(found.id):
+        hr.cancel(each)
+    return RedirectResponse(f"/jobs/{found.id}", status_code=303)
+
+
+def _visible(request: Request, account: Account, job_id: str) -> JobStatus:
+    try:
+        return web(request).hr.job_for(job_id, account)
+    except NotFound:
+        raise HTTPException(404) from None
+
+
+def _plan(request: Request, found: JobStatus) -> TablePlan:
+    try:
+        plan = web(request).hr.table_job_plan(found.id)
+    except HalfrateError:
+        plan = None
+    if plan is None:
+        raise HTTPException(404)
+    return plan
+
+
+def _upload_name(request: Request, account: Account, found: JobStatus) -> str | None:
+    for owned in web(request).hr.jobs_for(account):
+        if owned.job_id == found.id:
+            return owned.upload_name
+    return None
+
+
+def _state(found: JobStatus) -> str:
+    if found.cancelled_at is not None:
+        return "cancelled"
+    return "done" if found.done else "running"
+
+
+def _job_context(request: Request, account: Account, job_id: str) -> dict[str, Any]:
+    hr = web(request).hr
+    found = _visible(request, account, job_id)
+    statuses = [hr.status(each) for each in hr.run_jobs(found.id)]
+    latest = statuses[-1]
+    done = all(s.done for s in statuses)
+    total = found.total
+    answered = _ended(found)
+    if len(statuses) > 1:  # rows asked again are not answered until their rerun ends them
+        answered = total - sum(s.total - _ended(s) for s in statuses[1:])
+    rows: Counter[str] = Counter()
+    failed: list[dict[str, Any]] = []
+    plan = None
+    if done:
+        plan = _plan(request, found)
+        width = len(plan.options.answer_columns)
+        for number, cells in hr.table_answers(plan, found.id):
+            rows[cells[width]] += 1
+            if cells[width] == "failed" and len(failed) < FAILED_SHOWN:
+                failed.append({"row": number, "error": cells[width + 1]})
+    costs = [hr.job_costs(s.id) for s in statuses]
+    paid = sum(c[0] for c in costs)
+    realtime = sum(c[1] for c in costs)
+    return {
+        "account": account,
+        "job": found,
+        "latest": latest,
+        "name": _upload_name(request, account, found) or found.name,
+        "state": _state(found),
+        "done": done,
+        "total": total,
+        "answered": min(answered, total),
+        "percent": round(100 * min(answered, total) / total) if total else 100,
+        "rows": dict(rows),
+        "failed": failed,
+        "failed_count": rows.get("failed", 0),
+        "paid": paid,
+        "realtime": realtime,
+        "saved": realtime - paid,
+    }
+
+
+def _ended(status: JobStatus) -> int:
+    return sum(status.counts.get(state, 0) for state in FINAL_REQUEST_STATES)
+
+
+def _remove(folder: Path) -> None:
+    for path in folder.iterdir():
+        path.unlink(missing_ok=True)
+    folder.rmdir()
