@@ -85,9 +85,12 @@ async def upload_table(request: Request, spreadsheet: UploadFile | None = None) 
     except InputError as exc:
         context["error"] = str(exc)
         return pages.render(request, "wizard.html", context, status_code=400)
-    try:
-        web(request).hr.preview_table(made.path)  # a table halfrate cannot read is said now
+    try:  # a table halfrate cannot read is said now, and not kept
+        preview = web(request).hr.preview_table(made.path)
+        if not preview.total_rows:
+            raise InputError(f"{made.name}: no rows with values under the first row")
     except InputError as exc:
+        web(request).uploads.discard(made)
         context["error"] = shown_error(str(exc), made)
         return pages.render(request, "wizard.html", context, status_code=400)
     return RedirectResponse(f"/jobs/new?upload={made.id}", status_code=303)

@@ -74,6 +74,9 @@ class Uploads:
         (folder / "upload.json").write_bytes(orjson.dumps(meta))
         return made
 
+    def discard(self, upload: Upload) -> None:
+        shutil.rmtree(upload.path.parent, ignore_errors=True)
+
     def find(self, upload_id: str, account: Account) -> Upload:
         """The upload when ``account`` may use it; NotFound otherwise."""
         if not _ID.fullmatch(upload_id):
