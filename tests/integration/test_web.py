@@ -223,3 +223,25 @@ def test_run_twice_makes_one_job_that_other_teams_cannot_see(hr: Halfrate) -> No
     sign_in(admin, "ada@example.com")
     assert admin.get(job_url).status_code == 200
     assert "tickets.csv" in admin.get("/jobs").text
+
+
+def test_a_form_sent_after_the_sign_in_expired_leads_back_to_its_page(hr: Halfrate) -> None:
+    web = client(hr)
+    token = sign_in(web, "mia@example.com")
+    _, where = upload(web, token, "t.csv", TABLE)
+    web.cookies.clear()  # the sign-in is gone (expired, or signed out elsewhere)
+    answer = web.post(
+        "/jobs/new/run",
+        data={"csrf_token": token, "upload": where.split("upload=")[1], "prompt": "{id}"},
+        headers={"referer": f"http://testserver{where}"},
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/signin?next=%2Fjobs%2Fnew%3Fupload%3Dup_")
+    token = csrf(web.get("/signin").text)
+    back = web.post(
+        "/signin",
+        data={"email": "mia@example.com", "password": PASSWORD, "csrf_token": token,
+              "next": where},
+    )  # fmt: skip
+    assert back.headers["location"] == where
+    assert "t.csv" in web.get(where).text  # the upload is kept

@@ -97,7 +97,11 @@ def create_app(
 
     @app.exception_handler(SignInRequired)
     async def sign_in_first(request: Request, _exc: SignInRequired) -> Response:
+        # A form sent after the sign-in expired leads back to the page it was sent from (the
+        # wizard keeps its upload in its address), not to the form's own address.
         target = f"/signin?next={pages.quote_path(request)}"
+        if request.method != "GET":
+            target = f"/signin?next={pages.referring_path(request)}"
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)

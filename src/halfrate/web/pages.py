@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse
@@ -39,6 +39,16 @@ def quote_path(request: Request) -> str:
     if request.url.query:
         path += "?" + request.url.query
     return quote(path, safe="")
+
+
+def referring_path(request: Request) -> str:
+    """The page on this site a form was sent from (quoted for ``next=``); the new-job page
+    when there is none."""
+    referrer = urlsplit(request.headers.get("referer", ""))
+    if referrer.netloc and referrer.netloc != request.url.netloc:
+        return quote("/jobs/new", safe="")
+    path = referrer.path or "/jobs/new"
+    return quote(path + (f"?{referrer.query}" if referrer.query else ""), safe="")
 
 
 def safe_next(target: str | None) -> str:

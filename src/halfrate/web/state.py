@@ -15,6 +15,9 @@ from halfrate.web.security import new_csrf_token as _new_token
 from halfrate.web.uploads import Uploads
 
 
+ANONYMOUS_FORMS = ("/signin", "/setup")  # forms sent by someone not signed in
+
+
 class SignInRequired(Exception):
     """Raised by :func:`signed_in` when nobody (or an expired sign-in) is asking."""
 
@@ -50,6 +53,10 @@ async def check_csrf(request: Request) -> None:
         value = form.get(CSRF_FIELD)
         given = value if isinstance(value, str) else None
     if not csrf_matches(request.session.get("csrf"), given):
+        if "uid" not in request.session and request.url.path not in ANONYMOUS_FORMS:
+            # The sign-in (and its token) expired while the form was open: sign in first, then
+            # back to the page; nothing of the form is acted on.
+            raise SignInRequired
         raise HTTPException(
             403, "This form has expired (or came from elsewhere). Reload the page and try again."
         )
