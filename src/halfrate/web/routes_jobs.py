@@ -163,7 +163,9 @@ def _job_context(request: Request, account: Account, job_id: str) -> dict[str, A
             rows[cells[width]] += 1
             if cells[width] == "failed" and len(failed) < FAILED_SHOWN:
                 failed.append({"row": number, "error": cells[width + 1]})
-    costs = [hr.job_costs(s.id) for s in statuses]
+    # The receipt only once done: summing a running job's attempts on every poll would slow
+    # the page while the worker writes them.
+    costs = [hr.job_costs(s.id) for s in statuses] if done else []
     paid = sum(c[0] for c in costs)
     realtime = sum(c[1] for c in costs)
     return {
