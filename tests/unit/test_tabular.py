@@ -29,6 +29,7 @@ def test_values_go_where_their_columns_are_named() -> None:
             "{nope}",
             "character 1: {nope} is not a column of the file (its columns: ticket text, id)",
         ),
+        ("{ticket txt}", "{ticket txt} is not a column of the file (did you mean {ticket text}?"),
         ("{id.__class__}", "{id.__class__} is not a column"),
         ("{0}", "{0} is not a column"),
         ("a {id", "character 3: a '{' without its '}'"),

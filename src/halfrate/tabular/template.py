@@ -7,6 +7,7 @@ are no attributes, indexes or conversions, so a prompt cannot reach anything but
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -56,9 +57,11 @@ class Template:
                 )
             name = inner.strip()
             if name not in columns:
+                close = difflib.get_close_matches(name, columns, n=1, cutoff=0.6)
+                hint = f"did you mean {{{close[0]}}}? " if close else ""
                 raise InputError(
                     f"--prompt, character {i + 1}: {{{inner}}} is not a column of the file "
-                    f"(its columns: {_listed(columns)})"
+                    f"({hint}its columns: {_listed(columns)})"
                 )
             parts.extend(["".join(literal), None])
             used.append(name)
