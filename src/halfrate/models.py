@@ -192,6 +192,8 @@ class SubmitOutcome:
 
 @dataclass(frozen=True)
 class BatchView:
+    """One provider batch as a job's status and progress show it."""
+
     id: str
     provider: str
     endpoint: str
@@ -202,6 +204,11 @@ class BatchView:
     request_count: int
     created_at: float
     last_error: str | None
+    # The provider's own counts at the last poll (None until a poll reported them): they move
+    # while the batch runs, long before its results are stored.
+    completed_count: int | None = None
+    failed_count: int | None = None
+    next_poll_at: float | None = None  # when the worker next looks at it (None once it ended)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,7 @@ def test_worker_stops_cleanly_on_sigterm(tmp_path: Path, isolated_env: Path) -> 
         stdout, stderr = worker.communicate(timeout=30)
     assert worker.returncode == 0, stderr
     assert "worker stopped (stopped)" in stdout
-    assert "1 batches submitted" in stdout
+    assert "1 batch submitted" in stdout
     assert "Traceback" not in stderr
 
 

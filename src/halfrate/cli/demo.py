@@ -15,8 +15,10 @@ from rich.console import Console
 from rich.markup import escape
 
 from halfrate.api import Halfrate, RunMode, connect
+from halfrate.cli.console import stderr_console
 from halfrate.cli.views.progress import JobProgress
 from halfrate.cli.views.receipt import receipt
+from halfrate.cli.words import plural
 from halfrate.config import Settings
 from halfrate.money import money
 from halfrate.sandbox import SandboxServer
@@ -87,8 +89,11 @@ def run_demo(console: Console, settings: Settings) -> None:
                     f"{routed}"
                 )
             _calls_now(console, hr)
-            progress = JobProgress(console, hr, (outcome.job_id, claude.job_id), indent="  ")
-            summary = hr.run_worker(RunMode.UNTIL_IDLE, on_tick=progress)
+            # Progress on stderr, live on a terminal; closed before the summary is printed.
+            jobs = (outcome.job_id, claude.job_id)
+            watching = JobProgress(stderr_console(), hr, jobs, indent="  ", unit="requests")
+            with watching as progress:
+                summary = hr.run_worker(RunMode.UNTIL_IDLE, on_tick=progress)
             statuses = [hr.status(outcome.job_id), hr.status(claude.job_id)]
             bill = receipt(hr.report("lane", since=started_at))
             costs = [hr.job_costs(s.id) for s in statuses]
@@ -105,8 +110,9 @@ def run_demo(console: Console, settings: Settings) -> None:
     console.print(f"\n  finished   in {elapsed:.1f}s ({summary.ticks} worker passes)")
     for status, (paid, realtime) in zip(statuses, costs, strict=True):
         counts = status.counts
+        batches = plural(len(status.batches), "provider batch", "provider batches")
         console.print(
-            f"  {status.name + ':':<13}{len(status.batches)} provider batches, "
+            f"  {status.name + ':':<13}{batches}, "
             f"{counts.get('succeeded', 0)} succeeded, {counts.get('failed', 0)} failed, "
             f"{counts.get('cancelled', 0)} cancelled; paid {money(paid)}, at realtime "
             f"prices {money(realtime)}, saved {money(realtime - paid)}"

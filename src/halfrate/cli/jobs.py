@@ -3,6 +3,7 @@ cancel it."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from pathlib import Path
@@ -15,8 +16,10 @@ from halfrate import logs
 from halfrate.api import RunMode, connect, format_for
 from halfrate.cli.console import stderr_console, stdout_console
 from halfrate.cli.policy import parse_tags
+from halfrate.cli.views.progress import JobProgress
 from halfrate.cli.views.receipt import receipt
 from halfrate.cli.views.status import job_json, job_tables, jobs_table
+from halfrate.cli.words import plural
 from halfrate.errors import InputError, ProviderAuthError
 
 out = stdout_console()
@@ -100,8 +103,13 @@ def worker(
     logs.configure(verbose)
     mode = RunMode.ONCE if once else RunMode.UNTIL_IDLE if until_idle else RunMode.FOREVER
     started = time.time()
+    # Progress goes to stderr (stdout keeps the summary a script reads). A worker that runs
+    # forever shows it on a terminal only: in a log it would never end.
+    shown = mode is RunMode.UNTIL_IDLE or (mode is RunMode.FOREVER and err.is_terminal)
     with connect() as hr:
-        summary = hr.run_worker(mode)
+        progress = JobProgress(err, hr, None, unit="requests") if shown else None
+        with progress if progress is not None else contextlib.nullcontext():
+            summary = hr.run_worker(mode, on_tick=progress)
         hr_undelivered = hr.undelivered()
         if mode is RunMode.UNTIL_IDLE:
             bill = receipt(hr.report("lane", since=started))
@@ -115,7 +123,8 @@ def worker(
     succeeded = lines.succeeded + calls.succeeded + summary.shared
     out.print(
         f"worker stopped ({summary.exit_reason.value}) after {summary.seconds:.1f}s: "
-        f"{summary.batches_submitted} batches submitted, {summary.batches_ingested} ingested; "
+        f"{plural(summary.batches_submitted, 'batch')} submitted, {summary.batches_ingested} "
+        "ingested; "
         f"{succeeded} succeeded, {lines.failed + calls.failed} failed, "
         f"{lines.retried + calls.retried} to retry ({calls.succeeded + calls.failed} by call"
         f"{shared})"

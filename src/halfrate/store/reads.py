@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
 from halfrate.errors import NotFound
-from halfrate.models import BatchView, JobStatus, Moved, Result, SinkView
+from halfrate.models import (
+    FINAL_REQUEST_STATES,
+    OPEN_REQUEST_STATES,
+    BatchState,
+    BatchView,
+    JobStatus,
+    Moved,
+    RequestState,
+    Result,
+    SinkView,
+)
 from halfrate.records import ResultRow
 from halfrate.sinks.spec import mask, parse_sink
 from halfrate.store.base import Database
 from halfrate.store.deliveries import delivery_states
-from halfrate.store.tables import attempts, batches, jobs, requests, results, routes
+from halfrate.store.tables import (
+    attempts,
+    batches,
+    jobs,
+    request_state_is,
+    requests,
+    results,
+    routes,
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,35 @@ _JOB_COLUMNS = (
     jobs.c.team,
     jobs.c.cancel_requested_at,
 )
+
+_BATCH_VIEW_COLUMNS = [batches.c[name] for name in BatchView.__dataclass_fields__]
+_LIVE_BATCH_STATES = [BatchState.PENDING.value, BatchState.SUBMITTED.value]
+
+
+@dataclass(frozen=True)
+class RetryWait:
+    """Queued requests that wait for their retry time, after a try that failed."""
+
+    requests: int
+    until: float  # the earliest of their retry times
+    reason: str | None  # the last error of the largest group of them
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far some jobs got, read in one snapshot for a progress display."""
+
+    counts: dict[str, int]  # request state -> requests, over the jobs
+    batches: list[BatchView]  # live batches (pending, submitted) holding the jobs' requests
+    retry: RetryWait | None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        return sum(self.counts.get(state.value, 0) for state in FINAL_REQUEST_STATES)
 
 
 class ReadQueries:
@@ -74,18 +121,7 @@ class ReadQueries:
                 )
             }
             rows = conn.execute(
-                sa.select(
-                    batches.c.id,
-                    batches.c.provider,
-                    batches.c.endpoint,
-                    batches.c.model,
-                    batches.c.state,
-                    batches.c.provider_batch_id,
-                    batches.c.provider_status,
-                    batches.c.request_count,
-                    batches.c.created_at,
-                    batches.c.last_error,
-                )
+                sa.select(*_BATCH_VIEW_COLUMNS)
                 .where(batches.c.id.in_(_job_batch_ids(job.id)))
                 .order_by(batches.c.created_at, batches.c.id)
             )
@@ -108,6 +144,82 @@ class ReadQueries:
             ],
             cancelled_at=job.cancelled_at,
         )
+
+    def open_job_ids(self) -> list[str]:
+        """Jobs with requests not final yet (queued, in a batch, in a call), oldest first.
+
+        One state at a time: each literal state matches a partial index, so only open rows
+        are read, never the finished millions."""
+        found: set[str] = set()
+        with self._store.read() as conn:
+            for state in OPEN_REQUEST_STATES:
+                found.update(
+                    conn.execute(
+                        sa.select(requests.c.job_id).where(request_state_is(state)).distinct()
+                    ).scalars()
+                )
+            if not found:
+                return []
+            return list(
+                conn.execute(
+                    sa.select(jobs.c.id)
+                    .where(jobs.c.id.in_(found))
+                    .order_by(jobs.c.created_at, jobs.c.id)
+                ).scalars()
+            )
+
+    def progress(self, job_ids: Sequence[str], now: float) -> Progress:
+        """The jobs' requests per state, the requests waiting for a retry at ``now`` (how many,
+        until when, why) and their live batches with the provider's counts: two aggregate
+        queries and one over the few live batches, in one snapshot."""
+        if not job_ids:
+            return Progress({}, [], None)
+        ids = list(job_ids)
+        # One pass over the jobs' rows counts them per state and, among the queued, groups
+        # those still waiting for their retry time by their last error.
+        waits = sa.and_(request_state_is(RequestState.QUEUED), requests.c.not_before > now)
+        waiting = sa.case((waits, 1), else_=0).label("waiting")
+        reason = sa.case((waits, requests.c.last_error), else_=sa.null()).label("reason")
+        held = sa.exists(
+            sa.select(requests.c.id).where(
+                requests.c.batch_id == batches.c.id,
+                request_state_is(RequestState.IN_BATCH),
+                requests.c.job_id.in_(ids),
+            )
+        )
+        with self._store.read() as conn:
+            rows = conn.execute(
+                sa.select(
+                    requests.c.state,
+                    waiting,
+                    reason,
+                    sa.func.count(),
+                    sa.func.min(requests.c.not_before),
+                )
+                .where(requests.c.job_id.in_(ids))
+                .group_by(requests.c.state, waiting, reason)
+            ).all()
+            live = conn.execute(
+                sa.select(*_BATCH_VIEW_COLUMNS)
+                .where(batches.c.state.in_(_LIVE_BATCH_STATES), held)
+                .order_by(batches.c.created_at, batches.c.id)
+            )
+            views = [BatchView(**row._mapping) for row in live]
+        counts: dict[str, int] = {}
+        waits_by_reason: list[tuple[int, float, str | None]] = []
+        for state, is_waiting, why, n, earliest in rows:
+            counts[state] = counts.get(state, 0) + int(n)
+            if is_waiting:
+                waits_by_reason.append((int(n), float(earliest), why))
+        retry = None
+        if waits_by_reason:
+            biggest = max(waits_by_reason, key=lambda w: w[0])
+            retry = RetryWait(
+                requests=sum(w[0] for w in waits_by_reason),
+                until=min(w[1] for w in waits_by_reason),
+                reason=biggest[2],
+            )
+        return Progress(counts, views, retry)
 
     def _moved(self, conn: sa.Connection, job_id: str) -> list[Moved]:
         """Requests moved off their route's lane, per reason and rule, with the extra cost:

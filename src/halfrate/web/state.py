@@ -14,7 +14,6 @@ from halfrate.web.security import CSRF_FIELD, CSRF_HEADER, SignInLimiter, csrf_m
 from halfrate.web.security import new_csrf_token as _new_token
 from halfrate.web.uploads import Uploads
 
-
 ANONYMOUS_FORMS = ("/signin", "/setup")  # forms sent by someone not signed in
 
 
