@@ -150,7 +150,8 @@ def test_estimate_prices_a_table_as_run_would_and_stores_nothing(
     assert priced.returncode == 0, priced.stderr
     assert "gpt-4o-mini" in priced.stdout
     assert "as a batch at most $" in priced.stdout
-    assert "400 (ceiling)" in priced.stdout.replace(",", "")
+    assert "400" in priced.stdout
+    assert "(ceiling)" in priced.stdout
     assert_one_line_error(run("estimate", str(path)), "is a table: say what to ask")
     assert_one_line_error(run("estimate", str(path), "--prompt", "{nope}"), "{nope}")
     assert not (isolated_env / "halfrate.db").exists() or request_count(isolated_env) == 0
