@@ -187,8 +187,30 @@ def test_a_missing_column_is_named_on_the_page_and_escaped(hr: Halfrate) -> None
         data={"csrf_token": token, "upload": upload_id, "prompt": "Sort {nope}"},
     )
     assert priced.status_code == 200
-    assert "nope" in priced.text
+    assert "Prompt, character 6: {nope} is not a column" in priced.text
     assert 'role="alert"' in priced.text
+    plain = web.post(
+        "/jobs/new/estimate", data={"csrf_token": token, "upload": upload_id, "prompt": "Sort"}
+    )
+    assert "Prompt names no column" in plain.text  # the page's field, not the command's flag
+    assert "--prompt" not in plain.text
+
+
+def test_the_estimate_gives_both_prices_the_saving_and_when_each_would_end(hr: Halfrate) -> None:
+    web = client(hr)
+    token = sign_in(web, "mia@example.com")
+    _, where = upload(web, token, "t.csv", TABLE)
+    asked = {"csrf_token": token, "upload": where.split("upload=")[1], "prompt": "Sort {id}"}
+    priced = web.post("/jobs/new/estimate", data=asked).text
+    assert "Sort 1" in priced  # the prompt as the first rows make it
+    amounts = re.findall(r'<p class="amount">\$([0-9.]+)</p>', priced)
+    assert len(amounts) == 2
+    now, tomorrow = (float(a) for a in amounts)
+    assert tomorrow < now
+    assert re.search(r"By tomorrow saves \$[0-9.]+ \(50%\) on 2 rows", priced)
+    assert "expected by <time datetime=" in priced  # Now: a forecast
+    assert "at the latest; usually much sooner" in priced  # By tomorrow: the batch window
+    assert "16 rows at a time" in priced  # what the times assume
 
 
 def test_run_twice_makes_one_job_that_other_teams_cannot_see(hr: Halfrate) -> None:
@@ -245,3 +267,24 @@ def test_a_form_sent_after_the_sign_in_expired_leads_back_to_its_page(hr: Halfra
     )  # fmt: skip
     assert back.headers["location"] == where
     assert "t.csv" in web.get(where).text  # the upload is kept
+
+
+def test_a_job_waiting_for_its_batch_says_by_when_at_the_latest(hr: Halfrate) -> None:
+    web = client(hr)  # no worker: the job stays where Run left it
+    token = sign_in(web, "mia@example.com")
+    _, where = upload(web, token, "t.csv", TABLE)
+    asked = {"csrf_token": token, "upload": where.split("upload=")[1], "prompt": "Sort {id}"}
+    job_url = web.post("/jobs/new/run", data=asked).headers["location"]
+    page = web.get(f"{job_url}/progress").text
+    assert "Running" in page
+    assert "0 of 2 rows finished (0%)" in page
+    assert re.search(r'Expected by <time datetime="[0-9T:-]+Z" data-local>', page)
+    assert "at the latest (the batch window)" in page
+    assert "Working on it at the batch price" in page
+    assert 'hx-trigger="every 2s"' in page  # it keeps updating until the job ends
+    assert "Cancel job" in page
+    now = dict(asked, when="now", prompt="Sort this: {id}")
+    realtime_url = web.post("/jobs/new/run", data=now).headers["location"]
+    page = web.get(f"{realtime_url}/progress").text
+    assert "Working on it now, at the realtime price" in page
+    assert "known once the first rows are answered" in page

@@ -20,7 +20,14 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Page,
+    ViewportSize,
+    expect,
+    sync_playwright,
+)
 
 import halfrate
 from halfrate.api import Halfrate
@@ -32,10 +39,15 @@ CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
 AXE = ROOT / "tests" / "assets" / "axe.min.js"
 SHOTS = ROOT / "test-artifacts" / "screenshots"
-SIZES = {"laptop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+SIZES: dict[str, ViewportSize] = {
+    "laptop": {"width": 1280, "height": 800},
+    "phone": {"width": 390, "height": 844},
+}
 PASSWORD = "correct horse battery"
 SECRET = "b" * 40
 WAIT_MS = 60_000
+# Assertions wait this long for the page (htmx swaps) before failing: room for a busy machine.
+expect.set_options(timeout=20_000)
 
 # Quotes, commas, a newline inside a cell, emoji, markup, a formula cell and a repeated row.
 AWKWARD = [

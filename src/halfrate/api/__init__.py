@@ -17,6 +17,7 @@ from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
 from halfrate.ledger.estimate import Estimate, ModelEstimate
 from halfrate.ledger.report import GROUP_NAMES, Comparison, Line, Missed, Percentiles, Report
 from halfrate.routing.explain import Explained
+from halfrate.store.reads import Progress, RetryWait
 from halfrate.structured import AnswerShape
 from halfrate.table_job import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, TableOptions, TablePlan
 from halfrate.tabular.results import format_for
@@ -36,7 +37,9 @@ __all__ = [
     "Missed",
     "ModelEstimate",
     "Percentiles",
+    "Progress",
     "Report",
+    "RetryWait",
     "RunMode",
     "TableOptions",
     "TablePlan",

@@ -20,19 +20,19 @@ def _client(request: Request) -> str:
 
 
 @router.get("/")
-async def home(request: Request) -> Response:
+def home(request: Request) -> Response:
     if web(request).setup_token is not None and not web(request).hr.has_accounts():
         return pages.render(request, "setup_needed.html", {})
     return RedirectResponse("/jobs/new", status_code=303)
 
 
 @router.get("/signin")
-async def signin_page(request: Request, next: str | None = None) -> Response:
+def signin_page(request: Request, next: str | None = None) -> Response:
     return pages.render(request, "signin.html", {"next": pages.safe_next(next)})
 
 
 @router.post("/signin", dependencies=[Depends(check_csrf)])
-async def signin(
+def signin(
     request: Request,
     email: Annotated[str, Form(max_length=320)] = "",
     password: Annotated[str, Form(max_length=4096)] = "",
@@ -57,20 +57,20 @@ async def signin(
 
 
 @router.post("/signout", dependencies=[Depends(check_csrf)])
-async def signout(request: Request) -> Response:
+def signout(request: Request) -> Response:
     request.session.clear()
     return RedirectResponse("/signin", status_code=303)
 
 
 @router.get("/setup")
-async def setup_page(request: Request, token: str = "") -> Response:
+def setup_page(request: Request, token: str = "") -> Response:
     if not _setup_allowed(request, token):
         return pages.render(request, "not_found.html", {}, status_code=404)
     return pages.render(request, "setup.html", {"token": token})
 
 
 @router.post("/setup", dependencies=[Depends(check_csrf)])
-async def setup(
+def setup(
     request: Request,
     token: Annotated[str, Form(max_length=200)] = "",
     email: Annotated[str, Form(max_length=320)] = "",

@@ -5,7 +5,7 @@ exist, for its page, its progress and its downloads alike."""
 from __future__ import annotations
 
 import tempfile
-from collections import Counter
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,16 +17,17 @@ from starlette.background import BackgroundTask
 
 from halfrate.api import Account, TablePlan
 from halfrate.errors import HalfrateError, NotFound
-from halfrate.models import FINAL_REQUEST_STATES, JobStatus
-from halfrate.web import pages
+from halfrate.models import FINAL_REQUEST_STATES, JobStatus, RequestState
+from halfrate.web import expected, pages
 from halfrate.web.state import check_csrf, signed_in, web
+from halfrate.web.uploads import for_the_page
 
 router = APIRouter()
 FAILED_SHOWN = 50
 
 
 @router.get("/jobs")
-async def jobs_list(request: Request, status: str = "", q: str = "") -> Response:
+def jobs_list(request: Request, status: str = "", q: str = "") -> Response:
     account = signed_in(request)
     hr = web(request).hr
     rows = []
@@ -55,19 +56,19 @@ async def jobs_list(request: Request, status: str = "", q: str = "") -> Response
 
 
 @router.get("/jobs/{job_id}")
-async def job_page(request: Request, job_id: str) -> Response:
+def job_page(request: Request, job_id: str) -> Response:
     account = signed_in(request)
     return pages.render(request, "job.html", _job_context(request, account, job_id))
 
 
 @router.get("/jobs/{job_id}/progress")
-async def job_progress(request: Request, job_id: str) -> Response:
+def job_progress(request: Request, job_id: str) -> Response:
     account = signed_in(request)
     return pages.render(request, "_progress.html", _job_context(request, account, job_id))
 
 
 @router.get("/jobs/{job_id}/download.{kind}")
-async def download(request: Request, job_id: str, kind: str) -> Response:
+def download(request: Request, job_id: str, kind: str) -> Response:
     account = signed_in(request)
     if kind not in ("csv", "xlsx"):
         raise HTTPException(404)
@@ -88,7 +89,7 @@ async def download(request: Request, job_id: str, kind: str) -> Response:
 
 
 @router.post("/jobs/{job_id}/retry", dependencies=[Depends(check_csrf)])
-async def retry(request: Request, job_id: str) -> Response:
+def retry(request: Request, job_id: str) -> Response:
     account = signed_in(request)
     found = _visible(request, account, job_id)
     hr = web(request).hr
@@ -97,14 +98,14 @@ async def retry(request: Request, job_id: str) -> Response:
         outcome = hr.submit_table(plan, job=found.name, retry_failed=True, feature=found.feature)
     except HalfrateError as exc:
         context = _job_context(request, account, job_id)
-        context["error"] = str(exc).replace(str(plan.table.path), "the spreadsheet")
+        context["error"] = for_the_page(str(exc).replace(str(plan.table.path), "the spreadsheet"))
         return pages.render(request, "job.html", context, status_code=400)
     hr.own_job(outcome.job_id, account, _upload_name(request, account, found))
     return RedirectResponse(f"/jobs/{found.id}", status_code=303)
 
 
 @router.post("/jobs/{job_id}/cancel", dependencies=[Depends(check_csrf)])
-async def cancel(request: Request, job_id: str) -> Response:
+def cancel(request: Request, job_id: str) -> Response:
     account = signed_in(request)
     found = _visible(request, account, job_id)
     hr = web(request).hr
@@ -146,23 +147,34 @@ def _state(found: JobStatus) -> str:
 def _job_context(request: Request, account: Account, job_id: str) -> dict[str, Any]:
     hr = web(request).hr
     found = _visible(request, account, job_id)
-    statuses = [hr.status(each) for each in hr.run_jobs(found.id)]
+    runs = hr.run_jobs(found.id)
+    statuses = [found if each == found.id else hr.status(each) for each in runs]
     latest = statuses[-1]
     done = all(s.done for s in statuses)
     total = found.total
-    answered = _ended(found)
-    if len(statuses) > 1:  # rows asked again are not answered until their rerun ends them
-        answered = total - sum(s.total - _ended(s) for s in statuses[1:])
-    rows: Counter[str] = Counter()
-    failed: list[dict[str, Any]] = []
-    plan = None
+    # Rows asked again by a rerun have failed before; the rows failing now are the latest
+    # run's: each rerun asks again every row whose latest answer failed.
+    failed_count = latest.counts.get(RequestState.FAILED.value, 0)
+    now = time.time()
+    expected_end = None
     if done:
+        answered = total
+    else:
+        moving = hr.progress([latest.id])  # the provider's counts move while a batch runs
+        pending = moving.total - expected.answered(moving)
+        pending += sum(s.total - _ended(s) for s in statuses[1:-1])
+        answered = max(0, total - pending)
+        batch = latest.lanes.get("batch", 0) >= latest.lanes.get("realtime", 0)
+        expected_end = expected.while_running(moving, latest.created_at, now, batch=batch)
+    failed: list[dict[str, Any]] = []
+    if done and failed_count:
         plan = _plan(request, found)
         width = len(plan.options.answer_columns)
         for number, cells in hr.table_answers(plan, found.id):
-            rows[cells[width]] += 1
-            if cells[width] == "failed" and len(failed) < FAILED_SHOWN:
-                failed.append({"row": number, "error": cells[width + 1]})
+            if cells[width] == "failed":
+                failed.append({"row": number, "error": for_the_page(cells[width + 1])})
+                if len(failed) >= min(failed_count, FAILED_SHOWN):
+                    break
     # The receipt only once done: summing a running job's attempts on every poll would slow
     # the page while the worker writes them.
     costs = [hr.job_costs(s.id) for s in statuses] if done else []
@@ -177,14 +189,23 @@ def _job_context(request: Request, account: Account, job_id: str) -> dict[str, A
         "done": done,
         "total": total,
         "answered": min(answered, total),
-        "percent": round(100 * min(answered, total) / total) if total else 100,
-        "rows": dict(rows),
+        "percent": _percent(answered, total),
+        "succeeded": total - failed_count,
         "failed": failed,
-        "failed_count": rows.get("failed", 0),
+        "failed_count": failed_count,
+        "expected": expected_end,
         "paid": paid,
         "realtime": realtime,
         "saved": realtime - paid,
     }
+
+
+def _percent(part: int, whole: int) -> int:
+    """A whole percent that says 100 only when all is done, and 0 only when nothing is."""
+    if not whole or part >= whole:
+        return 100
+    share = 100 * part / whole
+    return max(1, min(99, round(share))) if part else 0
 
 
 def _ended(status: JobStatus) -> int:

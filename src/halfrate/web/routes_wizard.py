@@ -8,6 +8,7 @@ does. Run twice (a double click) makes one job: a table and its question name th
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -17,7 +18,7 @@ from fastapi.responses import RedirectResponse, Response
 from halfrate.api import DEFAULT_MAX_TOKENS, Account, AnswerShape, TableOptions, TablePlan
 from halfrate.errors import HalfrateError, InputError, NotFound
 from halfrate.models import Lane
-from halfrate.web import pages
+from halfrate.web import expected, pages
 from halfrate.web.state import check_csrf, signed_in, web
 from halfrate.web.uploads import Upload, shown_error
 
@@ -63,7 +64,7 @@ def asked_form(
 
 
 @router.get("/jobs/new")
-async def wizard(request: Request, upload: str = "", sheet: str = "") -> Response:
+def wizard(request: Request, upload: str = "", sheet: str = "") -> Response:
     account = signed_in(request)
     context: dict[str, Any] = {"account": account, "models": MODELS, "when_choices": WHEN}
     if not upload:
@@ -74,7 +75,7 @@ async def wizard(request: Request, upload: str = "", sheet: str = "") -> Respons
 
 
 @router.post("/uploads", dependencies=[Depends(check_csrf)])
-async def upload_table(request: Request, spreadsheet: UploadFile | None = None) -> Response:
+def upload_table(request: Request, spreadsheet: UploadFile | None = None) -> Response:
     account = signed_in(request)
     context: dict[str, Any] = {"account": account, "models": MODELS, "when_choices": WHEN}
     if spreadsheet is None or not spreadsheet.filename:
@@ -97,14 +98,14 @@ async def upload_table(request: Request, spreadsheet: UploadFile | None = None) 
 
 
 @router.post("/jobs/new/estimate", dependencies=[Depends(check_csrf)])
-async def estimate(request: Request, asked: Annotated[Asked, Depends(asked_form)]) -> Response:
+def estimate(request: Request, asked: Annotated[Asked, Depends(asked_form)]) -> Response:
     account = signed_in(request)
     found = _upload(request, asked.upload, account)
     return pages.render(request, "_estimate.html", _priced(request, found, asked))
 
 
 @router.post("/jobs/new/run", dependencies=[Depends(check_csrf)])
-async def run(request: Request, asked: Annotated[Asked, Depends(asked_form)]) -> Response:
+def run(request: Request, asked: Annotated[Asked, Depends(asked_form)]) -> Response:
     account = signed_in(request)
     found = _upload(request, asked.upload, account)
     hr = web(request).hr
@@ -148,7 +149,16 @@ def _priced(request: Request, found: Upload, asked: Asked) -> dict[str, Any]:
     except HalfrateError as exc:
         return {"problem": shown_error(str(exc), found)}
     realtime, batch = made.total(Lane.REALTIME), made.total(Lane.BATCH)
+    now_end, batch_end = expected.before_start(
+        made.requests, hr.settings.realtime_concurrency, time.time()
+    )
     return {
+        "now_end": now_end,
+        "now_takes": expected.about(
+            expected.realtime_seconds(made.requests, hr.settings.realtime_concurrency)
+        ),
+        "batch_end": batch_end,
+        "concurrency": hr.settings.realtime_concurrency,
         "samples": samples,
         "requests": made.requests,
         "realtime": realtime,

@@ -101,8 +101,29 @@ def display_name(name: str | None) -> str:
     return cleaned[:MAX_NAME_CHARS] or "upload"
 
 
+# The table job's messages name the command line's flags; the page names its own fields.
+FIELDS = {
+    "prompt": "Prompt",
+    "system": "Instructions",
+    "columns": "Columns",
+    "model": "Model",
+    "sheet": "Sheet",
+    "max-tokens": "the answer length limit",
+    "temperature": "Temperature",
+    "retry-failed": "Re-run failed rows",
+}
+_FLAG = re.compile(r"(?<![\w-])--(" + "|".join(re.escape(flag) for flag in FIELDS) + r")\b")
+
+
+def for_the_page(message: str) -> str:
+    """A message as the page's reader knows things: its fields' names, not the flags'."""
+    return _FLAG.sub(lambda found: FIELDS[found.group(1)], message)
+
+
 def shown_error(message: str, upload: Upload | None) -> str:
-    """An error about an upload, naming it as its owner knows it, never by its path here."""
+    """An error about an upload, naming it as its owner knows it, never by its path here, and
+    naming the page's fields."""
+    message = for_the_page(message)
     if upload is None:
         return message
     return message.replace(str(upload.path.resolve()), upload.name).replace(

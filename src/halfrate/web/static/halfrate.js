@@ -48,14 +48,33 @@
     });
   });
 
+  // Times are sent in UTC; each reader sees them in their own time zone.
+  function localTimes(root) {
+    root.querySelectorAll("time[data-local]").forEach(function (node) {
+      var at = new Date(node.getAttribute("datetime"));
+      if (!isNaN(at)) {
+        node.textContent = at.toLocaleString(undefined, {
+          weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit"
+        });
+      }
+    });
+  }
+  localTimes(document);
+  document.addEventListener("htmx:afterSettle", function () { localTimes(document); });
+
   // When the job ends while its page is open, say so.
   document.addEventListener("htmx:afterSwap", function (event) {
     var finished = event.detail.target.querySelector
       ? document.querySelector("#progress[data-finished]") : null;
     var notice = document.getElementById("finished-notice");
     if (finished && notice && notice.hidden) {
+      var failed = parseInt(finished.getAttribute("data-failed") || "0", 10);
       notice.textContent = finished.getAttribute("data-finished") === "cancelled"
-        ? "This job was cancelled." : "Done: every row has its answer.";
+        ? "This job was cancelled. Rows already answered are kept."
+        : failed > 0
+          ? "Done: " + failed.toLocaleString() + (failed === 1 ? " row" : " rows")
+            + " failed. You can re-run them."
+          : "Done: every row has its answer.";
       notice.hidden = false;
     }
   });
