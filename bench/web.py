@@ -56,6 +56,13 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(n) for n in (task / "children").read_text().split()]
+    return found
+
+
 def token(page: str) -> str:
     found = CSRF.search(page)
     if found is None:
@@ -64,15 +71,23 @@ def token(page: str) -> str:
 
 
 def timed_pages(
-    web: httpx.Client, urls: list[str], until: float, done: object = None
+    web: httpx.Client,
+    urls: list[str],
+    until: float,
+    done: object = None,
+    each: dict[str, list[float]] | None = None,
 ) -> list[float]:
-    """Response times (ms) of ``urls`` fetched in turn until ``until`` (or the job is done)."""
+    """Response times (ms) of ``urls`` fetched in turn until ``until`` (or the job is done);
+    ``each`` collects them per page too."""
     times: list[float] = []
     while time.monotonic() < until:
         for url in urls:
             started = time.perf_counter()
             page = web.get(url)
-            times.append((time.perf_counter() - started) * 1000)
+            took = (time.perf_counter() - started) * 1000
+            times.append(took)
+            if each is not None:
+                each.setdefault(url.rsplit("/", 1)[-1], []).append(took)
             if done is not None and url.endswith("/progress") and "data-finished" in page.text:
                 return times
         time.sleep(0.05)
@@ -154,7 +169,10 @@ def main() -> None:
         started = time.perf_counter()
         job = run_job(web, big, steps)
         watched = time.perf_counter()
-        busy = timed_pages(web, [f"{job}/progress", "/jobs"], time.monotonic() + 600, done=True)
+        per_page: dict[str, list[float]] = {}
+        busy = timed_pages(
+            web, [f"{job}/progress", "/jobs"], time.monotonic() + 600, done=True, each=per_page
+        )
         steps["until done"] = time.perf_counter() - watched
         watched = time.perf_counter()
         download = web.get(f"{job}/download.csv")
@@ -164,6 +182,7 @@ def main() -> None:
         unfinished = sum(row["status"] != "succeeded" for row in downloaded)
     finally:
         server_peak = peak_rss_mb(server.pid) if server.poll() is None else float("nan")
+        worker_peak = sum(peak_rss_mb(child) for child in children(server.pid))
         server.terminate()
         sandbox.terminate()
         server.wait(30)
@@ -175,7 +194,7 @@ def main() -> None:
         f"  {'total':<11} {total:7.2f} s   ({len(downloaded):,} rows downloaded, "
         f"{unfinished:,} not succeeded)"
     )
-    print(f"  server peak RSS {server_peak:,.0f} MB")
+    print(f"  server peak RSS {server_peak:,.0f} MB; its worker process {worker_peak:,.0f} MB")
     p95, idle95 = percentile(busy, 0.95), percentile(idle, 0.95)
     print(
         f"  pages while the job runs: p50 {percentile(busy, 0.5):.0f} ms, p95 {p95:.0f} ms over "
@@ -186,6 +205,11 @@ def main() -> None:
         f"{idle95:.0f} ms; ratio p95 {p95 / idle95:.1f}x"
     )
     print(f"  median page while busy {statistics.median(busy):.0f} ms")
+    for name, times in per_page.items():
+        print(
+            f"    {name}: p50 {percentile(times, 0.5):.0f} ms, p95 {percentile(times, 0.95):.0f} ms"
+            f" over {len(times)}"
+        )
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from __future__ import annotations
 from halfrate.api.accounts import Account
 from halfrate.api.connection import Halfrate, connect, explain
 from halfrate.api.tables import TablePreview
+from halfrate.api.worker_process import WorkerProcess
 from halfrate.calling import CallAnswer
 from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
 from halfrate.ledger.estimate import Estimate, ModelEstimate
@@ -46,6 +47,7 @@ __all__ = [
     "TablePreview",
     "TickReport",
     "Worker",
+    "WorkerProcess",
     "WorkerSummary",
     "connect",
     "explain",

@@ -67,9 +67,14 @@ class PriceBook:
     ) -> None:
         self.source = f"genai-prices {version('genai-prices')}"
         self.user = dict(user or {})
+        self._given_source = user_source
         self.user_source = f"user prices ({user_source})"
         self._rates: dict[tuple[str, str, Lane], _Rates | None] = {}
         self._lock = threading.Lock()
+
+    def __reduce__(self) -> tuple[type[PriceBook], tuple[dict[str, UserPrice], str]]:
+        # Sent to a worker process as the user's prices; it remembers rates on its own.
+        return (PriceBook, (self.user, self._given_source))
 
     def cost(self, provider: str, model: str, usage: Usage, lane: Lane) -> Cost | None:
         """What ``usage`` costs on ``lane``; None when the model has no known price."""

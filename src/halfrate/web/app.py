@@ -2,15 +2,14 @@
 and the style served from the package itself, nothing from outside the machine.
 
 One :class:`Halfrate` serves every request (the store's connections are pooled and safe across
-threads); by default a worker runs in a thread beside it, so `halfrate serve` alone answers the
-jobs it starts.
+threads); by default a worker runs in a child process beside it, so `halfrate serve` alone
+answers the jobs it starts.
 """
 
 from __future__ import annotations
 
 import contextlib
 import secrets
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
-from halfrate.api import Halfrate, RunMode
+from halfrate.api import Halfrate, WorkerProcess
 from halfrate.web import pages, routes_auth, routes_jobs, routes_wizard
 from halfrate.web.security import SignInLimiter
 from halfrate.web.state import SignInRequired, WebState
@@ -49,23 +48,17 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        stop = threading.Event()
-        worker = None
-        if run_worker:
-            worker = threading.Thread(
-                target=hr.run_worker,
-                args=(RunMode.FOREVER,),
-                kwargs={"stop": stop},
-                name="halfrate-worker",
-                daemon=True,
-            )
+        # The worker in a process of its own: its passes would otherwise take the interpreter
+        # from the pages while a big job's results come in.
+        worker = WorkerProcess(hr) if run_worker else None
+        if worker is not None:
             worker.start()
+        app.state.worker = worker
         try:
             yield
         finally:
-            stop.set()
             if worker is not None:
-                worker.join(timeout=30)
+                worker.stop()
 
     app = FastAPI(lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.web = state

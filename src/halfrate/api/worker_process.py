@@ -1,0 +1,144 @@
+"""A worker in a process of its own, for a program that also answers people (the web page).
+
+A worker's passes are Python work (packing lines, parsing tens of thousands of results,
+writing them): in the same process as a web server they take the interpreter from the pages,
+which then answer in hundreds of milliseconds instead of tens. In a child process they only
+share the store, which several workers share safely anyway (leases, docs/architecture.md).
+
+The child is started fresh (``spawn``: nothing of the parent's threads or connections is
+copied) with the parent's settings, routing policy, budgets and prices, so it works exactly as
+the parent would. It stops when asked, when its parent goes away, and is started again (after
+a pause that grows) if it dies.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from multiprocessing.context import SpawnProcess
+from multiprocessing.synchronize import Event as ProcessEvent
+
+from halfrate import logs
+from halfrate.api.connection import Halfrate
+from halfrate.config import Settings
+from halfrate.dispatch import RunMode
+from halfrate.pricing.budgets import Budgets
+from halfrate.pricing.prices import PriceBook
+from halfrate.routing.rules import Policy
+from halfrate.store import Store
+
+log = logging.getLogger("halfrate.worker")
+
+STOP_SECONDS = 30.0  # a pass under way may finish its step; past this the child is ended
+PARENT_CHECK_SECONDS = 1.0  # how often the child looks whether its parent is still there
+RESTART_FIRST_SECONDS = 1.0  # the pause before starting a dead worker again...
+RESTART_MAX_SECONDS = 60.0  # ...doubling each time it dies young, up to this
+HEALTHY_SECONDS = 60.0  # a worker that ran this long before dying starts again at once
+
+
+class WorkerProcess:
+    """``hr``'s worker, run forever in a child process: :meth:`start`, then :meth:`stop`."""
+
+    def __init__(self, hr: Halfrate) -> None:
+        # Explicit SDK clients given to ``hr`` stay here: the child makes its own from the
+        # settings and the environment, as `halfrate worker` would.
+        verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
+        self._args = (hr.settings, hr.policy, hr.budgets, hr.store.prices, verbose)
+        self._context = multiprocessing.get_context("spawn")
+        self._stop = self._context.Event()
+        self._stopping = threading.Event()
+        self._process: SpawnProcess | None = None
+        self._watcher: threading.Thread | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    def start(self) -> None:
+        self._process = self._spawn()
+        self._watcher = threading.Thread(
+            target=self._watch, name="halfrate-worker-watch", daemon=True
+        )
+        self._watcher.start()
+
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """Ask the worker to stop after its current step; end it if it has not by ``timeout``.
+        Work it had started is safe either way: its leases run out and another worker goes on."""
+        self._stopping.set()
+        self._stop.set()
+        if self._watcher is not None:
+            self._watcher.join(timeout=timeout)
+        process = self._process
+        if process is None:
+            return
+        process.join(timeout=timeout)
+        if process.is_alive():
+            log.warning("the worker process did not stop within %.0f s: ending it", timeout)
+            process.terminate()
+            process.join(timeout=5)
+
+    def _spawn(self) -> SpawnProcess:
+        process = self._context.Process(
+            target=_work,
+            args=(*self._args, self._stop, os.getpid()),
+            name="halfrate-worker",
+            daemon=True,
+        )
+        process.start()
+        return process
+
+    def _watch(self) -> None:
+        """Start the worker again when it dies while it should be running."""
+        pause = RESTART_FIRST_SECONDS
+        started = time.monotonic()
+        while not self._stopping.is_set():
+            process = self._process
+            assert process is not None
+            process.join(timeout=1.0)
+            if process.is_alive() or self._stopping.is_set():
+                continue
+            ran = time.monotonic() - started
+            pause = RESTART_FIRST_SECONDS if ran >= HEALTHY_SECONDS else pause
+            log.warning(
+                "the worker process ended (exit code %s) after %.0f s: starting it again in %.0f s",
+                process.exitcode,
+                ran,
+                pause,
+            )
+            if self._stopping.wait(pause):
+                return
+            pause = min(RESTART_MAX_SECONDS, pause * 2)
+            started = time.monotonic()
+            self._process = self._spawn()
+
+
+def _work(
+    settings: Settings,
+    policy: Policy,
+    budgets: Budgets,
+    prices: PriceBook,
+    verbose: bool,
+    stop: ProcessEvent,
+    parent: int,
+) -> None:
+    """The child: a worker until ``stop`` is set or the parent process is gone."""
+    logs.configure(verbose)  # its own logging, with keys masked like the parent's
+    # Ctrl-C in the terminal reaches the whole process group: the parent decides when its
+    # worker stops (after the current step), so the child does not die mid-step on it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stopping = threading.Event()
+
+    def watch_parent() -> None:
+        while not stop.wait(PARENT_CHECK_SECONDS):
+            if os.getppid() != parent:
+                break
+        stopping.set()
+
+    threading.Thread(target=watch_parent, name="halfrate-parent-watch", daemon=True).start()
+    store = Store.open(settings.resolved_database_url, prices=prices)
+    with Halfrate(settings, store, policy=policy, budgets=budgets) as hr:
+        hr.run_worker(RunMode.FOREVER, stop=stopping)
