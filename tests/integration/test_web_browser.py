@@ -327,6 +327,19 @@ def test_failed_rows_are_asked_again_from_the_job_page(
         still_failed = sum(1 for row in after if row["status"] == "failed")
         assert asked_again == len(failed) - still_failed  # only the failed rows were paid for
         assert still_failed < len(failed)
+        receipt = page.locator(".receipt")
+        expect(receipt).to_contain_text("saved $")
+
+        # The rerun is part of its run: one line in the list, its figures included.
+        page.get_by_role("link", name="Jobs").click()
+        expect(page.get_by_role("link", name="tickets.csv")).to_have_count(1)
+        page.get_by_label("Status").select_option("running")
+        page.get_by_role("button", name="Show").click()
+        expect(page.get_by_text("No job matches.")).to_be_visible()
+        page.get_by_label("Status").select_option("done")
+        page.get_by_label("Search").fill("tickets")
+        page.get_by_role("button", name="Show").click()
+        expect(page.get_by_role("link", name="tickets.csv")).to_have_count(1)
 
 
 def test_the_wizard_works_by_keyboard_alone(browser: Browser, site: Site, tmp_path: Path) -> None:

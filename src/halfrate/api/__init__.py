@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from halfrate.api.accounts import Account
 from halfrate.api.connection import Halfrate, connect, explain
-from halfrate.api.tables import TablePreview
+from halfrate.api.tables import RERUN, TablePreview
 from halfrate.api.worker_process import WorkerProcess
 from halfrate.calling import CallAnswer
 from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
 from halfrate.ledger.estimate import Estimate, ModelEstimate
 from halfrate.ledger.report import GROUP_NAMES, Comparison, Line, Missed, Percentiles, Report
 from halfrate.routing.explain import Explained
+from halfrate.store.accounts import OwnedJob
 from halfrate.store.reads import Progress, RetryWait
 from halfrate.structured import AnswerShape
 from halfrate.table_job import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, TableOptions, TablePlan
@@ -27,6 +28,7 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
     "GROUP_NAMES",
+    "RERUN",
     "Account",
     "AnswerShape",
     "CallAnswer",
@@ -37,6 +39,7 @@ __all__ = [
     "Line",
     "Missed",
     "ModelEstimate",
+    "OwnedJob",
     "Percentiles",
     "Progress",
     "Report",

@@ -122,6 +122,26 @@ class Accounts:
             raise NotFound("no such job")
         return status
 
+    def owned_job_for(self, job: str, account: Account) -> OwnedJob:
+        """A web job (by id) when ``account`` may see it, cheaply (no count of its requests);
+        NotFound otherwise, the same answer as a job that does not exist. An admin may also
+        open a table job started from the command line."""
+        found = self.store.accounts.owned_job(job)
+        if found is not None:
+            owned, team_id = found
+            if account.is_admin or team_id == account.team_id:
+                return owned
+            raise NotFound("no such job")
+        if not account.is_admin:
+            raise NotFound("no such job")
+        try:
+            row = self.store.reads.find_job(job)
+        except NotFound:
+            raise NotFound("no such job") from None
+        if row.id != job:
+            raise NotFound("no such job")
+        return OwnedJob(row.id, row.name, row.created_at, "", None, None, row.cancelled_at)
+
     def jobs_for(self, account: Account, limit: int = 200) -> list[OwnedJob]:
         """The web jobs ``account`` may see, newest first (an admin: every team's)."""
         return self.store.accounts.owned_jobs(None if account.is_admin else account.team_id, limit)

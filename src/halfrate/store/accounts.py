@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -37,6 +38,7 @@ class OwnedJob:
     team: str
     owner: str | None  # the owner's email; None once the account is removed
     upload_name: str | None
+    cancelled_at: float | None = None  # when it was cancelled
 
 
 _USER_COLUMNS = (
@@ -147,22 +149,32 @@ class AccountQueries:
 
     def owned_jobs(self, team_id: str | None, limit: int = 200) -> list[OwnedJob]:
         """Web jobs, newest first: of one team, or every team's (``team_id`` None)."""
-        query = (
-            sa.select(
-                jobs.c.id,
-                jobs.c.name,
-                jobs.c.created_at,
-                teams.c.name,
-                users.c.email,
-                job_owners.c.upload_name,
-            )
-            .join(job_owners, job_owners.c.job_id == jobs.c.id)
-            .join(teams, teams.c.id == job_owners.c.team_id)
-            .outerjoin(users, users.c.id == job_owners.c.user_id)
-            .order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
-            .limit(limit)
-        )
+        query = _owned_query().order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit)
         if team_id is not None:
             query = query.where(job_owners.c.team_id == team_id)
         with self._store.read() as conn:
             return [OwnedJob(*row) for row in conn.execute(query)]
+
+    def owned_job(self, job_id: str) -> tuple[OwnedJob, str] | None:
+        """A web job by id with its team's id; None for a job started elsewhere (or none)."""
+        query = _owned_query().add_columns(job_owners.c.team_id).where(jobs.c.id == job_id)
+        with self._store.read() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else (OwnedJob(*row[:-1]), row[-1])
+
+
+def _owned_query() -> sa.Select[Any]:
+    return (
+        sa.select(
+            jobs.c.id,
+            jobs.c.name,
+            jobs.c.created_at,
+            teams.c.name,
+            users.c.email,
+            job_owners.c.upload_name,
+            jobs.c.cancel_requested_at,
+        )
+        .join(job_owners, job_owners.c.job_id == jobs.c.id)
+        .join(teams, teams.c.id == job_owners.c.team_id)
+        .outerjoin(users, users.c.id == job_owners.c.user_id)
+    )

@@ -4,12 +4,13 @@ sign-in limiter, and the helpers that say who is asking and check the form's CSR
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
 
 from halfrate.api import Account, Halfrate
 from halfrate.errors import NotFound
+from halfrate.web.job_view import FinishedRuns
 from halfrate.web.security import CSRF_FIELD, CSRF_HEADER, SignInLimiter, csrf_matches
 from halfrate.web.security import new_csrf_token as _new_token
 from halfrate.web.uploads import Uploads
@@ -28,6 +29,7 @@ class WebState:
     limiter: SignInLimiter
     session_seconds: float
     setup_token: str | None  # the one-time link that makes the first admin; None once used
+    finished: FinishedRuns = field(default_factory=FinishedRuns)  # figures that never change
 
 
 def web(request: Request) -> WebState:
