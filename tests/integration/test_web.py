@@ -15,9 +15,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 import halfrate
-from halfrate.api import Halfrate
+from halfrate.api import Halfrate, OwnedJob
 from halfrate.sandbox import SandboxServer
-from halfrate.web import create_app
+from halfrate.web import create_app, pages
+from halfrate.web.job_view import RunView
 from tests.integration.test_run import env_for
 
 PASSWORD = "correct horse battery"
@@ -288,3 +289,52 @@ def test_a_job_waiting_for_its_batch_says_by_when_at_the_latest(hr: Halfrate) ->
     page = web.get(f"{realtime_url}/progress").text
     assert "Working on it now, at the realtime price" in page
     assert "known once the first rows are answered" in page
+
+
+def test_what_a_model_wrote_is_shown_as_text(
+    isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every structured answer breaks its columns: the reasons quote what the model wrote.
+    with SandboxServer(latency=0.01, faults="line_schema_break=1,seed=3") as server:
+        for name, value in env_for(server).items():
+            monkeypatch.setenv(name, value)
+        with halfrate.connect() as hr:
+            hr.add_account("mia@example.com", PASSWORD, "Marketing")
+            with client(hr, worker=True) as web:
+                token = sign_in(web, "mia@example.com")
+                hostile = (
+                    b'id,text\n1,"<script>alert(1)</script> tell me more"\n'
+                    b'2,"<img src=x onerror=alert(2)> send the invoice"\n'
+                )
+                _, where = upload(web, token, "t.csv", hostile)
+                form = {"csrf_token": token, "upload": where.split("upload=")[1],
+                        "prompt": "Sort: {text}", "answer": "columns",
+                        "columns": "kind: billing|bug, note"}  # fmt: skip
+                job_url = web.post("/jobs/new/run", data=form).headers["location"]
+                deadline = time.monotonic() + 30
+                while "Rows that failed" not in (page := web.get(job_url).text):
+                    assert time.monotonic() < deadline, page[-2000:]
+                    time.sleep(0.3)
+                download = web.get(f"{job_url}/download.csv").text
+    # Requests that succeeded, rows that failed: counted as rows, each with its reason.
+    assert "0 of 2 rows answered, 2 failed." in page
+    assert page.count("the answer ") == 2  # "... is not JSON: ...", "... does not fit ..."
+    assert download.count(",failed,") == 2
+    assert "<script>alert(1)" not in page
+    assert "<img src=x" not in page
+
+
+def test_markup_a_model_writes_is_text_on_the_job_page() -> None:
+    # The sandbox answers in plain words; a real model may write anything.
+    view = RunView(3, 3, 1, True, at_batch_price=True, expected=None, paid=10, realtime=20)
+    said = 'not JSON: <script>alert("x")</script><img src=x onerror=alert(1)>'
+    job = OwnedJob("job_1", "run-1", 0.0, "Marketing", "mia@example.com", "<b>t</b>.csv")
+    html = pages.render_text(
+        "_progress.html",
+        {"job": job, "view": view, "state": "done", "failed": [{"row": 2, "error": said}]},
+    )
+    assert "<script>" not in html
+    assert "<img src=x" not in html
+    assert (
+        "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;&lt;img src=x onerror=alert(1)&gt;" in html
+    )

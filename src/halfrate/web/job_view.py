@@ -16,9 +16,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from halfrate.api import Account, Halfrate, OwnedJob, Progress
+from halfrate.errors import HalfrateError
 from halfrate.models import RequestState
 from halfrate.web import expected
 
+FAILED = RequestState.FAILED.value  # a row's status when its answer failed, as a request's
 FINISHED_REMEMBERED = 5_000  # finished runs whose figures are kept (a few hundred bytes each)
 
 
@@ -80,6 +82,7 @@ def view_run(hr: Halfrate, run: OwnedJob, account: Account, finished: FinishedRu
     total = latest.total if len(runs) == 1 else hr.progress([runs[0]]).total
     failed = latest.counts.get(RequestState.FAILED.value, 0)
     if latest.done >= latest.total:
+        failed = _failed_rows(hr, runs[0], failed)
         costs = [hr.job_costs(each) for each in runs]
         view = RunView(
             total=total,
@@ -106,6 +109,20 @@ def view_run(hr: Halfrate, run: OwnedJob, account: Account, finished: FinishedRu
         at_batch_price=batch,
         expected=expected.while_running(latest, started, time.time(), batch=batch),
     )
+
+
+def _failed_rows(hr: Halfrate, run_id: str, failed_requests: int) -> int:
+    """Rows whose latest answer failed. A free-text row fails when its request did; a row
+    answered in columns also fails when the answer breaks them (a request that succeeded), so
+    those are counted from the answers themselves, once: the figure is remembered."""
+    try:
+        plan = hr.table_job_plan(run_id)
+    except HalfrateError:
+        plan = None
+    if plan is None or plan.options.columns is None:
+        return failed_requests
+    width = len(plan.options.answer_columns)
+    return sum(1 for _, cells in hr.table_answers(plan, run_id) if cells[width] == FAILED)
 
 
 def _at_batch_price(hr: Halfrate, job_id: str, progress: Progress) -> bool:

@@ -30,7 +30,12 @@ def render(
     """The template ``name`` with ``context``, the CSRF token and the signed-in account."""
     full = {"request": request, "csrf": csrf_token(request), **context}
     full.setdefault("account", None)
-    return HTMLResponse(_ENV.get_template(name).render(full), status_code=status_code)
+    return HTMLResponse(render_text(name, full), status_code=status_code)
+
+
+def render_text(name: str, context: dict[str, Any]) -> str:
+    """The template ``name`` with ``context`` as HTML text, everything in it escaped."""
+    return _ENV.get_template(name).render(context)
 
 
 def quote_path(request: Request) -> str:
