@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import openpyxl
 import pytest
 import uvicorn
 from playwright.sync_api import (
@@ -82,12 +83,16 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-def serve(hr: Halfrate) -> Iterator[str]:
-    """The web app with its worker on a loopback port, in a thread of this process."""
+def serve(hr: Halfrate, found: dict[str, object] | None = None) -> Iterator[str]:
+    """The web app with its worker on a loopback port, in a thread of this process; ``found``
+    gets the app's one-time set-up token."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(hr, secret=SECRET), log_level="warning", lifespan="on")
+    app = create_app(hr, secret=SECRET)
+    if found is not None:
+        found["setup_token"] = app.state.web.setup_token
+    config = uvicorn.Config(app, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -374,3 +379,58 @@ def test_the_wizard_works_by_keyboard_alone(browser: Browser, site: Site, tmp_pa
         expect(page.get_by_label("Now", exact=True)).to_be_checked()
         expect(page.locator("#estimate .chosen")).to_contain_text("Now")
         shoot(page, "09-keyboard-now")
+
+
+def test_the_set_up_link_makes_the_first_admin(
+    browser: Browser, isolated_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with SandboxServer(latency=0.05) as sandbox:
+        for name, value in env_for(sandbox).items():
+            monkeypatch.setenv(name, value)
+        with halfrate.connect() as hr:
+            found: dict[str, object] = {}
+            for url in serve(hr, found):
+                with context(browser) as made:
+                    page = made.new_page()
+                    page.goto(f"{url}/setup?token={found['setup_token']}")
+                    shoot(page, "10-set-up")
+                    accessible(page, "set-up")
+                    page.get_by_label("Email").fill("ada@example.com")
+                    page.get_by_label("Password", exact=True).fill(PASSWORD)
+                    page.get_by_label("Password again").fill(PASSWORD + "!")
+                    page.get_by_role("button", name="Create the admin").click()
+                    expect(page.get_by_role("alert")).to_contain_text("The two passwords differ")
+                    page.get_by_label("Password", exact=True).fill(PASSWORD)
+                    page.get_by_label("Password again").fill(PASSWORD)
+                    page.get_by_role("button", name="Create the admin").click()
+                    expect(page.get_by_role("heading", name="New job")).to_be_visible()
+                    answer = page.goto(f"{url}/setup?token={found['setup_token']}")
+                    assert answer is not None
+                    assert answer.status == 404  # the link works once
+
+
+def test_a_workbook_asks_which_sheet(browser: Browser, site: Site, tmp_path: Path) -> None:
+    book = openpyxl.Workbook()
+    first = book.active
+    assert first is not None
+    first.title = "Notes"
+    first.append(["note"])
+    first.append(["not this one"])
+    orders = book.create_sheet("Orders")
+    orders.append(["order", "complaint"])
+    for n in range(6):
+        orders.append([1000 + n, f"Order {n} arrived broken"])
+    path = tmp_path / "book.xlsx"
+    book.save(path)
+    with context(browser) as made:
+        page = made.new_page()
+        sign_in(page, site, "mia@example.com")
+        upload(page, path)
+        page.get_by_label("Sheet").select_option("Orders")
+        page.get_by_role("button", name="Use this sheet").click()
+        expect(page.get_by_role("button", name="complaint", exact=True)).to_be_visible()
+        expect(page.get_by_text("6 rows")).to_be_visible()
+        shoot(page, "11-workbook-sheet")
+        accessible(page, "wizard with a workbook")
+        page.get_by_label("Prompt").fill("Reply to: {complaint}")
+        expect(page.locator("#estimate")).to_contain_text("on 6 rows")
