@@ -17,6 +17,7 @@ import pytest
 import halfrate
 from halfrate.api import Halfrate, WorkerProcess
 from halfrate.sandbox import SandboxServer
+from tests.integration.test_cli import free_port
 from tests.integration.test_run import env_for, tickets_csv
 
 WAIT = 60.0
@@ -111,3 +112,29 @@ def test_the_worker_does_not_outlive_a_killed_parent(hr: Halfrate, tmp_path: Pat
         eventually(lambda: not alive(child), "the orphaned worker's end")
     finally:
         parent.kill()
+
+
+def test_a_worker_that_cannot_start_says_why_in_one_line_and_tries_again(
+    isolated_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-do-not-show-0123456789abcdef")
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")  # nobody there
+    with halfrate.connect() as hr:
+        worker = WorkerProcess(hr)
+        worker.start()
+        first = worker.pid
+        try:
+            eventually(lambda: worker.pid != first, "a second try")
+        finally:
+            started = time.monotonic()
+            worker.stop()
+            assert time.monotonic() - started < 10  # a child that died never holds up stop()
+    assert "the worker process ended (exit code 2)" in caplog.text
+    said = capfd.readouterr().err
+    assert "the worker stopped: OpenAI check of" in said
+    assert "cannot reach the API" in said
+    assert "Traceback" not in said
+    assert "0123456789abcdef" not in said + caplog.text

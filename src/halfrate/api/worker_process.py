@@ -13,19 +13,22 @@ a pause that grows) if it dies.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
 import signal
+import sys
 import threading
 import time
+from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnProcess
-from multiprocessing.synchronize import Event as ProcessEvent
 
 from halfrate import logs
 from halfrate.api.connection import Halfrate
 from halfrate.config import Settings
 from halfrate.dispatch import RunMode
+from halfrate.errors import HalfrateError
 from halfrate.pricing.budgets import Budgets
 from halfrate.pricing.prices import PriceBook
 from halfrate.routing.rules import Policy
@@ -38,6 +41,7 @@ PARENT_CHECK_SECONDS = 1.0  # how often the child looks whether its parent is st
 RESTART_FIRST_SECONDS = 1.0  # the pause before starting a dead worker again...
 RESTART_MAX_SECONDS = 60.0  # ...doubling each time it dies young, up to this
 HEALTHY_SECONDS = 60.0  # a worker that ran this long before dying starts again at once
+EXIT_FAILED = 2  # the child's exit code after an error it could name
 
 
 class WorkerProcess:
@@ -49,7 +53,10 @@ class WorkerProcess:
         verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
         self._args = (hr.settings, hr.policy, hr.budgets, hr.store.prices, verbose)
         self._context = multiprocessing.get_context("spawn")
-        self._stop = self._context.Event()
+        # A pipe, not a shared Event, says "stop": a child that dies while waiting on an Event
+        # leaves its lock held and the parent's set() waits forever. A pipe also tells the
+        # child when the parent is gone (end of file).
+        self._stop_reader, self._stop_writer = self._context.Pipe(duplex=False)
         self._stopping = threading.Event()
         self._process: SpawnProcess | None = None
         self._watcher: threading.Thread | None = None
@@ -69,7 +76,8 @@ class WorkerProcess:
         """Ask the worker to stop after its current step; end it if it has not by ``timeout``.
         Work it had started is safe either way: its leases run out and another worker goes on."""
         self._stopping.set()
-        self._stop.set()
+        with contextlib.suppress(OSError):
+            self._stop_writer.send_bytes(b"stop")
         if self._watcher is not None:
             self._watcher.join(timeout=timeout)
         process = self._process
@@ -84,7 +92,7 @@ class WorkerProcess:
     def _spawn(self) -> SpawnProcess:
         process = self._context.Process(
             target=_work,
-            args=(*self._args, self._stop, os.getpid()),
+            args=(*self._args, self._stop_reader, os.getpid()),
             name="halfrate-worker",
             daemon=True,
         )
@@ -122,10 +130,10 @@ def _work(
     budgets: Budgets,
     prices: PriceBook,
     verbose: bool,
-    stop: ProcessEvent,
+    stop: Connection,
     parent: int,
 ) -> None:
-    """The child: a worker until ``stop`` is set or the parent process is gone."""
+    """The child: a worker until ``stop`` says so or the parent process is gone."""
     logs.configure(verbose)  # its own logging, with keys masked like the parent's
     # Ctrl-C in the terminal reaches the whole process group: the parent decides when its
     # worker stops (after the current step), so the child does not die mid-step on it.
@@ -133,12 +141,19 @@ def _work(
     stopping = threading.Event()
 
     def watch_parent() -> None:
-        while not stop.wait(PARENT_CHECK_SECONDS):
+        # A message or the end of the pipe (the parent closed it, or died) both mean stop.
+        while not stop.poll(PARENT_CHECK_SECONDS):
             if os.getppid() != parent:
                 break
         stopping.set()
 
     threading.Thread(target=watch_parent, name="halfrate-parent-watch", daemon=True).start()
-    store = Store.open(settings.resolved_database_url, prices=prices)
-    with Halfrate(settings, store, policy=policy, budgets=budgets) as hr:
-        hr.run_worker(RunMode.FOREVER, stop=stopping)
+    try:
+        store = Store.open(settings.resolved_database_url, prices=prices)
+        with Halfrate(settings, store, policy=policy, budgets=budgets) as hr:
+            hr.run_worker(RunMode.FOREVER, stop=stopping)
+    except HalfrateError as exc:
+        # One line (keys masked by the log filter), not a traceback: the parent starts the
+        # worker again after a pause, and the cause (a key, the network) may pass.
+        log.error("the worker stopped: %s", exc)
+        sys.exit(EXIT_FAILED)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from halfrate import logs
 from halfrate.api import connect
 from halfrate.cli.console import stderr_console
 from halfrate.errors import InputError
@@ -47,6 +48,7 @@ def serve(
     from halfrate.web.security import session_secret
 
     err = stderr_console()
+    logs.configure(verbose=False)  # the worker's warnings, keys masked, like `halfrate worker`
     with connect() as hr:
         secret = session_secret(hr.settings.resolved_home, public=public)
         app = create_app(hr, secret=secret, https_only=public, run_worker=not no_worker)
