@@ -145,7 +145,7 @@ def submit(ctx: StepContext, provider: BatchProvider, batch: BatchRecord) -> boo
             # several tries is uploaded anew (an upload that really got lost).
             if (batch.submit_failures + 1) % REUPLOAD_AFTER_NOT_FOUND == 0:
                 ctx.store.queue.update(batch.id, input_file_id=None)
-            _submit_failed(ctx, batch, str(exc), refused=True)
+            _submit_failed(ctx, batch, str(exc))
             return False
         moved = ctx.store.queue.abandon(batch.id, f"the provider refused the batch: {exc}")
         log.error(
@@ -170,20 +170,14 @@ def _mark_submitted(ctx: StepContext, batch: BatchRecord, remote: RemoteBatch) -
     return recorded
 
 
-def _submit_failed(
-    ctx: StepContext, batch: BatchRecord, reason: str, *, refused: bool = False
-) -> None:
-    """Try the create again after a backoff. ``refused``: the provider answered it with a
-    refusal, so it made no batch, and the next try need not wait for it to settle."""
+def _submit_failed(ctx: StepContext, batch: BatchRecord, reason: str) -> None:
     failures = batch.submit_failures + 1
     log.warning("batch %s: submit failed (%d): %s", batch.id, failures, reason)
-    settled = {"create_started_at": None} if refused else {}
     ctx.store.queue.update(
         batch.id,
         submit_failures=failures,
         last_error=reason,
         next_poll_at=time.time() + ctx.backoff(failures),
-        **settled,
     )
 
 
