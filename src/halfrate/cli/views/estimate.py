@@ -12,6 +12,7 @@ from halfrate.money import exact, money, share
 
 LANES = (Lane.REALTIME, Lane.BATCH, Lane.FLEX)
 SHORT_BASIS = {"approximate": "approx."}  # the note under the table says how approximate
+MODEL_WIDTH = 16  # a longer model name folds
 NOT_OFFERED = "-"  # a lane the model is not offered in; a note under the table says so
 
 
@@ -25,9 +26,13 @@ def _price(m: ModelEstimate, lane: Lane) -> str:
 
 
 def table(made: Estimate) -> Table:
-    grid = Table(title=f"estimate: {made.requests:,} requests", title_justify="left")
-    # Names and counts fold onto a second line on a narrow screen; prices never break.
-    grid.add_column("model", overflow="fold")
+    grid = Table(
+        title=f"estimate: {made.requests:,} requests", title_justify="left", pad_edge=False
+    )
+    # Names and counts fold onto a second line on a narrow screen; prices never break. A usual
+    # model name (gpt-4o-mini, claude-haiku-4-5) keeps its line: the token counts fold first.
+    longest = max((len(m.model) for m in made.models), default=5)
+    grid.add_column("model", overflow="fold", min_width=min(longest, MODEL_WIDTH))
     grid.add_column("requests", justify="right")
     for name in ("input tokens", "output tokens"):
         grid.add_column(name, justify="right", overflow="fold")
