@@ -6,11 +6,14 @@ shown as text."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import openpyxl
 import pytest
 from fastapi.testclient import TestClient
 
@@ -284,6 +287,22 @@ def test_a_job_waiting_for_its_batch_says_by_when_at_the_latest(hr: Halfrate) ->
     assert "Working on it at the batch price" in page
     assert 'hx-trigger="every 2s"' in page  # it keeps updating until the job ends
     assert "Cancel job" in page
+    # Downloads work at any time: the rows not answered yet are marked pending.
+    table = web.get(f"{job_url}/download.csv")
+    assert table.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(table.text)))
+    assert [row["status"] for row in rows] == ["pending", "pending"]
+    assert rows[0]["<b>col</b>"] == "'=HYPERLINK(\"http://x\")"  # text, not a formula
+    book = web.get(f"{job_url}/download.xlsx")
+    assert book.status_code == 200
+    sheet = openpyxl.load_workbook(io.BytesIO(book.content)).active
+    assert sheet is not None
+    cells = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert cells[0] == ["id", "<b>col</b>", "answer", "status", "error"]
+    assert [row[3] for row in cells[1:]] == ["pending", "pending"]
+    formula = sheet.cell(row=2, column=2)
+    assert formula.data_type == "s"  # a text cell: Excel shows it, never runs it
+    assert formula.value == '=HYPERLINK("http://x")'
     now = dict(asked, when="now", prompt="Sort this: {id}")
     realtime_url = web.post("/jobs/new/run", data=now).headers["location"]
     page = web.get(f"{realtime_url}/progress").text

@@ -108,8 +108,13 @@ def serve(hr: Halfrate, found: dict[str, object] | None = None) -> Iterator[str]
         sock.close()
 
 
-def site_with(faults: str | None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
-    with SandboxServer(latency=0.05, faults=faults) as sandbox:
+def site_with(
+    faults: str | None,
+    monkeypatch: pytest.MonkeyPatch,
+    latency: float = 0.05,
+    cancel_latency: float | None = None,
+) -> Iterator[Site]:
+    with SandboxServer(latency=latency, faults=faults, cancel_latency=cancel_latency) as sandbox:
         for name, value in env_for(sandbox).items():
             monkeypatch.setenv(name, value)
         with halfrate.connect() as hr:
@@ -129,6 +134,13 @@ def site(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
 def flaky_site(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
     """A third of the batch lines fail as invalid: a final answer, not retried by itself."""
     yield from site_with("line_invalid=0.35,seed=11", monkeypatch)
+
+
+@pytest.fixture
+def slow_site(isolated_env: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    """Batches take a minute (a cancel two seconds): a job stays running while the page is
+    used."""
+    yield from site_with(None, monkeypatch, latency=60.0, cancel_latency=2.0)
 
 
 def context(browser: Browser, size: str = "laptop") -> BrowserContext:
@@ -434,3 +446,35 @@ def test_a_workbook_asks_which_sheet(browser: Browser, site: Site, tmp_path: Pat
         accessible(page, "wizard with a workbook")
         page.get_by_label("Prompt").fill("Reply to: {complaint}")
         expect(page.locator("#estimate")).to_contain_text("on 6 rows")
+
+
+def test_a_running_job_is_cancelled_only_after_a_confirmation(
+    browser: Browser, slow_site: Site, tmp_path: Path
+) -> None:
+    table = awkward_csv(tmp_path / "later.csv")
+    with context(browser) as made:
+        page = made.new_page()
+        sign_in(page, slow_site, "mia@example.com")
+        upload(page, table)
+        page.get_by_label("Prompt").fill("Summarise: {message}")
+        expect(page.locator("#estimate")).to_contain_text("By tomorrow saves")
+        page.get_by_role("button", name="Run").click()
+        expect(page.get_by_role("heading", name="Running")).to_be_visible()
+        expect(page.get_by_text(re.compile(r"Expected by .* at the latest"))).to_be_visible()
+        shoot(page, "12-running-batch")
+        asked: list[str] = []
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+        page.get_by_role("button", name="Cancel job").click()
+        expect(page.get_by_role("heading", name="Running")).to_be_visible()  # said no
+        assert asked == ["Cancel this job? Rows already answered are kept."]
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Cancel job").click()
+        # Its batch is cancelled at the provider by the worker: the page follows until then.
+        expect(page.get_by_role("heading", name="Cancelled")).to_be_visible()
+        expect(page.get_by_role("button", name="Cancel job")).to_have_count(0)
+        expect(page.get_by_text("0 of 8 rows answered, 8 cancelled.")).to_be_visible()
+        shoot(page, "13-cancelled")
+        accessible(page, "a cancelled job")
+        rows = download_csv(page)
+        assert len(rows) == len(AWKWARD) - 1
+        assert {row["status"] for row in rows} == {"cancelled"}

@@ -25,8 +25,10 @@ def test_an_empty_run_is_whole() -> None:
     assert view(0, total=0).percent == 100
 
 
-def test_rows_answered_are_the_rows_that_did_not_fail() -> None:
+def test_rows_answered_are_the_rows_that_did_not_fail_and_were_not_cancelled() -> None:
     assert view(1_000, failed=7).succeeded == 993
+    cancelled = RunView(10, 10, 1, True, at_batch_price=True, expected=None, cancelled=4)
+    assert cancelled.succeeded == 5
 
 
 def test_finished_runs_are_remembered_within_a_bound() -> None:

@@ -32,12 +32,13 @@ class RunView:
     done: bool
     at_batch_price: bool
     expected: expected.Expected | None  # while running: by when it should be done
+    cancelled: int = 0  # rows whose job was cancelled before they were answered
     paid: int = 0  # nano-dollars over the run and its reruns, once done
     realtime: int = 0  # the same tokens at realtime prices, once done
 
     @property
     def succeeded(self) -> int:
-        return self.total - self.failed
+        return self.total - self.failed - self.cancelled
 
     @property
     def percent(self) -> int:
@@ -91,6 +92,7 @@ def view_run(hr: Halfrate, run: OwnedJob, account: Account, finished: FinishedRu
             done=True,
             at_batch_price=False,
             expected=None,
+            cancelled=latest.counts.get(RequestState.CANCELLED.value, 0),
             paid=sum(c[0] for c in costs),
             realtime=sum(c[1] for c in costs),
         )

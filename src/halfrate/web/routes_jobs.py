@@ -39,7 +39,7 @@ def jobs_list(request: Request, status: str = "", q: str = "") -> Response:
             continue
         view = view_run(state.hr, run, account, state.finished)
         shown = _state(run, view)
-        if status and shown != status:
+        if status and shown != status and not (status == "cancelled" and shown == "cancelling"):
             continue
         at = datetime.fromtimestamp(run.created_at, UTC)
         rows.append(
@@ -139,8 +139,10 @@ def _is_rerun(name: str, runs: set[str]) -> bool:
 
 
 def _state(run: OwnedJob, view: RunView) -> str:
+    """running, done, cancelling (rows in a batch wait for the provider to cancel it) or
+    cancelled."""
     if run.cancelled_at is not None:
-        return "cancelled"
+        return "cancelled" if view.done else "cancelling"
     return "done" if view.done else "running"
 
 
