@@ -292,7 +292,7 @@ def test_a_job_waiting_for_its_batch_says_by_when_at_the_latest(hr: Halfrate) ->
     assert table.status_code == 200
     rows = list(csv.DictReader(io.StringIO(table.text)))
     assert [row["status"] for row in rows] == ["pending", "pending"]
-    assert rows[0]["<b>col</b>"] == "'=HYPERLINK(\"http://x\")"  # text, not a formula
+    assert rows[0]["<b>col</b>"] == '\'=HYPERLINK("http://x")'  # text, not a formula
     book = web.get(f"{job_url}/download.xlsx")
     assert book.status_code == 200
     sheet = openpyxl.load_workbook(io.BytesIO(book.content)).active

@@ -24,6 +24,7 @@ import uvicorn
 from playwright.sync_api import (
     Browser,
     BrowserContext,
+    Dialog,
     Page,
     ViewportSize,
     expect,
@@ -463,7 +464,12 @@ def test_a_running_job_is_cancelled_only_after_a_confirmation(
         expect(page.get_by_text(re.compile(r"Expected by .* at the latest"))).to_be_visible()
         shoot(page, "12-running-batch")
         asked: list[str] = []
-        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.dismiss()))
+
+        def say_no(dialog: Dialog) -> None:
+            asked.append(dialog.message)
+            dialog.dismiss()
+
+        page.once("dialog", say_no)
         page.get_by_role("button", name="Cancel job").click()
         expect(page.get_by_role("heading", name="Running")).to_be_visible()  # said no
         assert asked == ["Cancel this job? Rows already answered are kept."]
