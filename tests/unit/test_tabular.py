@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+from pathlib import Path
 
 import pytest
 
 from halfrate.errors import InputError
 from halfrate.tabular.cells import cell_text, inert
 from halfrate.tabular.template import Template
-from halfrate.tabular.write import added_columns
+from halfrate.tabular.write import added_columns, remove_stale_partials
 
 COLUMNS = ("ticket text", "id")
 
@@ -73,3 +75,18 @@ def test_answers_never_run_as_formulas_and_our_columns_step_aside() -> None:
         "status (halfrate) (halfrate)",
         "error",
     )
+
+
+def test_what_a_killed_writer_left_is_removed_and_a_live_writers_file_kept(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "t [1].answers.csv"
+    old = tmp_path / ".t [1].answers.csv.partial"  # the name before writers were told apart
+    dead = tmp_path / f".t [1].answers.csv.{2**22 + 12345}.partial"  # past any pid here
+    live = tmp_path / f".t [1].answers.csv.{os.getpid()}.partial"
+    other = tmp_path / ".t [1].answers.csv.ab12cd.partial"  # not a writer's: left alone
+    for path in (old, dead, live, other):
+        path.write_bytes(b"")
+    assert sorted(remove_stale_partials(out)) == sorted([old, dead])
+    assert live.exists()
+    assert other.exists()

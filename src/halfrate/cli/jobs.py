@@ -25,7 +25,7 @@ from halfrate.errors import InputError, ProviderAuthError
 out = stdout_console()
 err = stderr_console()
 
-Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="log what the worker does")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="log what halfrate does")]
 
 
 def submit(
@@ -63,10 +63,11 @@ def submit(
             "sql:env:VAR#table (repeatable; submitting again adds a sink to the job)",
         ),
     ] = None,
+    verbose: Verbose = False,
 ) -> None:
     """Validate FILE whole, route each request by the policy, store it as one job, print the
     job id (last line)."""
-
+    logs.configure(verbose)
     tags = parse_tags(tag or [])
     with connect() as hr:
         outcome = hr.submit_file(

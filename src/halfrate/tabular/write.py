@@ -69,7 +69,9 @@ def write_answers(table: TableFile, added: tuple[str, ...], answers: Answers, ou
         if upcoming is not None:
             raise InputError(f"{table.where(upcoming[0])}: the file lost rows while its job ran")
 
-    temporary = out.with_name(f".{out.name}.partial")
+    remove_stale_partials(out)
+    # Named by this process: two runs writing the same answers file never share a temporary.
+    temporary = out.with_name(f".{out.name}.{os.getpid()}.partial")
     try:
         _write(output_kind(out), table, added, merged(), temporary)
         os.replace(temporary, out)
@@ -80,6 +82,34 @@ def write_answers(table: TableFile, added: tuple[str, ...], answers: Answers, ou
         temporary.unlink(missing_ok=True)
         raise
     return written
+
+
+def remove_stale_partials(out: Path) -> list[Path]:
+    """Remove what a killed writer of ``out`` left (``.NAME.PID.partial`` of a process that is
+    gone, or the older ``.NAME.partial``); a live writer's temporary is left alone."""
+    removed = []
+    for found in out.parent.glob(f".{glob_escape(out.name)}.*partial"):
+        middle = found.name[len(out.name) + 2 : -len(".partial")]
+        if middle and not (middle.isdigit() and not _alive(int(middle))):
+            continue
+        found.unlink(missing_ok=True)
+        removed.append(found)
+    return removed
+
+
+def glob_escape(name: str) -> str:
+    """``name`` matched literally by glob (brackets, stars and question marks included)."""
+    return "".join(f"[{c}]" if c in "[]*?" else c for c in name)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
 
 
 def _write(
