@@ -213,14 +213,6 @@ def test_conflicting_resubmission_names_the_key(tmp_path: Path, isolated_env: Pa
         (("worker", "--once", "--until-idle"), {}, ("exclude each other",)),
         (("worker", "--once"), {}, ("OPENAI_API_KEY is not set",)),
         (
-            ("worker", "--once"),
-            {
-                "OPENAI_API_KEY": "sk-secret-abcdefghijkl",
-                "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
-            },
-            ("cannot reach the API",),
-        ),
-        (
             ("status",),
             {"HALFRATE_DATABASE_URL": "postgresql+psycopg://postgres@127.0.0.1:9/none"},
             ("database postgresql+psycopg://postgres@127.0.0.1:9/none", "refused"),
@@ -239,6 +231,21 @@ def test_failures_are_one_clear_line(
 ) -> None:
     proc = run(*args, env=env)
     assert_one_line_error(proc, *needles)
+    assert "sk-secret-abcdefghijkl" not in proc.stderr
+
+
+def test_a_provider_with_work_that_cannot_be_reached_is_one_line_without_the_key(
+    tmp_path: Path, isolated_env: Path
+) -> None:
+    path = write_jsonl(tmp_path / "a.jsonl", [chat_line("k1", "one")])
+    assert run("submit", str(path)).returncode == 0
+    env = {
+        "OPENAI_API_KEY": "sk-secret-abcdefghijkl",
+        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "HALFRATE_REALTIME_MAX_RETRIES": "0",
+    }
+    proc = run("worker", "--once", env=env)
+    assert_one_line_error(proc, "cannot reach the API")
     assert "sk-secret-abcdefghijkl" not in proc.stderr
 
 

@@ -116,13 +116,15 @@ def test_the_worker_does_not_outlive_a_killed_parent(hr: Halfrate, tmp_path: Pat
 
 def test_a_worker_that_cannot_start_says_why_in_one_line_and_tries_again(
     isolated_env: Path,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-do-not-show-0123456789abcdef")
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{free_port()}/v1")  # nobody there
-    with halfrate.connect() as hr:
+    with halfrate.connect(realtime_max_retries=0) as hr:
+        run_table(hr, tmp_path, "Which team? {ticket text}")  # work for that provider
         worker = WorkerProcess(hr)
         worker.start()
         first = worker.pid

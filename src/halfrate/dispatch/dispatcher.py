@@ -16,11 +16,12 @@ from halfrate.dispatch.cancelling import run_cancels
 from halfrate.dispatch.delivery import Deliverer, DeliveryCounts
 from halfrate.dispatch.guard import GuardReport, run_guard
 from halfrate.dispatch.lease import LeaseKeeper
-from halfrate.errors import ConfigError
+from halfrate.errors import ConfigError, ProviderUnreachable, TransientProviderError
 from halfrate.models import BatchState, Result, Verdict
 from halfrate.providers.base import BatchProvider
 from halfrate.providers.sync import SyncCaller
 from halfrate.records import BatchRecord, IngestCounts, LineOutcome, SettleCounts
+from halfrate.retry import CallPolicy
 from halfrate.store import Store
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ class Dispatcher:
         self._pool = futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="halfrate-ingest")
         self._ingesting: dict[str, futures.Future[IngestCounts | None]] = {}
         self.calls = CallLane(store, callers or {}, settings)
+        self._check_policy = CallPolicy.from_settings(settings)
         self.deliverer = Deliverer(store, lease_seconds=settings.lease_seconds, callbacks=callbacks)
 
     def provider(self, name: str) -> BatchProvider:
@@ -80,8 +82,9 @@ class Dispatcher:
             raise ConfigError(f"no provider {name!r} is configured for this worker") from None
 
     def preflight(self) -> None:
-        """Fail at start, with one clear error, if a provider cannot be reached or refuses the
-        key, or if work is waiting for a provider this worker has no client for.
+        """Fail at start, with one clear error, if a provider with work waiting refuses the key
+        or stays unreachable through a call's retries, or if work is waiting for a provider
+        this worker has no client for.
 
         Once running, the same faults are absorbed and retried: a worker never loses work to them.
         """
@@ -93,8 +96,24 @@ class Dispatcher:
                 f"{waiting[name]:,} {name} requests are waiting, but this worker has no {name} "
                 f"client: set {name.upper()}_API_KEY (and {name.upper()}_BASE_URL for a sandbox)"
             )
-        for provider in self.providers.values():
-            provider.check()
+        # Only the providers with work are asked, each as patiently as a call: a 500 or a
+        # dropped connection at start passes like it would later.
+        for name in sorted(waiting):
+            self._check(self.providers[name])
+
+    def _check(self, provider: BatchProvider) -> None:
+        retries = 0
+        while True:
+            try:
+                provider.check()
+                return
+            except (TransientProviderError, ProviderUnreachable) as exc:
+                wait = self._check_policy.wait_before_retry(retries, None)
+                if wait is None:
+                    raise
+                log.warning("%s; checking again in %.0f s", exc, wait)
+                time.sleep(wait)
+                retries += 1
 
     def tick(self) -> TickReport:
         report = TickReport()
