@@ -7,14 +7,24 @@ import os
 import re
 
 _KEY_PATTERN = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6})[A-Za-z0-9_\-]+")
-_SECRET_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY")
+_SECRET_VARS = (
+    "OPENAI_API_KEY",
+    "ANTHROPIC_API_KEY",
+    "ANTHROPIC_AUTH_TOKEN",
+    "HALFRATE_WEB_SECRET",
+)
 
 
 def redact(text: str) -> str:
     for name in _SECRET_VARS:
         value = os.environ.get(name)
-        if value and len(value) >= 8:
-            text = text.replace(value, f"<{name}>")
+        if not value:
+            continue
+        # The value as set, and as it is once stripped (a key read from a file keeps its line
+        # break in the variable, not in the header or message that shows it).
+        for shown in {value, value.strip()}:
+            if len(shown) >= 8:
+                text = text.replace(shown, f"<{name}>")
     return _KEY_PATTERN.sub(r"\1…", text)
 
 
@@ -29,10 +39,18 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class RedactingFormatter(logging.Formatter):
+    """Formats a record whole (message, traceback, stack) and masks the secrets in all of it:
+    a traceback carries the messages of the exceptions in it, keys included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 def configure(verbose: bool) -> None:
     handler = logging.StreamHandler()
     handler.addFilter(RedactingFilter())
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO if verbose else logging.WARNING)

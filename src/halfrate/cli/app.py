@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Callable
 from importlib.metadata import version
 from types import FrameType
@@ -137,9 +138,8 @@ def _on_sigterm() -> Callable[[], None]:
 
 def _fail(message: str, debug: bool, code: int = 1) -> None:
     if debug:
-        import traceback
-
-        traceback.print_exc()
+        # The traceback carries the messages of every exception in it: keys masked there too.
+        print(logs.redact(traceback.format_exc()), file=sys.stderr, end="")
     first = message.strip().splitlines()[0] if message.strip() else "failed"
     print(f"halfrate: error: {first}", file=sys.stderr)
     sys.exit(code)

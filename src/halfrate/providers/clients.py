@@ -38,6 +38,29 @@ class Providers:
         self.owned.clear()
 
 
+KEY_VARIABLES = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+
+
+def check_keys() -> None:
+    """Refuse a key that cannot be sent as it is, naming the variable, never the key: a key
+    read from a file often keeps its line break, which the HTTP client then refuses in a
+    message that shows the key and reads like a network failure."""
+    for name in KEY_VARIABLES:
+        value = os.environ.get(name)
+        if not value:
+            continue
+        if value != value.strip():
+            raise ProviderAuthError(
+                f"{name} is malformed: it begins or ends with a space or a line break "
+                "(remove them; halfrate never shows the key)"
+            )
+        if any(not (" " < char < "\x7f") for char in value):
+            raise ProviderAuthError(
+                f"{name} is malformed: it holds a space, a line break or a character outside "
+                "ASCII, which no key has (halfrate never shows the key)"
+            )
+
+
 def _has_anthropic_key() -> bool:
     return bool(os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
 
@@ -53,6 +76,7 @@ def build_providers(
     The SDKs are imported here, not at import time: they take most of a second to load and only
     workers and callers need them.
     """
+    check_keys()
     made = Providers()
     use_openai = openai_client is not None or bool(os.environ.get("OPENAI_API_KEY"))
     use_anthropic = anthropic_client is not None or _has_anthropic_key()
