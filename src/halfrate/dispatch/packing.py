@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from halfrate.private import open_private, private_folder
 from halfrate.providers.base import BatchProvider, custom_id_for
 from halfrate.records import BatchRecord
 from halfrate.store import Store
@@ -19,10 +20,10 @@ def write_batch_file(
     Requests are in request-id order, which is what lets a provider's line-numbered validation
     errors be mapped back to requests.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    private_folder(folder)  # the prompts of the batch: its owner's alone
     path = folder / f"{batch.id}.{'jsonl' if provider.uploads_input else 'json'}"
     partial = path.with_suffix(".partial")
-    with partial.open("wb") as handle:
+    with open_private(partial) as handle:
         provider.write_input(_lines(store, batch.id), handle)
     os.replace(partial, path)
     return path

@@ -18,6 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
 from halfrate.errors import StoreError
+from halfrate.private import create_private_file, private_folder
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,13 @@ def create_engine(url: str) -> sa.Engine:
 def _sqlite_engine(url: sa.URL) -> sa.Engine:
     database = url.database or ""
     if database and database != ":memory:":
+        path = Path(database).expanduser()
         try:
-            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            # A new store is its owner's alone (SQLite gives its WAL the same mode).
+            private_folder(path.parent)
+            create_private_file(path)
         except OSError as exc:
-            raise StoreError(f"cannot create the folder for {database}: {exc}") from exc
+            raise StoreError(f"cannot create {database}: {exc}") from exc
     engine = sa.create_engine(url, connect_args={"timeout": 60})
 
     @event.listens_for(engine, "connect")

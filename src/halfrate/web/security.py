@@ -19,6 +19,7 @@ from collections import deque
 from pathlib import Path
 
 from halfrate.errors import ConfigError
+from halfrate.private import private_folder
 
 SECRET_ENV = "HALFRATE_WEB_SECRET"
 MIN_SECRET_CHARS = 32
@@ -44,7 +45,7 @@ def session_secret(home: Path, *, public: bool) -> str:
     path = home / "web-secret"
     if path.exists():
         return path.read_text(encoding="ascii").strip()
-    home.mkdir(parents=True, exist_ok=True)
+    private_folder(home)
     made = secrets.token_urlsafe(48)
     # Created readable by its owner only, before the secret is written into it.
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

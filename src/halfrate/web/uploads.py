@@ -21,6 +21,7 @@ import orjson
 
 from halfrate.api import Account
 from halfrate.errors import InputError, NotFound
+from halfrate.private import FOLDER_MODE, open_private, private_folder
 
 KINDS = (".csv", ".tsv", ".xlsx")
 CHUNK = 1 << 20
@@ -50,12 +51,12 @@ class Uploads:
         if suffix not in KINDS:
             raise InputError(f"{shown}: upload a .csv, .tsv or .xlsx spreadsheet")
         upload_id = "up_" + secrets.token_urlsafe(24)
-        folder = self.root / upload_id
-        folder.mkdir(parents=True)
+        folder = private_folder(self.root) / upload_id
+        folder.mkdir(mode=FOLDER_MODE)
         path = folder / f"table{suffix}"
         try:
             size = 0
-            with path.open("wb") as out:
+            with open_private(path) as out:
                 while chunk := stream.read(CHUNK):
                     size += len(chunk)
                     if size > self.max_bytes:
@@ -71,7 +72,8 @@ class Uploads:
             raise
         made = Upload(upload_id, path, shown, owner.id, time.time())
         meta = {"name": shown, "owner_id": owner.id, "created_at": made.created_at}
-        (folder / "upload.json").write_bytes(orjson.dumps(meta))
+        with open_private(folder / "upload.json") as handle:
+            handle.write(orjson.dumps(meta))
         return made
 
     def discard(self, upload: Upload) -> None:
