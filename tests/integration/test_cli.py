@@ -351,3 +351,27 @@ def test_policy_failures_are_one_clear_line(tmp_path: Path) -> None:
         f"policy {bad}, line 3",
         "'bach'",
     )
+
+
+def test_a_file_sink_never_overwrites_a_file_it_did_not_create(
+    tmp_path: Path, isolated_env: Path
+) -> None:
+    precious = write_jsonl(tmp_path / "precious.jsonl", [chat_line("k1", "one")])
+    kept = precious.read_bytes()
+    existing = tmp_path / "existing.jsonl"
+    existing.write_text("a year of answers\n", encoding="utf-8")
+    proc = run("submit", str(precious), "--sink", str(existing))
+    assert_one_line_error(proc, f"--sink {existing}", "the file exists")
+    proc = run(
+        "submit", str(precious), "--sink", str(tmp_path / "new.jsonl"), "--sink", str(precious)
+    )
+    assert_one_line_error(proc, f"--sink {precious}", "the file being submitted")
+    assert existing.read_text(encoding="utf-8") == "a year of answers\n"
+    assert precious.read_bytes() == kept
+    assert request_count(isolated_env) == 0  # nothing stored
+    # The job's own sink, given again with the same file, is its own: accepted.
+    sink = tmp_path / "results.jsonl"
+    assert run("submit", str(precious), "--job", "j", "--sink", str(sink)).returncode == 0
+    sink.write_text("", encoding="utf-8")  # as its first delivery would have started it
+    again = run("submit", str(precious), "--job", "j", "--sink", str(sink))
+    assert again.returncode == 0, again.stderr

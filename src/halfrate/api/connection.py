@@ -19,6 +19,7 @@ from halfrate.config import Settings, config_file_path, load_settings, read_conf
 from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSummary
 from halfrate.dispatch.cancelling import run_cancels
 from halfrate.intake.checks import checked_job_name, checked_sinks, urgency_of
+from halfrate.intake.file_sinks import check_file_sinks
 from halfrate.intake.jsonl import iter_jsonl, scan_jsonl
 from halfrate.intake.line_formats import OPENAI_BATCH_ENDPOINTS
 from halfrate.intake.submit import Submitter
@@ -148,8 +149,9 @@ class Halfrate(Reading, Tables, Accounts):
         """Write the job's results to ``sink`` too (those already in, and every later one);
         returns the sink's id. Adding the same sink twice changes nothing."""
         spec = checked_sinks([sink])[0]
-        job_id = self.store.reads.find_job(job).id
-        return self.store.deliveries.add_sink(job_id, spec.text, spec.kind, time.time())
+        found = self.store.reads.find_job(job)
+        check_file_sinks(self.store, [spec], found.name)
+        return self.store.deliveries.add_sink(found.id, spec.text, spec.kind, time.time())
 
     def cancel(self, job: str) -> CancelOutcome:
         """Cancel the job: queued requests end cancelled now; its batches are cancelled at the

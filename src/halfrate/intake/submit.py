@@ -12,6 +12,7 @@ import orjson
 
 from halfrate.errors import InputError
 from halfrate.intake.checks import checked_job_name, checked_sinks, urgency_of
+from halfrate.intake.file_sinks import check_file_sinks
 from halfrate.intake.jsonl import iter_jsonl, scan_jsonl
 from halfrate.intake.line_formats import check_spec
 from halfrate.ledger.estimate import line_cost
@@ -67,6 +68,7 @@ class Submitter:
         limit = self.max_line_bytes
         summary = scan_jsonl(path, max_line_bytes=limit)
         name = chosen_name or f"{path.stem[:180]}-{summary.sha256[:8]}"
+        check_file_sinks(self.store, where_to, name, source=path)
         return self.routed(
             lambda: iter_jsonl(path, max_line_bytes=limit, expected_sha256=summary.sha256),
             job=name,
@@ -124,6 +126,7 @@ class Submitter:
     ) -> SubmitOutcome:
         """Requests given from Python, each checked and routed; a request's own feature, team,
         tags, deadline and waiting win over ``base``."""
+        check_file_sinks(self.store, sinks, checked_job_name(job))
         router = Router(self.policy, now)
         parsed = [
             router.apply(line, urgency)
