@@ -23,6 +23,9 @@ from halfrate.store import Store
 log = logging.getLogger(__name__)
 
 DELIVERY_CHUNK = 1_000
+# A worker pass delivers for about this long (plus the chunk under way) and leaves the rest to
+# the next pass: polling, ingest and the deadline guard never wait on a slow receiver.
+PASS_SECONDS = 2.0
 BACKFILL_EVERY_SECONDS = 10.0
 FIRST_RETRY_SECONDS = 1.0
 
@@ -45,8 +48,10 @@ class Deliverer:
         lease_seconds: float,
         callbacks: Mapping[str, Callable[[Result], None]] | None = None,
         retry_seconds: float = FIRST_RETRY_SECONDS,
+        pass_seconds: float = PASS_SECONDS,
     ) -> None:
         self.store = store
+        self.pass_seconds = pass_seconds
         self.lease_seconds = lease_seconds
         self.callbacks = dict(callbacks or {})
         self.retry_seconds = retry_seconds
@@ -58,13 +63,16 @@ class Deliverer:
         """Deliver what is due to every sink this worker can take."""
         counts = DeliveryCounts()
         now = time.time() if now is None else now
+        until = time.monotonic() + self.pass_seconds
         for row in self.store.deliveries.due_sinks(now):
+            if time.monotonic() >= until:
+                break  # the other sinks stay due: the next pass takes them
             if row.id in self.unavailable:
                 continue
-            counts.add(self._serve(row.id, now))
+            counts.add(self._serve(row.id, now, until))
         return counts
 
-    def _serve(self, sink_id: str, now: float) -> DeliveryCounts:
+    def _serve(self, sink_id: str, now: float, until: float) -> DeliveryCounts:
         counts = DeliveryCounts()
         row = self.store.deliveries.take(sink_id, now, self.lease_seconds)
         if row is None:
@@ -85,7 +93,9 @@ class Deliverer:
                 report = sink.deliver(items, cursor)
                 _check(report, len(items))
                 cursor = report.cursor
-                more = len(items) == DELIVERY_CHUNK and not report.failed
+                more = (
+                    len(items) == DELIVERY_CHUNK and not report.failed and time.monotonic() < until
+                )
                 self.store.deliveries.record(
                     SinkRow(row.id, row.job_id, row.spec, row.kind, cursor),
                     report,

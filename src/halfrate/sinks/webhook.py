@@ -73,6 +73,7 @@ class WebhookSink:
         self._workers = max(1, min(workers, MAX_WORKERS))
         secret = os.environ.get(SECRET_VARIABLE)
         self._secret = secret.encode("utf-8") if secret else None
+        self._down: str | None = None  # why the receiver is not answering, in this chunk
         self._client = httpx2.Client(
             timeout=timeout,
             # A redirect is the receiver's configuration problem; following it would send the
@@ -87,6 +88,10 @@ class WebhookSink:
     def deliver(self, items: Sequence[Outgoing], cursor: str | None) -> DeliveryReport:
         items = unique_items(items)
         report = DeliveryReport(cursor=cursor)
+        # A receiver that does not answer (a timeout, a refused or dropped connection) is not
+        # sent the rest of this chunk: a hanging one would hold the pass for every item's
+        # timeout. Those wait for the next try, like the ones that failed.
+        self._down = None
         if len(items) <= 1:
             outcomes = [self._post(item) for item in items]
         else:
@@ -106,6 +111,9 @@ class WebhookSink:
 
     def _post(self, item: Outgoing) -> str | None:
         """POST one item: None when the receiver took it (2xx), else the reason."""
+        down = self._down
+        if down is not None:
+            return f"not sent: the receiver did not answer the one before ({down})"
         try:
             body = webhook_body(item)
         except PayloadError as exc:
@@ -118,8 +126,14 @@ class WebhookSink:
                 status = reply.status_code
                 _drain(reply)
         except httpx2.TimeoutException:
-            return f"timed out after {self._timeout:g} s posting to {self._shown}"
-        except (httpx2.HTTPError, httpx2.StreamError, httpx2.InvalidURL, ValueError) as exc:
+            self._down = f"timed out after {self._timeout:g} s posting to {self._shown}"
+            return self._down
+        except (httpx2.TransportError, httpx2.StreamError) as exc:
+            self._down = one_line(
+                f"cannot post to {self._shown}: {type(exc).__name__}: {self._scrub(exc)}"
+            )
+            return self._down
+        except (httpx2.HTTPError, httpx2.InvalidURL, ValueError) as exc:
             # ValueError: a header value httpx2 cannot encode (an odd idempotency key).
             return one_line(
                 f"cannot post to {self._shown}: {type(exc).__name__}: {self._scrub(exc)}"
