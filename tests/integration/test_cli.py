@@ -375,3 +375,15 @@ def test_a_file_sink_never_overwrites_a_file_it_did_not_create(
     sink.write_text("", encoding="utf-8")  # as its first delivery would have started it
     again = run("submit", str(precious), "--job", "j", "--sink", str(sink))
     assert again.returncode == 0, again.stderr
+
+
+def test_a_webhook_to_this_machine_or_its_network_is_refused_at_submit(
+    tmp_path: Path, isolated_env: Path
+) -> None:
+    source = write_jsonl(tmp_path / "a.jsonl", [chat_line("k1", "one")])
+    proc = run("submit", str(source), "--sink", "http://169.254.169.254/latest?token=abc")
+    assert_one_line_error(
+        proc, "--sink webhook:http://169.254.169.254/latest?…", "HALFRATE_WEBHOOK_ALLOW_PRIVATE=1"
+    )
+    assert "abc" not in proc.stderr
+    assert request_count(isolated_env) == 0

@@ -17,7 +17,7 @@ import orjson
 import pytest
 
 from halfrate.sinks import Outgoing, open_sink, parse_sink
-from halfrate.sinks.webhook import WebhookSink
+from halfrate.sinks.webhook import WebhookSink, refused_host
 
 
 @dataclass
@@ -97,7 +97,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    monkeypatch.setenv("HALFRATE_WEBHOOK_ALLOW_PRIVATE", "1")  # it listens on loopback
     receiver = Receiver()
     server = _Server(receiver)
     receiver.base_url = f"http://127.0.0.1:{server.server_address[1]}"
@@ -212,7 +213,10 @@ def test_a_slow_receiver_times_out(receiver: Receiver) -> None:
     assert report.failed == {"s1:a": f"timed out after 0.3 s posting to {receiver.base_url}/slow"}
 
 
-def test_an_unreachable_receiver_is_a_failure_without_the_query() -> None:
+def test_an_unreachable_receiver_is_a_failure_without_the_query(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HALFRATE_WEBHOOK_ALLOW_PRIVATE", "1")
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -234,3 +238,38 @@ def test_an_unreadable_stored_result_fails_alone(receiver: Receiver) -> None:
     assert report.delivered == ["s1:a"]
     assert "not valid JSON" in report.failed["s1:x"]
     assert [seen.key for seen in receiver.received] == ["a"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://169.254.169.254/latest/meta-data/",  # a cloud's metadata service
+        "http://localhost:22/",
+        "http://127.0.0.1:8080/hook",
+        "http://10.1.2.3/hook",
+        "http://192.168.0.10/hook",
+        "http://[::1]:9000/x",
+        "http://[fe80::1]/x",
+    ],
+)
+def test_a_receiver_on_this_machine_or_network_is_refused_unless_allowed(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reason = refused_host(url)
+    assert reason is not None
+    assert "is not a public address" in reason
+    assert "HALFRATE_WEBHOOK_ALLOW_PRIVATE=1" in reason
+    # Checked again before each chunk is sent: a sink stored while it was allowed, or a name
+    # whose address changed since, sends nothing.
+    sink = open_sink(parse_sink(url))
+    report = sink.deliver([item("a")], "c1")
+    sink.close()
+    assert report.delivered == []
+    assert report.failed["s1:a"].startswith("not sent to ")
+    monkeypatch.setenv("HALFRATE_WEBHOOK_ALLOW_PRIVATE", "1")
+    assert refused_host(url) is None
+
+
+def test_a_public_or_unknown_host_is_not_refused() -> None:
+    assert refused_host("https://93.184.216.34/hook") is None
+    assert refused_host("https://no-such-host.invalid/hook") is None  # tried, and retried

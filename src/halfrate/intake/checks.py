@@ -8,6 +8,7 @@ from datetime import datetime
 from halfrate.errors import InputError
 from halfrate.routing.router import Urgency
 from halfrate.sinks import SinkSpec, parse_sink
+from halfrate.sinks.webhook import refused_host
 from halfrate.urgency import check_tags, checked_tag, deadline_of
 
 MAX_JOB_NAME = 200
@@ -39,6 +40,10 @@ def checked_sinks(given: Sequence[str | SinkSpec]) -> list[SinkSpec]:
     checked: dict[str, SinkSpec] = {}
     for item in given:
         spec = item if isinstance(item, SinkSpec) else parse_sink(item)
+        if spec.kind == "webhook":
+            refused = refused_host(spec.target)
+            if refused is not None:
+                raise InputError(f"--sink {spec.display()}: {refused}")
         checked.setdefault(spec.text, spec)
     return list(checked.values())
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import os
 import re
+import socket
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
@@ -25,6 +27,10 @@ from halfrate.sinks.base import DeliveryReport, Outgoing, one_line, to_result, u
 from halfrate.sinks.spec import SinkSpec
 
 SECRET_VARIABLE = "HALFRATE_WEBHOOK_SECRET"
+# Receivers on this machine or its private network are refused unless this is set: a webhook
+# URL must not become a way to reach what only the worker's machine can (a cloud's metadata
+# service at 169.254.169.254, an admin port on localhost).
+ALLOW_PRIVATE_VARIABLE = "HALFRATE_WEBHOOK_ALLOW_PRIVATE"
 TIMEOUT_SECONDS = 5.0
 MAX_WORKERS = 8  # enough to hide a receiver's latency without flooding it
 DRAIN_BYTES = 64 * 1024  # read this much of a reply so its connection can be reused, no more
@@ -37,6 +43,27 @@ def safe_url(url: str) -> str:
     parts = urlsplit(url)
     host = parts.netloc.rpartition("@")[2]
     return f"{parts.scheme}://{host}{parts.path}"
+
+
+def refused_host(url: str) -> str | None:
+    """Why results may not be posted to ``url``'s host (it is, or resolves to, a loopback,
+    private, link-local or otherwise non-public address), or None. A host that does not resolve
+    now is not refused here: the post will fail, and is tried again."""
+    if os.environ.get(ALLOW_PRIVATE_VARIABLE, "").strip().lower() in ("1", "true", "yes"):
+        return None
+    host = urlsplit(url).hostname or ""
+    try:
+        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError):
+        return None
+    for *_, address in found:
+        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
+        if not ip.is_global:
+            return (
+                f"{host} is not a public address ({ip}): a receiver on this machine or its "
+                f"network needs {ALLOW_PRIVATE_VARIABLE}=1"
+            )
+    return None
 
 
 def sign(secret: bytes, body: bytes) -> str:
@@ -87,6 +114,9 @@ class WebhookSink:
 
     def deliver(self, items: Sequence[Outgoing], cursor: str | None) -> DeliveryReport:
         items = unique_items(items)
+        refused = refused_host(self._url)  # asked before each chunk: DNS answers change
+        if refused is not None:
+            return DeliveryReport.all_failed(items, f"not sent to {self._shown}: {refused}", cursor)
         report = DeliveryReport(cursor=cursor)
         # A receiver that does not answer (a timeout, a refused or dropped connection) is not
         # sent the rest of this chunk: a hanging one would hold the pass for every item's
