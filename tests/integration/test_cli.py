@@ -381,9 +381,15 @@ def test_a_webhook_to_this_machine_or_its_network_is_refused_at_submit(
     tmp_path: Path, isolated_env: Path
 ) -> None:
     source = write_jsonl(tmp_path / "a.jsonl", [chat_line("k1", "one")])
-    proc = run("submit", str(source), "--sink", "http://169.254.169.254/latest?token=abc")
+    proc = run("submit", str(source), "--sink", "http://169.254.169.254/latest/meta-data/")
     assert_one_line_error(
-        proc, "--sink webhook:http://169.254.169.254/latest?…", "HALFRATE_WEBHOOK_ALLOW_PRIVATE=1"
+        proc,
+        "--sink webhook:http://169.254.169.254/latest/meta-data/",
+        "HALFRATE_WEBHOOK_ALLOW_PRIVATE=1",
     )
+    # Given through a variable (the way a URL with a token is given): checked all the same.
+    env = {"HOOK_URL": "http://localhost:22/?token=abc"}
+    proc = run("submit", str(source), "--sink", "webhook:env:HOOK_URL", env=env)
+    assert_one_line_error(proc, "--sink webhook:env:HOOK_URL", "not a public address")
     assert "abc" not in proc.stderr
     assert request_count(isolated_env) == 0

@@ -119,9 +119,20 @@ def item(key: str) -> Outgoing:
     )
 
 
-def test_failed_tries_are_reported_and_redelivered_with_the_same_key(receiver: Receiver) -> None:
+def hooked(monkeypatch: pytest.MonkeyPatch, url: str) -> WebhookSink:
+    """A webhook sink whose URL (with its token) is in an environment variable, as a URL with a
+    query must be given."""
+    monkeypatch.setenv("TEST_HOOK_URL", url)
+    sink = open_sink(parse_sink("webhook:env:TEST_HOOK_URL"))
+    assert isinstance(sink, WebhookSink)
+    return sink
+
+
+def test_failed_tries_are_reported_and_redelivered_with_the_same_key(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     receiver.fail_first = {"k3", "k7"}
-    sink = open_sink(parse_sink(f"{receiver.base_url}/hook?token=s3cret"))
+    sink = hooked(monkeypatch, f"{receiver.base_url}/hook?token=s3cret")
     items = [item(f"k{i}") for i in range(12)]
 
     first = sink.deliver(items, None)
@@ -206,8 +217,9 @@ def test_a_refusal_and_a_redirect_are_failures(receiver: Receiver) -> None:
     assert len(receiver.received) == 2  # the redirect was not followed
 
 
-def test_a_slow_receiver_times_out(receiver: Receiver) -> None:
-    sink = WebhookSink(parse_sink(f"{receiver.base_url}/slow?token=s3cret"), timeout=0.3)
+def test_a_slow_receiver_times_out(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TEST_HOOK_URL", f"{receiver.base_url}/slow?token=s3cret")
+    sink = WebhookSink(parse_sink("webhook:env:TEST_HOOK_URL"), timeout=0.3)
     report = sink.deliver([item("a")], None)
     sink.close()
     assert report.failed == {"s1:a": f"timed out after 0.3 s posting to {receiver.base_url}/slow"}
@@ -220,7 +232,7 @@ def test_an_unreachable_receiver_is_a_failure_without_the_query(
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    sink = open_sink(parse_sink(f"http://127.0.0.1:{port}/hook?token=s3cret"))
+    sink = hooked(monkeypatch, f"http://127.0.0.1:{port}/hook?token=s3cret")
     report = sink.deliver([item("a"), item("b")], "c1")
     sink.close()
     assert report.delivered == []

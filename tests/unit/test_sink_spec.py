@@ -13,6 +13,7 @@ from halfrate.errors import InputError, SinkUnavailable
 from halfrate.models import Result
 from halfrate.sinks import DeliveryReport, Outgoing, SinkSpec, open_sink, parse_sink
 from halfrate.sinks.callback import CallbackSink
+from halfrate.sinks.spec import resolve_webhook_url
 
 RESPONSE = {"choices": [{"message": {"role": "assistant", "content": "hello"}}]}
 
@@ -64,7 +65,6 @@ def test_a_path_object_is_a_bare_path(in_tmp: Path) -> None:
     [
         ("https://hooks.example.com/halfrate", "https://hooks.example.com/halfrate"),
         ("http://127.0.0.1:8080", "http://127.0.0.1:8080/"),
-        ("webhook:https://example.com/h?token=abc", "https://example.com/h?token=abc"),
         ("HTTPS://Example.com/a#fragment-dropped", "https://Example.com/a"),
         ("webhook:http://[::1]:9000/x", "http://[::1]:9000/x"),
     ],
@@ -74,10 +74,28 @@ def test_webhook_specs(text: str, target: str) -> None:
     assert (spec.kind, spec.target, spec.text) == ("webhook", target, f"webhook:{target}")
 
 
-def test_webhook_display_hides_the_query() -> None:
-    spec = parse_sink("https://example.com/hook?token=s3cret&x=1")
-    assert spec.display() == "webhook:https://example.com/hook?…"
-    assert "s3cret" not in spec.display()
+def test_a_url_with_a_query_is_given_through_a_variable_and_never_stored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(InputError, match="webhook:env:NAME") as refused:
+        parse_sink("https://example.com/hook?token=s3cret&x=1")
+    assert "s3cret" not in str(refused.value)
+    spec = parse_sink("webhook:env:CRM_HOOK_URL")
+    assert (spec.kind, spec.target, spec.text) == (
+        "webhook",
+        "env:CRM_HOOK_URL",
+        "webhook:env:CRM_HOOK_URL",
+    )
+    with pytest.raises(SinkUnavailable, match="CRM_HOOK_URL is not set"):
+        resolve_webhook_url(spec)
+    monkeypatch.setenv("CRM_HOOK_URL", "https://example.com/hook?token=s3cret#x")
+    assert resolve_webhook_url(spec) == "https://example.com/hook?token=s3cret"
+    monkeypatch.setenv("CRM_HOOK_URL", "ftp://example.com/?token=s3cret")
+    with pytest.raises(SinkUnavailable, match="must start with http") as bad:
+        resolve_webhook_url(spec)
+    assert "s3cret" not in str(bad.value)
+    with pytest.raises(InputError, match="environment variable name"):
+        parse_sink("webhook:env:not a name")
 
 
 def test_sql_specs(in_tmp: Path) -> None:
@@ -110,7 +128,8 @@ def test_callback_spec() -> None:
     [
         "out.jsonl",
         "csv:a/b.csv",
-        "https://example.com/x?y=1",
+        "https://example.com/x",
+        "webhook:env:HOOK",
         "sql:sqlite:///r.db#t",
         "sql:env:URL#s.t",
         "callback:cb",
@@ -226,7 +245,7 @@ def test_no_part_of_a_password_is_repeated(text: str) -> None:
 
 def test_display_hides_only_what_may_be_secret(in_tmp: Path) -> None:
     assert parse_sink("jsonl:odd?name.jsonl").display() == f"jsonl:{in_tmp}/odd?name.jsonl"
-    assert parse_sink("http://h:8080/a@b?k=v").display() == "webhook:http://h:8080/a@b?…"
+    assert parse_sink("http://h:8080/a@b").display() == "webhook:http://h:8080/a@b"
 
 
 def test_random_garbage_never_escapes_as_another_exception(in_tmp: Path) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from halfrate.errors import InputError
+from halfrate.errors import InputError, SinkUnavailable
 from halfrate.routing.router import Urgency
 from halfrate.sinks import SinkSpec, parse_sink
+from halfrate.sinks.spec import resolve_webhook_url
 from halfrate.sinks.webhook import refused_host
 from halfrate.urgency import check_tags, checked_tag, deadline_of
 
@@ -41,7 +42,11 @@ def checked_sinks(given: Sequence[str | SinkSpec]) -> list[SinkSpec]:
     for item in given:
         spec = item if isinstance(item, SinkSpec) else parse_sink(item)
         if spec.kind == "webhook":
-            refused = refused_host(spec.target)
+            try:
+                url = resolve_webhook_url(spec)
+            except SinkUnavailable:
+                url = None  # its variable is for the workers: they check it before each post
+            refused = refused_host(url) if url is not None else None
             if refused is not None:
                 raise InputError(f"--sink {spec.display()}: {refused}")
         checked.setdefault(spec.text, spec)

@@ -150,33 +150,52 @@ def _file_spec(spec: str, kind: str, path_text: str) -> SinkSpec:
 
 
 def _webhook_spec(spec: str, url_text: str) -> SinkSpec:
+    if url_text.startswith("env:"):
+        name = url_text.removeprefix("env:")
+        if not _ENV_NAME.fullmatch(name):
+            raise _problem(
+                spec, "webhook:env: needs an environment variable name, like CRM_HOOK_URL"
+            )
+        return SinkSpec(kind="webhook", target=f"env:{name}", text=f"webhook:env:{name}")
+    url = checked_webhook_url(url_text, lambda message: _problem(spec, message))
+    if urlsplit(url).query:
+        raise _problem(
+            spec,
+            "the URL has a query string, where webhook services put their tokens, and sink "
+            "specs are stored in plain text: put the URL in an environment variable and give "
+            "webhook:env:NAME",
+        )
+    return SinkSpec(kind="webhook", target=url, text=f"webhook:{url}")
+
+
+def checked_webhook_url(url_text: str, problem: Callable[[str], Exception]) -> str:
+    """A webhook URL checked and made canonical (the fragment dropped). Raises
+    ``problem(message)``; a message never repeats the query (it may hold a token)."""
     if not url_text:
-        raise _problem(spec, "the URL is missing: use webhook:https://host/path")
+        raise problem("the URL is missing: use webhook:https://host/path")
     if any(c.isspace() for c in url_text):
-        raise _problem(spec, "a URL cannot contain spaces")
+        raise problem("a URL cannot contain spaces")
     try:
         parts = urlsplit(url_text)
         port = parts.port  # parsed lazily: a bad port raises only here
     except ValueError as exc:
         # Not repeating the parser's words: they can quote part of a password.
         what = "its port must be a number up to 65535" if "Port" in str(exc) else "a bad host"
-        raise _problem(spec, f"the webhook URL is not valid ({what})") from exc
+        raise problem(f"the webhook URL is not valid ({what})") from exc
     scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
-        raise _problem(spec, "a webhook URL must start with http:// or https://")
+        raise problem("a webhook URL must start with http:// or https://")
     if not parts.hostname:
-        raise _problem(spec, "the webhook URL has no host")
+        raise problem("the webhook URL has no host")
     if port == 0:
-        raise _problem(spec, "the webhook URL's port cannot be 0")
+        raise problem("the webhook URL's port cannot be 0")
     if parts.password is not None:
-        raise _problem(
-            spec,
+        raise problem(
             "the URL contains a password; halfrate stores sink specs in plain text and never "
             "stores secrets that way (sign deliveries with HALFRATE_WEBHOOK_SECRET instead)",
         )
     # The fragment never reaches the server, so it is not part of the sink.
-    url = urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
-    return SinkSpec(kind="webhook", target=url, text=f"webhook:{url}")
+    return urlunsplit((scheme, parts.netloc, parts.path or "/", parts.query, ""))
 
 
 def _callback_spec(spec: str, name: str) -> SinkSpec:
@@ -275,3 +294,20 @@ def resolve_database_url(spec: SinkSpec) -> sa.URL:
     except ImportError as exc:
         raise SinkUnavailable(f"{where} needs a database driver that is not installed") from exc
     return url
+
+
+def resolve_webhook_url(spec: SinkSpec) -> str:
+    """The URL of a webhook sink, read from its environment variable (when the sink is opened)
+    if it names one. Raises :class:`SinkUnavailable` when the variable is unset or invalid here:
+    another worker, or this one restarted with it set, can still deliver."""
+    if not spec.target.startswith("env:"):
+        return spec.target
+    name = spec.target.removeprefix("env:")
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise SinkUnavailable(f"sink {spec.display()}: environment variable {name} is not set")
+    # Never repeat the variable's value in a message: its query may hold a token.
+    return checked_webhook_url(
+        value,
+        lambda message: SinkUnavailable(f"sink {spec.display()}: the URL in {name}: {message}"),
+    )

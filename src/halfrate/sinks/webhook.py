@@ -24,7 +24,7 @@ import orjson
 
 from halfrate.errors import PayloadError
 from halfrate.sinks.base import DeliveryReport, Outgoing, one_line, to_result, unique_items
-from halfrate.sinks.spec import SinkSpec
+from halfrate.sinks.spec import SinkSpec, resolve_webhook_url
 
 SECRET_VARIABLE = "HALFRATE_WEBHOOK_SECRET"
 # Receivers on this machine or its private network are refused unless this is set: a webhook
@@ -94,8 +94,8 @@ class WebhookSink:
         self, spec: SinkSpec, *, timeout: float = TIMEOUT_SECONDS, workers: int = MAX_WORKERS
     ) -> None:
         self.spec = spec
-        self._url = spec.target
-        self._shown = safe_url(spec.target)
+        self._url = resolve_webhook_url(spec)  # from its variable, for webhook:env:NAME
+        self._shown = safe_url(self._url)
         self._timeout = timeout
         self._workers = max(1, min(workers, MAX_WORKERS))
         secret = os.environ.get(SECRET_VARIABLE)
