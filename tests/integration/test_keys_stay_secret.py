@@ -35,6 +35,7 @@ def test_no_byte_halfrate_prints_or_writes_holds_the_key(
             "OPENAI_API_KEY": KEY,
             "HALFRATE_DEBUG": "1",
             "HALFRATE_MAX_ATTEMPTS": "2",
+            "HALFRATE_RETRY_BACKOFF_SECONDS": "0",
             "HALFRATE_POLL_INITIAL_SECONDS": "0.05",
             "HALFRATE_POLL_MAX_SECONDS": "0.2",
             "HALFRATE_WORKER_IDLE_SECONDS": "0.05",
