@@ -393,3 +393,17 @@ def test_a_webhook_to_this_machine_or_its_network_is_refused_at_submit(
     assert_one_line_error(proc, "--sink webhook:env:HOOK_URL", "not a public address")
     assert "abc" not in proc.stderr
     assert request_count(isolated_env) == 0
+
+
+def test_a_body_the_provider_would_refuse_is_refused_at_submit(
+    tmp_path: Path, isolated_env: Path
+) -> None:
+    good = chat_line("k1", "one")
+    bad = {**chat_line("k2", "two"), "body": {"model": "gpt-4o-mini", "messages": "notalist"}}
+    path = write_jsonl(tmp_path / "a.jsonl", [good, bad])
+    proc = run("submit", str(path))
+    assert_one_line_error(proc, "a.jsonl, line 2", "'body.messages' must be a non-empty list")
+    ten = {**chat_line("k3", "three"), "body": {**good["body"], "max_tokens": "ten"}}
+    proc = run("submit", str(write_jsonl(tmp_path / "b.jsonl", [good, ten])))
+    assert_one_line_error(proc, "b.jsonl, line 2", "'body.max_tokens' must be a whole number")
+    assert request_count(isolated_env) == 0  # the file is refused whole

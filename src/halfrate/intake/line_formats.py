@@ -14,6 +14,7 @@ from typing import Any
 
 from halfrate.catalog import families, provider_of_model
 from halfrate.errors import InputError
+from halfrate.intake.body_shapes import check_anthropic_params, check_openai_body
 from halfrate.models import ANTHROPIC_MESSAGES, Provider, RequestSpec
 
 # halfrate's own client-side list; the sandbox keeps its own copy on purpose (it stands in for
@@ -117,8 +118,11 @@ def check_body(endpoint: str, body: Any) -> str:
     if model is None:
         if endpoint in MODEL_REQUIRED:
             raise InputError(f"'body.model' is missing; {endpoint} needs a model")
-        return ""
-    return check_model(Provider.OPENAI, model, "body.model")
+        checked = ""
+    else:
+        checked = check_model(Provider.OPENAI, model, "body.model")
+    check_openai_body(endpoint, body)
+    return checked
 
 
 def check_params(params: Any, field: str = "params") -> str:
@@ -136,9 +140,7 @@ def check_params(params: Any, field: str = "params") -> str:
         raise InputError(f"'{field}.max_tokens' is missing; Anthropic needs it on every request")
     if isinstance(max_tokens, bool) or not isinstance(max_tokens, int) or max_tokens < 1:
         raise InputError(f"'{field}.max_tokens' must be a whole number ≥ 1, got {max_tokens!r}")
-    messages = params.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise InputError(f"'{field}.messages' must be a non-empty list of messages")
+    check_anthropic_params(params, field)
     return model
 
 
