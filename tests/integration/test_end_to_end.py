@@ -133,7 +133,8 @@ def test_mixed_batch_keeps_successes_and_reports_failures(
         lines_out = [json.loads(line) for line in exported.getvalue().splitlines()]
         assert lines_out == [result_record(r) for r in hr.results("mixed")]
         assert lines_out[-1]["status"] == "queued"
-        assert lines_out[-2]["error"]["code"] == "integer_above_max_value"  # the provider's own code
+        # The provider's own code.
+        assert lines_out[-2]["error"]["code"] == "integer_above_max_value"
 
 
 def finished_lines(client: openai.OpenAI, batch_id: str) -> int:
