@@ -58,14 +58,14 @@ def test_a_realtime_job_with_nothing_answered_has_no_forecast() -> None:
 def test_the_providers_counts_move_the_forecast_before_any_result_is_stored() -> None:
     # 40 of 100 finished at the provider after 40 s: 60 more at one a second.
     moving = progress({"in_batch": 100}, [batch(100, 38, 2)])
-    assert expected.answered(moving) == 40
+    assert moving.answered == 40
     got = expected.while_running(moving, START, START + 40, batch=True)
     assert got == expected.Expected(START + 100, at_the_latest=False)
 
 
 def test_stored_results_and_provider_counts_add_up_without_exceeding_the_rows() -> None:
     moving = progress({"succeeded": 50, "in_batch": 50}, [batch(50, 80)])
-    assert expected.answered(moving) == 100
+    assert moving.answered == 100
     assert expected.while_running(moving, START, START + 10, batch=True) is None
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from halfrate.api.accounts import Account
 from halfrate.api.connection import Halfrate, connect, explain
-from halfrate.api.tables import RERUN, TablePreview
+from halfrate.api.tables import TablePreview, is_rerun_name
 from halfrate.api.worker_process import WorkerProcess
 from halfrate.calling import CallAnswer
 from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
@@ -28,7 +28,6 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
     "GROUP_NAMES",
-    "RERUN",
     "Account",
     "AnswerShape",
     "CallAnswer",
@@ -55,4 +54,5 @@ __all__ = [
     "connect",
     "explain",
     "format_for",
+    "is_rerun_name",
 ]

@@ -46,6 +46,19 @@ from halfrate.tabular.write import added_columns, output_kind, write_answers
 DEFAULT_FEATURE = "spreadsheet"  # how `halfrate run` work shows in reports without --feature
 MAX_RERUNS = 1_000
 RERUN = "-retry-"  # a rerun's name: the run's, then this, then its number
+RUN_NAME_CHARS = 180  # a rerun's name keeps this much of its run's
+
+
+def rerun_name(run_name: str, number: int) -> str:
+    return f"{run_name[:RUN_NAME_CHARS]}{RERUN}{number}"
+
+
+def is_rerun_name(name: str, run_names: Iterable[str]) -> bool:
+    """Whether ``name`` is the name of a rerun of one of the runs named ``run_names``."""
+    head, mark, number = name.rpartition(RERUN)
+    if not mark or not number.isdigit():
+        return False
+    return any(run[:RUN_NAME_CHARS] == head for run in run_names)
 
 
 @dataclass(frozen=True)
@@ -294,7 +307,7 @@ class Tables:
         found: list[JobRow] = []
         for number in range(1, MAX_RERUNS + 1):
             try:
-                found.append(self.store.reads.find_job(f"{run_name[:180]}{RERUN}{number}"))
+                found.append(self.store.reads.find_job(rerun_name(run_name, number)))
             except NotFound:
                 return found
         raise InputError(f"job {run_name!r} was retried {MAX_RERUNS:,} times")

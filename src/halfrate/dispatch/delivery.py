@@ -48,10 +48,8 @@ class Deliverer:
         lease_seconds: float,
         callbacks: Mapping[str, Callable[[Result], None]] | None = None,
         retry_seconds: float = FIRST_RETRY_SECONDS,
-        pass_seconds: float = PASS_SECONDS,
     ) -> None:
         self.store = store
-        self.pass_seconds = pass_seconds
         self.lease_seconds = lease_seconds
         self.callbacks = dict(callbacks or {})
         self.retry_seconds = retry_seconds
@@ -63,7 +61,7 @@ class Deliverer:
         """Deliver what is due to every sink this worker can take."""
         counts = DeliveryCounts()
         now = time.time() if now is None else now
-        until = time.monotonic() + self.pass_seconds
+        until = time.monotonic() + PASS_SECONDS
         for row in self.store.deliveries.due_sinks(now):
             if time.monotonic() >= until:
                 break  # the other sinks stay due: the next pass takes them

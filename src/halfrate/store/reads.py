@@ -82,6 +82,16 @@ class Progress:
     def done(self) -> int:
         return sum(self.counts.get(state.value, 0) for state in FINAL_REQUEST_STATES)
 
+    @property
+    def answered(self) -> int:
+        """Done, plus the lines the live batches report finished at the provider: what moves
+        while a batch runs, long before its results are stored."""
+        at_provider = sum(
+            min(b.request_count, (b.completed_count or 0) + (b.failed_count or 0))
+            for b in self.batches
+        )
+        return min(self.total, self.done + at_provider)
+
 
 class ReadQueries:
     def __init__(self, store: Database) -> None:

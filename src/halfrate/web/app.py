@@ -53,7 +53,6 @@ def create_app(
         worker = WorkerProcess(hr) if run_worker else None
         if worker is not None:
             worker.start()
-        app.state.worker = worker
         try:
             yield
         finally:

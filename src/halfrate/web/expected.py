@@ -49,23 +49,13 @@ def before_start(rows: int, concurrency: int, now: float) -> tuple[Expected, Exp
     return now_end, Expected(now + BATCH_WINDOW_SECONDS, at_the_latest=True)
 
 
-def answered(progress: Progress) -> int:
-    """Rows finished: results stored, plus lines the provider reports finished in the batches
-    still open (what moves while a batch runs, long before its results are stored)."""
-    at_provider = sum(
-        min(b.request_count, (b.completed_count or 0) + (b.failed_count or 0))
-        for b in progress.batches
-    )
-    return min(progress.total, progress.done + at_provider)
-
-
 def while_running(
     progress: Progress, started_at: float, now: float, *, batch: bool
 ) -> Expected | None:
     """When the rows of a running job should all be answered: at its pace so far, never past
     the batch window for a batch; the window's end while a batch has nothing to show yet.
     None when there is no way to tell (a realtime job that has answered nothing)."""
-    finished = answered(progress)
+    finished = progress.answered
     remaining = progress.total - finished
     window_end = started_at + BATCH_WINDOW_SECONDS
     if remaining <= 0:

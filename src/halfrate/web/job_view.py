@@ -81,7 +81,7 @@ def view_run(hr: Halfrate, run: OwnedJob, account: Account, finished: FinishedRu
         return known
     latest = hr.progress([runs[-1]])
     total = latest.total if len(runs) == 1 else hr.progress([runs[0]]).total
-    failed = latest.counts.get(RequestState.FAILED.value, 0)
+    failed = latest.counts.get(FAILED, 0)
     if latest.done >= latest.total:
         failed = _failed_rows(hr, runs[0], failed)
         costs = [hr.job_costs(each) for each in runs]
@@ -102,7 +102,7 @@ def view_run(hr: Halfrate, run: OwnedJob, account: Account, finished: FinishedRu
     if len(runs) > 1:
         started = hr.owned_job_for(runs[-1], account).created_at
     batch = _at_batch_price(hr, runs[-1], latest)
-    pending = latest.total - expected.answered(latest)
+    pending = latest.total - latest.answered
     return RunView(
         total=total,
         finished=max(0, total - pending),

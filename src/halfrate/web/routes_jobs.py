@@ -14,10 +14,10 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, RedirectResponse, Response
 from starlette.background import BackgroundTask
 
-from halfrate.api import RERUN, Account, OwnedJob, TablePlan
+from halfrate.api import Account, OwnedJob, TablePlan, is_rerun_name
 from halfrate.errors import HalfrateError, NotFound
 from halfrate.web import pages
-from halfrate.web.job_view import RunView, view_run
+from halfrate.web.job_view import FAILED, RunView, view_run
 from halfrate.web.state import check_csrf, signed_in, web
 from halfrate.web.uploads import for_the_page
 
@@ -33,7 +33,7 @@ def jobs_list(request: Request, status: str = "", q: str = "") -> Response:
     names = {each.name for each in owned}
     rows = []
     for run in owned:
-        if _is_rerun(run.name, names):
+        if is_rerun_name(run.name, names):
             continue  # shown as part of its run
         if q and q.lower() not in f"{run.name} {run.upload_name or ''}".lower():
             continue
@@ -132,12 +132,6 @@ def _plan(request: Request, found: OwnedJob) -> TablePlan:
     return plan
 
 
-def _is_rerun(name: str, runs: set[str]) -> bool:
-    """A rerun's name is its run's (cut to 180 characters), RERUN and a number."""
-    head, mark, number = name.rpartition(RERUN)
-    return bool(mark) and number.isdigit() and any(run[:180] == head for run in runs)
-
-
 def _state(run: OwnedJob, view: RunView) -> str:
     """running, done, cancelling (rows in a batch wait for the provider to cancel it) or
     cancelled."""
@@ -155,7 +149,7 @@ def _job_context(request: Request, account: Account, job_id: str) -> dict[str, A
         plan = _plan(request, run)
         width = len(plan.options.answer_columns)
         for number, cells in state.hr.table_answers(plan, run.job_id):
-            if cells[width] == "failed":
+            if cells[width] == FAILED:
                 failed.append({"row": number, "error": for_the_page(cells[width + 1])})
                 if len(failed) >= min(view.failed, FAILED_SHOWN):
                     break

@@ -149,14 +149,11 @@ def _priced(request: Request, found: Upload, asked: Asked) -> dict[str, Any]:
     except HalfrateError as exc:
         return {"problem": shown_error(str(exc), found)}
     realtime, batch = made.total(Lane.REALTIME), made.total(Lane.BATCH)
-    now_end, batch_end = expected.before_start(
-        made.requests, hr.settings.realtime_concurrency, time.time()
-    )
+    now = time.time()
+    now_end, batch_end = expected.before_start(made.requests, hr.settings.realtime_concurrency, now)
     return {
         "now_end": now_end,
-        "now_takes": expected.about(
-            expected.realtime_seconds(made.requests, hr.settings.realtime_concurrency)
-        ),
+        "now_takes": expected.about(now_end.at - now),
         "batch_end": batch_end,
         "concurrency": hr.settings.realtime_concurrency,
         "samples": samples,
