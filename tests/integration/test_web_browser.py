@@ -196,6 +196,15 @@ def upload(page: Page, path: Path) -> None:
     expect(page.get_by_role("table", name="The first rows")).to_be_visible()
 
 
+def run_spreadsheet(page: Page, site: Site, table: Path, prompt: str) -> None:
+    """Sign in, upload ``table``, type ``prompt``, wait for the price, and Run."""
+    sign_in(page, site, "mia@example.com")
+    upload(page, table)
+    page.get_by_label("Prompt").fill(prompt)
+    expect(page.locator("#estimate")).to_contain_text("By tomorrow saves")
+    page.get_by_role("button", name="Run").click()
+
+
 def write_prompt_by_clicking(page: Page) -> None:
     prompt = page.get_by_label("Prompt")
     prompt.fill("Write a one-line reply to ")
@@ -318,11 +327,7 @@ def test_failed_rows_are_asked_again_from_the_job_page(
         writer.writerows((str(n), f"Ticket {n}: the app shows error {n * 7}") for n in range(24))
     with context(browser) as made:
         page = made.new_page()
-        sign_in(page, flaky_site, "mia@example.com")
-        upload(page, table)
-        page.get_by_label("Prompt").fill("Which team should answer this? {ticket}")
-        expect(page.locator("#estimate")).to_contain_text("By tomorrow saves")
-        page.get_by_role("button", name="Run").click()
+        run_spreadsheet(page, flaky_site, table, "Which team should answer this? {ticket}")
         wait_until_done(page)
         expect(page.get_by_role("heading", name="Rows that failed")).to_be_visible()
         shoot(page, "08-failed-rows")
@@ -455,11 +460,7 @@ def test_a_running_job_is_cancelled_only_after_a_confirmation(
     table = awkward_csv(tmp_path / "later.csv")
     with context(browser) as made:
         page = made.new_page()
-        sign_in(page, slow_site, "mia@example.com")
-        upload(page, table)
-        page.get_by_label("Prompt").fill("Summarise: {message}")
-        expect(page.locator("#estimate")).to_contain_text("By tomorrow saves")
-        page.get_by_role("button", name="Run").click()
+        run_spreadsheet(page, slow_site, table, "Summarise: {message}")
         expect(page.get_by_role("heading", name="Running")).to_be_visible()
         expect(page.get_by_text(re.compile(r"Expected by .* at the latest"))).to_be_visible()
         shoot(page, "12-running-batch")
