@@ -47,7 +47,18 @@ class Settings(BaseSettings):
     poll_initial_seconds: float = Field(default=2.0, gt=0, description="first poll delay")
     poll_max_seconds: float = Field(default=300.0, gt=0, description="longest poll delay")
     worker_idle_seconds: float = Field(default=2.0, gt=0, description="longest worker sleep")
-    max_attempts: int = Field(default=3, ge=1, le=100, description="tries per request")
+    max_attempts: int = Field(
+        default=3, ge=1, le=100, description="tries per request that ran and failed transiently"
+    )
+    max_unrun_requeues: int = Field(
+        default=10,
+        ge=1,
+        le=1000,
+        description=(
+            "times a request goes back to the queue without having run (its batch expired or "
+            "was cancelled first, or its line never came back) before it fails"
+        ),
+    )
     retry_backoff_seconds: float = Field(default=30.0, ge=0, description="first retry delay")
     lease_seconds: float = Field(
         default=60.0,

@@ -2,9 +2,12 @@
 
 Three clocks wait between tries, each with its own reason:
 
-- a request that may pass later (a 429, a 5xx, a line the provider could not run) goes back to
-  the queue and waits ``backoff * 2^attempts``, longer if the provider asked for more, up to an
-  attempt cap after which it fails with its last reason (:class:`RetryPolicy`);
+- a request that ran and may pass later (a 429, a 5xx) goes back to the queue and waits
+  ``backoff * 2^attempts``, longer if the provider asked for more, up to an attempt cap after
+  which it fails with its last reason (:class:`RetryPolicy`); a request that never ran (its
+  batch expired or was cancelled before it, its line is missing from every output) was not
+  tried: it goes back at once without spending an attempt, with a separate, generous cap so
+  that a provider that never runs a line cannot keep it in the queue for ever;
 - a synchronous call is tried again in place, briefly, while a person may be waiting
   (:class:`CallPolicy`); a wait longer than its cap hands the request back to the queue;
 - a provider batch is polled at a growing interval (:func:`poll_delay`).
@@ -23,6 +26,12 @@ from halfrate.models import Verdict
 from halfrate.records import LineOutcome
 
 NO_REASON = "no reason given"
+# Error codes of batch lines the provider never ran: OpenAI's batch_expired and
+# batch_cancelled, Anthropic's expired and canceled results, and halfrate's own code for a line
+# missing from a batch's output (docs/state-machine.md).
+UNRUN_CODES = frozenset(
+    {"batch_expired", "batch_cancelled", "expired", "canceled", "missing_output"}
+)
 
 
 @dataclass(frozen=True)
@@ -31,10 +40,13 @@ class RetryPolicy:
 
     max_attempts: int
     backoff_seconds: float
+    max_unrun: int = 10  # times a request may go back without having run
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RetryPolicy:
-        return cls(settings.max_attempts, settings.retry_backoff_seconds)
+        return cls(
+            settings.max_attempts, settings.retry_backoff_seconds, settings.max_unrun_requeues
+        )
 
     def exhausted(self, attempts_so_far: int) -> bool:
         """Whether a try that failed transiently was the last one allowed (counting it)."""
@@ -51,18 +63,28 @@ def gave_up(attempts: int, last_message: str | None) -> str:
     return f"gave up after {attempts} attempts; last: {last_message or NO_REASON}"
 
 
-def settle_line(outcome: LineOutcome, attempts_so_far: int, policy: RetryPolicy) -> LineOutcome:
+def never_ran(attempts: int, last_message: str | None) -> str:
+    """The reason a request fails when it went back unrun too often."""
+    return f"never ran in {attempts} batches; last: {last_message or NO_REASON}"
+
+
+def settle_line(
+    outcome: LineOutcome, attempts_so_far: int, policy: RetryPolicy, unrun_so_far: int = 0
+) -> LineOutcome:
     """A batch line's outcome as it counts: a retry past the attempt cap becomes a final failure
-    carrying the last reason (a free retry, through no fault of the request, never does)."""
-    if outcome.verdict is not Verdict.RETRY or outcome.free:
+    carrying the last reason. A free retry (the request never ran) spends no attempt; only past
+    the unrun cap (``unrun_so_far`` earlier free returns) does it fail."""
+    if outcome.verdict is not Verdict.RETRY:
         return outcome
-    if not policy.exhausted(attempts_so_far):
+    if outcome.free:
+        if unrun_so_far + 1 < policy.max_unrun:
+            return outcome
+        message = never_ran(unrun_so_far + 1, outcome.error_message)
+    elif not policy.exhausted(attempts_so_far):
         return outcome
-    return dataclasses.replace(
-        outcome,
-        verdict=Verdict.FAILED,
-        error_message=gave_up(attempts_so_far + 1, outcome.error_message),
-    )
+    else:
+        message = gave_up(attempts_so_far + 1, outcome.error_message)
+    return dataclasses.replace(outcome, verdict=Verdict.FAILED, error_message=message, free=False)
 
 
 def reason(code: str | None, message: str | None) -> str:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from halfrate.dispatch import RunMode
 from halfrate.sandbox import SandboxServer
 from halfrate.sandbox.openai.simulate import simulate
-from halfrate.store.tables import attempts, batches, results
+from halfrate.store.tables import attempts, batches, requests, results
 from halfrate.tabular.results import result_record
 from tests.helpers import CHAT, chat_line, connected, write_jsonl
 
@@ -183,21 +183,24 @@ def test_cancelled_batch_keeps_finished_lines_and_reruns_the_rest(
 def test_expired_batches_keep_finished_lines_and_rerun_only_the_rest(
     database_url: str, tmp_path: Path
 ) -> None:
-    # The completion window ends halfway through processing, as a 24 h window does for a batch
-    # that is too big: part of the output is done (and paid), the rest is `batch_expired`.
+    # Batches expire halfway through processing, as a 24 h window does for a batch that is too
+    # big: part of the output is done (and paid), the rest is `batch_expired`. Lines that never
+    # ran were not tried: they go again without spending an attempt, so with an attempt cap of
+    # 1 every request still ends succeeded.
     lines = [chat_line(f"e-{i:03d}", f"expiry test {i}") for i in range(40)]
     path = write_jsonl(tmp_path / "expire.jsonl", lines)
     with (
-        SandboxServer(latency=2.0, window=1.0) as short_window,
-        connected(database_url, short_window.base_url, max_attempts=3) as (hr, client),
+        SandboxServer(faults="expire_partway=0.5,seed=2") as expiring,
+        connected(database_url, expiring.base_url, max_attempts=1) as (hr, client),
     ):
         hr.submit_file(path, job="expire")
         hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
         status = hr.status("expire")
-        assert status.total == 40
-        assert set(status.counts) <= {"succeeded", "failed"}  # all final, none lost
-        assert [b.provider_status for b in status.batches] == ["expired"] * 3
-        first, second, third = (b.id for b in status.batches)
+        errors = [r.error for r in hr.results("expire") if r.error]
+        assert status.counts == {"succeeded": 40}, errors  # none lost, none given up
+        assert len(status.batches) >= 2
+        assert status.batches[0].provider_status == "expired"
+        assert status.batches[-1].provider_status == "completed"
         with hr.store.read() as conn:
             succeeded_per_request = conn.execute(
                 sa.select(attempts.c.request_id, sa.func.count())
@@ -211,15 +214,36 @@ def test_expired_batches_keep_finished_lines_and_rerun_only_the_rest(
                     .group_by(attempts.c.batch_id)
                 ).all()
             )
-        assert {n for _, n in succeeded_per_request} <= {1}  # never succeeded twice
-        assert len(succeeded_per_request) == status.counts["succeeded"]
-        assert 0 < kept[first] < 40  # finished lines of the expired batch were kept
+            spent = set(conn.execute(sa.select(requests.c.attempt_count)).scalars())
+        assert {n for _, n in succeeded_per_request} == {1}  # never succeeded twice
+        assert len(succeeded_per_request) == 40
+        assert spent == {1}  # only the try that ran counts
+        assert 0 < kept[status.batches[0].id] < 40  # finished lines of the expired batch kept
         # Only what did not finish went into the next batch, and so on.
-        assert status.batches[1].request_count == 40 - kept[first]
-        assert status.batches[2].request_count == 40 - kept[first] - kept.get(second, 0)
-        failed = [r for r in hr.results("expire") if r.status == "failed"]
-        assert len(failed) == 40 - kept[first] - kept.get(second, 0) - kept.get(third, 0)
-        for result in failed:
-            assert result.error is not None
-            assert result.error["code"] == "batch_expired"
-            assert "gave up after 3 attempts" in result.error["message"]
+        left = 40
+        for batch in status.batches:
+            assert batch.request_count == left
+            left -= kept.get(batch.id, 0)
+        assert left == 0
+
+
+def test_a_request_that_never_runs_fails_at_the_unrun_cap(
+    database_url: str, tmp_path: Path
+) -> None:
+    # A provider that never runs a line (missing from every output) must not keep it in the
+    # queue for ever: past HALFRATE_MAX_UNRUN_REQUEUES returns it fails, saying why.
+    path = write_jsonl(tmp_path / "never.jsonl", [chat_line("never", "never runs")])
+    settings = {"max_attempts": 1, "max_unrun_requeues": 3}
+    with (
+        SandboxServer(faults="missing_lines=1") as sandbox,
+        connected(database_url, sandbox.base_url, **settings) as (hr, client),
+    ):
+        hr.submit_file(path, job="never")
+        hr.run_worker(RunMode.UNTIL_IDLE, openai_client=client)
+        status = hr.status("never")
+        assert status.counts == {"failed": 1}
+        assert len(status.batches) == 3
+        (result,) = hr.results("never")
+        assert result.error is not None
+        assert result.error["code"] == "missing_output"
+        assert result.error["message"].startswith("never ran in 3 batches; last: ")

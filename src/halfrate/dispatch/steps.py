@@ -29,7 +29,7 @@ from halfrate.providers.base import (
     request_id_from,
 )
 from halfrate.records import BatchRecord, CreateStart, IngestCounts, LineOutcome
-from halfrate.retry import RetryPolicy, poll_delay
+from halfrate.retry import UNRUN_CODES, RetryPolicy, poll_delay
 from halfrate.store import Store
 
 log = logging.getLogger(__name__)
@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 # off the peak of a 100,000-row table, at the same speed).
 INGEST_CHUNK_LINES = 25_000
 INGEST_CHUNK_BYTES = 12_000_000
-# Error codes of lines that never ran because their batch was cancelled (OpenAI, Anthropic).
-STOPPED_CODES = frozenset({"batch_cancelled", "canceled"})
 # How far back to look for a batch whose create may have reached the provider before a crash.
 RECONCILE_SLACK_SECONDS = 600.0
 # After a create whose answer never came, how much longer than the provider timeout to wait
@@ -227,11 +225,9 @@ def ingest(
     Safe to repeat: lines for requests already settled are ignored.
     """
     counts = IngestCounts()
-    # Lines that never ran because halfrate itself cancelled the batch spend no attempt.
-    free = STOPPED_CODES if batch.cancel_requested_at is not None else frozenset()
     try:
         for ref in remote.outputs:
-            with Prefetch(_chunks(provider, ref, free), name="halfrate-parse") as chunks:
+            with Prefetch(_chunks(provider, ref), name="halfrate-parse") as chunks:
                 for chunk in chunks:
                     counts.add(ctx.store.ingest.apply(batch.id, chunk, ctx.retry_policy))
     except (TransientProviderError, ProviderUnreachable, ProviderRejected) as exc:
@@ -246,14 +242,14 @@ def ingest(
     return counts
 
 
-def _chunks(provider: BatchProvider, ref: str, free: frozenset[str]) -> Iterator[list[LineOutcome]]:
+def _chunks(provider: BatchProvider, ref: str) -> Iterator[list[LineOutcome]]:
     chunk: list[LineOutcome] = []
     held = 0
     for raw in provider.iter_output(ref):
         parsed = provider.parse_output_line(raw)
         if parsed is None:
             continue
-        outcome = _outcome(parsed, free)
+        outcome = _outcome(parsed)
         if outcome is None:
             log.warning("output line with a custom_id halfrate did not write: %r", parsed.custom_id)
             continue
@@ -266,7 +262,7 @@ def _chunks(provider: BatchProvider, ref: str, free: frozenset[str]) -> Iterator
         yield chunk
 
 
-def _outcome(line: OutputLine, free: frozenset[str]) -> LineOutcome | None:
+def _outcome(line: OutputLine) -> LineOutcome | None:
     request_id = request_id_from(line.custom_id)
     if request_id is None:
         return None
@@ -278,7 +274,9 @@ def _outcome(line: OutputLine, free: frozenset[str]) -> LineOutcome | None:
         error_code=line.error_code,
         error_message=line.error_message,
         usage=line.usage,
-        free=line.verdict is Verdict.RETRY and line.error_code in free,
+        # A line the provider never ran (its batch expired or was cancelled first) was not
+        # tried: it goes again without spending an attempt.
+        free=line.verdict is Verdict.RETRY and line.error_code in UNRUN_CODES,
     )
 
 
@@ -289,7 +287,7 @@ def _settle_unreported(ctx: StepContext, batch: BatchRecord, remote: RemoteBatch
     message; the others were not the problem and go back to the queue without spending an
     attempt. If it names no line (an empty or oversized file), every request spends one, so a
     problem that persists ends at the attempt cap instead of looping. Lines missing from a batch
-    that ran are retried, spending an attempt.
+    that ran never ran: they go back without spending an attempt (up to the unrun cap).
     """
     left = ctx.store.ingest.unreported(batch.id)
     if not left:
@@ -297,7 +295,7 @@ def _settle_unreported(ctx: StepContext, batch: BatchRecord, remote: RemoteBatch
     reason = _unreported_reason(remote)
     by_line = {e.line: e for e in remote.errors if e.line is not None}
     if not remote.failed_validation or not by_line:
-        free = batch.cancel_requested_at is not None
+        free = not remote.failed_validation
         retry = [LineOutcome(rid, Verdict.RETRY, None, None, *reason, free=free) for rid in left]
         return ctx.store.ingest.apply(batch.id, retry, ctx.retry_policy)
     # Input lines were written in request-id order and nothing of a failed batch was settled,

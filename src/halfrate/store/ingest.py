@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from halfrate.models import Lane, RequestState, Verdict
 from halfrate.records import IngestCounts, LineOutcome, error_json
-from halfrate.retry import RetryPolicy, settle_line
+from halfrate.retry import UNRUN_CODES, RetryPolicy, settle_line
 from halfrate.retry import reason as reason_of
 from halfrate.store.attempts import (
     ATTEMPT_COLUMNS,
@@ -55,7 +55,10 @@ class IngestQueries:
         with self._store.write() as conn:
             live, priced = self._live(conn, batch_id, list(unique))
             counts.ignored += len(unique) - len(live)
-            settled = [settle_line(unique[rid], live[rid], policy) for rid in live]
+            unrun = self._unrun_so_far(conn, [rid for rid in live if unique[rid].free])
+            settled = [
+                settle_line(unique[rid], live[rid], policy, unrun.get(rid, 0)) for rid in live
+            ]
             sent_at = conn.execute(
                 sa.select(batches.c.submitted_at).where(batches.c.id == batch_id)
             ).scalar()
@@ -76,6 +79,19 @@ class IngestQueries:
                     .order_by(requests.c.id)
                 ).scalars()
             )
+
+    def _unrun_so_far(self, conn: sa.Connection, ids: list[int]) -> dict[int, int]:
+        """How often each of ``ids`` already came back from a batch without having run: its
+        attempts recorded with a never-ran code (a free return spends no attempt, so the
+        request's attempt count does not hold it)."""
+        if not ids:
+            return {}
+        query = (
+            sa.select(attempts.c.request_id, sa.func.count())
+            .where(id_in(conn, attempts.c.request_id, ids), attempts.c.error_code.in_(UNRUN_CODES))
+            .group_by(attempts.c.request_id)
+        )
+        return {row[0]: row[1] for row in conn.execute(query)}
 
     def _live(
         self, conn: sa.Connection, batch_id: str, ids: list[int]
