@@ -38,6 +38,15 @@ class Settings(BaseSettings):
     openai_max_batch_bytes: int = Field(
         default=200_000_000, ge=1_000, le=200_000_000, description="and at this size"
     )
+    max_request_bytes: int = Field(
+        default=32_000_000,
+        ge=1_000,
+        le=200_000_000,
+        description=(
+            "the largest request halfrate accepts (one line, one row's body): far above any "
+            "model's context; raise it for requests carrying large inline images"
+        ),
+    )
     anthropic_max_batch_lines: int = Field(
         default=100_000, ge=1, le=100_000, description="split Anthropic batches at this many"
     )

@@ -178,10 +178,13 @@ class Halfrate(Reading, Tables, Accounts):
 
     @property
     def max_line_bytes(self) -> int:
-        """The largest request body accepted: one that fits a batch whatever its endpoint."""
-        return self.settings.openai_max_batch_bytes - max(
+        """The largest request body accepted: the setting's, and never more than fits a batch
+        whatever its endpoint. It bounds the memory one line takes (about five times its size
+        while it is parsed, checked and stored)."""
+        fits = self.settings.openai_max_batch_bytes - max(
             map(line_overhead, OPENAI_BATCH_ENDPOINTS)
         )
+        return min(self.settings.max_request_bytes, fits)
 
     # -- calling now ------------------------------------------------------------------------
 

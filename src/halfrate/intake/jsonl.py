@@ -48,7 +48,8 @@ def _raw_lines(path: Path, max_line_bytes: int, digest: Any) -> Iterator[tuple[i
             line_no += 1
             if len(raw.rstrip(b"\r\n")) > max_line_bytes:
                 raise InputError(
-                    f"line is longer than the limit of {max_line_bytes:,} bytes",
+                    f"line is longer than the limit of {max_line_bytes:,} bytes for one request "
+                    "(HALFRATE_MAX_REQUEST_BYTES)",
                     source=str(path),
                     line=line_no,
                 )

@@ -15,11 +15,12 @@ from halfrate.sandbox.anthropic.batches_routes import message_batches_router, ro
 from halfrate.sandbox.anthropic.messages_routes import messages_router
 from halfrate.sandbox.anthropic.wire import AnthropicError, is_anthropic_path
 from halfrate.sandbox.anthropic.wire import error_body as anthropic_error_body
+from halfrate.sandbox.body_limits import BodyTooLarge
 from halfrate.sandbox.common.batching import WINDOW_SECONDS
 from halfrate.sandbox.common.responses import json_response
 from halfrate.sandbox.faults.gate import FaultGate
 from halfrate.sandbox.faults.spec import Faults
-from halfrate.sandbox.middleware import SandboxMiddleware
+from halfrate.sandbox.middleware import SandboxMiddleware, too_large_body
 from halfrate.sandbox.openai import fault_answers as openai_faults
 from halfrate.sandbox.openai.batches_routes import batches_router
 from halfrate.sandbox.openai.files_routes import files_router
@@ -47,6 +48,12 @@ def _api_error(_: Request, exc: Exception) -> Response:
 def _anthropic_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AnthropicError)
     return json_response(exc.body(_request_id(request)), exc.status, exc.headers)
+
+
+def _too_large(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BodyTooLarge)
+    anthropic = is_anthropic_path(request.url.path)
+    return json_response(too_large_body(anthropic, exc.limit, _request_id(request)), 413)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
@@ -135,6 +142,7 @@ def create_app(
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(AnthropicError, _anthropic_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(BodyTooLarge, _too_large)
     app.add_exception_handler(RequestValidationError, _validation_error)
     if any(state.dice.http_kinds.values()):
         # Inside SandboxMiddleware (added later, so outermost): keys are checked first.

@@ -16,6 +16,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from halfrate.sandbox.anthropic.checks import check_version
 from halfrate.sandbox.anthropic.wire import AnthropicError, is_anthropic_path, new_request_id
 from halfrate.sandbox.anthropic.wire import error_body as anthropic_error_body
+from halfrate.sandbox.body_limits import (
+    BodyTooLarge,
+    body_limit,
+    counting_receive,
+    declared_length,
+    too_large_message,
+)
 from halfrate.sandbox.common.responses import send_json
 from halfrate.sandbox.openai.wire import error_body
 
@@ -51,6 +58,14 @@ def anthropic_refusal(scope: Scope) -> AnthropicError | None:
     except AnthropicError as exc:
         return exc
     return None
+
+
+def too_large_body(anthropic: bool, limit: int, request_id: str) -> dict[str, object]:
+    """The 413 each provider answers a body over its limit with (``request_too_large``)."""
+    message = too_large_message(limit)
+    if anthropic:
+        return anthropic_error_body("request_too_large", message, request_id)
+    return error_body(message, code="request_too_large")
 
 
 class SandboxMiddleware:
@@ -90,8 +105,16 @@ class SandboxMiddleware:
         elif (path == "/v1" or path.startswith("/v1/")) and not has_bearer(scope):
             await send_json(send_marked, 401, error_body(MISSING_BEARER))
             return
+        limit = body_limit(scope["method"], path)
+        declared = declared_length(scope)
+        if declared is not None and declared > limit:  # refused before a byte of it is read
+            await send_json(send_marked, 413, too_large_body(anthropic, limit, request_id))
+            return
         try:
-            await self.app(scope, receive, send_marked)
+            await self.app(scope, counting_receive(receive, limit), send_marked)
+        except BodyTooLarge as exc:  # a body without a length that streamed past the limit
+            if not started:
+                await send_json(send_marked, 413, too_large_body(anthropic, exc.limit, request_id))
         except Exception:
             log.exception("sandbox error on %s %s", scope.get("method"), path)
             if not started:

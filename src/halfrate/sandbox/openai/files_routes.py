@@ -12,6 +12,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from halfrate.sandbox.body_limits import BodyTooLarge
 from halfrate.sandbox.common.responses import bytes_response, json_response
 from halfrate.sandbox.openai.httpio import query_int, query_str
 from halfrate.sandbox.openai.wire import ApiError
@@ -75,6 +76,8 @@ def files_router(state: SandboxState) -> APIRouter:
     async def upload(request: Request) -> Response:
         try:
             form = await request.form()
+        except BodyTooLarge:
+            raise  # answered 413 by the middleware
         except Exception as exc:  # a body that is not valid multipart (or url-encoded) form data
             raise ApiError(400, f"Could not parse the multipart form: {exc}") from None
         try:
