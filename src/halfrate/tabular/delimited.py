@@ -49,17 +49,25 @@ def dialect_of(file: Path, default_delimiter: str) -> Dialect:
             head = handle.read(SNIFF_BYTES)
     except OSError as exc:
         raise InputError(f"{file}: cannot read it: {exc.strerror or exc}") from None
+    utf8 = None
     if head.startswith(codecs.BOM_UTF8):
         encoding = "utf-8-sig"
     elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
         encoding = "utf-16"
     else:
-        encoding = "utf-8" if _decodes(file, "utf-8") is None else "cp1252"
-    bad_line = _decodes(file, encoding)
-    if bad_line is not None:
+        utf8 = _scan(file, "utf-8")
+        encoding = "utf-8" if utf8.bad_line is None else "cp1252"
+    found = utf8 if utf8 is not None and encoding == "utf-8" else _scan(file, encoding)
+    if found.bad_line is not None:
         raise InputError(
-            f"{file}, line {bad_line}: not UTF-8, UTF-16 or Windows-1252 text (save the file "
-            "as CSV UTF-8)"
+            f"{file}, line {found.bad_line}: not UTF-8, UTF-16 or Windows-1252 text (save the "
+            "file as CSV UTF-8)"
+        )
+    if found.nul_line is not None:
+        raise InputError(
+            f"{file}, line {found.nul_line}: a NUL character, which text never holds (is it a "
+            "UTF-16 file without its byte-order mark, or not a table at all? save it as CSV "
+            "UTF-8)"
         )
     first = head.decode(encoding, errors="replace").split("\n", 1)
     newline = "\r\n" if first[0].endswith("\r") else "\n"
@@ -91,22 +99,30 @@ def write_rows(path: Path, dialect: Dialect, rows: Iterable[list[Any]]) -> None:
             writer.writerow([inert(cell if isinstance(cell, str) else str(cell)) for cell in row])
 
 
-def _decodes(file: Path, encoding: str) -> int | None:
-    """None when the whole file decodes as ``encoding``, else the line where it stops."""
+@dataclass(frozen=True)
+class _Scan:
+    bad_line: int | None  # the first line the encoding cannot read
+    nul_line: int | None  # the first line with a NUL character
+
+
+def _scan(file: Path, encoding: str) -> _Scan:
+    """Decode the whole file as ``encoding``, in chunks: where it stops, and the first NUL."""
     decoder = codecs.getincrementaldecoder(encoding)()
-    line = 1
+    line, nul_line = 1, None
     with file.open("rb") as handle:
         while chunk := handle.read(CHUNK_BYTES):
             try:
-                decoder.decode(chunk)
+                text = decoder.decode(chunk)
             except UnicodeDecodeError as exc:
-                return line + chunk[: exc.start].count(b"\n")
-            line += chunk.count(b"\n")
+                return _Scan(line + chunk[: exc.start].count(b"\n"), nul_line)
+            if nul_line is None and "\0" in text:
+                nul_line = line + text[: text.index("\0")].count("\n")
+            line += text.count("\n")
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
-            return line
-    return None
+            return _Scan(line, nul_line)
+    return _Scan(None, nul_line)
 
 
 def _delimiter(first_line: str, default: str) -> str:
