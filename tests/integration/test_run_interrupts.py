@@ -1,6 +1,8 @@
 """`halfrate run` interrupted in a real process, again and again: it exits 130 (Ctrl-C) or 143
 (SIGTERM) saying the job goes on, never touches an answers file it has not finished, and the
-same command continues until every row is answered once and paid once."""
+same command continues until every row is answered once and paid once. Killed outright
+(SIGKILL) at any moment, writing the answers included, it leaves the earlier answers or the
+finished ones, never a part of a file, and the same command finishes."""
 
 from __future__ import annotations
 
@@ -21,6 +23,38 @@ from halfrate.sandbox import SandboxServer
 ROWS = 120
 PROMPT = "Sort: {text}"
 EARLIER = "answers of an earlier run, kept until a run has finished\n"
+
+
+def write_table(path: Path) -> None:
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "text"])
+        writer.writerows([str(n), f"ticket number {n}"] for n in range(1, ROWS + 1))
+
+
+def run_env(sandbox: SandboxServer) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "OPENAI_BASE_URL": sandbox.base_url,
+        "OPENAI_API_KEY": "sandbox-run",
+        "HALFRATE_OPENAI_MAX_BATCH_LINES": "30",
+        "HALFRATE_POLL_INITIAL_SECONDS": "0.1",
+        "HALFRATE_POLL_MAX_SECONDS": "0.3",
+        "HALFRATE_WORKER_IDLE_SECONDS": "0.1",
+    }
+
+
+def assert_answered_once(answers: Path, sandbox: SandboxServer, seed: int) -> None:
+    with answers.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["id"] for r in rows] == [str(n) for n in range(1, ROWS + 1)]
+    assert {r["status"] for r in rows} == {"succeeded"}
+    assert all(f"ticket number {r['id']}" in r["answer"] for r in rows)
+    # Every row paid once at the sandbox, however often the run was interrupted.
+    charged = [e for e in sandbox.app.state.sandbox.ledger.entries() if e["charged"]]
+    assert len(charged) == ROWS, (seed, len(charged))
+    assert len({e["custom_id"] for e in charged}) == ROWS, seed
 
 
 def start_run(path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -55,10 +89,7 @@ def test_interrupts_never_clobber_answers_and_the_same_command_finishes_paying_o
     tmp_path: Path, isolated_env: Path
 ) -> None:
     path = tmp_path / "tickets.csv"
-    with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "text"])
-        writer.writerows([str(n), f"ticket number {n}"] for n in range(1, ROWS + 1))
+    write_table(path)
     with halfrate.connect() as hr:
         answers = hr.plan_table(path, PROMPT).default_output()
     answers.write_text(EARLIER, encoding="utf-8")  # what an earlier, finished run wrote
@@ -68,16 +99,7 @@ def test_interrupts_never_clobber_answers_and_the_same_command_finishes_paying_o
     codes = []
     # Batches take long enough that every signal finds the run waiting for them.
     with SandboxServer(latency=10.0) as sandbox:
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "OPENAI_BASE_URL": sandbox.base_url,
-            "OPENAI_API_KEY": "sandbox-run",
-            "HALFRATE_OPENAI_MAX_BATCH_LINES": "30",
-            "HALFRATE_POLL_INITIAL_SECONDS": "0.1",
-            "HALFRATE_POLL_MAX_SECONDS": "0.3",
-            "HALFRATE_WORKER_IDLE_SECONDS": "0.1",
-        }
+        env = run_env(sandbox)
         for attempt in range(4):
             proc = start_run(path, env)
             if attempt % 2 == 0:
@@ -107,13 +129,40 @@ def test_interrupts_never_clobber_answers_and_the_same_command_finishes_paying_o
         final = start_run(path, env)
         _out, err = final.communicate(timeout=180)
         assert final.returncode == 0, (seed, err)
-        with answers.open(encoding="utf-8", newline="") as handle:
-            rows = list(csv.DictReader(handle))
-        assert [r["id"] for r in rows] == [str(n) for n in range(1, ROWS + 1)]
-        assert {r["status"] for r in rows} == {"succeeded"}
-        assert all(f"ticket number {r['id']}" in r["answer"] for r in rows)
-        # Every row paid once at the sandbox, however often the run was interrupted.
-        charged = [e for e in sandbox.app.state.sandbox.ledger.entries() if e["charged"]]
-        assert len(charged) == ROWS, (seed, len(charged))
-        assert len({e["custom_id"] for e in charged}) == ROWS, seed
+        assert_answered_once(answers, sandbox, seed)
     print(f"\ninterrupts (seed {seed}): exit codes {codes}, then 0")
+
+
+@pytest.mark.timeout(300)
+def test_sigkill_at_any_moment_leaves_a_whole_answers_file_and_the_same_command_finishes(
+    tmp_path: Path, isolated_env: Path
+) -> None:
+    path = tmp_path / "tickets.csv"
+    write_table(path)
+    with halfrate.connect() as hr:
+        answers = hr.plan_table(path, PROMPT).default_output()
+    answers.write_text(EARLIER, encoding="utf-8")
+    seed = int(os.environ.get("TEST_INTERRUPT_SEED", random.randrange(1_000_000)))
+    dice = random.Random(seed)
+    moments = []
+    # A whole run takes a few seconds here: the kills fall in start-up, submit, the waits for
+    # batches, and (once the batches are done) the writing of the answers.
+    with SandboxServer(latency=1.5) as sandbox:
+        env = run_env(sandbox)
+        for _ in range(5):
+            proc = start_run(path, env)
+            moment = dice.uniform(0.3, 6.0)
+            try:
+                proc.wait(timeout=moment)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=60)
+            moments.append((round(moment, 1), proc.returncode))
+            # The earlier answers as they were, or the finished ones whole: never a part.
+            assert answers.read_text(encoding="utf-8") == EARLIER or finished(answers), seed
+        final = start_run(path, env)
+        _out, err = final.communicate(timeout=180)
+        assert final.returncode == 0, (seed, err)
+        assert_answered_once(answers, sandbox, seed)
+        assert not list(tmp_path.glob(".*.partial"))  # what the kills left, cleaned up
+    print(f"\nSIGKILLs (seed {seed}): (moment, exit code) {moments}, then 0")
