@@ -208,7 +208,7 @@ def test_kill_nine_many_times_with_faults_loses_nothing_and_pays_once(
             succeeded_ids = set(
                 conn.execute(sa.text("SELECT id FROM requests WHERE state = 'succeeded'")).scalars()
             )
-            by_lane = dict(
+            by_lane: dict[str, int] = dict(
                 conn.execute(
                     sa.text(
                         "SELECT lane, count(*) FROM attempts WHERE outcome = 'succeeded' "
