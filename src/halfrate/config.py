@@ -77,6 +77,16 @@ class Settings(BaseSettings):
             "dies frees its work after this long)"
         ),
     )
+    create_settle_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=3600,
+        description=(
+            "after a batch create whose answer never came, how much longer than the provider "
+            "timeout to wait for the batch to show in the provider's list before creating it "
+            "again (a provider may still be handling a create its client gave up on)"
+        ),
+    )
     provider_timeout_seconds: float = Field(
         default=120.0,
         gt=0,

@@ -64,7 +64,7 @@ fallback = "batch"
 name = "Everything else in batches"
 lane = "batch"
 """
-CHAOS_SECONDS = 30.0
+CHAOS_SECONDS = 20.0
 SETTLE_SECONDS = 100.0
 FAULTS = ",".join(
     [

@@ -201,6 +201,9 @@ def test_each_fault_kind_alone_has_its_expected_outcome(
             anthropic_max_batch_lines=10,
             max_attempts=20,
             provider_timeout_seconds=0.5,
+            # A create the sandbox was still handling shows in its list within milliseconds:
+            # 3 s rather than 10 to wait for it keeps these tests quick.
+            create_settle_seconds=3.0,
             lease_seconds=5,
         )
         try:

@@ -107,6 +107,10 @@ def main(argv: list[str] | None = None) -> None:
     except Terminated:
         _fail("terminated", debug, code=143)
     except Exception as exc:
+        if _SIGTERM_CAME.is_set():
+            # A library caught Terminated and raised its own error instead (pydantic wraps an
+            # exception raised while it builds a validator): the command was still terminated.
+            _fail("terminated", debug, code=143)
         _fail(
             f"unexpected {type(exc).__name__}: {logs.redact(str(exc))} "
             "(set HALFRATE_DEBUG=1 for the traceback)",
@@ -121,17 +125,22 @@ class Terminated(BaseException):
     """SIGTERM came: raised where the command is, so it ends like Ctrl-C ends it."""
 
 
+_SIGTERM_CAME = threading.Event()
+
+
 def _on_sigterm() -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
     def terminated(_signum: int, _frame: FrameType | None) -> None:
+        _SIGTERM_CAME.set()
         raise Terminated
 
     previous = signal.signal(signal.SIGTERM, terminated)
 
     def restore() -> None:
         signal.signal(signal.SIGTERM, previous)
+        _SIGTERM_CAME.clear()
 
     return restore
 

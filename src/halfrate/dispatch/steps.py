@@ -43,10 +43,6 @@ INGEST_CHUNK_LINES = 25_000
 INGEST_CHUNK_BYTES = 12_000_000
 # How far back to look for a batch whose create may have reached the provider before a crash.
 RECONCILE_SLACK_SECONDS = 600.0
-# After a create whose answer never came, how much longer than the provider timeout to wait
-# for the batch to show in the provider's list before creating it again: a provider (or the
-# sandbox on a loaded machine) may still be handling a create its client gave up on.
-CREATE_SETTLE_MARGIN_SECONDS = 10.0
 # A lease value no batch holds (next_poll_at is a time): a worker that lost its lease asks the
 # store to start a create on it, and is refused.
 LOST_LEASE = -1.0
@@ -75,7 +71,7 @@ class StepContext:
     def create_settle_seconds(self) -> float:
         """How long after a create was sent its answer can still come (the provider timeout),
         with a margin for a provider that is slow to show a new batch in its list."""
-        return self.settings.provider_timeout_seconds + CREATE_SETTLE_MARGIN_SECONDS
+        return self.settings.provider_timeout_seconds + self.settings.create_settle_seconds
 
     @property
     def retry_policy(self) -> RetryPolicy:
