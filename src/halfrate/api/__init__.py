@@ -16,7 +16,21 @@ from halfrate.api.worker_process import WorkerProcess
 from halfrate.calling import CallAnswer
 from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
 from halfrate.ledger.estimate import Estimate, ModelEstimate
-from halfrate.ledger.report import GROUP_NAMES, Comparison, Line, Missed, Percentiles, Report
+from halfrate.ledger.report import (
+    GROUP_NAMES,
+    Comparison,
+    LaneLine,
+    Line,
+    Missed,
+    Percentiles,
+    Report,
+)
+from halfrate.ledger.report_json import (
+    comparison_json,
+    report_json,
+    write_lanes_csv,
+    write_report_csv,
+)
 from halfrate.routing.explain import Explained
 from halfrate.store.accounts import OwnedJob
 from halfrate.store.reads import Progress, RetryWait
@@ -35,6 +49,7 @@ __all__ = [
     "Estimate",
     "Explained",
     "Halfrate",
+    "LaneLine",
     "Line",
     "Missed",
     "ModelEstimate",
@@ -51,8 +66,12 @@ __all__ = [
     "Worker",
     "WorkerProcess",
     "WorkerSummary",
+    "comparison_json",
     "connect",
     "explain",
     "format_for",
     "is_rerun_name",
+    "report_json",
+    "write_lanes_csv",
+    "write_report_csv",
 ]

@@ -8,7 +8,13 @@ from typing import Annotated
 import orjson
 import typer
 
-from halfrate.api import GROUP_NAMES, connect
+from halfrate.api import (
+    GROUP_NAMES,
+    comparison_json,
+    connect,
+    report_json,
+    write_report_csv,
+)
 from halfrate.cli.console import stdout_console
 from halfrate.cli.views import report as view
 from halfrate.errors import InputError
@@ -56,16 +62,16 @@ def report(
                 compare_at, since=since, until=until, feature=feature, team=team, flag="--"
             )
             if fmt == "json":
-                print(orjson.dumps(view.comparison_json(compared, feature)).decode())
+                print(orjson.dumps(comparison_json(compared, feature)).decode())
             else:
                 for line in view.comparison_lines(compared, feature):
                     out.print(line)
             return
         made = hr.report(by, since=since, until=until, feature=feature, team=team, flag="--")
     if fmt == "json":
-        print(orjson.dumps(view.as_json(made), option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(report_json(made), option=orjson.OPT_INDENT_2).decode())
     elif fmt == "csv":
-        view.write_csv(made, sys.stdout)
+        write_report_csv(made, sys.stdout)
     else:
         out.print(view.table(made, out.width if out.is_terminal else None))
         if out.is_terminal and out.width < view.WIDTH_FOR_TOKENS:

@@ -141,9 +141,20 @@ class Report:
     scope: Scope
     lines: list[Line]
     total: Line
+    # Each group's line split by lane (charts stack spend by lane), in the order of ``lines``.
+    lanes: list[LaneLine]
     missed: Missed
     kpis: Kpis
     generated_at: float
+
+
+@dataclass(frozen=True)
+class LaneLine:
+    """One group's sums in one lane."""
+
+    key: str
+    lane: str
+    line: Line
 
 
 @dataclass(frozen=True)
@@ -175,12 +186,17 @@ class ReportMaker:
         lanes = list(_fold(grouped, lambda s: s.lane).values())
         ordered = sorted(per_key.values(), key=lambda s: (-s.cost_nano, s.key is None, str(s.key)))
         lines = [Line.of(_label(by, sums.key), sums) for sums in ordered]
+        order = {sums.key: index for index, sums in enumerate(ordered)}
+        split = sorted(grouped, key=lambda s: (order[s.key], str(s.lane)))
         total = _total(grouped)
         return Report(
             by=by,
             scope=scope,
             lines=lines,
             total=Line.of("total", total),
+            lanes=[
+                LaneLine(_label(by, s.key), str(s.lane), Line.of(str(s.lane), s)) for s in split
+            ],
             missed=self.missed(scope, edges),
             kpis=self._kpis(scope, total, lanes, edges),
             generated_at=now,

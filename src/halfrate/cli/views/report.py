@@ -4,27 +4,12 @@ a cent), exact decimal strings in JSON and CSV."""
 
 from __future__ import annotations
 
-import csv
 from datetime import UTC, datetime
-from typing import Any, TextIO
 
 from rich.table import Table
 
-from halfrate.api import Comparison, Line, Missed, Percentiles, Report
-from halfrate.money import exact, money, share
-
-COLUMNS = (
-    "requests",
-    "attempts",
-    "input_tokens",
-    "cached_tokens",
-    "output_tokens",
-    "spend_usd",
-    "realtime_usd",
-    "saved_usd",
-    "saved_pct",
-    "unpriced",
-)
+from halfrate.api import Comparison, Missed, Percentiles, Report
+from halfrate.money import money, share
 
 
 def seconds(value: float | None) -> str:
@@ -141,72 +126,6 @@ def _percentiles(p: Percentiles, noun: str = "") -> str:
     return f"p50 {seconds(p.p50)}, p95 {seconds(p.p95)}{counted}"
 
 
-def as_json(report: Report) -> dict[str, Any]:
-    k = report.kpis
-    return {
-        "by": report.by,
-        "since": report.scope.since,
-        "until": report.scope.until,
-        "feature": report.scope.feature,
-        "team": report.scope.team,
-        "generated_at": report.generated_at,
-        "rows": [_line_json(line) for line in report.lines],
-        "total": _line_json(report.total),
-        "missed_savings": {
-            "attempts": report.missed.attempts,
-            "spend_usd": exact(report.missed.spend),
-            "batch_usd": exact(report.missed.batch),
-            "amount_usd": exact(report.missed.amount),
-            "unpriced": report.missed.unpriced,
-            "estimated": report.missed.estimated,
-        },
-        "kpis": {
-            "batch_share": k.batch_share,
-            "cache_hit_rate": k.cache_hit_rate,
-            "saved_by_dedup_usd": exact(k.saved_by_dedup),
-            "dedup_answers": k.dedup_answers,
-            "saved_by_response_cache_usd": exact(k.saved_by_response_cache),
-            "response_cache_answers": k.response_cache_answers,
-            "batch_turnaround_seconds": _percentiles_json(k.batch_turnaround),
-            "ttft_seconds": _percentiles_json(k.ttft),
-            "tibt_seconds": _percentiles_json(k.tibt),
-            "queue_wait_seconds": _percentiles_json(k.queue_wait),
-        },
-    }
-
-
-def _line_json(line: Line) -> dict[str, Any]:
-    return {"key": line.key, **_line_values(line)}
-
-
-def _line_values(line: Line) -> dict[str, Any]:
-    return {
-        "requests": line.requests,
-        "attempts": line.attempts,
-        "input_tokens": line.input_tokens,
-        "cached_tokens": line.cached_tokens,
-        "output_tokens": line.output_tokens,
-        "spend_usd": exact(line.spend),
-        "realtime_usd": exact(line.realtime),
-        "saved_usd": exact(line.saved),
-        "saved_pct": None if line.saved_share is None else round(line.saved_share * 100, 2),
-        "unpriced": line.unpriced,
-    }
-
-
-def _percentiles_json(p: Percentiles) -> dict[str, Any]:
-    return {"count": p.count, "p50": p.p50, "p95": p.p95}
-
-
-def write_csv(report: Report, out: TextIO) -> None:
-    """One row per group and a last ``total`` row; the KPIs are in the JSON form."""
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([report.by, *COLUMNS])
-    for line in [*report.lines, report.total]:
-        values = _line_values(line)
-        writer.writerow([line.key, *(values[c] for c in COLUMNS)])
-
-
 def comparison_lines(c: Comparison, feature: str | None) -> list[str]:
     who = f"feature {feature}" if feature else "everything"
     lines = [f"{who}, before and after {when(c.at)}"]
@@ -232,20 +151,3 @@ def comparison_lines(c: Comparison, feature: str | None) -> list[str]:
             + (f"{float(change):+.1%}" if change is not None else "n/a (nothing spent before)")
         )
     return lines
-
-
-def comparison_json(c: Comparison, feature: str | None) -> dict[str, Any]:
-    return {
-        "feature": feature,
-        "at": c.at,
-        "before": {
-            **_line_values(c.before),
-            "days": c.before_days,
-            "batch_share": c.before_batch_share,
-        },
-        "after": {
-            **_line_values(c.after),
-            "days": c.after_days,
-            "batch_share": c.after_batch_share,
-        },
-    }
