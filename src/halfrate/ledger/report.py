@@ -184,7 +184,12 @@ class ReportMaker:
         grouped = self.store.ledger.grouped(by, scope, edges)
         per_key = _fold(grouped, lambda s: s.key)
         lanes = list(_fold(grouped, lambda s: s.lane).values())
-        ordered = sorted(per_key.values(), key=lambda s: (-s.cost_nano, s.key is None, str(s.key)))
+        if by == "day":  # days in the order of the calendar; other groups by spend, most first
+            ordered = sorted(per_key.values(), key=lambda s: (s.key is None, s.key or 0))
+        else:
+            ordered = sorted(
+                per_key.values(), key=lambda s: (-s.cost_nano, s.key is None, str(s.key))
+            )
         lines = [Line.of(_label(by, sums.key), sums) for sums in ordered]
         order = {sums.key: index for index, sums in enumerate(ordered)}
         split = sorted(grouped, key=lambda s: (order[s.key], str(s.lane)))

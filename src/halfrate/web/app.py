@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from halfrate.api import Halfrate, WorkerProcess
-from halfrate.web import pages, routes_auth, routes_jobs, routes_wizard
+from halfrate.web import pages, routes_auth, routes_jobs, routes_spend, routes_wizard
 from halfrate.web.security import SignInLimiter
 from halfrate.web.state import SignInRequired, WebState
 from halfrate.web.uploads import Uploads
@@ -73,6 +73,7 @@ def create_app(
     app.include_router(routes_auth.router)
     app.include_router(routes_wizard.router)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_spend.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: object) -> Response:

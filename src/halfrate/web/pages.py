@@ -3,6 +3,7 @@ column name and file name is text on the page), and the helpers templates share.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -12,12 +13,16 @@ from fastapi.responses import HTMLResponse
 from jinja2 import Environment, FileSystemLoader
 from markupsafe import escape as _escape
 
-from halfrate.money import money
+from halfrate.money import money, share
 from halfrate.web.state import csrf_token
 
 TEMPLATES = Path(__file__).parent / "templates"
 _ENV = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True, auto_reload=False)
 _ENV.filters["money"] = money
+# Report figures arrive as report_json has them: dollars as exact decimal strings.
+_ENV.filters["usd"] = lambda text: money(Decimal(text))
+_ENV.filters["share"] = share
+_ENV.filters["seconds"] = lambda value: "n/a" if value is None else f"{value:,.2f} s"
 
 
 def escape(text: str) -> str:

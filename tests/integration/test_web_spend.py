@@ -1,0 +1,182 @@
+"""The spend page over a store seeded with several teams, features, lanes and days: its figures
+are those of `halfrate report --format json` for the same period and team, exactly; a member
+sees their team's spend only; each chart's table downloads as the report's CSV; a period with
+no spend says so; a bad date is one clear message."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+import halfrate
+from halfrate.api import Halfrate
+from halfrate.store import Store
+from tests.integration.test_cli import run
+from tests.integration.test_report import SEEDS, seed
+from tests.integration.test_web import PASSWORD, client, sign_in
+
+NOVEMBER = {"period": "dates", "start": "2026-11-01", "end": "2026-11-30"}
+FIGURE = re.compile(r'data-figure="([a-z_]+)" data-usd="([0-9.-]+)"')
+ROW = re.compile(
+    r"<tr>\s*<td[^>]*>([^<]*)</td>(?:<td data-label=\"Lane\">([^<]*)</td>)?.*?"
+    r'data-usd="([0-9.-]+)"',
+    re.S,
+)
+
+
+@pytest.fixture
+def hr(isolated_env: Path, sqlite_url: str) -> Iterator[Halfrate]:
+    store = Store.open(sqlite_url)
+    seed(store, SEEDS)
+    store.ledger.rebuild_rollups()
+    store.close()
+    with halfrate.connect(database_url=sqlite_url) as connection:
+        connection.add_account("sam@example.com", PASSWORD, "support")
+        connection.add_account("ada@example.com", PASSWORD, "ops", admin=True)
+        yield connection
+
+
+def report(url: str, by: str, *extra: str) -> dict[str, Any]:
+    made = run(
+        "report",
+        "--by",
+        by,
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-30",
+        "--format",
+        "json",
+        *extra,
+        env={"HALFRATE_DATABASE_URL": url},
+    )
+    assert made.returncode == 0, made.stderr
+    answer: dict[str, Any] = json.loads(made.stdout)
+    return answer
+
+
+def page_of(web: TestClient, **asked: str) -> str:
+    answer = web.get("/spend", params=asked)
+    assert answer.status_code == 200, answer.text[:500]
+    return answer.text
+
+
+def tables(page: str) -> dict[str, list[tuple[str, str, str]]]:
+    """Each chart's table: (key, lane or "", spend) per row, as the page has them."""
+    found = {}
+    for name, body in re.findall(r'data-table="([a-z]+)">(.*?)</table>', page, re.S):
+        rows = ROW.findall(body.split("<tbody>", 1)[1])
+        found[name] = [(html.unescape(k), lane, spend) for k, lane, spend in rows]
+    return found
+
+
+def assert_agrees(page: str, url: str, *extra: str) -> None:
+    figures = dict(FIGURE.findall(page))
+    lanes = report(url, "lane", *extra)
+    assert figures["spend_usd"] == lanes["total"]["spend_usd"]
+    assert figures["realtime_usd"] == lanes["total"]["realtime_usd"]
+    assert figures["saved_usd"] == lanes["total"]["saved_usd"]
+    assert figures["saved_by_dedup_usd"] == lanes["kpis"]["saved_by_dedup_usd"]
+    assert figures["saved_by_response_cache_usd"] == lanes["kpis"]["saved_by_response_cache_usd"]
+    assert figures["missed_amount_usd"] == lanes["missed_savings"]["amount_usd"]
+    for row in lanes["rows"]:
+        if row["key"] in ("batch", "flex"):
+            assert figures[f"saved_by_{row['key']}"] == row["saved_usd"]
+    shown = tables(page)
+    for name, rows in shown.items():
+        made = report(url, name, *extra)
+        if name == "day":
+            expected = [(r["key"], r["lane"], r["spend_usd"]) for r in made["by_lane"]]
+        else:
+            expected = [(r["key"], "", r["spend_usd"]) for r in made["rows"]]
+        assert rows == expected, name
+
+
+def test_an_admin_sees_every_team_as_the_report_does(hr: Halfrate, sqlite_url: str) -> None:
+    web = client(hr)
+    sign_in(web, "ada@example.com")
+    page = page_of(web, **NOVEMBER)
+    assert set(tables(page)) == {"day", "feature", "team", "model"}
+    assert_agrees(page, sqlite_url)
+    assert "10.5500" in page  # the seeded total, as people read it
+    # One team, chosen by the admin.
+    page = page_of(web, **NOVEMBER, team="marketing")
+    assert set(tables(page)) == {"day", "feature", "model"}
+    assert_agrees(page, sqlite_url, "--team", "marketing")
+
+
+def test_a_member_sees_their_team_only(hr: Halfrate, sqlite_url: str) -> None:
+    web = client(hr)
+    sign_in(web, "sam@example.com")
+    page = page_of(web, **NOVEMBER, team="marketing")  # asking for another team changes nothing
+    assert "Every team" not in page
+    assert set(tables(page)) == {"day", "feature", "model"}
+    assert_agrees(page, sqlite_url, "--team", "support")
+    assert "digest" not in page  # marketing's feature
+    assert web.get("/spend.csv", params={"chart": "team", **NOVEMBER}).status_code == 404
+
+
+def test_each_table_downloads_as_the_report_csv(hr: Halfrate, sqlite_url: str) -> None:
+    web = client(hr)
+    sign_in(web, "ada@example.com")
+    answer = web.get("/spend.csv", params={"chart": "feature", **NOVEMBER})
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    assert "attachment" in answer.headers["content-disposition"]
+    made = run(
+        "report",
+        "--by",
+        "feature",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-11-30",
+        "--format",
+        "csv",
+        env={"HALFRATE_DATABASE_URL": sqlite_url},
+    )
+    assert answer.text == made.stdout
+    by_day = web.get("/spend.csv", params={"chart": "day", **NOVEMBER}).text.splitlines()
+    assert by_day[0].startswith("day,lane,requests,")
+    assert by_day[1].startswith("2026-11-02,")
+
+
+def test_a_period_without_spend_says_so(hr: Halfrate) -> None:
+    web = client(hr)
+    sign_in(web, "ada@example.com")
+    page = page_of(web, period="dates", start="2025-01-01", end="2025-01-31")
+    assert "No spend in this period" in page
+    assert "<canvas" not in page
+
+
+@pytest.mark.parametrize(
+    ("asked", "message"),
+    [
+        ({"period": "dates", "start": "", "end": "2026-11-30"}, "from: a date is needed"),
+        (
+            {"period": "dates", "start": "2026-13-01", "end": "2026-11-30"},
+            "from: &#39;2026-13-01&#39; is not a date",
+        ),
+        (
+            {"period": "dates", "start": "2026-11-30", "end": "2026-11-01"},
+            "to: 2026-11-01 is before from",
+        ),
+        ({"period": "<script>"}, "period: &#39;&lt;script&gt;&#39; is not one of"),
+    ],
+)
+def test_a_bad_period_is_one_clear_message(
+    hr: Halfrate, asked: dict[str, str], message: str
+) -> None:
+    web = client(hr)
+    sign_in(web, "ada@example.com")
+    answer = web.get("/spend", params=asked)
+    assert answer.status_code == 400
+    assert message in answer.text
+    assert "<script>" not in answer.text.split("<main", 1)[1]
