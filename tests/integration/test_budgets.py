@@ -1,9 +1,13 @@
-"""Monthly budgets per feature and team: a job whose estimate would cross the cap is refused with
-what is spent, reserved and needed, and nothing is stored; reservations count until the job
-ends and then settle to what it really cost; two submissions at once never both slip under."""
+"""Monthly budgets per feature and team, kept in the store: a job whose estimate would cross the
+cap is refused with what is spent, reserved and needed, and nothing is stored; reservations
+count until the job ends and then settle to what it really cost; two submissions at once never
+both slip under; a cap changed while a job is submitted counts as it is then; `halfrate budget`
+sets, lists and removes caps, each change in the audit log; a config file's old [budgets] table
+is refused with the commands that move it."""
 
 from __future__ import annotations
 
+import json
 import threading
 from pathlib import Path
 
@@ -12,7 +16,7 @@ import sqlalchemy as sa
 
 import halfrate
 from halfrate.errors import BudgetExceeded
-from halfrate.pricing.budgets import read_budgets
+from halfrate.records import Budget
 from halfrate.sandbox import SandboxServer
 from halfrate.store.budgets import standing
 from tests.helpers import chat_line, write_jsonl
@@ -26,11 +30,11 @@ def job_file(tmp_path: Path, name: str) -> Path:
     return write_jsonl(tmp_path / f"{name}.jsonl", lines)
 
 
-def configure(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cap: float) -> Path:
-    config = tmp_path / "config.toml"
-    config.write_text(f"[budgets.feature]\ntriage = {cap}\n\n[budgets.team]\nops = 1000\n")
-    monkeypatch.setenv("HALFRATE_CONFIG", str(config))
-    return config
+def configure(database_url: str, cap: float) -> Budget:
+    with halfrate.connect(database_url) as hr:
+        _, budget = hr.set_budget("feature", "triage", cap)
+        hr.set_budget("team", "ops", 1000)
+        return budget
 
 
 def needed(database_url: str, path: Path) -> float:
@@ -52,7 +56,7 @@ def test_a_job_over_the_cap_is_refused_and_nothing_is_stored(
 ) -> None:
     path = job_file(tmp_path, "a")
     need = needed(database_url, path)
-    configure(tmp_path, monkeypatch, need / 2)
+    configure(database_url, need / 2)
     with halfrate.connect(database_url) as hr, pytest.raises(BudgetExceeded) as refused:
         hr.submit_file(path, job="a", feature="triage")
     message = str(refused.value)
@@ -70,8 +74,7 @@ def test_reservations_count_until_the_job_ends_then_settle(
 ) -> None:
     first, second = job_file(tmp_path, "a"), job_file(tmp_path, "b")
     need = needed(database_url, first)
-    config = configure(tmp_path, monkeypatch, need * 1.95)  # one job, not two at once
-    budget = read_budgets(config).applying("triage", None)[0]
+    budget = configure(database_url, need * 1.95)  # one job, not two at once
     with SandboxServer(latency=0.2) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sandbox-budget")
@@ -103,7 +106,7 @@ def test_two_submissions_at_once_do_not_both_slip_under(
 ) -> None:
     files = [job_file(tmp_path, name) for name in ("a", "b", "c", "d")]
     need = needed(database_url, files[0])
-    configure(tmp_path, monkeypatch, need * 1.5)  # room for one job, not two
+    configure(database_url, need * 1.5)  # room for one job, not two
     start = threading.Barrier(len(files))
     outcomes: list[str] = []
 
@@ -126,18 +129,66 @@ def test_two_submissions_at_once_do_not_both_slip_under(
     assert count(database_url, "reservations") == 1
 
 
+def test_a_config_budgets_table_is_refused_with_the_commands_that_move_it(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[budgets.feature]\n"ticket-triage" = 50\n\n[budgets.team]\nops = 1000\n')
+    env = {"HALFRATE_HOME": str(tmp_path / "home"), "HALFRATE_CONFIG": str(config)}
+    assert_one_line_error(
+        run("submit", str(job_file(tmp_path, "a")), env=env),
+        "budgets are kept in the store now",
+        "halfrate budget set feature ticket-triage 50",
+        "halfrate budget set team ops 1000",
+    )
+
+
+def test_budget_commands_set_list_and_remove_with_an_audit_trail(
+    tmp_path: Path, isolated_env: Path
+) -> None:
+    assert run("budget", "set", "team", "support", "200").returncode == 0
+    changed = run("budget", "set", "team", "support", "$250.50")
+    assert changed.returncode == 0
+    assert "$200.00 to $250.50" in changed.stdout
+    assert run("budget", "set", "feature", "triage", "50").returncode == 0
+    listed = run("budget", "list")
+    assert listed.returncode == 0
+    assert "team     support" in listed.stdout
+    assert "$250.50" in listed.stdout
+    as_json = run("budget", "list", "--json")
+    caps = {(c["kind"], c["name"]): c for c in json.loads(as_json.stdout)}
+    assert caps[("team", "support")]["cap_usd"] == "250.500000000"
+    assert caps[("feature", "triage")]["left_usd"] == "50.000000000"
+    assert run("budget", "remove", "feature", "triage").returncode == 0
+    assert_one_line_error(run("budget", "remove", "feature", "triage"), "no budget on feature")
+    with halfrate.connect() as hr:
+        actions = [(e.action, e.target) for e in hr.audit_log()]
+    assert actions == [
+        ("budget.remove", "feature 'triage'"),
+        ("budget.set", "feature 'triage'"),
+        ("budget.set", "team 'support'"),
+        ("budget.set", "team 'support'"),
+    ]
+
+
 @pytest.mark.parametrize(
-    ("text", "needle"),
+    ("args", "needle"),
     [
-        ("[budgets.project]\nx = 5\n", "[budgets.project] is not a kind of budget"),
-        ("[budgets.feature]\ntriage = -5\n", "is outside 0 to"),
-        ('[budgets.feature]\ntriage = "lots"\n', "must be a number of dollars a month"),
-        ("budgets = 5\n", "[budgets] must be a table"),
+        (("project", "x", "5"), "kind: 'project' is not one of feature, team"),
+        (("feature", "triage", "-5"), "cap: -5 is not a positive amount"),
+        (("feature", "triage", "0"), "cap: 0 is not a positive amount"),
+        (("feature", "triage", "lots"), "cap: 'lots' is not an amount of dollars"),
+        (("feature", "triage", "nan"), "cap: nan is not a positive amount"),
+        (("feature", "triage", "1e12"), "cap: 1e12 is not a positive amount up to"),
+        (("feature", " ", "5"), "name: a feature name is 1 to 200 characters"),
+        (("feature", "x" * 201, "5"), "name: a feature name is 1 to 200 characters"),
     ],
 )
-def test_bad_budget_tables_are_refused_at_start(tmp_path: Path, text: str, needle: str) -> None:
-    config = tmp_path / "config.toml"
-    config.write_text(text, encoding="utf-8")
-    env = {"HALFRATE_HOME": str(tmp_path / "home"), "HALFRATE_CONFIG": str(config)}
-    path = job_file(tmp_path, "a")
-    assert_one_line_error(run("submit", str(path), "--feature", "triage", env=env), needle)
+def test_bad_caps_are_refused_in_one_line(
+    isolated_env: Path, args: tuple[str, ...], needle: str
+) -> None:
+    # "--": an amount that starts with "-" is not taken for an option
+    assert_one_line_error(run("budget", "set", "--", *args), needle)
+    with halfrate.connect() as hr:
+        assert hr.budgets() == []
+        assert hr.audit_log() == []

@@ -33,6 +33,7 @@ from halfrate.ledger.report_json import (
 )
 from halfrate.routing.explain import Explained
 from halfrate.store.accounts import OwnedJob
+from halfrate.store.budget_caps import AuditEntry, CapStanding
 from halfrate.store.reads import Progress, RetryWait
 from halfrate.structured import AnswerShape
 from halfrate.table_job import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, TableOptions, TablePlan
@@ -44,7 +45,9 @@ __all__ = [
     "GROUP_NAMES",
     "Account",
     "AnswerShape",
+    "AuditEntry",
     "CallAnswer",
+    "CapStanding",
     "Comparison",
     "Estimate",
     "Explained",

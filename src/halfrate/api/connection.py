@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from halfrate.api.accounts import Accounts
+from halfrate.api.admin import Admin
 from halfrate.api.reading import Reading
 from halfrate.api.tables import Tables
 from halfrate.calling import CallAnswer, call_now, spec_of
@@ -25,7 +26,7 @@ from halfrate.intake.line_formats import OPENAI_BATCH_ENDPOINTS
 from halfrate.intake.submit import Submitter
 from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate
 from halfrate.models import CancelOutcome, RequestSpec, Result, SubmitOutcome
-from halfrate.pricing.budgets import Budgets, budgets_of
+from halfrate.pricing.budgets import refuse_config_budgets
 from halfrate.pricing.prices import PriceBook
 from halfrate.pricing.user_prices import user_prices_of
 from halfrate.providers.clients import Providers, build_providers
@@ -43,12 +44,12 @@ if TYPE_CHECKING:
     import openai
 
 
-class Halfrate(Reading, Tables, Accounts):
+class Halfrate(Reading, Tables, Accounts, Admin):
     """A connection to one halfrate store: submit work, call now, run workers, read results.
 
     Made by :func:`connect`. ``openai_client`` / ``anthropic_client``: SDK clients to use
-    instead of ones made from the SDKs' environment variables. ``policy``: the routing policy.
-    ``budgets``: monthly caps (``connect`` reads them from the config file). ``callbacks``:
+    instead of ones made from the SDKs' environment variables. ``policy``: the routing policy
+    (monthly budget caps are kept in the store: :meth:`set_budget`). ``callbacks``:
     functions by name, for sinks ``callback:NAME`` (delivered by the workers this object runs).
     """
 
@@ -58,7 +59,6 @@ class Halfrate(Reading, Tables, Accounts):
         store: Store,
         *,
         policy: Policy,
-        budgets: Budgets | None = None,
         openai_client: openai.OpenAI | None = None,
         anthropic_client: anthropic.Anthropic | None = None,
         callbacks: Mapping[str, Callable[[Result], None]] | None = None,
@@ -66,11 +66,10 @@ class Halfrate(Reading, Tables, Accounts):
         self.settings = settings
         self.store = store
         self.policy = policy
-        self.budgets = budgets or Budgets()
         self.openai_client = openai_client
         self.anthropic_client = anthropic_client
         self.callbacks = dict(callbacks or {})
-        self.submitter = Submitter(store, policy, self.budgets, self.max_line_bytes)
+        self.submitter = Submitter(store, policy, self.max_line_bytes)
         self._direct: Providers | None = None
         self._direct_lock = threading.Lock()
 
@@ -306,7 +305,7 @@ def connect(
     """Open (and migrate) the store; settings follow flag > env > file > default.
 
     The config file is read once: its ``[prices]`` table prices attempts (a bad entry is
-    refused now), its ``[budgets]`` cap what features and teams may spend.
+    refused now); a ``[budgets]`` table is refused (the caps are kept in the store).
     """
     resolved = load_settings(database_url=database_url, **settings)
     # The policy and the config before the store: a bad file should leave nothing behind.
@@ -314,12 +313,11 @@ def connect(
     path = config_file_path()
     config = read_config_file(path)
     prices = PriceBook(user_prices_of(config, path), str(path))
-    budgets = budgets_of(config, path)
+    refuse_config_budgets(config, path)
     return Halfrate(
         resolved,
         Store.open(resolved.resolved_database_url, prices=prices),
         policy=policy_read,
-        budgets=budgets,
         openai_client=openai_client,
         anthropic_client=anthropic_client,
         callbacks=callbacks,

@@ -6,7 +6,7 @@ which then answer in hundreds of milliseconds instead of tens. In a child proces
 share the store, which several workers share safely anyway (leases, docs/architecture.md).
 
 The child is started fresh (``spawn``: nothing of the parent's threads or connections is
-copied) with the parent's settings, routing policy, budgets and prices, so it works exactly as
+copied) with the parent's settings, routing policy and prices, so it works exactly as
 the parent would. It stops when asked, when its parent goes away, and is started again (after
 a pause that grows) if it dies.
 """
@@ -29,7 +29,6 @@ from halfrate.api.connection import Halfrate
 from halfrate.config import Settings
 from halfrate.dispatch import RunMode
 from halfrate.errors import HalfrateError
-from halfrate.pricing.budgets import Budgets
 from halfrate.pricing.prices import PriceBook
 from halfrate.routing.rules import Policy
 from halfrate.store import Store
@@ -51,7 +50,7 @@ class WorkerProcess:
         # Explicit SDK clients given to ``hr`` stay here: the child makes its own from the
         # settings and the environment, as `halfrate worker` would.
         verbose = logging.getLogger().getEffectiveLevel() <= logging.INFO
-        self._args = (hr.settings, hr.policy, hr.budgets, hr.store.prices, verbose)
+        self._args = (hr.settings, hr.policy, hr.store.prices, verbose)
         self._context = multiprocessing.get_context("spawn")
         # A pipe, not a shared Event, says "stop": a child that dies while waiting on an Event
         # leaves its lock held and the parent's set() waits forever. A pipe also tells the
@@ -127,7 +126,6 @@ class WorkerProcess:
 def _work(
     settings: Settings,
     policy: Policy,
-    budgets: Budgets,
     prices: PriceBook,
     verbose: bool,
     stop: Connection,
@@ -150,7 +148,7 @@ def _work(
     threading.Thread(target=watch_parent, name="halfrate-parent-watch", daemon=True).start()
     try:
         store = Store.open(settings.resolved_database_url, prices=prices)
-        with Halfrate(settings, store, policy=policy, budgets=budgets) as hr:
+        with Halfrate(settings, store, policy=policy) as hr:
             hr.run_worker(RunMode.FOREVER, stop=stopping)
     except HalfrateError as exc:
         # One line (keys masked by the log filter), not a traceback: the parent starts the

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from halfrate import logs
-from halfrate.cli import estimate, jobs, policy, report, run, sandbox, serve, users
+from halfrate.cli import budgets, estimate, jobs, policy, report, run, sandbox, serve, users
 from halfrate.cli.help_format import PlainHelpCommand
 from halfrate.config import describe_settings
 from halfrate.errors import HalfrateError
@@ -28,8 +28,8 @@ app = typer.Typer(
     + describe_settings().replace("\n", "\n\n")
     + "\n\nHALFRATE_POLICY  the routing policy file (default: built in; see `halfrate policy`)"
     + "\n\nHALFRATE_WEBHOOK_SECRET  signs webhook sink deliveries (default: unsigned)"
-    + '\n\nThe config file also holds [prices."MODEL"] (your own prices) and [budgets.feature]'
-    + " / [budgets.team] (monthly caps in dollars); see the README."
+    + '\n\nThe config file also holds [prices."MODEL"] (your own prices); monthly caps are set'
+    + " with `halfrate budget`; see the README."
     + "\n\nProviders use their SDKs' own variables: OPENAI_API_KEY, OPENAI_BASE_URL, "
     + "ANTHROPIC_API_KEY, ANTHROPIC_BASE_URL.",
     no_args_is_help=True,
@@ -71,6 +71,7 @@ app.command(cls=PlainHelpCommand)(report.report)
 app.command(cls=PlainHelpCommand)(estimate.estimate)
 app.command(cls=PlainHelpCommand)(serve.serve)
 app.add_typer(users.users_app, name="user")
+app.add_typer(budgets.budgets_app, name="budget")
 
 
 def main(argv: list[str] | None = None) -> None:

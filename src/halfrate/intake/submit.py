@@ -27,13 +27,12 @@ from halfrate.urgency import check_tags, checked_tag, deadline_of
 
 
 class Submitter:
-    """Stores submissions into ``store``, routed by ``policy``, within ``budgets``; no request
-    larger than ``max_line_bytes`` (what fits a provider batch) is accepted."""
+    """Stores submissions into ``store``, routed by ``policy``, within the monthly budgets the
+    store keeps; no request larger than ``max_line_bytes`` is accepted."""
 
-    def __init__(self, store: Store, policy: Policy, budgets: Budgets, max_line_bytes: int) -> None:
+    def __init__(self, store: Store, policy: Policy, max_line_bytes: int) -> None:
         self.store = store
         self.policy = policy
-        self.budgets = budgets
         self.max_line_bytes = max_line_bytes
 
     def sharing(self, now: datetime, *, dedup: bool = True, fresh: bool = False) -> Sharing:
@@ -98,10 +97,11 @@ class Submitter:
         requests in flight still share one); ``table_plan``: kept with the job."""
         router = Router(self.policy, now)
         reservation = None
-        if self.budgets.applying(urgency.feature, urgency.team):
+        budgets = Budgets.of(self.store.budget_caps.caps())
+        if budgets.applying(urgency.feature, urgency.team):
             # One more pass over the lines, only when a budget applies: their estimate.
             routed = (router.apply(line, urgency) for line in make_lines())
-            reservation = self.reservation(routed, urgency.feature, urgency.team, now)
+            reservation = self.reservation(routed, urgency.feature, urgency.team, now, budgets)
         return self.store.submissions.submit(
             job_name=checked_job_name(job),
             source=source,
@@ -142,7 +142,9 @@ class Submitter:
             lines=parsed,
             describe_line="request",
             sinks=sinks,
-            reservation=self.reservation(parsed, base.feature, base.team, now),
+            reservation=self.reservation(
+                parsed, base.feature, base.team, now, Budgets.of(self.store.budget_caps.caps())
+            ),
             sharing=self.sharing(now),
         )
 
@@ -184,14 +186,15 @@ class Submitter:
         feature: str | None,
         team: str | None,
         now: datetime,
+        budgets: Budgets,
     ) -> Reservation | None:
         """What the lines need of each monthly budget they count against; None when no budget
         applies."""
-        if not self.budgets:
+        if not budgets:
             return None
         needs: dict[Budget, int] = {}
         for line in lines:
-            applying = self.budgets.applying(line.feature or feature, line.team or team)
+            applying = budgets.applying(line.feature or feature, line.team or team)
             if not applying:
                 continue
             cost = line_cost(line, self.store.prices)

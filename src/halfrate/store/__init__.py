@@ -10,6 +10,7 @@ from halfrate.pricing.prices import PriceBook
 from halfrate.store.accounts import AccountQueries
 from halfrate.store.answers import AnswerQueries
 from halfrate.store.base import Database
+from halfrate.store.budget_caps import BudgetCapQueries
 from halfrate.store.calls import CallQueries
 from halfrate.store.cancels import CancelQueries
 from halfrate.store.deliveries import DeliveryQueries
@@ -40,6 +41,7 @@ class Store(Database):
         self.answers = AnswerQueries(self)
         self.table_runs = TableRunQueries(self)
         self.accounts = AccountQueries(self)
+        self.budget_caps = BudgetCapQueries(self)
 
     @classmethod
     def open(

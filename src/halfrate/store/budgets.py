@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from halfrate.models import OPEN_REQUEST_STATES
 from halfrate.pricing.budgets import month_of, refusal
 from halfrate.records import Budget, Reservation
+from halfrate.store.admin_tables import budget_caps
 from halfrate.store.rollup import DAY
 from halfrate.store.tables import attempts, ledger_days, requests, reservations
 
@@ -65,9 +66,19 @@ def reserve(conn: sa.Connection, job_id: str, reservation: Reservation) -> None:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(BUDGET_LOCK)))
     start, _ = month_of(reservation.at)
     for budget, needed in reservation.needs:
-        spent, reserved = standing(conn, budget, reservation.at)
-        if spent + reserved + needed > budget.monthly_nano:
-            raise refusal(budget, spent, reserved, needed)
+        # The cap as it is now, under the lock: an admin may have changed it since the
+        # submission read it.
+        cap = conn.execute(
+            sa.select(budget_caps.c.monthly_nano).where(
+                budget_caps.c.kind == budget.kind, budget_caps.c.name == budget.name
+            )
+        ).scalar()
+        if cap is None:
+            continue  # removed meanwhile: nothing to keep under
+        current = Budget(budget.kind, budget.name, int(cap))
+        spent, reserved = standing(conn, current, reservation.at)
+        if spent + reserved + needed > current.monthly_nano:
+            raise refusal(current, spent, reserved, needed)
     for budget, needed in reservation.needs:
         key = (
             reservations.c.job_id == job_id,

@@ -1,0 +1,44 @@
+"""budget caps and audit log: monthly caps kept in the store, and who changed what
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "budget_caps",
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("monthly_nano", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at", sa.Double(), nullable=False),
+        sa.Column("updated_by", sa.String(length=320), nullable=True),
+        sa.PrimaryKeyConstraint("kind", "name", name=op.f("pk_budget_caps")),
+    )
+    op.create_table(
+        "audit_log",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("at", sa.Double(), nullable=False),
+        sa.Column("actor", sa.String(length=320), nullable=True),
+        sa.Column("action", sa.String(length=40), nullable=False),
+        sa.Column("target", sa.String(length=400), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
+    )
+    op.create_index(op.f("ix_audit_log_at"), "audit_log", ["at"], unique=False)
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_audit_log_at"), table_name="audit_log")
+    op.drop_table("audit_log")
+    op.drop_table("budget_caps")
