@@ -37,6 +37,7 @@ from halfrate.store.budget_caps import AuditEntry, CapStanding
 from halfrate.store.reads import Progress, RetryWait
 from halfrate.structured import AnswerShape
 from halfrate.table_job import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, TableOptions, TablePlan
+from halfrate.tabular.cells import inert as formula_safe
 from halfrate.tabular.results import format_for
 
 __all__ = [
@@ -73,6 +74,7 @@ __all__ = [
     "connect",
     "explain",
     "format_for",
+    "formula_safe",
     "is_rerun_name",
     "report_json",
     "write_lanes_csv",

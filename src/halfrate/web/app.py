@@ -14,13 +14,21 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.sessions import SessionMiddleware
 
 from halfrate.api import Halfrate, WorkerProcess
-from halfrate.web import pages, routes_auth, routes_jobs, routes_spend, routes_wizard
+from halfrate.web import (
+    pages,
+    routes_admin,
+    routes_auth,
+    routes_jobs,
+    routes_spend,
+    routes_wizard,
+)
 from halfrate.web.security import SignInLimiter
 from halfrate.web.state import SignInRequired, WebState
 from halfrate.web.uploads import Uploads
@@ -74,6 +82,7 @@ def create_app(
     app.include_router(routes_wizard.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_spend.router)
+    app.include_router(routes_admin.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: object) -> Response:
@@ -98,6 +107,14 @@ def create_app(
         if request.headers.get("hx-request"):
             return Response(status_code=401, headers={"HX-Redirect": target})
         return RedirectResponse(target, status_code=303)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_form(request: Request, exc: RequestValidationError) -> Response:
+        # A field over its cap or of the wrong kind: one line naming it, never a JSON dump.
+        fields = sorted({str(error["loc"][-1]) for error in exc.errors() if error.get("loc")})
+        named = ", ".join(fields) or "a"
+        why = f"The form's {named} field is too long or not valid; nothing was changed."
+        return pages.render(request, "forbidden.html", {"why": why}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
