@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from halfrate.api.accounts import Account
 from halfrate.api.connection import Halfrate, connect, explain
+from halfrate.api.policy_admin import MAX_POLICY_BYTES, PolicyInEffect
 from halfrate.api.tables import TablePreview, is_rerun_name
 from halfrate.api.worker_process import WorkerProcess
 from halfrate.calling import CallAnswer
@@ -33,7 +34,9 @@ from halfrate.ledger.report_json import (
 )
 from halfrate.routing.explain import Explained
 from halfrate.store.accounts import OwnedJob
-from halfrate.store.budget_caps import AuditEntry, CapStanding
+from halfrate.store.audit import AuditEntry
+from halfrate.store.budget_caps import CapStanding
+from halfrate.store.policies import PolicyVersion
 from halfrate.store.reads import Progress, RetryWait
 from halfrate.structured import AnswerShape
 from halfrate.table_job import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, TableOptions, TablePlan
@@ -44,6 +47,7 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",
     "GROUP_NAMES",
+    "MAX_POLICY_BYTES",
     "Account",
     "AnswerShape",
     "AuditEntry",
@@ -59,6 +63,8 @@ __all__ = [
     "ModelEstimate",
     "OwnedJob",
     "Percentiles",
+    "PolicyInEffect",
+    "PolicyVersion",
     "Progress",
     "Report",
     "RetryWait",

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from halfrate.pricing.budgets import checked_budget
 from halfrate.records import Budget
 from halfrate.store import Store
-from halfrate.store.budget_caps import AuditEntry, CapStanding
+from halfrate.store.audit import AuditEntry
+from halfrate.store.budget_caps import CapStanding
 
 
 @dataclass
@@ -40,4 +41,4 @@ class Admin:
 
     def audit_log(self, limit: int = 500) -> list[AuditEntry]:
         """Who changed caps, the policy, keys and people, and when: the newest first."""
-        return self.store.budget_caps.audit(limit)
+        return self.store.audit.entries(limit)

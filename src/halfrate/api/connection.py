@@ -11,8 +11,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
+
 from halfrate.api.accounts import Accounts
 from halfrate.api.admin import Admin
+from halfrate.api.policy_admin import PolicyAdmin, policy_for
 from halfrate.api.reading import Reading
 from halfrate.api.tables import Tables
 from halfrate.calling import CallAnswer, call_now, spec_of
@@ -33,7 +36,7 @@ from halfrate.providers.clients import Providers, build_providers
 from halfrate.providers.openai_lines import line_overhead
 from halfrate.records import ParsedLine
 from halfrate.routing.explain import Explained, explain_route
-from halfrate.routing.policy_file import load_policy
+from halfrate.routing.policy_file import load_policy, policy_file_named
 from halfrate.routing.router import Router, Urgency
 from halfrate.routing.rules import Policy
 from halfrate.sinks import SinkSpec
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
     import openai
 
 
-class Halfrate(Reading, Tables, Accounts, Admin):
+class Halfrate(Reading, Tables, Accounts, Admin, PolicyAdmin):
     """A connection to one halfrate store: submit work, call now, run workers, read results.
 
     Made by :func:`connect`. ``openai_client`` / ``anthropic_client``: SDK clients to use
@@ -308,16 +311,19 @@ def connect(
     refused now); a ``[budgets]`` table is refused (the caps are kept in the store).
     """
     resolved = load_settings(database_url=database_url, **settings)
-    # The policy and the config before the store: a bad file should leave nothing behind.
-    policy_read = policy if isinstance(policy, Policy) else load_policy(policy)
+    # A policy file and the config before the store: a bad file should leave nothing behind.
+    given = policy if isinstance(policy, Policy) else None
+    if not isinstance(policy, Policy) and (policy is not None or policy_file_named()):
+        given = load_policy(policy)
     path = config_file_path()
     config = read_config_file(path)
     prices = PriceBook(user_prices_of(config, path), str(path))
     refuse_config_budgets(config, path)
+    store = Store.open(resolved.resolved_database_url, prices=prices)
     return Halfrate(
         resolved,
-        Store.open(resolved.resolved_database_url, prices=prices),
-        policy=policy_read,
+        store,
+        policy=given if given is not None else policy_for(store, None),
         openai_client=openai_client,
         anthropic_client=anthropic_client,
         callbacks=callbacks,
@@ -334,11 +340,12 @@ def explain(
     model: str | None = None,
     policy: str | Path | None = None,
 ) -> Explained:
-    """What the routing policy (``policy``, else ``$HALFRATE_POLICY``, else the built-in one)
-    decides for a request like this: the lane, the model, the rule, whether it shares
-    answers. Nothing is stored; no store is opened."""
+    """What the routing policy (``policy``, else ``$HALFRATE_POLICY``, else the version saved on
+    the web page, else the built-in one) decides for a request like this: the lane, the model,
+    the rule, whether it shares answers. Nothing is stored; a store that does not exist yet is
+    not made."""
     return explain_route(
-        load_policy(policy),
+        _policy_to_explain(policy),
         datetime.now().astimezone(),
         feature=feature,
         team=team,
@@ -347,3 +354,17 @@ def explain(
         waiting=waiting,
         model=model,
     )
+
+
+def _policy_to_explain(policy: str | Path | None) -> Policy:
+    if policy is not None or policy_file_named() is not None:
+        return load_policy(policy)
+    resolved = load_settings()
+    url = sa.engine.make_url(resolved.resolved_database_url)
+    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
+        return load_policy(None)  # no store yet: nothing saved in one
+    store = Store.open(resolved.resolved_database_url)
+    try:
+        return policy_for(store, None)
+    finally:
+        store.close()

@@ -36,16 +36,28 @@ DEFAULT_SOURCE = "the built-in policy"
 
 def load_policy(path: str | Path | None = None) -> Policy:
     """The policy at ``path``, else ``$HALFRATE_POLICY``, else the built-in default."""
-    chosen = path if path is not None else os.environ.get("HALFRATE_POLICY") or None
+    chosen = path if path is not None else policy_file_named()
     if chosen is None:
-        text = resources.files("halfrate").joinpath("data", "default_policy.toml").read_text()
-        return parse_policy(text, DEFAULT_SOURCE)
+        return parse_policy(built_in_text(), DEFAULT_SOURCE)
+    return parse_policy(policy_file_text(chosen), str(Path(chosen).expanduser()))
+
+
+def policy_file_named() -> str | None:
+    """The file ``$HALFRATE_POLICY`` names, if it is set."""
+    return os.environ.get("HALFRATE_POLICY") or None
+
+
+def built_in_text() -> str:
+    return resources.files("halfrate").joinpath("data", "default_policy.toml").read_text()
+
+
+def policy_file_text(chosen: str | Path) -> str:
     file = Path(chosen).expanduser()
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"policy {file}: cannot read it: {exc}") from exc
-    return parse_policy(text, str(file))
+    return text
 
 
 def parse_policy(text: str, source: str) -> Policy:

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from halfrate.pricing.prices import PriceBook
 from halfrate.store.accounts import AccountQueries
 from halfrate.store.answers import AnswerQueries
+from halfrate.store.audit import AuditQueries
 from halfrate.store.base import Database
 from halfrate.store.budget_caps import BudgetCapQueries
 from halfrate.store.calls import CallQueries
@@ -18,6 +19,7 @@ from halfrate.store.engine import create_engine, migrate
 from halfrate.store.guard import GuardQueries
 from halfrate.store.ingest import IngestQueries
 from halfrate.store.ledger_reads import LedgerQueries
+from halfrate.store.policies import PolicyQueries
 from halfrate.store.queue import QueueQueries
 from halfrate.store.reads import ReadQueries
 from halfrate.store.submissions import SubmissionQueries
@@ -42,6 +44,8 @@ class Store(Database):
         self.table_runs = TableRunQueries(self)
         self.accounts = AccountQueries(self)
         self.budget_caps = BudgetCapQueries(self)
+        self.audit = AuditQueries(self)
+        self.policies = PolicyQueries(self)
 
     @classmethod
     def open(

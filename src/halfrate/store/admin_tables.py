@@ -1,4 +1,5 @@
-"""Tables of what admins set: monthly budget caps, and the audit log of who changed what.
+"""Tables of what admins set: monthly budget caps, the routing policy's versions, and the audit
+log of who changed what.
 
 They share :data:`halfrate.store.tables.metadata` (the schema the migrations build).
 """
@@ -19,6 +20,20 @@ budget_caps = sa.Table(
     sa.Column("monthly_nano", sa.BigInteger, nullable=False),
     sa.Column("updated_at", sa.Double, nullable=False),
     sa.Column("updated_by", sa.String(320), nullable=True),  # an email, or None: the command line
+)
+
+# The routing policy as admins saved it (uploaded, edited or restored on the web page): every
+# version is kept; the active one (at most one) routes submissions unless HALFRATE_POLICY or a
+# --policy file says otherwise.
+policy_versions = sa.Table(
+    "policy_versions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("text", sa.Text, nullable=False),  # the TOML, as saved
+    sa.Column("note", sa.String(400), nullable=False),  # how it came: edited, uploaded NAME, ...
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("created_by", sa.String(320), nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # Who changed caps, the policy, keys and people, and when. Rows are only ever added.

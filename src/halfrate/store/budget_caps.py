@@ -1,9 +1,5 @@
-"""Monthly budget caps and the audit log, as admins set them (the command line's `halfrate
-budget`, the web page's Budgets page) and as submissions read them.
-
-A cap change and its audit row are one transaction: the log never misses a change, nor records
-one that did not happen.
-"""
+"""Monthly budget caps, as admins set them (the command line's `halfrate budget`, the web
+page's Budgets page) and as submissions read them; each change with its audit row."""
 
 from __future__ import annotations
 
@@ -14,7 +10,8 @@ import sqlalchemy as sa
 
 from halfrate.errors import NotFound
 from halfrate.records import Budget
-from halfrate.store.admin_tables import audit_log, budget_caps
+from halfrate.store.admin_tables import budget_caps
+from halfrate.store.audit import record_audit
 from halfrate.store.base import Database
 from halfrate.store.budgets import standing
 
@@ -32,15 +29,6 @@ class CapStanding:
     @property
     def left_nano(self) -> int:
         return self.budget.monthly_nano - self.spent_nano - self.reserved_nano
-
-
-@dataclass(frozen=True)
-class AuditEntry:
-    at: float
-    actor: str | None
-    action: str
-    target: str
-    detail: str | None
 
 
 class BudgetCapQueries:
@@ -82,7 +70,7 @@ class BudgetCapQueries:
                 )
             else:
                 conn.execute(sa.update(budget_caps).where(*key).values(**values))
-            _audit(conn, now, actor, "budget.set", budget.label, _change(before, budget))
+            record_audit(conn, actor, "budget.set", budget.label, _change(before, budget))
         return None if before is None else Budget(budget.kind, budget.name, int(before))
 
     def remove_cap(self, kind: str, name: str, actor: str | None) -> Budget:
@@ -93,29 +81,8 @@ class BudgetCapQueries:
                 raise NotFound(f"no budget on {kind} {name!r}")
             conn.execute(sa.delete(budget_caps).where(*key))
             removed = Budget(kind, name, int(before))
-            _audit(conn, time.time(), actor, "budget.remove", removed.label, None)
+            record_audit(conn, actor, "budget.remove", removed.label, None)
         return removed
-
-    def record(self, actor: str | None, action: str, target: str, detail: str | None) -> None:
-        """An audit row for a change made elsewhere (the policy, keys, people)."""
-        with self._store.write() as conn:
-            _audit(conn, time.time(), actor, action, target, detail)
-
-    def audit(self, limit: int = 500) -> list[AuditEntry]:
-        """The newest changes first."""
-        with self._store.read() as conn:
-            rows = conn.execute(
-                sa.select(
-                    audit_log.c.at,
-                    audit_log.c.actor,
-                    audit_log.c.action,
-                    audit_log.c.target,
-                    audit_log.c.detail,
-                )
-                .order_by(audit_log.c.at.desc(), audit_log.c.id.desc())
-                .limit(limit)
-            ).all()
-        return [AuditEntry(*row) for row in rows]
 
 
 def _change(before: int | None, after: Budget) -> str:
@@ -123,13 +90,3 @@ def _change(before: int | None, after: Budget) -> str:
     if before is None:
         return f"cap ${dollars:,.2f} a month"
     return f"cap ${before / 1e9:,.2f} to ${dollars:,.2f} a month"
-
-
-def _audit(
-    conn: sa.Connection, at: float, actor: str | None, action: str, target: str, detail: str | None
-) -> None:
-    conn.execute(
-        sa.insert(audit_log).values(
-            at=at, actor=actor, action=action, target=target[:400], detail=detail
-        )
-    )

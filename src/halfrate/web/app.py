@@ -26,6 +26,7 @@ from halfrate.web import (
     routes_admin,
     routes_auth,
     routes_jobs,
+    routes_policy,
     routes_spend,
     routes_wizard,
 )
@@ -83,6 +84,7 @@ def create_app(
     app.include_router(routes_jobs.router)
     app.include_router(routes_spend.router)
     app.include_router(routes_admin.router)
+    app.include_router(routes_policy.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: object) -> Response:

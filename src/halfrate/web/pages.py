@@ -3,6 +3,7 @@ column name and file name is text on the page), and the helpers templates share.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ _ENV.filters["money"] = money
 # Report figures arrive as report_json has them: dollars as exact decimal strings.
 _ENV.filters["usd"] = lambda text: money(Decimal(text))
 _ENV.filters["share"] = share
+_ENV.filters["utc"] = lambda at: datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M UTC")
 _ENV.filters["seconds"] = lambda value: "n/a" if value is None else f"{value:,.2f} s"
 
 

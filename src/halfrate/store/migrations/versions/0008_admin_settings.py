@@ -1,4 +1,5 @@
-"""budget caps and audit log: monthly caps kept in the store, and who changed what
+"""admin settings: monthly budget caps and the routing policy's versions kept in the store, and
+the audit log of who changed what
 
 Revision ID: 0008
 Revises: 0007
@@ -26,6 +27,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("kind", "name", name=op.f("pk_budget_caps")),
     )
     op.create_table(
+        "policy_versions",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("note", sa.String(length=400), nullable=False),
+        sa.Column("created_at", sa.Double(), nullable=False),
+        sa.Column("created_by", sa.String(length=320), nullable=True),
+        sa.Column("active", sa.Boolean(), server_default=sa.false(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_policy_versions")),
+    )
+    op.create_table(
         "audit_log",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
         sa.Column("at", sa.Double(), nullable=False),
@@ -41,4 +52,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index(op.f("ix_audit_log_at"), table_name="audit_log")
     op.drop_table("audit_log")
+    op.drop_table("policy_versions")
     op.drop_table("budget_caps")
