@@ -199,6 +199,13 @@ def test_team_and_lane_groupings_and_the_kpis(seeded: Store) -> None:
     assert (k.ttft.count, k.ttft.p50, k.ttft.p95) == (6, 0.3, 2.0)
     assert (k.queue_wait.count, k.queue_wait.p50) == (2, 10.0)
     assert k.batch_turnaround.count == 0  # no batches in this store
+    # A team's timings come from its own histograms (whole days) and attempts (the edges):
+    # marketing's calls 0.1, 0.3, 0.5; support's 0.2, 0.4; the same whichever way it is cut.
+    for team, expected in (("marketing", (3, 0.3, 0.5)), ("support", (2, 0.2, 0.4))):
+        whole = maker.report("lane", Scope(team=team), D3 + DAY).kpis.ttft
+        assert (whole.count, whole.p50, whole.p95) == expected
+        edged = maker.report("lane", Scope(since=D1 - 3600, team=team), D3 + DAY).kpis.ttft
+        assert (edged.count, edged.p50, edged.p95) == expected
 
 
 def test_missed_savings_are_realtime_work_that_could_have_waited(seeded: Store) -> None:

@@ -19,6 +19,7 @@ from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
 from halfrate.ledger.estimate import Estimate, ModelEstimate
 from halfrate.ledger.report import (
     GROUP_NAMES,
+    Breakdown,
     Comparison,
     LaneLine,
     Line,
@@ -27,6 +28,7 @@ from halfrate.ledger.report import (
     Report,
 )
 from halfrate.ledger.report_json import (
+    breakdown_json,
     comparison_json,
     report_json,
     write_lanes_csv,
@@ -51,6 +53,7 @@ __all__ = [
     "Account",
     "AnswerShape",
     "AuditEntry",
+    "Breakdown",
     "CallAnswer",
     "CapStanding",
     "Comparison",
@@ -76,6 +79,7 @@ __all__ = [
     "Worker",
     "WorkerProcess",
     "WorkerSummary",
+    "breakdown_json",
     "comparison_json",
     "connect",
     "explain",

@@ -9,7 +9,7 @@ from typing import TextIO
 
 from halfrate.errors import InputError
 from halfrate.ledger.period import period_scope, split_moment
-from halfrate.ledger.report import GROUP_NAMES, Comparison, Report, ReportMaker
+from halfrate.ledger.report import GROUP_NAMES, Breakdown, Comparison, Report, ReportMaker
 from halfrate.models import JobStatus, Result
 from halfrate.routing.rules import Policy
 from halfrate.store import Store
@@ -92,6 +92,23 @@ class Reading:
             since=since, until=until, feature=feature, team=team, now=now, flag=flag
         )
         return self._reports().report(by, scope, now.timestamp())
+
+    def breakdown(
+        self,
+        by: str = "feature",
+        *,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        feature: str | None = None,
+        team: str | None = None,
+    ) -> Breakdown:
+        """The lines of :meth:`report` alone (each group's sums, per lane, the total), without
+        the period's missed savings and KPIs: what one chart needs."""
+        if by not in GROUP_NAMES:
+            raise InputError(f"by {by!r} is not one of {', '.join(GROUP_NAMES)}")
+        now = datetime.now(UTC)
+        scope = period_scope(since=since, until=until, feature=feature, team=team, now=now)
+        return self._reports().breakdown(by, scope)
 
     def compare(
         self,

@@ -136,13 +136,21 @@ class Kpis:
 
 
 @dataclass(frozen=True)
-class Report:
+class Breakdown:
+    """Spend per group over a scope: each group's line, its lines per lane, and the total."""
+
     by: str
     scope: Scope
     lines: list[Line]
     total: Line
     # Each group's line split by lane (charts stack spend by lane), in the order of ``lines``.
     lanes: list[LaneLine]
+
+
+@dataclass(frozen=True)
+class Report(Breakdown):
+    """A breakdown with the period's missed savings and KPIs (the same for every grouping)."""
+
     missed: Missed
     kpis: Kpis
     generated_at: float
@@ -178,12 +186,26 @@ class ReportMaker:
     batch_after_seconds: float = 25 * 3600
 
     def report(self, by: str, scope: Scope, now: float) -> Report:
+        edges = self.store.ledger.edges(scope)
+        made, grouped = self._breakdown(by, scope, edges)
+        lanes = list(_fold(grouped, lambda s: s.lane).values())
+        return Report(
+            **{name: getattr(made, name) for name in ("by", "scope", "lines", "total", "lanes")},
+            missed=self.missed(scope, edges),
+            kpis=self._kpis(scope, _total(grouped), lanes, edges),
+            generated_at=now,
+        )
+
+    def breakdown(self, by: str, scope: Scope) -> Breakdown:
+        """The groups' lines alone: what a chart needs, without the period's missed savings
+        and KPIs (a page that draws several groupings computes those once)."""
+        return self._breakdown(by, scope, self.store.ledger.edges(scope))[0]
+
+    def _breakdown(self, by: str, scope: Scope, edges: Rollup) -> tuple[Breakdown, list[Sums]]:
         if by not in GROUPS:
             raise ValueError(f"unknown grouping {by!r}")
-        edges = self.store.ledger.edges(scope)
         grouped = self.store.ledger.grouped(by, scope, edges)
         per_key = _fold(grouped, lambda s: s.key)
-        lanes = list(_fold(grouped, lambda s: s.lane).values())
         if by == "day":  # days in the order of the calendar; other groups by spend, most first
             ordered = sorted(per_key.values(), key=lambda s: (s.key is None, s.key or 0))
         else:
@@ -193,19 +215,16 @@ class ReportMaker:
         lines = [Line.of(_label(by, sums.key), sums) for sums in ordered]
         order = {sums.key: index for index, sums in enumerate(ordered)}
         split = sorted(grouped, key=lambda s: (order[s.key], str(s.lane)))
-        total = _total(grouped)
-        return Report(
+        made = Breakdown(
             by=by,
             scope=scope,
             lines=lines,
-            total=Line.of("total", total),
+            total=Line.of("total", _total(grouped)),
             lanes=[
                 LaneLine(_label(by, s.key), str(s.lane), Line.of(str(s.lane), s)) for s in split
             ],
-            missed=self.missed(scope, edges),
-            kpis=self._kpis(scope, total, lanes, edges),
-            generated_at=now,
         )
+        return made, grouped
 
     def missed(self, scope: Scope, edges: Rollup | None = None) -> Missed:
         spend = batch = 0

@@ -11,7 +11,7 @@ import csv
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from halfrate.ledger.report import Comparison, Line, Percentiles, Report
+from halfrate.ledger.report import Breakdown, Comparison, Line, Percentiles, Report
 from halfrate.money import exact
 from halfrate.tabular.cells import inert
 
@@ -29,20 +29,27 @@ COLUMNS = (
 )
 
 
+def breakdown_json(made: Breakdown) -> dict[str, Any]:
+    """A breakdown's part of :func:`report_json` (the same keys, the same values)."""
+    return {
+        "by": made.by,
+        "since": made.scope.since,
+        "until": made.scope.until,
+        "feature": made.scope.feature,
+        "team": made.scope.team,
+        "rows": [line_json(line) for line in made.lines],
+        "by_lane": [
+            {"key": part.key, "lane": part.lane, **line_values(part.line)} for part in made.lanes
+        ],
+        "total": line_json(made.total),
+    }
+
+
 def report_json(report: Report) -> dict[str, Any]:
     k = report.kpis
     return {
-        "by": report.by,
-        "since": report.scope.since,
-        "until": report.scope.until,
-        "feature": report.scope.feature,
-        "team": report.scope.team,
+        **breakdown_json(report),
         "generated_at": report.generated_at,
-        "rows": [line_json(line) for line in report.lines],
-        "by_lane": [
-            {"key": part.key, "lane": part.lane, **line_values(part.line)} for part in report.lanes
-        ],
-        "total": line_json(report.total),
         "missed_savings": {
             "attempts": report.missed.attempts,
             "spend_usd": exact(report.missed.spend),
@@ -102,13 +109,13 @@ def percentiles_json(p: Percentiles) -> dict[str, Any]:
     return {"count": p.count, "p50": p.p50, "p95": p.p95}
 
 
-def write_report_csv(report: Report, out: TextIO) -> None:
+def write_report_csv(report: Breakdown, out: TextIO) -> None:
     """One row per group and a last ``total`` row; the KPIs are in the JSON form."""
     rows = [((line.key,), line) for line in [*report.lines, report.total]]
     write_lines_csv((report.by,), rows, out)
 
 
-def write_lanes_csv(report: Report, out: TextIO) -> None:
+def write_lanes_csv(report: Breakdown, out: TextIO) -> None:
     """One row per group and lane (what a chart stacked by lane shows)."""
     rows = [((part.key, part.lane), part.line) for part in report.lanes]
     write_lines_csv((report.by, "lane"), rows, out)

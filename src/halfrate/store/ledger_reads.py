@@ -26,6 +26,7 @@ from halfrate.store.tables import (
     ledger_days,
     ledger_timings,
 )
+from halfrate.store.team_timings import ledger_team_timings
 
 DAY_SECONDS = 86400
 
@@ -242,11 +243,15 @@ class LedgerQueries:
         wanted = None if lanes is None else {lane.value for lane in lanes}
         counts: dict[int, int] = {}
         with self._store.read() as conn:
-            if scope.feature is not None or scope.team is not None:
+            if scope.feature is not None:
                 sources = [(tagged or self._tagged(conn, scope)).timings.items()]
             else:
-                t = ledger_timings.c
+                # Whole days from a histogram table (per team when the scope names one); the
+                # partial days at the edges from the attempts (the scope's team only).
+                t = ledger_timings.c if scope.team is None else ledger_team_timings.c
                 terms = [*scope.day_terms(t.day), t.metric == metric]
+                if scope.team is not None:
+                    terms.append(ledger_team_timings.c.team == scope.team)
                 if wanted is not None:
                     terms.append(t.lane.in_(sorted(wanted)))
                 query = (
@@ -286,10 +291,10 @@ class LedgerQueries:
             rebuild(conn)
 
     def tagged(self, scope: Scope) -> Rollup | None:
-        """For a scope with a feature or team: its attempts summed as rollups (the timing
-        histograms are per day and lane only, so a feature's timings come from its attempts,
-        read once for a report's several KPIs). None for other scopes."""
-        if scope.feature is None and scope.team is None:
+        """For a scope with a feature: its attempts summed as rollups (the timing histograms
+        are per day, lane and team, so a feature's timings come from its attempts, read once
+        for a report's several KPIs). None for other scopes."""
+        if scope.feature is None:
             return None
         with self._store.read() as conn:
             return self._tagged(conn, scope)

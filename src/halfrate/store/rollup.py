@@ -27,6 +27,7 @@ from halfrate.store.tables import (
     requests,
     routes,
 )
+from halfrate.store.team_timings import ledger_team_timings
 
 HOUR = 3600
 DAY = 86400  # the rollups' period: a UTC day
@@ -108,6 +109,8 @@ class Rollup:
 
     days: dict[tuple[Any, ...], list[int]] = field(default_factory=dict)
     timings: dict[tuple[int, str, str, int], int] = field(default_factory=dict)
+    # The same histograms per team (attempts without a team are in ``timings`` only).
+    team_timings: dict[tuple[int, str, str, str, int], int] = field(default_factory=dict)
 
     def add(self, fact: Fact) -> None:
         key = fact.day_key()
@@ -119,14 +122,21 @@ class Rollup:
             for i, value in enumerate(sums):
                 existing[i] += value
         if fact.ttft is not None or fact.tibt is not None or fact.queue_seconds is not None:
-            self.add_timings(key[0], fact.lane, (fact.ttft, fact.tibt, fact.queue_seconds))
+            values = (fact.ttft, fact.tibt, fact.queue_seconds)
+            self.add_timings(key[0], fact.lane, values, fact.team)
 
-    def add_timings(self, day: int, lane: str, values: Sequence[float | None]) -> None:
+    def add_timings(
+        self, day: int, lane: str, values: Sequence[float | None], team: str | None = None
+    ) -> None:
         """Count one attempt's ttft, tibt and queue wait (None: not measured)."""
         for metric, timing in zip(METRICS, values, strict=True):
             if timing is not None:
-                tkey = (day, lane, metric, bucket_ms(timing))
+                bucket = bucket_ms(timing)
+                tkey = (day, lane, metric, bucket)
                 self.timings[tkey] = self.timings.get(tkey, 0) + 1
+                if team:
+                    team_key = (day, team, lane, metric, bucket)
+                    self.team_timings[team_key] = self.team_timings.get(team_key, 0) + 1
 
     def extend(self, facts: Iterable[Fact]) -> Rollup:
         for fact in facts:
@@ -146,6 +156,13 @@ class Rollup:
             names = ("day", "lane", "metric", "bucket_ms", "count")
             rows = [dict(zip(names, (*k, n), strict=True)) for k, n in sorted(self.timings.items())]
             _upsert_add(conn, ledger_timings, names[:4], ("count",), rows)
+        if self.team_timings:
+            team_names = ("day", "team", "lane", "metric", "bucket_ms", "count")
+            rows = [
+                dict(zip(team_names, (*k, n), strict=True))
+                for k, n in sorted(self.team_timings.items())
+            ]
+            _upsert_add(conn, ledger_team_timings, team_names[:5], ("count",), rows)
 
 
 def _upsert_add(
@@ -240,8 +257,9 @@ def read_facts(conn: sa.Connection, where: sa.ColumnElement[bool]) -> Iterator[F
 
 
 def rebuild(conn: sa.Connection) -> None:
-    """Recompute both rollups from every attempt. (It reads the newest schema: a migration
+    """Recompute the rollups from every attempt. (It reads the newest schema: a migration
     that changes the rollups runs it, and earlier migrations must not.)"""
     conn.execute(sa.delete(ledger_days))
     conn.execute(sa.delete(ledger_timings))
+    conn.execute(sa.delete(ledger_team_timings))
     Rollup().extend(read_facts(conn, sa.true())).write(conn)

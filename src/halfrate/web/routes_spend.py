@@ -70,7 +70,7 @@ def spend_csv(
     except InputError as exc:
         raise HTTPException(400, str(exc)) from None
     whose = team_of(account, team)
-    report = web(request).hr.report(chart, since=chosen.since, until=chosen.until, team=whose)
+    report = web(request).hr.breakdown(chart, since=chosen.since, until=chosen.until, team=whose)
     out = io.StringIO()
     if chart == "day":
         write_lanes_csv(report, out)

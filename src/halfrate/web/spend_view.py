@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from halfrate.api import Account, Halfrate, Report, report_json
+from halfrate.api import Account, Halfrate, breakdown_json, report_json
 from halfrate.errors import InputError
 
 PRESETS = {
@@ -94,17 +94,22 @@ class SpendPage:
 
 
 def spend_page(hr: Halfrate, account: Account, period: Period, team: str | None) -> SpendPage:
-    def made(by: str) -> Report:
-        return hr.report(by, since=period.since, until=period.until, team=team)
-
-    lanes = report_json(made("lane"))
+    # One full report (its missed savings and KPIs are the period's, whatever the grouping),
+    # then each chart's lines alone.
+    lanes = report_json(hr.report("lane", since=period.since, until=period.until, team=team))
     shown = [name for name in CHARTS if name != "team" or (account.is_admin and team is None)]
-    charts = {name: report_json(made(name)) for name in shown}
+    charts = {
+        name: breakdown_json(hr.breakdown(name, since=period.since, until=period.until, team=team))
+        for name in shown
+    }
     teams: list[str] = []
     if account.is_admin:
-        everyone = hr.report("team", since=period.since, until=period.until)
-        named = {line.key for line in everyone.lines} | {a.team for a in hr.accounts()}
-        teams = sorted(named - {"(none)"})
+        if "team" in charts:
+            seen = {row["key"] for row in charts["team"]["rows"]}
+        else:
+            everyone = hr.breakdown("team", since=period.since, until=period.until)
+            seen = {line.key for line in everyone.lines}
+        teams = sorted((seen | {a.team for a in hr.accounts()}) - {"(none)"})
     return SpendPage(period, team, lanes, charts, teams)
 
 

@@ -3,8 +3,8 @@
 Requests carry a digest of what they ask (provider, endpoint, body) and, in lane cache, the
 request whose answer they get; attempts say how a cache-lane answer was got; the daily ledger
 rollup is keyed by it too, so reports tell dedup savings from response-cache savings. The
-rollups are recomputed from the attempts by halfrate's own rollup code: the buckets and sums
-must be exactly those it keeps from now on.
+rollups are recomputed from the attempts by halfrate's own rollup code (in revision 0008, the
+newest that changes them): the buckets and sums must be exactly those it keeps.
 
 Revision ID: 0005
 Revises: 0004
@@ -73,9 +73,8 @@ def upgrade() -> None:
     # A new primary key: the table is rebuilt (it only holds sums of the attempts).
     op.drop_table("ledger_days")
     _ledger_days(with_cache_kind=True)
-    from halfrate.store.rollup import rebuild
-
-    rebuild(op.get_bind())
+    # Filled from the attempts by revision 0008, which changes the rollups again (halfrate's
+    # rollup code reads the newest schema: only the newest revision touching them may run it).
 
 
 KEYS_BEFORE = "day, provider, model, feature, team, lane, waiting, moved, slack_hours"

@@ -1,5 +1,7 @@
-"""admin settings: monthly budget caps and the routing policy's versions kept in the store, and
-the audit log of who changed what
+"""admin settings and team timings: monthly budget caps and the routing policy's versions kept
+in the store, the audit log of who changed what, and the timing histograms per team (a team's
+spend page reads its percentiles from them); every rollup is recomputed from the attempts by
+halfrate's own rollup code
 
 Revision ID: 0008
 Revises: 0007
@@ -47,9 +49,25 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_log")),
     )
     op.create_index(op.f("ix_audit_log_at"), "audit_log", ["at"], unique=False)
+    op.create_table(
+        "ledger_team_timings",
+        sa.Column("day", sa.BigInteger(), nullable=False),
+        sa.Column("team", sa.String(length=200), nullable=False),
+        sa.Column("lane", sa.String(length=16), nullable=False),
+        sa.Column("metric", sa.String(length=8), nullable=False),
+        sa.Column("bucket_ms", sa.BigInteger(), nullable=False),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "day", "team", "lane", "metric", "bucket_ms", name=op.f("pk_ledger_team_timings")
+        ),
+    )
+    from halfrate.store.rollup import rebuild
+
+    rebuild(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_table("ledger_team_timings")
     op.drop_index(op.f("ix_audit_log_at"), table_name="audit_log")
     op.drop_table("audit_log")
     op.drop_table("policy_versions")
