@@ -64,7 +64,7 @@ fallback = "batch"
 name = "Everything else in batches"
 lane = "batch"
 """
-CHAOS_SECONDS = 20.0
+CHAOS_SECONDS = 15.0
 SETTLE_SECONDS = 100.0
 FAULTS = ",".join(
     [
@@ -178,7 +178,7 @@ def test_kill_nine_many_times_with_faults_loses_nothing_and_pays_once(
             workers[victim].wait()
             kills += 1
             workers[victim] = start_worker(env, log)
-            if kills >= 12 and settled(postgres_url):
+            if kills >= 10 and settled(postgres_url):
                 break
         for proc in workers:
             proc.send_signal(signal.SIGKILL)
@@ -284,5 +284,5 @@ def test_kill_nine_many_times_with_faults_loses_nothing_and_pays_once(
     assert with_results == succeeded_ids
     # Batches were never created twice: every batch the sandbox created is one we recorded.
     assert remote_batches == recorded, evidence
-    assert kills >= 10
+    assert kills >= 8
     assert MESSAGES_ENDPOINT  # both providers took part (the Anthropic job is in the totals)

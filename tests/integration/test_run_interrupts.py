@@ -147,11 +147,11 @@ def test_sigkill_at_any_moment_leaves_a_whole_answers_file_and_the_same_command_
     moments = []
     # A whole run takes a few seconds here: the kills fall in start-up, submit, the waits for
     # batches, and (once the batches are done) the writing of the answers.
-    with SandboxServer(latency=1.5) as sandbox:
+    with SandboxServer(latency=1.0) as sandbox:
         env = run_env(sandbox)
-        for _ in range(5):
+        for _ in range(3):
             proc = start_run(path, env)
-            moment = dice.uniform(0.3, 6.0)
+            moment = dice.uniform(0.3, 4.5)
             try:
                 proc.wait(timeout=moment)
             except subprocess.TimeoutExpired:

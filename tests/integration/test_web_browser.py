@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import openpyxl
 import pytest
@@ -84,13 +85,15 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-def serve(hr: Halfrate, found: dict[str, object] | None = None) -> Iterator[str]:
-    """The web app with its worker on a loopback port, in a thread of this process; ``found``
-    gets the app's one-time set-up token."""
+def serve(
+    hr: Halfrate, found: dict[str, object] | None = None, *, worker: bool = True
+) -> Iterator[str]:
+    """The web app (with its worker, unless ``worker`` is False) on a loopback port, in a
+    thread of this process; ``found`` gets the app's one-time set-up token."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = create_app(hr, secret=SECRET)
+    app = create_app(hr, secret=SECRET, run_worker=worker)
     if found is not None:
         found["setup_token"] = app.state.web.setup_token
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
@@ -150,7 +153,11 @@ def context(browser: Browser, size: str = "laptop") -> BrowserContext:
     return made
 
 
-def sign_in(page: Page, site: Site, email: str) -> None:
+class Served(Protocol):
+    url: str
+
+
+def sign_in(page: Page, site: Served, email: str) -> None:
     page.goto(f"{site.url}/signin")
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
