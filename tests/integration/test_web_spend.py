@@ -180,3 +180,23 @@ def test_a_bad_period_is_one_clear_message(
     assert answer.status_code == 400
     assert message in answer.text
     assert "<script>" not in answer.text.split("<main", 1)[1]
+
+
+def test_before_and_after_a_date_as_the_report_compares(hr: Halfrate, sqlite_url: str) -> None:
+    web = client(hr)
+    sign_in(web, "ada@example.com")
+    page = page_of(web, **NOVEMBER, compare_feature="triage", compare_at="2026-11-03")
+    made = run(
+        "report", "--since", "2026-11-01", "--until", "2026-11-30", "--feature", "triage",
+        "--compare-at", "2026-11-03", "--format", "json", env={"HALFRATE_DATABASE_URL": sqlite_url},
+    )  # fmt: skip
+    compared = json.loads(made.stdout)
+    body = page.split("data-table-compare>", 1)[1].split("</table>", 1)[0]
+    spent = re.findall(r'data-usd="([0-9.-]+)"', body)
+    assert spent == [compared["before"]["spend_usd"], compared["after"]["spend_usd"]]
+    change = compared["change_per_request"]
+    assert f"Change per request: <strong>{change * 100:+.1f}%" in page
+    assert 'data-chart="compare"' in page
+    bad = web.get("/spend", params={**NOVEMBER, "compare_at": "someday"})
+    assert bad.status_code == 400
+    assert "Before and after:" in bad.text

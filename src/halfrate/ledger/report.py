@@ -57,6 +57,10 @@ class Line:
     def saved_share(self) -> float | None:
         return float(self.saved / self.realtime) if self.realtime else None
 
+    @property
+    def spend_per_request(self) -> Decimal | None:
+        return self.spend / self.requests if self.requests else None
+
     @classmethod
     def of(cls, key: str, sums: Sums) -> Line:
         return cls(
@@ -176,6 +180,15 @@ class Comparison:
     after_days: float
     before_batch_share: float | None
     after_batch_share: float | None
+
+    @property
+    def change_per_request(self) -> float | None:
+        """How much more (or less, negative) a request cost after than before, as a
+        fraction; None when either side has no request or nothing was spent before."""
+        before, after = self.before.spend_per_request, self.after.spend_per_request
+        if before is None or after is None or not before:
+            return None
+        return float((after - before) / before)
 
 
 @dataclass

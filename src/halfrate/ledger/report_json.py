@@ -74,15 +74,21 @@ def report_json(report: Report) -> dict[str, Any]:
 
 
 def comparison_json(c: Comparison, feature: str | None) -> dict[str, Any]:
+    def side(line: Line, days: float, share: float | None) -> dict[str, Any]:
+        per = line.spend_per_request
+        return {
+            **line_values(line),
+            "days": days,
+            "batch_share": share,
+            "spend_per_request_usd": None if per is None else exact(per),
+        }
+
     return {
         "feature": feature,
         "at": c.at,
-        "before": {
-            **line_values(c.before),
-            "days": c.before_days,
-            "batch_share": c.before_batch_share,
-        },
-        "after": {**line_values(c.after), "days": c.after_days, "batch_share": c.after_batch_share},
+        "before": side(c.before, c.before_days, c.before_batch_share),
+        "after": side(c.after, c.after_days, c.after_batch_share),
+        "change_per_request": c.change_per_request,
     }
 
 

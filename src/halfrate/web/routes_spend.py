@@ -21,6 +21,7 @@ from halfrate.web.spend_view import (
     spend_page,
     team_of,
     today_utc,
+    with_comparison,
 )
 from halfrate.web.state import signed_in, web
 
@@ -29,7 +30,13 @@ router = APIRouter()
 
 @router.get("/spend")
 def spend(
-    request: Request, period: str = "", start: str = "", end: str = "", team: str = ""
+    request: Request,
+    period: str = "",
+    start: str = "",
+    end: str = "",
+    team: str = "",
+    compare_feature: str = "",
+    compare_at: str = "",
 ) -> Response:
     account = signed_in(request)
     hr = web(request).hr
@@ -37,7 +44,14 @@ def spend(
         "account": account,
         "presets": PRESETS,
         "charts": CHARTS,
-        "asked": {"period": period or "30d", "start": start, "end": end, "team": team},
+        "asked": {
+            "period": period or "30d",
+            "start": start,
+            "end": end,
+            "team": team,
+            "compare_feature": compare_feature[:200],
+            "compare_at": compare_at[:40],
+        },
     }
     try:
         chosen = period_of(period, start, end, today_utc())
@@ -45,11 +59,13 @@ def spend(
         context["error"] = str(exc)
         return pages.render(request, "spend.html", context, status_code=400)
     page = spend_page(hr, account, chosen, team_of(account, team))
+    page = with_comparison(hr, page, compare_feature[:200], compare_at)
     query = f"period={quote(chosen.preset)}&start={quote(start)}&end={quote(end)}"
     if page.team is not None and account.is_admin:
         query += f"&team={quote(page.team)}"
     context.update({"page": page, "data": chart_data(page), "query": query})
-    return pages.render(request, "spend.html", context)
+    status = 400 if page.compare_error else 200
+    return pages.render(request, "spend.html", context, status_code=status)
 
 
 @router.get("/spend.csv")

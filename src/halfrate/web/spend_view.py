@@ -7,11 +7,11 @@ Every figure comes from :meth:`Halfrate.report` and :func:`report_json`, the cod
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from halfrate.api import Account, Halfrate, breakdown_json, report_json
+from halfrate.api import Account, Halfrate, breakdown_json, comparison_json, report_json
 from halfrate.errors import InputError
 
 PRESETS = {
@@ -87,6 +87,8 @@ class SpendPage:
     totals: dict[str, Any]  # report_json of the by-lane report: totals, KPIs, missed savings
     charts: dict[str, dict[str, Any]]  # chart name -> report_json of its grouping
     teams: list[str]  # for an admin's team filter
+    compared: dict[str, Any] | None = None  # comparison_json of a before/after, when asked
+    compare_error: str = ""
 
     @property
     def empty(self) -> bool:
@@ -113,10 +115,47 @@ def spend_page(hr: Halfrate, account: Account, period: Period, team: str | None)
     return SpendPage(period, team, lanes, charts, teams)
 
 
+def with_comparison(hr: Halfrate, page: SpendPage, feature: str, at: str) -> SpendPage:
+    """The page with a before/after of ``feature`` (everything when empty) around ``at``,
+    inside its period and team; a bad date becomes the section's message."""
+    if not at.strip():
+        return page
+    try:
+        made = hr.compare(
+            at.strip()[:40],
+            since=page.period.since,
+            until=page.period.until,
+            feature=feature.strip() or None,
+            team=page.team,
+        )
+    except InputError as exc:
+        return replace(page, compare_error=f"Before and after: {exc}")
+    return replace(page, compared=comparison_json(made, feature.strip() or None))
+
+
 def chart_data(page: SpendPage) -> dict[str, Any]:
     """What the page's script draws: per chart its labels and datasets (dollars as numbers;
     the exact figures are in the tables under each chart)."""
     drawn: dict[str, Any] = {}
+    if page.compared is not None:
+        sides = (page.compared["before"], page.compared["after"])
+        drawn["compare"] = {
+            "labels": ["before", "after"],
+            "stacked": False,
+            "datasets": [
+                {
+                    "label": "spend per request",
+                    "data": [float(s["spend_per_request_usd"] or 0) for s in sides],
+                },
+                {
+                    "label": "at realtime per request",
+                    "data": [
+                        float(s["realtime_usd"]) / s["requests"] if s["requests"] else 0.0
+                        for s in sides
+                    ],
+                },
+            ],
+        }
     for name, report in page.charts.items():
         if name == "day":
             days = sorted({row["key"] for row in report["by_lane"]})
@@ -145,3 +184,7 @@ def chart_data(page: SpendPage) -> dict[str, Any]:
 
 def today_utc() -> date:
     return datetime.now(UTC).date()
+
+
+def _per_request(dollars: str, requests: int) -> float:
+    return float(dollars) / requests if requests else 0.0

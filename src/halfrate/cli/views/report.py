@@ -133,7 +133,7 @@ def comparison_lines(c: Comparison, feature: str | None) -> list[str]:
         (c.before, c.before_days, c.before_batch_share),
         (c.after, c.after_days, c.after_batch_share),
     ):
-        per_request = line.spend / line.requests if line.requests else None
+        per_request = line.spend_per_request
         lines.append(
             f"  {line.key:<6} {days:6.1f} days  {line.requests:,} requests  spend "
             f"{money(line.spend)} (at realtime {money(line.realtime)}, saved "
@@ -141,13 +141,10 @@ def comparison_lines(c: Comparison, feature: str | None) -> list[str]:
             f"{money(per_request) if per_request is not None else 'n/a'}  batch share "
             f"{share(batch)}"
         )
-    before, after = c.before, c.after
-    if before.requests and after.requests:
-        b = before.spend / before.requests
-        a = after.spend / after.requests
-        change = (a - b) / b if b else None
+    if c.before.requests and c.after.requests:
+        change = c.change_per_request
         lines.append(
             "  change per request: "
-            + (f"{float(change):+.1%}" if change is not None else "n/a (nothing spent before)")
+            + (f"{change:+.1%}" if change is not None else "n/a (nothing spent before)")
         )
     return lines
