@@ -39,7 +39,7 @@ RESULT_TYPES = ("succeeded", "errored", "canceled", "expired")
 @dataclass(frozen=True, slots=True)
 class MessageBatchRun:
     results: bytes  # JSONL, one line per request (but for injected missing or duplicate ones)
-    counts: dict[str, int]  # succeeded, errored, canceled, expired; a missing line in none
+    counts: dict[str, int]  # succeeded, errored, canceled, expired: they add up to the requests
     rows: list[Row]  # ledger rows in execution order; the first ``ran`` ran
     row_faults: dict[int, str] | None = None  # by position in rows: the fault that shaped it
 
@@ -61,7 +61,8 @@ def run_requests(
     """Run the first ``done`` requests (all when None) of the batch's order; stop the rest.
 
     ``hits``: the line faults by request index (:meth:`FaultDice.lines`). A missing request has
-    no result line and no count; a failing one is ``errored`` with the fault's error, without
+    no result line but is counted ``errored``: the counts always add up to the batch's requests
+    (docs/anthropic-batches.md), which is how a client recognises its batch by size; a failing one is ``errored`` with the fault's error, without
     running (nor touching the prompt cache); a duplicated one's line is written again after
     all the others. ``stop_fault``: the batch fault to name on the ledger for stopped requests.
     ``order_key``: what seeds the order instead of the batch id (:meth:`BatchPlan.order_key`).
@@ -85,6 +86,7 @@ def run_requests(
             fault = hits.get(index) if hits else None
             if fault == "missing_lines":
                 row_faults[position] = fault
+                counts["errored"] += 1
                 rows.append((custom_id, "missing", model, 0, 0, 0, 0))
                 continue
             if position >= limit:
