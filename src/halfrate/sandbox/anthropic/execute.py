@@ -64,8 +64,9 @@ def run_requests(
     no result line but is counted ``errored``: the counts always add up to the batch's requests
     (docs/anthropic-batches.md), which is how a client recognises its batch by size. A failing
     one is ``errored`` with the fault's error, without running (nor touching the prompt
-    cache); a duplicated one's line is written again after all the others. ``stop_fault``: the batch fault to name on the ledger for stopped requests.
-    ``order_key``: what seeds the order instead of the batch id (:meth:`BatchPlan.order_key`).
+    cache); a duplicated one's line is written again after all the others. ``stop_fault``:
+    the batch fault to name on the ledger for stopped requests. ``order_key``: what seeds the
+    order instead of the batch id (:meth:`BatchPlan.order_key`).
     """
     order = execution_order(order_key or batch_id, len(requests))
     limit = len(order) if done is None else max(0, min(done, len(order)))
