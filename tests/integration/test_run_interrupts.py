@@ -36,6 +36,7 @@ def run_env(sandbox: SandboxServer) -> dict[str, str]:
     return {
         **os.environ,
         "PYTHONUNBUFFERED": "1",
+        "PYTHONFAULTHANDLER": "1",  # a hang's stacks, on SIGABRT (see finish)
         "OPENAI_BASE_URL": sandbox.base_url,
         "OPENAI_API_KEY": "sandbox-run",
         "HALFRATE_OPENAI_MAX_BATCH_LINES": "30",
@@ -55,6 +56,17 @@ def assert_answered_once(answers: Path, sandbox: SandboxServer, seed: int) -> No
     charged = [e for e in sandbox.app.state.sandbox.ledger.entries() if e["charged"]]
     assert len(charged) == ROWS, (seed, len(charged))
     assert len({e["custom_id"] for e in charged}) == ROWS, seed
+
+
+def finish(proc: subprocess.Popen[str], seconds: float, seed: int) -> tuple[str, str]:
+    """The process's output once it ends; if it hangs, its threads' stacks (faulthandler
+    prints them on SIGABRT) in the failure, so a hang says where it is."""
+    try:
+        return proc.communicate(timeout=seconds)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        out, err = proc.communicate(timeout=30)
+        pytest.fail(f"halfrate run hung (seed {seed}); its stacks:\n{err[-8000:]}\n{out[-2000:]}")
 
 
 def start_run(path: Path, env: dict[str, str]) -> subprocess.Popen[str]:
@@ -110,7 +122,7 @@ def test_interrupts_never_clobber_answers_and_the_same_command_finishes_paying_o
                 time.sleep(dice.uniform(0.0, 1.5))
                 chosen = signal.SIGTERM
             proc.send_signal(chosen)
-            _out, err = proc.communicate(timeout=120)
+            _out, err = finish(proc, 120, seed)
             codes.append(proc.returncode)
             if proc.returncode in (0, -chosen) and attempt >= 2 and finished(answers):
                 # The batches of the first runs ended before this signal came: the run was
@@ -127,7 +139,7 @@ def test_interrupts_never_clobber_answers_and_the_same_command_finishes_paying_o
         # The first two signals always find it waiting (a batch takes 10 s).
         assert codes[:2] == [130, 143], (seed, codes)
         final = start_run(path, env)
-        _out, err = final.communicate(timeout=180)
+        _out, err = finish(final, 180, seed)
         assert final.returncode == 0, (seed, err)
         assert_answered_once(answers, sandbox, seed)
     print(f"\ninterrupts (seed {seed}): exit codes {codes}, then 0")
@@ -156,12 +168,12 @@ def test_sigkill_at_any_moment_leaves_a_whole_answers_file_and_the_same_command_
                 proc.wait(timeout=moment)
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
-            proc.communicate(timeout=60)
+            finish(proc, 60, seed)
             moments.append((round(moment, 1), proc.returncode))
             # The earlier answers as they were, or the finished ones whole: never a part.
             assert answers.read_text(encoding="utf-8") == EARLIER or finished(answers), seed
         final = start_run(path, env)
-        _out, err = final.communicate(timeout=180)
+        _out, err = finish(final, 180, seed)
         assert final.returncode == 0, (seed, err)
         assert_answered_once(answers, sandbox, seed)
         assert not list(tmp_path.glob(".*.partial"))  # what the kills left, cleaned up
