@@ -29,6 +29,14 @@ def money(amount: Decimal | int) -> str:
     return f"{sign}${abs(value):,.4f}"
 
 
+def cents(amount: Decimal | int) -> str:
+    """Dollars to the cent, for amounts people set (a monthly cap): ``$1,250.50``, ``-$4.00``.
+    An int is read as nano-dollars."""
+    value = dollars(amount) if isinstance(amount, int) else amount
+    sign = "-" if value < 0 else ""
+    return f"{sign}${abs(value):,.2f}"
+
+
 def exact(amount: Decimal | int) -> str:
     """Dollars to the nano-dollar the ledger keeps, never in exponent notation (for JSON and
     CSV, where a program reads the figure). An int is read as nano-dollars."""

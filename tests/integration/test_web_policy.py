@@ -6,16 +6,17 @@ server wins, and the page says so."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
 import halfrate
 from halfrate.api import Halfrate
 from tests.integration.test_cli import run
-from tests.integration.test_web import PASSWORD, client, sign_in
+from tests.integration.test_web import PASSWORD
+from tests.integration.test_web_budgets import hr, signed
+
+__all__ = ["hr"]  # the fixture (an admin and a member), used by name
 
 ALL_BATCH = """
 [[rule]]
@@ -26,19 +27,6 @@ BROKEN = """[[rule]]
 name = "Nowhere"
 lane = "teleport"
 """
-
-
-@pytest.fixture
-def hr(isolated_env: Path) -> Iterator[Halfrate]:
-    with halfrate.connect() as connection:
-        connection.add_account("sam@example.com", PASSWORD, "support")
-        connection.add_account("ada@example.com", PASSWORD, "ops", admin=True)
-        yield connection
-
-
-def signed(hr: Halfrate, email: str) -> tuple[TestClient, str]:
-    web = client(hr)
-    return web, sign_in(web, email)
 
 
 def test_everyone_reads_the_rules_and_tries_a_request(hr: Halfrate) -> None:

@@ -11,7 +11,7 @@ import typer
 from halfrate.api import CapStanding, connect
 from halfrate.cli.console import stdout_console
 from halfrate.cli.help_format import PlainHelpCommand
-from halfrate.money import exact
+from halfrate.money import cents, exact
 
 budgets_app = typer.Typer(help="Monthly spending caps per feature and per team.")
 
@@ -36,8 +36,8 @@ def list_budgets(
     out.print(f"{'kind':<8} {'name':<20} {'cap':>12} {'spent':>12} {'reserved':>12} {'left':>12}")
     for s in found:
         out.print(
-            f"{s.budget.kind:<8} {s.budget.name:<20} {_usd(s.budget.monthly_nano):>12} "
-            f"{_usd(s.spent_nano):>12} {_usd(s.reserved_nano):>12} {_usd(s.left_nano):>12}",
+            f"{s.budget.kind:<8} {s.budget.name:<20} {cents(s.budget.monthly_nano):>12} "
+            f"{cents(s.spent_nano):>12} {cents(s.reserved_nano):>12} {cents(s.left_nano):>12}",
             markup=False,
         )
 
@@ -51,9 +51,9 @@ def set_budget(
     """Set or change a monthly cap (dollars per UTC calendar month)."""
     with connect() as hr:
         before, now = hr.set_budget(kind, name, dollars)
-    change = _usd(now.monthly_nano)
+    change = cents(now.monthly_nano)
     if before is not None:
-        change = f"{_usd(before.monthly_nano)} to {change}"
+        change = f"{cents(before.monthly_nano)} to {change}"
     stdout_console().print(f"budget {now.label}: {change} a month", markup=False)
 
 
@@ -63,11 +63,6 @@ def remove_budget(kind: Kind, name: Name) -> None:
     with connect() as hr:
         removed = hr.remove_budget(kind, name)
     stdout_console().print(f"budget {removed.label} removed", markup=False)
-
-
-def _usd(nano: int) -> str:
-    sign = "-" if nano < 0 else ""
-    return f"{sign}${abs(nano) / 1e9:,.2f}"
 
 
 def _json(s: CapStanding) -> dict[str, Any]:

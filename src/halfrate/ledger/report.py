@@ -203,7 +203,7 @@ class ReportMaker:
         made, grouped = self._breakdown(by, scope, edges)
         lanes = list(_fold(grouped, lambda s: s.lane).values())
         return Report(
-            **{name: getattr(made, name) for name in ("by", "scope", "lines", "total", "lanes")},
+            **vars(made),
             missed=self.missed(scope, edges),
             kpis=self._kpis(scope, _total(grouped), lanes, edges),
             generated_at=now,

@@ -36,11 +36,6 @@ class AuditQueries:
     def __init__(self, store: Database) -> None:
         self._store = store
 
-    def record(self, actor: str | None, action: str, target: str, detail: str | None) -> None:
-        """A row for a change made outside the store's own writes."""
-        with self._store.write() as conn:
-            record_audit(conn, actor, action, target, detail)
-
     def entries(self, limit: int = 500) -> list[AuditEntry]:
         """The newest changes first."""
         with self._store.read() as conn:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from halfrate.errors import NotFound
+from halfrate.money import cents
 from halfrate.records import Budget
 from halfrate.store.admin_tables import budget_caps
 from halfrate.store.audit import record_audit
@@ -86,7 +87,6 @@ class BudgetCapQueries:
 
 
 def _change(before: int | None, after: Budget) -> str:
-    dollars = after.monthly_nano / 1e9
     if before is None:
-        return f"cap ${dollars:,.2f} a month"
-    return f"cap ${before / 1e9:,.2f} to ${dollars:,.2f} a month"
+        return f"cap {cents(after.monthly_nano)} a month"
+    return f"cap {cents(int(before))} to {cents(after.monthly_nano)} a month"
