@@ -11,9 +11,10 @@ ledger (``app.state.sandbox.ledger``, ``GET /_sandbox/ledger``). Nothing starts 
 Layout: ``openai/`` and ``anthropic/`` hold each provider's side (wire format, checks, simulated
 answers, streams, batches, routes), ``faults/`` the fault injection, ``common/`` what both sides
 share (JSON helpers, responses, server-sent events, simulated text, batch ordering, the
-ledger). Here at the top: the app that joins them (``app``, ``middleware``, ``state``), and the
-ways to reach it (``server``, ``client``, ``transport``). ``simulate`` and ``wire`` only re-export
-names from ``openai/`` for older imports.
+ledger). Here at the top: the app that joins them (``app``, ``middleware``, ``state``), the
+models list both providers answer on one path (``models_routes``), and the ways to reach it
+(``server``, ``client``, ``transport``). ``simulate`` and ``wire`` only re-export names from
+``openai/`` for older imports.
 """
 
 from __future__ import annotations

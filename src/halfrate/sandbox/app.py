@@ -13,14 +13,15 @@ from starlette.responses import Response
 from halfrate.sandbox.anthropic import fault_answers as anthropic_faults
 from halfrate.sandbox.anthropic.batches_routes import message_batches_router, root_url
 from halfrate.sandbox.anthropic.messages_routes import messages_router
-from halfrate.sandbox.anthropic.wire import AnthropicError, is_anthropic_path
+from halfrate.sandbox.anthropic.wire import AnthropicError
 from halfrate.sandbox.anthropic.wire import error_body as anthropic_error_body
 from halfrate.sandbox.body_limits import BodyTooLarge
 from halfrate.sandbox.common.batching import WINDOW_SECONDS
 from halfrate.sandbox.common.responses import json_response
 from halfrate.sandbox.faults.gate import FaultGate
 from halfrate.sandbox.faults.spec import Faults
-from halfrate.sandbox.middleware import SandboxMiddleware, too_large_body
+from halfrate.sandbox.middleware import SandboxMiddleware, speaks_anthropic, too_large_body
+from halfrate.sandbox.models_routes import models_router
 from halfrate.sandbox.openai import fault_answers as openai_faults
 from halfrate.sandbox.openai.batches_routes import batches_router
 from halfrate.sandbox.openai.files_routes import files_router
@@ -52,25 +53,25 @@ def _anthropic_error(request: Request, exc: Exception) -> Response:
 
 def _too_large(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BodyTooLarge)
-    anthropic = is_anthropic_path(request.url.path)
+    anthropic = speaks_anthropic(request)
     return json_response(too_large_body(anthropic, exc.limit, _request_id(request)), 413)
 
 
 def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    path = request.url.path
+    path, anthropic = request.url.path, speaks_anthropic(request)
     if exc.status_code in (404, 405):  # both providers answer an unknown route as not found
-        if is_anthropic_path(path):
+        if anthropic:
             message = f"Not found: {request.method} {path}"
             return _anthropic(request, 404, "not_found_error", message)
         return json_response(error_body(f"Invalid URL ({request.method} {path})"), 404)
-    if is_anthropic_path(path):
+    if anthropic:
         return _anthropic(request, exc.status_code, "invalid_request_error", str(exc.detail))
     return json_response(error_body(str(exc.detail)), exc.status_code)
 
 
 def _validation_error(request: Request, exc: Exception) -> Response:
-    if is_anthropic_path(request.url.path):
+    if speaks_anthropic(request):
         return _anthropic(request, 400, "invalid_request_error", f"Invalid request: {exc}")
     return json_response(error_body(f"Invalid request: {exc}"), 400)
 
@@ -119,6 +120,7 @@ def create_app(
     app.include_router(sync_router(state))
     app.include_router(messages_router(state))
     app.include_router(message_batches_router(state))
+    app.include_router(models_router())
 
     @app.get("/")
     def index(request: Request) -> Response:

@@ -2,8 +2,14 @@
 
 Two providers share one server. Paths under ``/v1/messages`` are Anthropic's: they take
 ``x-api-key`` or ``Authorization: Bearer`` and need a known ``anthropic-version``; their errors
-use Anthropic's shape and carry a ``request-id`` header. Every other ``/v1`` path is OpenAI's and
-needs a bearer key. Paths outside ``/v1`` (``/``, ``/_sandbox/...``) need no key.
+use Anthropic's shape and carry a ``request-id`` header. ``/v1/models`` is both providers' path:
+it is Anthropic's when the request carries ``x-api-key`` or ``anthropic-version`` (as Anthropic's
+SDK does), OpenAI's otherwise. Every other ``/v1`` path is OpenAI's and needs a bearer key. Paths
+outside ``/v1`` (``/``, ``/_sandbox/...``) need no key.
+
+A key that begins with ``invalid`` (``invalid-key-1234``) is refused with the provider's 401, as
+a revoked or mistyped key is, so a client's handling of a refused key can be tried. Unlike
+OpenAI's, the sandbox's message never repeats any part of the key.
 """
 
 from __future__ import annotations
@@ -11,10 +17,11 @@ from __future__ import annotations
 import logging
 import secrets
 
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from halfrate.sandbox.anthropic.checks import check_version
-from halfrate.sandbox.anthropic.wire import AnthropicError, is_anthropic_path, new_request_id
+from halfrate.sandbox.anthropic.wire import AnthropicError, is_anthropic_request, new_request_id
 from halfrate.sandbox.anthropic.wire import error_body as anthropic_error_body
 from halfrate.sandbox.body_limits import (
     BodyTooLarge,
@@ -31,6 +38,10 @@ log = logging.getLogger(__name__)
 SANDBOX_HEADER = (b"x-halfrate-sandbox", b"1")
 MISSING_BEARER = "Missing bearer authentication in header"
 MISSING_KEY = "x-api-key header is required"
+# A refused key's 401s (README.md#the-sandbox; docs/security.md#secrets-in-output).
+REFUSED_PREFIX = "invalid"
+INCORRECT_KEY = "Incorrect API key provided."
+INVALID_X_API_KEY = "invalid x-api-key"
 
 
 def header(scope: Scope, name: bytes) -> str | None:
@@ -40,24 +51,53 @@ def header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def has_bearer(scope: Scope) -> bool:
+def bearer_token(scope: Scope) -> str | None:
     value = header(scope, b"authorization")
     if value is None:
-        return False
+        return None
     scheme, _, token = value.partition(" ")
-    return scheme.lower() == "bearer" and bool(token.strip())
+    token = token.strip()
+    return token if scheme.lower() == "bearer" and token else None
+
+
+def refused(key: str | None) -> bool:
+    """Whether the sandbox refuses ``key`` as the provider refuses one it does not know."""
+    return key is not None and key.startswith(REFUSED_PREFIX)
+
+
+def openai_refusal(scope: Scope) -> dict[str, object] | None:
+    """The 401 body for an OpenAI request without a bearer key, or with a refused one."""
+    token = bearer_token(scope)
+    if token is None:
+        return error_body(MISSING_BEARER)
+    if refused(token):
+        return error_body(INCORRECT_KEY, code="invalid_api_key")
+    return None
 
 
 def anthropic_refusal(scope: Scope) -> AnthropicError | None:
-    """Why an Anthropic request may not proceed: no key (401), or a missing or unknown
-    ``anthropic-version`` (400)."""
-    if not (header(scope, b"x-api-key") or "").strip() and not has_bearer(scope):
+    """Why an Anthropic request may not proceed: no key or a refused one (401), or a missing
+    or unknown ``anthropic-version`` (400)."""
+    api_key = (header(scope, b"x-api-key") or "").strip() or None
+    token = bearer_token(scope)
+    if api_key is None and token is None:
         return AnthropicError(401, MISSING_KEY, "authentication_error")
+    if refused(api_key) or refused(token):
+        return AnthropicError(401, INVALID_X_API_KEY, "authentication_error")
     try:
         check_version(header(scope, b"anthropic-version"))
     except AnthropicError as exc:
         return exc
     return None
+
+
+def speaks_anthropic(request: Request) -> bool:
+    """Whether the middleware took this request for Anthropic's (``request.state.anthropic``);
+    judged again from the path and headers when it did not run."""
+    marked = getattr(request.state, "anthropic", None)
+    if isinstance(marked, bool):
+        return marked
+    return is_anthropic_request(request.url.path, request.headers.raw)
 
 
 def too_large_body(anthropic: bool, limit: int, request_id: str) -> dict[str, object]:
@@ -80,10 +120,12 @@ class SandboxMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        anthropic = is_anthropic_path(path)
+        anthropic = is_anthropic_request(path, scope["headers"])
         request_id = new_request_id() if anthropic else "req_" + secrets.token_hex(16)
-        # Handlers put the same id in Anthropic error bodies (request.state.request_id).
-        scope.setdefault("state", {})["request_id"] = request_id
+        # Handlers put the same id in Anthropic error bodies (request.state.request_id), and
+        # answer /v1/models in the shape of the provider found here (request.state.anthropic).
+        state = scope.setdefault("state", {})
+        state["request_id"], state["anthropic"] = request_id, anthropic
         marks = [SANDBOX_HEADER, (b"x-request-id", request_id.encode())]
         if anthropic:
             marks.append((b"request-id", request_id.encode()))
@@ -102,9 +144,11 @@ class SandboxMiddleware:
                 body = refusal.body(request_id)
                 await send_json(send_marked, refusal.status, body)
                 return
-        elif (path == "/v1" or path.startswith("/v1/")) and not has_bearer(scope):
-            await send_json(send_marked, 401, error_body(MISSING_BEARER))
-            return
+        elif path == "/v1" or path.startswith("/v1/"):
+            openai_401 = openai_refusal(scope)
+            if openai_401 is not None:
+                await send_json(send_marked, 401, openai_401)
+                return
         limit = body_limit(scope["method"], path)
         declared = declared_length(scope)
         if declared is not None and declared > limit:  # refused before a byte of it is read

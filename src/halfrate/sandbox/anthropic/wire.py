@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from halfrate.errors import HalfrateError
@@ -16,6 +17,10 @@ from halfrate.sandbox.common.jsondata import JSON
 
 # The paths Anthropic's SDK calls; everything under them is answered the Anthropic way.
 MESSAGES_PATH = "/v1/messages"
+# Both providers list their models here; the request's headers tell whose SDK is asking.
+MODELS_PATH = "/v1/models"
+# Headers only Anthropic's clients send (its SDK sends anthropic-version on every request).
+ANTHROPIC_HEADERS = (b"x-api-key", b"anthropic-version")
 VERSIONS = ("2023-06-01", "2026-10-21")
 # Removes temperature, top_p and top_k (docs/anthropic-batches.md#base-url-and-headers).
 VERSION_2026 = "2026-10-21"
@@ -23,8 +28,23 @@ VERSION_2026 = "2026-10-21"
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + "/")
+
+
 def is_anthropic_path(path: str) -> bool:
-    return path == MESSAGES_PATH or path.startswith(MESSAGES_PATH + "/")
+    return _under(path, MESSAGES_PATH)
+
+
+def is_anthropic_request(path: str, headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """Whether a request is Anthropic's: a path under ``/v1/messages``, or one under
+    ``/v1/models`` (a path both providers serve) that carries ``x-api-key`` or
+    ``anthropic-version``. OpenAI's SDK sends neither header."""
+    if is_anthropic_path(path):
+        return True
+    return _under(path, MODELS_PATH) and any(
+        name.lower() in ANTHROPIC_HEADERS for name, _ in headers
+    )
 
 
 class AnthropicError(HalfrateError):
