@@ -9,7 +9,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 
+from halfrate.api import accounts
 from halfrate.store import Store
 
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -73,3 +76,14 @@ def store(database_url: str) -> Iterator[Store]:
         yield opened
     finally:
         opened.close()
+
+
+@pytest.fixture(autouse=True)
+def quick_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2 as halfrate runs it, with the lightest parameters: the recommended ones take half
+    a second a hash, on every sign-in of every web test. (A test of the parameters themselves
+    can undo this with monkeypatch.undo().)"""
+    hasher = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+    dummy = hasher.hash("halfrate: no such account")
+    monkeypatch.setattr(accounts, "_hasher", lambda: hasher)
+    monkeypatch.setattr(accounts, "_dummy_hash", lambda: dummy)

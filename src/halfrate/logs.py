@@ -12,7 +12,10 @@ _SECRET_VARS = (
     "ANTHROPIC_API_KEY",
     "ANTHROPIC_AUTH_TOKEN",
     "HALFRATE_WEB_SECRET",
+    "HALFRATE_SECRET_KEY",
 )
+# A one-time password link's token, in an address a log line may show.
+_LINK_TOKEN = re.compile(r"\b(token=)[A-Za-z0-9_\-]{8,}")
 
 
 def redact(text: str) -> str:
@@ -25,7 +28,7 @@ def redact(text: str) -> str:
         for shown in {value, value.strip()}:
             if len(shown) >= 8:
                 text = text.replace(shown, f"<{name}>")
-    return _KEY_PATTERN.sub(r"\1…", text)
+    return _LINK_TOKEN.sub(r"\1…", _KEY_PATTERN.sub(r"\1…", text))
 
 
 class RedactingFilter(logging.Filter):

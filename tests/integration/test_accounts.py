@@ -73,7 +73,7 @@ def test_members_see_their_teams_jobs_and_admins_see_all(database_url: str, tmp_
         assert [j.job_id for j in hr.jobs_for(mia)] == [job.job_id]
         assert hr.jobs_for(sam) == []
         assert [j.owner for j in hr.jobs_for(admin)] == ["mia@example.com"]
-        hr.remove_account("mia@example.com")
+        hr.remove_person("mia@example.com")
         assert [j.owner for j in hr.jobs_for(admin)] == [None]  # the job stays with its team
 
 
@@ -89,4 +89,13 @@ def test_user_commands_take_the_password_from_stdin_or_make_one(isolated_env: Pa
     assert "lee@example.com  Finance  member" in listed.stdout
     assert_one_line_error(run("user", "add", "kim@example.com", "--team", "F"), "no password")
     assert_one_line_error(run("user", "remove", "kim@example.com"), "no account for")
+    assert "disabled lee@example.com" in run("user", "disable", "Lee@example.com").stdout
+    assert "lee@example.com  Finance  member  disabled" in run("user", "list").stdout
+    with halfrate.connect() as hr:
+        assert hr.sign_in("lee@example.com", generated).disabled  # type: ignore[union-attr]
+    assert "enabled lee@example.com" in run("user", "enable", "lee@example.com").stdout
+    assert_one_line_error(run("user", "disable", "kim@example.com"), "no account for")
     assert run("user", "remove", "lee@example.com").returncode == 0
+    with halfrate.connect() as hr:
+        logged = [(e.actor, e.action) for e in hr.audit_log()]
+    assert logged == [(None, "user.remove"), (None, "user.enable"), (None, "user.disable")]

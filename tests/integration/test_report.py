@@ -49,6 +49,9 @@ class Seed:
     ttft: float | None = None
     queue_seconds: float | None = None
     outcome: str = "succeeded"
+    tibt: float | None = None
+    cache_write_tokens: int = 0  # of input_tokens, written to a prompt cache
+    cache_write_1h_tokens: int = 0  # of those, with the one-hour lifetime
 
 
 SEEDS = [
@@ -129,11 +132,16 @@ def seed(store: Store, rows: list[Seed]) -> None:
                     outcome=s.outcome,
                     input_tokens=s.input_tokens,
                     cached_tokens=None if s.input_tokens is None else s.cached_tokens,
+                    cache_write_tokens=None if s.input_tokens is None else s.cache_write_tokens,
+                    cache_write_1h_tokens=(
+                        None if s.input_tokens is None else s.cache_write_1h_tokens
+                    ),
                     output_tokens=None if s.input_tokens is None else s.output_tokens,
                     cost_nano=s.cost,
                     realtime_cost_nano=s.realtime,
                     route_cost_nano=s.cost,
                     ttft=s.ttft,
+                    tibt=s.tibt,
                     queue_seconds=s.queue_seconds,
                     created_at=s.at,
                     provider=s.provider,
@@ -252,6 +260,18 @@ def test_the_command_line_in_three_formats(sqlite_url: str, tmp_path: Path) -> N
     data = json.loads(as_json.stdout)
     assert data["total"]["spend_usd"] == "10.550000000"
     assert data["missed_savings"]["amount_usd"] == "0.375000000"
+    assert [f["feature"] for f in data["missed_savings"]["features"]] == ["digest"]
+    assert data["missed_savings"]["features"][0]["amount_usd"] == "0.375000000"
+    speed = {(r["model"], r["feature"], r["lane"]): r for r in data["price_performance"]}
+    assert set(speed) == {
+        ("gpt-4o-mini", "digest", "realtime"),
+        ("gpt-4o-mini", "chat", "realtime"),
+        ("gpt-4o-mini", "(none)", "flex"),
+    }
+    digest = speed["gpt-4o-mini", "digest", "realtime"]
+    assert digest["spend_usd"] == "2.750000000"
+    assert digest["per_1000_requests_usd"] == "916.666666667"  # $2.75 / 3 requests * 1,000
+    assert digest["ttft_seconds"] == {"count": 3, "p50": 0.3, "p95": 0.5}
     assert {row["key"] for row in data["rows"]} == {"support", "marketing", "finance"}
     as_csv = run("report", "--by", "lane", "--format", "csv", env=env)
     rows = list(csv.DictReader(io.StringIO(as_csv.stdout)))

@@ -43,6 +43,9 @@ def run_env(sandbox: SandboxServer) -> dict[str, str]:
         "HALFRATE_POLL_INITIAL_SECONDS": "0.1",
         "HALFRATE_POLL_MAX_SECONDS": "0.3",
         "HALFRATE_WORKER_IDLE_SECONDS": "0.1",
+        # A killed run's leases run out in seconds, not the minute they last by default, so
+        # the next run takes its steps over without waiting out the default.
+        "HALFRATE_LEASE_SECONDS": "3",
     }
 
 

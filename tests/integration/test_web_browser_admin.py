@@ -16,6 +16,7 @@ from playwright.sync_api import Browser, expect
 
 import halfrate
 from halfrate.api import Halfrate
+from halfrate.sandbox.server import SandboxServer
 from tests.integration.test_report import SEEDS, seed
 from tests.integration.test_web_browser import (
     PASSWORD,
@@ -29,6 +30,7 @@ from tests.integration.test_web_browser import (
 
 __all__ = ["browser"]  # the fixture, used by name
 
+BROWSER_KEY = "sk-proj-browser-test-Hq2Lm7Vx9Kc4f2A"
 ALL_BATCH = '[[rule]]\nname = "Everything waits for a batch"\nlane = "batch"\n'
 
 
@@ -58,7 +60,7 @@ def test_an_admin_reads_the_money_and_changes_budgets_and_policy(
     page = context(browser).new_page()
     sign_in(page, site, "ada@example.com")
     nav = page.get_by_role("navigation", name="Main")
-    for name in ("Jobs", "Spend", "Budgets", "Policy", "Audit log"):
+    for name in ("Jobs", "Spend", "Budgets", "Policy", "Keys", "People", "Audit log"):
         expect(nav.get_by_role("link", name=name, exact=True)).to_be_visible()
 
     nav.get_by_role("link", name="Spend").click()
@@ -122,7 +124,8 @@ def test_a_member_sees_their_team_only_and_no_admin_page(
     page = context(browser, "phone").new_page()
     sign_in(page, site, "sue@example.com")
     nav = page.get_by_role("navigation", name="Main")
-    expect(nav.get_by_role("link", name="Audit log")).to_have_count(0)
+    for name in ("Audit log", "Keys", "People"):
+        expect(nav.get_by_role("link", name=name)).to_have_count(0)
     nav.get_by_role("link", name="Spend").click()
     page.get_by_label("Period").select_option("last-month")
     page.get_by_role("button", name="Show").click()
@@ -135,8 +138,56 @@ def test_a_member_sees_their_team_only_and_no_admin_page(
     expect(page.get_by_role("heading", name="Team marketing")).to_have_count(0)
     expect(page.get_by_role("button", name="Save budget")).to_have_count(0)
     shoot(page, "budgets-member")
-    answer = page.goto(f"{site.url}/audit")
-    assert answer is not None
-    assert answer.status == 403
-    expect(page.get_by_role("alert")).to_contain_text("Only an admin can do this.")
+    for path in ("/audit", "/keys", "/people"):
+        answer = page.goto(f"{site.url}{path}")
+        assert answer is not None
+        assert answer.status == 403
+        expect(page.get_by_role("alert")).to_contain_text("Only an admin can do this.")
+    page.context.close()
+
+
+def test_an_admin_adds_a_person_and_saves_a_key(
+    browser: Browser, seeded_site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = seeded_site
+    page = context(browser).new_page()
+    sign_in(page, site, "ada@example.com")
+    nav = page.get_by_role("navigation", name="Main")
+    nav.get_by_role("link", name="People").click()
+    page.get_by_label("Email", exact=True).fill("lin@example.com")
+    page.get_by_label("Team", exact=True).fill("finance")
+    page.get_by_label("Role", exact=True).select_option("member")
+    page.get_by_role("button", name="Add person").click()
+    expect(page.get_by_role("heading", name="Welcome link for lin@example.com")).to_be_visible()
+    link = page.get_by_role("textbox", name="Link for lin@example.com").input_value()
+    expect(page.get_by_role("heading", name="lin@example.com", exact=True)).to_be_visible()
+    accessible(page, "people")
+    shoot(page, "people-admin")
+
+    newcomer = context(browser, "phone").new_page()
+    newcomer.goto(link)
+    expect(newcomer.get_by_role("heading", name="Set your password")).to_be_visible()
+    accessible(newcomer, "password link")
+    shoot(newcomer, "password-link")
+    newcomer.get_by_label("New password", exact=True).fill("a long new pass phrase")
+    newcomer.get_by_label("New password again").fill("a long new pass phrase")
+    newcomer.get_by_role("button", name="Set password").click()
+    expect(newcomer.get_by_role("link", name="Sign out")).to_be_visible()
+    expect(newcomer.get_by_text("lin@example.com · finance")).to_be_visible()
+    newcomer.goto(link)
+    expect(newcomer.get_by_role("heading", name="This link no longer works")).to_be_visible()
+    newcomer.context.close()
+
+    with SandboxServer(latency=0.0) as sandbox:
+        monkeypatch.setenv("OPENAI_BASE_URL", sandbox.base_url)
+        monkeypatch.setenv("HALFRATE_SECRET_KEY", "s" * 40)
+        nav.get_by_role("link", name="Keys").click()
+        page.get_by_label("OpenAI API key").fill(BROWSER_KEY)
+        page.get_by_role("button", name="Save keys").click()
+        expect(page.get_by_role("status")).to_contain_text("OpenAI accepted the key. Saved.")
+        expect(page.locator('[data-provider="openai"] [data-last4]')).to_have_text("4f2A")
+        assert BROWSER_KEY not in page.content()
+        expect(page.get_by_label("OpenAI API key")).to_have_value("")
+        accessible(page, "keys")
+        shoot(page, "keys-admin")
     page.context.close()

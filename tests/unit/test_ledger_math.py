@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 
 from halfrate.errors import InputError
+from halfrate.ledger.percentiles import Percentiles
 from halfrate.ledger.period import parse_moment
-from halfrate.ledger.report import Percentiles
 from halfrate.store.ledger_reads import Scope
 from halfrate.store.rollup import DAY, bucket_ms
 

@@ -12,33 +12,33 @@ from __future__ import annotations
 from halfrate.api.accounts import Account
 from halfrate.api.connection import Halfrate, connect, explain
 from halfrate.api.policy_admin import MAX_POLICY_BYTES, PolicyInEffect
+from halfrate.api.provider_keys import PROVIDER_NAMES
 from halfrate.api.tables import TablePreview, is_rerun_name
 from halfrate.api.worker_process import WorkerProcess
 from halfrate.calling import CallAnswer
 from halfrate.dispatch import RunMode, TickReport, Worker, WorkerSummary
 from halfrate.ledger.estimate import Estimate, ModelEstimate
-from halfrate.ledger.report import (
-    GROUP_NAMES,
-    Breakdown,
-    Comparison,
-    LaneLine,
-    Line,
-    Missed,
-    Percentiles,
-    Report,
-)
+from halfrate.ledger.missed import Missed, MissedFeature
+from halfrate.ledger.percentiles import Percentiles
+from halfrate.ledger.report import GROUP_NAMES, Breakdown, Comparison, LaneLine, Line, Report
 from halfrate.ledger.report_json import (
     breakdown_json,
     comparison_json,
     report_json,
+    speed_json,
     write_lanes_csv,
     write_report_csv,
+    write_speed_csv,
 )
+from halfrate.ledger.speed import SpeedLine
+from halfrate.providers.key_check import KeyCheck
 from halfrate.routing.explain import Explained
+from halfrate.sealing import secret_configured
 from halfrate.store.accounts import OwnedJob
 from halfrate.store.audit import AuditEntry
 from halfrate.store.budget_caps import CapStanding
 from halfrate.store.policies import PolicyVersion
+from halfrate.store.provider_keys import KeyStanding
 from halfrate.store.reads import Progress, RetryWait
 from halfrate.structured import AnswerShape
 from halfrate.table_job import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, TableOptions, TablePlan
@@ -50,6 +50,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "GROUP_NAMES",
     "MAX_POLICY_BYTES",
+    "PROVIDER_NAMES",
     "Account",
     "AnswerShape",
     "AuditEntry",
@@ -60,9 +61,12 @@ __all__ = [
     "Estimate",
     "Explained",
     "Halfrate",
+    "KeyCheck",
+    "KeyStanding",
     "LaneLine",
     "Line",
     "Missed",
+    "MissedFeature",
     "ModelEstimate",
     "OwnedJob",
     "Percentiles",
@@ -72,6 +76,7 @@ __all__ = [
     "Report",
     "RetryWait",
     "RunMode",
+    "SpeedLine",
     "TableOptions",
     "TablePlan",
     "TablePreview",
@@ -87,6 +92,9 @@ __all__ = [
     "formula_safe",
     "is_rerun_name",
     "report_json",
+    "secret_configured",
+    "speed_json",
     "write_lanes_csv",
     "write_report_csv",
+    "write_speed_csv",
 ]

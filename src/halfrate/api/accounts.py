@@ -7,6 +7,7 @@ answered exactly like one that does not exist (:class:`NotFound`), so ids cannot
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -21,9 +22,24 @@ MIN_PASSWORD_CHARS = 10
 MAX_PASSWORD_CHARS = 1024  # argon2 takes any length; a megabyte "password" is an attack
 MAX_TEAM_CHARS = 200
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
-_HASHER = PasswordHash.recommended()
-# Checked when no account has the email, so a wrong email costs the same time as a wrong password.
-_DUMMY_HASH = _HASHER.hash("halfrate: no such account")
+
+
+@functools.cache
+def _hasher() -> PasswordHash:
+    return PasswordHash.recommended()
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """Checked when no account has the email, so a wrong email costs the same time as a wrong
+    password. Made on first use: hashing takes half a second, which no command should pay at
+    start-up."""
+    return _hasher().hash("halfrate: no such account")
+
+
+def hash_password(password: str) -> str:
+    """The argon2 hash of a password that passed :func:`checked_password`."""
+    return _hasher().hash(checked_password(password))
 
 
 @dataclass(frozen=True)
@@ -35,10 +51,26 @@ class Account:
     team: str
     team_id: str
     is_admin: bool
+    disabled: bool = False  # may not sign in; signed out everywhere
+    sessions_after: float | None = None  # a sign-in before this has ended
 
     @classmethod
     def of(cls, row: UserRow) -> Account:
-        return cls(row.id, row.email, row.team, row.team_id, row.is_admin)
+        return cls(
+            row.id,
+            row.email,
+            row.team,
+            row.team_id,
+            row.is_admin,
+            row.disabled_at is not None,
+            row.sessions_after,
+        )
+
+    def session_valid(self, signed_in_at: float) -> bool:
+        """Whether a sign-in made at ``signed_in_at`` still stands."""
+        if self.disabled:
+            return False
+        return self.sessions_after is None or signed_in_at >= self.sessions_after
 
 
 def checked_email(email: str) -> str:
@@ -77,25 +109,21 @@ class Accounts:
         """A new account in ``team`` (created when new); the password is stored as an argon2
         hash only."""
         address, name = checked_email(email), checked_team(team)
-        hashed = _HASHER.hash(checked_password(password))
+        hashed = hash_password(password)
         return Account.of(self.store.accounts.add_user(address, hashed, name, admin=admin))
 
     def accounts(self) -> list[Account]:
         return [Account.of(row) for row in self.store.accounts.list_users()]
 
-    def remove_account(self, email: str) -> None:
-        """Remove the account; its jobs stay with its team."""
-        self.store.accounts.remove_user(checked_email(email))
-
     def sign_in(self, email: str, password: str) -> Account | None:
-        """The account when the password is right; None otherwise, in about the same time
-        whether or not the email has an account."""
+        """The account when the password is right (check :attr:`Account.disabled`); None
+        otherwise, in about the same time whether or not the email has an account."""
         try:
             row = self.store.accounts.find_user(email=email.strip().lower())
         except NotFound:
-            _HASHER.verify(password[:MAX_PASSWORD_CHARS], _DUMMY_HASH)
+            _hasher().verify(password[:MAX_PASSWORD_CHARS], _dummy_hash())
             return None
-        valid, newer = _HASHER.verify_and_update(password[:MAX_PASSWORD_CHARS], row.password_hash)
+        valid, newer = _hasher().verify_and_update(password[:MAX_PASSWORD_CHARS], row.password_hash)
         if not valid:
             return None
         if newer is not None:  # the hash parameters were raised since: store the stronger one

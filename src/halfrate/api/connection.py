@@ -15,7 +15,9 @@ import sqlalchemy as sa
 
 from halfrate.api.accounts import Accounts
 from halfrate.api.admin import Admin
+from halfrate.api.people import People
 from halfrate.api.policy_admin import PolicyAdmin, policy_for
+from halfrate.api.provider_keys import ProviderKeys
 from halfrate.api.reading import Reading
 from halfrate.api.tables import Tables
 from halfrate.calling import CallAnswer, call_now, spec_of
@@ -47,7 +49,7 @@ if TYPE_CHECKING:
     import openai
 
 
-class Halfrate(Reading, Tables, Accounts, Admin, PolicyAdmin):
+class Halfrate(Reading, Tables, Accounts, Admin, PolicyAdmin, People, ProviderKeys):
     """A connection to one halfrate store: submit work, call now, run workers, read results.
 
     Made by :func:`connect`. ``openai_client`` / ``anthropic_client``: SDK clients to use
@@ -228,6 +230,7 @@ class Halfrate(Reading, Tables, Accounts, Admin, PolicyAdmin):
                     self.settings,
                     openai_client=self.openai_client,
                     anthropic_client=self.anthropic_client,
+                    keys=self.stored_provider_keys(),
                 )
             return self._direct
 
@@ -250,6 +253,7 @@ class Halfrate(Reading, Tables, Accounts, Admin, PolicyAdmin):
             self.settings,
             openai_client=openai_client or self.openai_client,
             anthropic_client=anthropic_client or self.anthropic_client,
+            keys=self.stored_provider_keys(),
         )
         dispatcher = Dispatcher(
             self.store, providers.batch, self.settings, providers.calls, self.callbacks

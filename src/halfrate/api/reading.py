@@ -10,6 +10,7 @@ from typing import TextIO
 from halfrate.errors import InputError
 from halfrate.ledger.period import period_scope, split_moment
 from halfrate.ledger.report import GROUP_NAMES, Breakdown, Comparison, Report, ReportMaker
+from halfrate.ledger.speed import SpeedLine
 from halfrate.models import JobStatus, Result
 from halfrate.routing.rules import Policy
 from halfrate.store import Store
@@ -109,6 +110,21 @@ class Reading:
         now = datetime.now(UTC)
         scope = period_scope(since=since, until=until, feature=feature, team=team, now=now)
         return self._reports().breakdown(by, scope)
+
+    def price_performance(
+        self,
+        *,
+        since: str | float | None = None,
+        until: str | float | None = None,
+        feature: str | None = None,
+        team: str | None = None,
+    ) -> list[SpeedLine]:
+        """The ``price_performance`` of :meth:`report` alone: per model, feature and lane of
+        the realtime and flex calls, spend, cost per 1,000 requests, TTFT, TIBT and queue
+        wait, most spend first."""
+        now = datetime.now(UTC)
+        scope = period_scope(since=since, until=until, feature=feature, team=team, now=now)
+        return self._reports().price_performance(scope)
 
     def compare(
         self,

@@ -57,6 +57,7 @@ class WorkerProcess:
         # child when the parent is gone (end of file).
         self._stop_reader, self._stop_writer = self._context.Pipe(duplex=False)
         self._stopping = threading.Event()
+        self._restarting = threading.Event()
         self._process: SpawnProcess | None = None
         self._watcher: threading.Thread | None = None
 
@@ -88,6 +89,15 @@ class WorkerProcess:
             process.terminate()
             process.join(timeout=5)
 
+    def restart(self) -> None:
+        """Start the worker afresh after its current step, so it reads what changed in the
+        store that it reads only at start (the provider keys saved on the Keys page)."""
+        if self._process is None or self._stopping.is_set():
+            return
+        self._restarting.set()
+        with contextlib.suppress(OSError):
+            self._stop_writer.send_bytes(b"restart")
+
     def _spawn(self) -> SpawnProcess:
         process = self._context.Process(
             target=_work,
@@ -107,6 +117,12 @@ class WorkerProcess:
             assert process is not None
             process.join(timeout=1.0)
             if process.is_alive() or self._stopping.is_set():
+                continue
+            if self._restarting.is_set():  # asked for: no pause, no warning
+                self._restarting.clear()
+                log.info("the worker process restarts to read new settings")
+                started = time.monotonic()
+                self._process = self._spawn()
                 continue
             ran = time.monotonic() - started
             pause = RESTART_FIRST_SECONDS if ran >= HEALTHY_SECONDS else pause
@@ -139,10 +155,13 @@ def _work(
     stopping = threading.Event()
 
     def watch_parent() -> None:
-        # A message or the end of the pipe (the parent closed it, or died) both mean stop.
+        # A message or the end of the pipe (the parent closed it, or died) both mean stop. The
+        # message is read, so the worker started after a restart does not see it again.
         while not stop.poll(PARENT_CHECK_SECONDS):
             if os.getppid() != parent:
                 break
+        with contextlib.suppress(EOFError, OSError):
+            stop.recv_bytes()
         stopping.set()
 
     threading.Thread(target=watch_parent, name="halfrate-parent-watch", daemon=True).start()

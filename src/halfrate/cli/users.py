@@ -1,4 +1,5 @@
-"""`halfrate user add|list|remove`: the web page's accounts, for scripts and for the first admin.
+"""`halfrate user add|list|disable|enable|remove`: the web page's accounts, for scripts and for
+the first admin. Changes are in the audit log, as made from the command line.
 
 A password never appears on the command line (it would sit in the shell's history and in the
 process list): it is read from stdin when stdin is piped, asked twice without echo on a
@@ -54,15 +55,32 @@ def list_users() -> None:
         return
     for account in found:
         role = "admin" if account.is_admin else "member"
-        out.print(f"{account.email}  {account.team}  {role}")
+        state = "  disabled" if account.disabled else ""
+        out.print(f"{account.email}  {account.team}  {role}{state}", markup=False)
+
+
+@users_app.command(cls=PlainHelpCommand)
+def disable(email: Email) -> None:
+    """Stop an account from signing in; it is signed out at once."""
+    with connect() as hr:
+        done = hr.disable_person(email)
+    stdout_console().print(f"disabled {done.email}", markup=False)
+
+
+@users_app.command(cls=PlainHelpCommand)
+def enable(email: Email) -> None:
+    """Let a disabled account sign in again."""
+    with connect() as hr:
+        done = hr.enable_person(email)
+    stdout_console().print(f"enabled {done.email}", markup=False)
 
 
 @users_app.command(cls=PlainHelpCommand)
 def remove(email: Email) -> None:
     """Remove an account; its jobs stay with its team."""
     with connect() as hr:
-        hr.remove_account(email)
-    stdout_console().print(f"removed {email.strip().lower()}")
+        hr.remove_person(email)
+    stdout_console().print(f"removed {email.strip().lower()}", markup=False)
 
 
 def _password(generate: bool) -> str:

@@ -1,32 +1,29 @@
 """Reports over the ledger: spend, what realtime would have cost, what was saved, per group and
-in total; missed savings; before/after a date; and the KPIs.
+in total; missed savings (:mod:`missed`); the price and speed of the realtime work
+(:mod:`speed`); before/after a date; and the KPIs.
 
 Money is exact: the store keeps nano-dollars as integers and sums them in SQL; a figure
 becomes a Decimal only here. Attempts of models without a known price are counted as unpriced,
-never guessed. Missed savings are priced from token sums (prices are linear in tokens), so they
-are marked *estimated* for the few models whose prices are tiered.
+never guessed.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from halfrate.models import CacheKind, Lane, Usage
+from halfrate.ledger.missed import Missed, missed_savings
+from halfrate.ledger.percentiles import Percentiles
+from halfrate.ledger.prompt_cache import prompt_cache_saved
+from halfrate.ledger.speed import SpeedLine, histogram, price_performance, read_calls, speed_lines
+from halfrate.models import CacheKind, Lane
 from halfrate.money import dollars as usd
 from halfrate.store import Store
-from halfrate.store.ledger_reads import (
-    DAY_SECONDS,
-    GROUPS,
-    LedgerQueries,
-    Scope,
-    Sums,
-    TokenSums,
-)
+from halfrate.store.ledger_calls import CallSums
+from halfrate.store.ledger_reads import DAY_SECONDS, GROUPS, LedgerQueries, Scope, Sums
 from halfrate.store.rollup import Rollup
 from halfrate.store.tables import LEDGER_DAY_SUMS
 
@@ -48,6 +45,8 @@ class Line:
     spend: Decimal
     realtime: Decimal  # what the same tokens cost on the realtime lane
     unpriced: int  # billed attempts without a known price (in none of the sums)
+    # What the providers' prompt caches saved, in the lanes the work ran in (:mod:`prompt_cache`).
+    prompt_cache_saved: Decimal = Decimal(0)
 
     @property
     def saved(self) -> Decimal:
@@ -61,8 +60,13 @@ class Line:
     def spend_per_request(self) -> Decimal | None:
         return self.spend / self.requests if self.requests else None
 
+    @property
+    def prompt_cache_hit_rate(self) -> float | None:
+        """The share of input tokens read from a provider's prompt cache."""
+        return self.cached_tokens / self.input_tokens if self.input_tokens else None
+
     @classmethod
-    def of(cls, key: str, sums: Sums) -> Line:
+    def of(cls, key: str, sums: Sums, prompt_cache_nano: int = 0) -> Line:
         return cls(
             key=key,
             requests=sums.requests,
@@ -74,53 +78,8 @@ class Line:
             spend=usd(sums.cost_nano),
             realtime=usd(sums.realtime_cost_nano),
             unpriced=sums.unpriced,
+            prompt_cache_saved=usd(prompt_cache_nano),
         )
-
-
-@dataclass(frozen=True)
-class Percentiles:
-    count: int
-    p50: float | None
-    p95: float | None
-
-    @classmethod
-    def of(cls, ordered: Sequence[float]) -> Percentiles:
-        """Nearest-rank percentiles of already sorted values."""
-        return cls.of_histogram([(value, 1) for value in ordered])
-
-    @classmethod
-    def of_histogram(cls, buckets: Sequence[tuple[float, int]]) -> Percentiles:
-        """Nearest-rank percentiles of (value, count) pairs in order of value."""
-        total = sum(n for _, n in buckets)
-        return cls(total, _rank(buckets, total, 0.50), _rank(buckets, total, 0.95))
-
-
-def _rank(buckets: Sequence[tuple[float, int]], total: int, q: float) -> float | None:
-    """The value at rank ceil(q * total) (1-based), as nearest-rank percentiles define it."""
-    if not total:
-        return None
-    rank = max(1, math.ceil(q * total))
-    seen = 0
-    for value, n in buckets:
-        seen += n
-        if seen >= rank:
-            return value
-    return buckets[-1][0]
-
-
-@dataclass(frozen=True)
-class Missed:
-    """Work that ran realtime though nobody was waiting and its deadline allowed batch."""
-
-    attempts: int
-    spend: Decimal  # what it cost
-    batch: Decimal  # what the same tokens would have cost in a batch
-    unpriced: int  # attempts of models without a known price (left out of both)
-    estimated: bool  # some of it was priced from token sums of a tiered-price model
-
-    @property
-    def amount(self) -> Decimal:
-        return self.spend - self.batch
 
 
 @dataclass(frozen=True)
@@ -153,11 +112,13 @@ class Breakdown:
 
 @dataclass(frozen=True)
 class Report(Breakdown):
-    """A breakdown with the period's missed savings and KPIs (the same for every grouping)."""
+    """A breakdown with the period's missed savings, KPIs and the price and speed of its
+    realtime and flex calls (the same for every grouping)."""
 
     missed: Missed
     kpis: Kpis
     generated_at: float
+    price_performance: list[SpeedLine]  # most spend first
 
 
 @dataclass(frozen=True)
@@ -202,11 +163,13 @@ class ReportMaker:
         edges = self.store.ledger.edges(scope)
         made, grouped = self._breakdown(by, scope, edges)
         lanes = list(_fold(grouped, lambda s: s.lane).values())
+        calls = read_calls(self.store, scope, edges)
         return Report(
             **vars(made),
             missed=self.missed(scope, edges),
-            kpis=self._kpis(scope, _total(grouped), lanes, edges),
+            kpis=self._kpis(scope, _total(grouped), lanes, edges, calls),
             generated_at=now,
+            price_performance=speed_lines(calls),
         )
 
     def breakdown(self, by: str, scope: Scope) -> Breakdown:
@@ -225,36 +188,37 @@ class ReportMaker:
             ordered = sorted(
                 per_key.values(), key=lambda s: (-s.cost_nano, s.key is None, str(s.key))
             )
-        lines = [Line.of(_label(by, sums.key), sums) for sums in ordered]
+        cached = prompt_cache_saved(self.store, by, scope, edges)  # (key, lane) -> nano
+        cached_per_key: dict[Any, int] = {}
+        for (key, _lane), nano in cached.items():
+            cached_per_key[key] = cached_per_key.get(key, 0) + nano
+        lines = [Line.of(_label(by, s.key), s, cached_per_key.get(s.key, 0)) for s in ordered]
         order = {sums.key: index for index, sums in enumerate(ordered)}
         split = sorted(grouped, key=lambda s: (order[s.key], str(s.lane)))
         made = Breakdown(
             by=by,
             scope=scope,
             lines=lines,
-            total=Line.of("total", _total(grouped)),
+            total=Line.of("total", _total(grouped), sum(cached.values())),
             lanes=[
-                LaneLine(_label(by, s.key), str(s.lane), Line.of(str(s.lane), s)) for s in split
+                LaneLine(
+                    _label(by, s.key),
+                    str(s.lane),
+                    Line.of(str(s.lane), s, cached.get((s.key, str(s.lane)), 0)),
+                )
+                for s in split
             ],
         )
         return made, grouped
 
     def missed(self, scope: Scope, edges: Rollup | None = None) -> Missed:
-        spend = batch = 0
-        count = unpriced = 0
-        estimated = False
-        prices = self.store.prices
-        found = self.store.ledger.missed_tokens(scope, self.batch_after_seconds, edges)
-        for tokens in found:
-            cost = prices.cost(tokens.provider, tokens.model, _usage(tokens), Lane.BATCH)
-            count += tokens.attempts
-            if cost is None:
-                unpriced += tokens.attempts
-                continue
-            spend += tokens.cost_nano
-            batch += cost.nano
-            estimated = estimated or prices.is_tiered(tokens.provider, tokens.model, Lane.BATCH)
-        return Missed(count, usd(spend), usd(batch), unpriced, estimated)
+        """Realtime work that could have waited for a batch, and the features it came from."""
+        return missed_savings(self.store, scope, self.batch_after_seconds, edges)
+
+    def price_performance(self, scope: Scope, edges: Rollup | None = None) -> list[SpeedLine]:
+        """Per model, feature and lane of the realtime and flex calls: spend, cost per 1,000
+        requests, TTFT, TIBT and queue wait; most spend first."""
+        return price_performance(self.store, scope, edges)
 
     def compare(self, scope: Scope, at: float, now: float) -> Comparison:
         """``scope`` split at ``at``: its own since/until bound the two sides (default: all
@@ -279,7 +243,11 @@ class ReportMaker:
             after_batch_share=after_share,
         )
 
-    def _kpis(self, scope: Scope, total: Sums, lanes: list[Sums], edges: Rollup) -> Kpis:
+    def _kpis(
+        self, scope: Scope, total: Sums, lanes: list[Sums], edges: Rollup, calls: list[CallSums]
+    ) -> Kpis:
+        """``calls``: the realtime and flex calls' sums and histograms (:func:`read_calls`):
+        TTFT and TIBT are theirs; queue wait is every lane's."""
         ledger = self.store.ledger
         kinds = {
             s.key: s
@@ -287,7 +255,6 @@ class ReportMaker:
         }
         dedup = kinds.get(CacheKind.DEDUP.value, Sums(None))
         response = kinds.get(CacheKind.RESPONSE.value, Sums(None))
-        calls = (Lane.REALTIME, Lane.FLEX)
         tagged = ledger.tagged(scope)
         return Kpis(
             batch_share=_batch_share(lanes),
@@ -299,8 +266,8 @@ class ReportMaker:
             saved_by_response_cache=usd(response.realtime_cost_nano),
             response_cache_answers=response.attempts,
             batch_turnaround=Percentiles.of(ledger.batch_turnarounds(scope)),
-            ttft=Percentiles.of_histogram(ledger.timings(scope, "ttft", calls, edges, tagged)),
-            tibt=Percentiles.of_histogram(ledger.timings(scope, "tibt", calls, edges, tagged)),
+            ttft=Percentiles.of_histogram(histogram(calls, "ttft")),
+            tibt=Percentiles.of_histogram(histogram(calls, "tibt")),
             queue_wait=Percentiles.of_histogram(
                 ledger.timings(scope, "queue", None, edges, tagged)
             ),
@@ -334,16 +301,6 @@ def _batch_share(lanes: Sequence[Sums]) -> float | None:
     spend = sum(s.cost_nano for s in lanes)
     batch = sum(s.cost_nano for s in lanes if s.key == Lane.BATCH.value)
     return batch / spend if spend else None
-
-
-def _usage(tokens: TokenSums) -> Usage:
-    return Usage(
-        input_tokens=tokens.input_tokens,
-        cached_tokens=tokens.cached_tokens,
-        output_tokens=tokens.output_tokens,
-        cache_write_tokens=tokens.cache_write_tokens,
-        cache_write_1h_tokens=tokens.cache_write_1h_tokens,
-    )
 
 
 def _label(by: str, key: object) -> str:

@@ -11,7 +11,10 @@ import csv
 from collections.abc import Sequence
 from typing import Any, TextIO
 
-from halfrate.ledger.report import Breakdown, Comparison, Line, Percentiles, Report
+from halfrate.ledger.missed import Missed
+from halfrate.ledger.percentiles import Percentiles
+from halfrate.ledger.report import Breakdown, Comparison, Line, Report
+from halfrate.ledger.speed import SpeedLine
 from halfrate.money import exact
 from halfrate.tabular.cells import inert
 
@@ -26,6 +29,23 @@ COLUMNS = (
     "saved_usd",
     "saved_pct",
     "unpriced",
+    "prompt_cache_saved",
+    "prompt_cache_hit_rate",
+)
+# The price/performance table as CSV: its key cells, then these (money exact, seconds).
+SPEED_KEYS = ("model", "feature", "lane")
+SPEED_COLUMNS = (
+    "requests",
+    "attempts",
+    "spend_usd",
+    "per_1000_requests_usd",
+    "unpriced",
+    "ttft_p50_seconds",
+    "ttft_p95_seconds",
+    "tibt_p50_seconds",
+    "tibt_p95_seconds",
+    "queue_wait_p50_seconds",
+    "queue_wait_p95_seconds",
 )
 
 
@@ -50,14 +70,7 @@ def report_json(report: Report) -> dict[str, Any]:
     return {
         **breakdown_json(report),
         "generated_at": report.generated_at,
-        "missed_savings": {
-            "attempts": report.missed.attempts,
-            "spend_usd": exact(report.missed.spend),
-            "batch_usd": exact(report.missed.batch),
-            "amount_usd": exact(report.missed.amount),
-            "unpriced": report.missed.unpriced,
-            "estimated": report.missed.estimated,
-        },
+        "missed_savings": missed_json(report.missed),
         "kpis": {
             "batch_share": k.batch_share,
             "cache_hit_rate": k.cache_hit_rate,
@@ -70,6 +83,48 @@ def report_json(report: Report) -> dict[str, Any]:
             "tibt_seconds": percentiles_json(k.tibt),
             "queue_wait_seconds": percentiles_json(k.queue_wait),
         },
+        "price_performance": [speed_json(line) for line in report.price_performance],
+    }
+
+
+def missed_json(missed: Missed) -> dict[str, Any]:
+    """The missed savings, with the features they came from (largest amount first)."""
+    return {
+        "attempts": missed.attempts,
+        "spend_usd": exact(missed.spend),
+        "batch_usd": exact(missed.batch),
+        "amount_usd": exact(missed.amount),
+        "unpriced": missed.unpriced,
+        "estimated": missed.estimated,
+        "features": [
+            {
+                "feature": f.feature,
+                "attempts": f.attempts,
+                "spend_usd": exact(f.spend),
+                "batch_usd": exact(f.batch),
+                "amount_usd": exact(f.amount),
+                "unpriced": f.unpriced,
+            }
+            for f in missed.features
+        ],
+    }
+
+
+def speed_json(line: SpeedLine) -> dict[str, Any]:
+    """One row of the price/performance table (realtime and flex calls)."""
+    per = line.per_1000_requests
+    return {
+        "model": line.model,
+        "feature": line.feature,
+        "lane": line.lane,
+        "requests": line.requests,
+        "attempts": line.attempts,
+        "spend_usd": exact(line.spend),
+        "per_1000_requests_usd": None if per is None else exact(per),
+        "unpriced": line.unpriced,
+        "ttft_seconds": percentiles_json(line.ttft),
+        "tibt_seconds": percentiles_json(line.tibt),
+        "queue_wait_seconds": percentiles_json(line.queue_wait),
     }
 
 
@@ -108,6 +163,9 @@ def line_values(line: Line) -> dict[str, Any]:
         "saved_usd": exact(line.saved),
         "saved_pct": None if line.saved_share is None else round(line.saved_share * 100, 2),
         "unpriced": line.unpriced,
+        # The providers' prompt caches, apart from halfrate's own dedup and response cache.
+        "prompt_cache_saved": exact(line.prompt_cache_saved),
+        "prompt_cache_hit_rate": line.prompt_cache_hit_rate,
     }
 
 
@@ -136,3 +194,18 @@ def write_lines_csv(
     for cells, line in rows:
         values = line_values(line)
         writer.writerow([*(inert(cell) for cell in cells), *(values[c] for c in COLUMNS)])
+
+
+def write_speed_csv(lines: Sequence[SpeedLine], out: TextIO) -> None:
+    """The price/performance table: one row per model, feature and lane (most spend first);
+    an empty cell where there is no figure."""
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow([*SPEED_KEYS, *SPEED_COLUMNS])
+    for line in lines:
+        row = speed_json(line)
+        cells = [row[name] for name in SPEED_COLUMNS[:5]]
+        for name in ("ttft", "tibt", "queue_wait"):
+            cells += [row[f"{name}_seconds"]["p50"], row[f"{name}_seconds"]["p95"]]
+        writer.writerow(
+            [*(inert(row[key]) for key in SPEED_KEYS), *("" if v is None else v for v in cells)]
+        )

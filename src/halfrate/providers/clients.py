@@ -7,6 +7,7 @@ refused with a clear message when a worker starts.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,8 @@ if TYPE_CHECKING:
 NO_KEYS = (
     "OPENAI_API_KEY is not set, and neither is ANTHROPIC_API_KEY (for the local sandbox: start "
     "`halfrate sandbox` and set OPENAI_BASE_URL=http://127.0.0.1:8787/v1 OPENAI_API_KEY=sandbox, "
-    "ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_API_KEY=sandbox)"
+    "ANTHROPIC_BASE_URL=http://127.0.0.1:8787 ANTHROPIC_API_KEY=sandbox), and no key is saved "
+    "on the web page's Keys page"
 )
 
 
@@ -61,6 +63,11 @@ def check_keys() -> None:
             )
 
 
+def _key(stored: Mapping[str, str], provider: str) -> dict[str, str]:
+    """The SDK's ``api_key`` argument when a key is stored for ``provider``."""
+    return {"api_key": stored[provider]} if provider in stored else {}
+
+
 def _has_anthropic_key() -> bool:
     return bool(os.environ.get("ANTHROPIC_API_KEY") or os.environ.get("ANTHROPIC_AUTH_TOKEN"))
 
@@ -70,16 +77,23 @@ def build_providers(
     *,
     openai_client: openai.OpenAI | None = None,
     anthropic_client: anthropic.Anthropic | None = None,
+    keys: Mapping[str, str] | None = None,
 ) -> Providers:
     """Batch providers and synchronous callers for every provider with a client or a key.
+
+    ``keys``: keys by provider saved on the web page's Keys page; each is used in place of the
+    provider's environment variable (the base URL still comes from the environment).
 
     The SDKs are imported here, not at import time: they take most of a second to load and only
     workers and callers need them.
     """
     check_keys()
+    stored = dict(keys or {})
     made = Providers()
-    use_openai = openai_client is not None or bool(os.environ.get("OPENAI_API_KEY"))
-    use_anthropic = anthropic_client is not None or _has_anthropic_key()
+    use_openai = (
+        openai_client is not None or "openai" in stored or bool(os.environ.get("OPENAI_API_KEY"))
+    )
+    use_anthropic = anthropic_client is not None or "anthropic" in stored or _has_anthropic_key()
     if not use_openai and not use_anthropic:
         raise ProviderAuthError(NO_KEYS)
     if use_openai:
@@ -89,7 +103,9 @@ def build_providers(
         client = (
             openai_client
             if openai_client is not None
-            else client_from_env(timeout=settings.provider_timeout_seconds)
+            else client_from_env(
+                timeout=settings.provider_timeout_seconds, **_key(stored, "openai")
+            )
         )
         limits = Limits(settings.openai_max_batch_lines, settings.openai_max_batch_bytes)
         provider = OpenAIBatchProvider(client, limits)
@@ -109,7 +125,9 @@ def build_providers(
         a_client = (
             anthropic_client
             if anthropic_client is not None
-            else anthropic_from_env(timeout=settings.provider_timeout_seconds)
+            else anthropic_from_env(
+                timeout=settings.provider_timeout_seconds, **_key(stored, "anthropic")
+            )
         )
         a_limits = Limits(settings.anthropic_max_batch_lines, settings.anthropic_max_batch_bytes)
         a_provider = AnthropicBatchProvider(a_client, a_limits)

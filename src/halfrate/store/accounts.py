@@ -13,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from halfrate.errors import InputError, NotFound
+from halfrate.store.admin_tables import account_links
 from halfrate.store.base import Database, new_id
 from halfrate.store.tables import job_owners, jobs, teams, users
 
@@ -26,6 +27,8 @@ class UserRow:
     team: str
     is_admin: bool
     created_at: float
+    disabled_at: float | None = None  # set: may not sign in
+    sessions_after: float | None = None  # sign-ins before this are void
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ _USER_COLUMNS = (
     teams.c.name,
     users.c.is_admin,
     users.c.created_at,
+    users.c.disabled_at,
+    users.c.sessions_after,
 )
 
 
@@ -62,27 +67,8 @@ class AccountQueries:
 
     def add_user(self, email: str, password_hash: str, team: str, *, admin: bool) -> UserRow:
         """A new account in ``team`` (created when new); refused when the email has one."""
-        now = time.time()
         with self._store.write() as conn:
-            taken = conn.execute(sa.select(users.c.id).where(users.c.email == email)).first()
-            if taken is not None:
-                raise InputError(f"{email} already has an account")
-            team_id = conn.execute(sa.select(teams.c.id).where(teams.c.name == team)).scalar()
-            if team_id is None:
-                team_id = new_id("team")
-                conn.execute(sa.insert(teams).values(id=team_id, name=team, created_at=now))
-            user_id = new_id("user")
-            conn.execute(
-                sa.insert(users).values(
-                    id=user_id,
-                    email=email,
-                    password_hash=password_hash,
-                    team_id=team_id,
-                    is_admin=admin,
-                    created_at=now,
-                )
-            )
-        return UserRow(user_id, email, password_hash, team_id, team, admin, now)
+            return insert_user(conn, email, password_hash, team, admin=admin)
 
     def find_user(self, *, email: str | None = None, user_id: str | None = None) -> UserRow:
         query = sa.select(*_USER_COLUMNS).join(teams, teams.c.id == users.c.team_id)
@@ -112,17 +98,6 @@ class AccountQueries:
             conn.execute(
                 sa.update(users).where(users.c.id == user_id).values(password_hash=password_hash)
             )
-
-    def remove_user(self, email: str) -> None:
-        """Remove the account; its jobs stay with its team (owner shown as removed)."""
-        with self._store.write() as conn:
-            user_id = conn.execute(sa.select(users.c.id).where(users.c.email == email)).scalar()
-            if user_id is None:
-                raise NotFound(f"no account for {email}")
-            conn.execute(
-                sa.update(job_owners).where(job_owners.c.user_id == user_id).values(user_id=None)
-            )
-            conn.execute(sa.delete(users).where(users.c.id == user_id))
 
     def own_job(self, job_id: str, user_id: str, team_id: str, upload_name: str | None) -> None:
         """Record the job as the team's, started by the user (once: the first owner stays)."""
@@ -161,6 +136,45 @@ class AccountQueries:
         with self._store.read() as conn:
             row = conn.execute(query).first()
         return None if row is None else (OwnedJob(*row[:-1]), row[-1])
+
+
+def insert_user(
+    conn: sa.Connection, email: str, password_hash: str, team: str, *, admin: bool
+) -> UserRow:
+    """A new account in ``team`` (created when new); refused when the email has one."""
+    now = time.time()
+    taken = conn.execute(sa.select(users.c.id).where(users.c.email == email)).first()
+    if taken is not None:
+        raise InputError(f"{email} already has an account")
+    team_id = team_id_of(conn, team, now)
+    user_id = new_id("user")
+    conn.execute(
+        sa.insert(users).values(
+            id=user_id,
+            email=email,
+            password_hash=password_hash,
+            team_id=team_id,
+            is_admin=admin,
+            created_at=now,
+        )
+    )
+    return UserRow(user_id, email, password_hash, team_id, team, admin, now)
+
+
+def delete_user(conn: sa.Connection, user_id: str) -> None:
+    """Delete an account with its one-time links; its jobs stay with its team."""
+    conn.execute(sa.update(job_owners).where(job_owners.c.user_id == user_id).values(user_id=None))
+    conn.execute(sa.delete(account_links).where(account_links.c.user_id == user_id))
+    conn.execute(sa.delete(users).where(users.c.id == user_id))
+
+
+def team_id_of(conn: sa.Connection, team: str, now: float) -> str:
+    """The id of the team named ``team``, created when new."""
+    team_id = conn.execute(sa.select(teams.c.id).where(teams.c.name == team)).scalar()
+    if team_id is None:
+        team_id = new_id("team")
+        conn.execute(sa.insert(teams).values(id=team_id, name=team, created_at=now))
+    return str(team_id)
 
 
 def _owned_query() -> sa.Select[Any]:

@@ -1,4 +1,5 @@
-"""Tables of what admins set: monthly budget caps, the routing policy's versions, and the audit
+"""Tables of what admins set: monthly budget caps, the routing policy's versions, the provider
+keys entered on the web page, the one-time links that set a person's password, and the audit
 log of who changed what.
 
 They share :data:`halfrate.store.tables.metadata` (the schema the migrations build).
@@ -47,4 +48,34 @@ audit_log = sa.Table(
     sa.Column("target", sa.String(400), nullable=False),  # what it was done to
     sa.Column("detail", sa.Text, nullable=True),  # in words; never a secret
     sa.Index(None, "at"),
+)
+
+# Provider keys entered on the web page's Keys page, sealed (Fernet) with a key derived from
+# HALFRATE_SECRET_KEY: the store never holds a key in plain text (docs/security.md).
+provider_keys = sa.Table(
+    "provider_keys",
+    metadata,
+    sa.Column("provider", sa.String(20), primary_key=True),  # openai | anthropic
+    sa.Column("sealed", sa.Text, nullable=False),  # the Fernet token of the key
+    sa.Column("last4", sa.String(4), nullable=False),  # all that is ever shown of it
+    sa.Column("status", sa.String(16), nullable=False),  # working | failing
+    sa.Column("checked_at", sa.Double, nullable=True),
+    sa.Column("check_message", sa.String(400), nullable=True),  # never holds the key
+    sa.Column("updated_at", sa.Double, nullable=False),
+    sa.Column("updated_by", sa.String(320), nullable=True),
+)
+
+# One-time links that let a person set their password: made by an admin when adding them
+# ("welcome") or resetting it ("reset"). Only a hash of the link's token is kept.
+account_links = sa.Table(
+    "account_links",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),  # sha256 hex of the token
+    sa.Column("user_id", sa.String(40), sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("purpose", sa.String(16), nullable=False),  # welcome | reset
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("expires_at", sa.Double, nullable=False),
+    sa.Column("used_at", sa.Double, nullable=True),
+    sa.Column("created_by", sa.String(320), nullable=True),
+    sa.Index(None, "user_id"),
 )

@@ -138,10 +138,11 @@ _SUMS = tuple(_sum(_H[name]) for name in LEDGER_DAY_SUMS)
 
 @dataclass(frozen=True)
 class TokenSums:
-    """Billed tokens of one provider and model (to price them in another lane)."""
+    """Billed tokens of one provider, model and feature (to price them in another lane)."""
 
     provider: str
     model: str
+    feature: str | None
     attempts: int
     input_tokens: int
     cached_tokens: int
@@ -182,7 +183,8 @@ class LedgerQueries:
     ) -> list[TokenSums]:
         """Billed realtime attempts that could have waited: nobody was waiting, neither the
         deadline guard nor a flex fallback moved them there, and their deadline (if any) was
-        at least ``batch_after_seconds`` after submission. Summed per provider and model."""
+        at least ``batch_after_seconds`` after submission. Summed per provider, model and
+        feature."""
         reach = math.ceil(batch_after_seconds / HOUR)
 
         def could_wait(lane: str, waiting: int, moved: int, slack: int) -> bool:
@@ -193,8 +195,9 @@ class LedgerQueries:
                 and (slack == NO_DEADLINE or slack >= reach)
             )
 
+        keys = (_H.provider, _H.model, _H.feature)
         query = (
-            sa.select(_H.provider, _H.model, *_SUMS)
+            sa.select(*keys, *_SUMS)
             .where(
                 *scope.day_terms(_H.day),
                 *scope.tag_terms(ledger_days),
@@ -203,20 +206,21 @@ class LedgerQueries:
                 _H.moved == 0,
                 sa.or_(_H.slack_hours == NO_DEADLINE, _H.slack_hours >= reach),
             )
-            .group_by(_H.provider, _H.model)
+            .group_by(*keys)
         )
-        found: dict[tuple[str, str], Sums] = {}
+        found: dict[tuple[str, str, str], Sums] = {}
         with self._store.read() as conn:
             for row in conn.execute(query):
-                found.setdefault((row[0], row[1]), Sums(row[1])).add(row[2:])
+                found.setdefault((row[0], row[1], row[2]), Sums(row[1])).add(row[3:])
             for key, values in (edges or self._edges(conn, scope)).days.items():
-                _, provider, model, _, _, lane, waiting, moved, slack, _ = key
+                _, provider, model, feature, _, lane, waiting, moved, slack, _ = key
                 if could_wait(lane, waiting, moved, slack):
-                    found.setdefault((provider, model), Sums(model)).add(values)
+                    found.setdefault((provider, model, feature), Sums(model)).add(values)
         return [
             TokenSums(
                 provider,
                 model,
+                _none(feature),
                 s.billed,
                 s.input_tokens,
                 s.cached_tokens,
@@ -225,7 +229,7 @@ class LedgerQueries:
                 s.output_tokens,
                 s.cost_nano,
             )
-            for (provider, model), s in sorted(found.items())
+            for (provider, model, feature), s in sorted(found.items())
             if s.billed
         ]
 
@@ -254,14 +258,11 @@ class LedgerQueries:
                     terms.append(ledger_team_timings.c.team == scope.team)
                 if wanted is not None:
                     terms.append(t.lane.in_(sorted(wanted)))
-                query = (
-                    sa.select(t.day, t.lane, t.metric, t.bucket_ms, sa.func.sum(t.count))
-                    .where(*terms)
-                    .group_by(t.day, t.lane, t.metric, t.bucket_ms)
-                )
-                rows = [((h, lane, m, b), int(n)) for h, lane, m, b, n in conn.execute(query)]
-                edge_rows = (edges or self._edges(conn, scope)).timings.items()
-                sources = [rows, edge_rows]  # type: ignore[list-item]
+                # Summed per bucket in SQL: a few hundred rows, not one per day and bucket.
+                query = sa.select(t.bucket_ms, sa.func.sum(t.count)).where(*terms)
+                for bucket, n in conn.execute(query.group_by(t.bucket_ms)):
+                    counts[bucket] = int(n)
+                sources = [(edges or self._edges(conn, scope)).timings.items()]
             for source in sources:
                 for (_, lane, m, bucket), n in source:
                     if m == metric and (wanted is None or lane in wanted):

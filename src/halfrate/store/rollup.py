@@ -1,7 +1,8 @@
-"""Keeping the ledger's rollups (``ledger_days``, ``ledger_timings``) in step with its rows.
+"""Keeping the ledger's rollups (``ledger_days``, ``ledger_timings`` and the histograms of
+:mod:`team_timings`) in step with its rows.
 
 Every attempt stored is also added to its day's sums and timing histograms, in the same
-transaction, by :func:`add_attempts`; :func:`rebuild` recomputes both from the attempts (the
+transaction, by :func:`add_attempts`; :func:`rebuild` recomputes them from the attempts (the
 migration that introduced them uses it, and a test proves the two ways agree). The same Python
 code buckets and sums in both cases, and reports use it for the partial days at the edges of
 a period, so every path counts alike.
@@ -27,13 +28,15 @@ from halfrate.store.tables import (
     requests,
     routes,
 )
-from halfrate.store.team_timings import ledger_team_timings
+from halfrate.store.team_timings import ledger_call_timings, ledger_team_timings
 
 HOUR = 3600
 DAY = 86400  # the rollups' period: a UTC day
 NO_DEADLINE = -1
 MAX_SLACK_HOURS = 1_000_000
 METRICS = ("ttft", "tibt", "queue")
+# The lanes of synchronous calls: their timings are also kept per team, model and feature.
+CALL_LANES = (Lane.REALTIME.value, Lane.FLEX.value)
 REBUILD_CHUNK = 20_000
 
 
@@ -111,6 +114,9 @@ class Rollup:
     timings: dict[tuple[int, str, str, int], int] = field(default_factory=dict)
     # The same histograms per team (attempts without a team are in ``timings`` only).
     team_timings: dict[tuple[int, str, str, str, int], int] = field(default_factory=dict)
+    # The calls' (CALL_LANES) histograms per team, model and feature ("" for none of each):
+    # (day, team, model, feature, lane, metric, bucket_ms) -> count.
+    call_timings: dict[tuple[int, str, str, str, str, str, int], int] = field(default_factory=dict)
 
     def add(self, fact: Fact) -> None:
         key = fact.day_key()
@@ -123,12 +129,24 @@ class Rollup:
                 existing[i] += value
         if fact.ttft is not None or fact.tibt is not None or fact.queue_seconds is not None:
             values = (fact.ttft, fact.tibt, fact.queue_seconds)
-            self.add_timings(key[0], fact.lane, values, fact.team)
+            # The day key holds the team, model and feature as the rollups keep them.
+            call = (key[4], key[2], key[3]) if fact.lane in CALL_LANES else None
+            self.add_timings(key[0], fact.lane, values, fact.team, call)
 
     def add_timings(
-        self, day: int, lane: str, values: Sequence[float | None], team: str | None = None
+        self,
+        day: int,
+        lane: str,
+        values: Sequence[float | None],
+        team: str | None = None,
+        call: tuple[str, str, str] | None = None,
     ) -> None:
-        """Count one attempt's ttft, tibt and queue wait (None: not measured)."""
+        """Count one attempt's ttft, tibt and queue wait (None: not measured). ``team``: also
+        in its team's histograms; ``call``: (team, model, feature), "" for none, also in the
+        calls' histograms (for attempts in CALL_LANES)."""
+        calls = self.call_timings
+        if call is not None:
+            call_team, model, feature = call
         for metric, timing in zip(METRICS, values, strict=True):
             if timing is not None:
                 bucket = bucket_ms(timing)
@@ -137,6 +155,9 @@ class Rollup:
                 if team:
                     team_key = (day, team, lane, metric, bucket)
                     self.team_timings[team_key] = self.team_timings.get(team_key, 0) + 1
+                if call is not None:
+                    call_key = (day, call_team, model, feature, lane, metric, bucket)
+                    calls[call_key] = calls.get(call_key, 0) + 1
 
     def extend(self, facts: Iterable[Fact]) -> Rollup:
         for fact in facts:
@@ -163,6 +184,13 @@ class Rollup:
                 for k, n in sorted(self.team_timings.items())
             ]
             _upsert_add(conn, ledger_team_timings, team_names[:5], ("count",), rows)
+        if self.call_timings:
+            call_names = ("day", "team", "model", "feature", "lane", "metric", "bucket_ms")
+            rows = [
+                dict(zip((*call_names, "count"), (*k, n), strict=True))
+                for k, n in sorted(self.call_timings.items())
+            ]
+            _upsert_add(conn, ledger_call_timings, call_names, ("count",), rows)
 
 
 def _upsert_add(
@@ -262,4 +290,5 @@ def rebuild(conn: sa.Connection) -> None:
     conn.execute(sa.delete(ledger_days))
     conn.execute(sa.delete(ledger_timings))
     conn.execute(sa.delete(ledger_team_timings))
+    conn.execute(sa.delete(ledger_call_timings))
     Rollup().extend(read_facts(conn, sa.true())).write(conn)

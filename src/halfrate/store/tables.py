@@ -377,6 +377,8 @@ users = sa.Table(
     sa.Column("team_id", sa.String(40), sa.ForeignKey("teams.id"), nullable=False),
     sa.Column("is_admin", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("disabled_at", sa.Double, nullable=True),  # set: cannot sign in, signed out
+    sa.Column("sessions_after", sa.Double, nullable=True),  # sign-ins before it are void
     sa.UniqueConstraint("email"),
 )
 

@@ -26,6 +26,8 @@ from halfrate.web import (
     routes_admin,
     routes_auth,
     routes_jobs,
+    routes_keys,
+    routes_people,
     routes_policy,
     routes_spend,
     routes_wizard,
@@ -62,9 +64,11 @@ def create_app(
         worker = WorkerProcess(hr) if run_worker else None
         if worker is not None:
             worker.start()
+        state.worker = worker  # the Keys page restarts it after a key changes
         try:
             yield
         finally:
+            state.worker = None
             if worker is not None:
                 worker.stop()
 
@@ -85,6 +89,8 @@ def create_app(
     app.include_router(routes_spend.router)
     app.include_router(routes_admin.router)
     app.include_router(routes_policy.router)
+    app.include_router(routes_keys.router)
+    app.include_router(routes_people.router)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: object) -> Response:

@@ -52,6 +52,9 @@ def signin(
         error = "That email and password do not match an account."
         return pages.render(request, "signin.html", {**context, "error": error}, status_code=401)
     state.limiter.succeeded(*keys)
+    if account.disabled:
+        error = "This account is disabled. Ask an admin to enable it."
+        return pages.render(request, "signin.html", {**context, "error": error}, status_code=403)
     start_session(request, account)
     return RedirectResponse(pages.safe_next(next), status_code=303)
 

@@ -1,6 +1,7 @@
 """The spend page: what was spent over a period, what realtime would have cost, what batch and
-the caches saved, as charts with the table behind each and a CSV of it. A member sees their
-team's spend; an admin everyone's, or one team's."""
+the caches saved, as charts with the table behind each and a CSV of it, and the price and
+speed of the realtime work as a table with its CSV. A member sees their team's spend; an admin
+everyone's, or one team's."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from urllib.parse import quote
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from halfrate.api import write_lanes_csv, write_report_csv
+from halfrate.api import write_lanes_csv, write_report_csv, write_speed_csv
 from halfrate.errors import InputError
 from halfrate.web import pages
 from halfrate.web.spend_view import (
     CHARTS,
     PRESETS,
+    SPEED,
+    SPEED_TITLE,
     chart_data,
     period_of,
     spend_page,
@@ -44,6 +47,7 @@ def spend(
         "account": account,
         "presets": PRESETS,
         "charts": CHARTS,
+        "speed_title": SPEED_TITLE,
         "asked": {
             "period": period or "30d",
             "start": start,
@@ -77,22 +81,29 @@ def spend_csv(
     end: str = "",
     team: str = "",
 ) -> Response:
-    """The table behind one chart, as CSV (cells from users formula-safe)."""
+    """The table behind one chart (or, for ``speed``, the price and speed of the realtime
+    work), as CSV (cells from users formula-safe)."""
     account = signed_in(request)
-    if chart not in CHARTS or (chart == "team" and not account.is_admin):
+    if chart != SPEED and (chart not in CHARTS or (chart == "team" and not account.is_admin)):
         raise HTTPException(404)
     try:
         chosen = period_of(period, start, end, today_utc())
     except InputError as exc:
         raise HTTPException(400, str(exc)) from None
     whose = team_of(account, team)
-    report = web(request).hr.breakdown(chart, since=chosen.since, until=chosen.until, team=whose)
+    hr = web(request).hr
     out = io.StringIO()
-    if chart == "day":
-        write_lanes_csv(report, out)
+    if chart == SPEED:
+        lines = hr.price_performance(since=chosen.since, until=chosen.until, team=whose)
+        write_speed_csv(lines, out)
+        name = f"halfrate-price-and-speed-{chosen.preset}.csv"
     else:
-        write_report_csv(report, out)
-    name = f"halfrate-spend-by-{chart}-{chosen.preset}.csv"
+        report = hr.breakdown(chart, since=chosen.since, until=chosen.until, team=whose)
+        if chart == "day":
+            write_lanes_csv(report, out)
+        else:
+            write_report_csv(report, out)
+        name = f"halfrate-spend-by-{chart}-{chosen.preset}.csv"
     return Response(
         out.getvalue(),
         media_type="text/csv; charset=utf-8",

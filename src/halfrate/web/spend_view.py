@@ -29,6 +29,9 @@ CHARTS = {
     "team": "Spend and saving by team",
     "model": "Spend and saving by model",
 }
+# The table of the realtime and flex calls' price and speed (no chart; its CSV as a chart's).
+SPEED = "speed"
+SPEED_TITLE = "Price and speed of realtime work"
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,9 @@ def team_of(account: Account, asked: str) -> str | None:
 class SpendPage:
     period: Period
     team: str | None
-    totals: dict[str, Any]  # report_json of the by-lane report: totals, KPIs, missed savings
+    # report_json of the by-lane report: totals, KPIs, missed savings (and the features they
+    # came from), the price and speed of the realtime work
+    totals: dict[str, Any]
     charts: dict[str, dict[str, Any]]  # chart name -> report_json of its grouping
     teams: list[str]  # for an admin's team filter
     compared: dict[str, Any] | None = None  # comparison_json of a before/after, when asked

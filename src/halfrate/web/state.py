@@ -8,14 +8,14 @@ from dataclasses import dataclass, field
 
 from fastapi import HTTPException, Request
 
-from halfrate.api import Account, Halfrate
+from halfrate.api import Account, Halfrate, WorkerProcess
 from halfrate.errors import NotFound
 from halfrate.web.job_view import FinishedRuns
 from halfrate.web.security import CSRF_FIELD, CSRF_HEADER, SignInLimiter, csrf_matches
 from halfrate.web.security import new_csrf_token as _new_token
 from halfrate.web.uploads import Uploads
 
-ANONYMOUS_FORMS = ("/signin", "/setup")  # forms sent by someone not signed in
+ANONYMOUS_FORMS = ("/signin", "/setup", "/password")  # forms sent by someone not signed in
 
 
 class SignInRequired(Exception):
@@ -30,6 +30,7 @@ class WebState:
     session_seconds: float
     setup_token: str | None  # the one-time link that makes the first admin; None once used
     finished: FinishedRuns = field(default_factory=FinishedRuns)  # figures that never change
+    worker: WorkerProcess | None = None  # the server's worker, while it runs
 
 
 def web(request: Request) -> WebState:
@@ -65,7 +66,8 @@ async def check_csrf(request: Request) -> None:
 
 def signed_in(request: Request) -> Account:
     """The account asking; :class:`SignInRequired` when no one is signed in or the sign-in
-    is older than the session length, or the account was removed since."""
+    is older than the session length, or the account was removed, disabled or signed out
+    everywhere (a password set through a link) since."""
     account_id = request.session.get("uid")
     at = request.session.get("at")
     if not account_id or not isinstance(at, int | float):
@@ -74,10 +76,14 @@ def signed_in(request: Request) -> Account:
         request.session.pop("uid", None)
         raise SignInRequired
     try:
-        return web(request).hr.account(str(account_id))
+        account = web(request).hr.account(str(account_id))
     except NotFound:
         request.session.clear()
         raise SignInRequired from None
+    if not account.session_valid(float(at)):  # disabled, or signed out everywhere since
+        request.session.clear()
+        raise SignInRequired
+    return account
 
 
 def start_session(request: Request, account: Account) -> None:

@@ -88,7 +88,7 @@ def summary_lines(report: Report) -> list[str]:
     lines.append(f"batch share {share(k.batch_share)} of spend")
     lines.append(
         f"prompts     {share(k.cache_hit_rate)} of input tokens read from the provider's prompt "
-        "cache"
+        f"cache, which saved {money(report.total.prompt_cache_saved)}"
     )
     lines.append(
         f"dedup       {k.dedup_answers:,} requests answered by an identical one in flight "

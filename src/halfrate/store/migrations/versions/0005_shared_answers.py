@@ -3,7 +3,7 @@
 Requests carry a digest of what they ask (provider, endpoint, body) and, in lane cache, the
 request whose answer they get; attempts say how a cache-lane answer was got; the daily ledger
 rollup is keyed by it too, so reports tell dedup savings from response-cache savings. The
-rollups are recomputed from the attempts by halfrate's own rollup code (in revision 0008, the
+rollups are recomputed from the attempts by halfrate's own rollup code (in revision 0009, the
 newest that changes them): the buckets and sums must be exactly those it keeps.
 
 Revision ID: 0005

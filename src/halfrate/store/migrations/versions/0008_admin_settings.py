@@ -1,7 +1,7 @@
 """admin settings and team timings: monthly budget caps and the routing policy's versions kept
 in the store, the audit log of who changed what, and the timing histograms per team (a team's
-spend page reads its percentiles from them); every rollup is recomputed from the attempts by
-halfrate's own rollup code
+spend page reads its percentiles from them), filled when revision 0009 (the newest that changes
+the rollups) recomputes every rollup from the attempts
 
 Revision ID: 0008
 Revises: 0007
@@ -61,9 +61,6 @@ def upgrade() -> None:
             "day", "team", "lane", "metric", "bucket_ms", name=op.f("pk_ledger_team_timings")
         ),
     )
-    from halfrate.store.rollup import rebuild
-
-    rebuild(op.get_bind())
 
 
 def downgrade() -> None:

@@ -1,0 +1,54 @@
+"""What the providers' prompt caches saved: per group of a report (and lane), the price of its
+tokens as billed (cache reads at the cached rate, cache writes at the write rate) against the
+price of the same tokens had nothing been cached (every input token at the lane's plain input
+rate), both at the lane's own prices, so a batch's discount stacks as the provider applies it.
+
+A cache write costs more than plain input (1.25 or 2 times at Anthropic), so a group that wrote a
+cache it never read back shows a negative saving: the honest figure. Priced from token sums
+(prices are linear in tokens) from the providers' own rates in ``genai-prices``
+(docs/pricing.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from halfrate.models import Lane, Usage
+from halfrate.store import Store
+from halfrate.store.ledger_reads import Scope, Sums
+from halfrate.store.rollup import Rollup
+
+
+def prompt_cache_saved(
+    store: Store, by: str, scope: Scope, edges: Rollup | None = None
+) -> dict[tuple[Any, str], int]:
+    """Nano-dollars the prompt caches saved, per (value of ``by``, lane); groups and lanes
+    that touched no cache are absent (they saved nothing)."""
+    prices = store.prices
+    saved: dict[tuple[Any, str], int] = {}
+    for found in store.cache_tokens.cached_tokens(by, scope, edges):
+        lane = Lane(found.lane)
+        if lane is Lane.CACHE:  # answered from halfrate's own store: no provider was paid
+            continue
+        billed = prices.cost(found.provider, found.model, usage_of(found.sums), lane)
+        uncached = prices.cost(found.provider, found.model, uncached_usage(found.sums), lane)
+        if billed is None or uncached is None:  # no known price: counted as unpriced elsewhere
+            continue
+        group = (found.key, found.lane)
+        saved[group] = saved.get(group, 0) + uncached.nano - billed.nano
+    return saved
+
+
+def usage_of(sums: Sums) -> Usage:
+    return Usage(
+        input_tokens=sums.input_tokens,
+        cached_tokens=sums.cached_tokens,
+        output_tokens=sums.output_tokens,
+        cache_write_tokens=sums.cache_write_tokens,
+        cache_write_1h_tokens=sums.cache_write_1h_tokens,
+    )
+
+
+def uncached_usage(sums: Sums) -> Usage:
+    """The same tokens with nothing read from or written to a cache."""
+    return Usage(input_tokens=sums.input_tokens, output_tokens=sums.output_tokens)
