@@ -3,38 +3,39 @@ tokens as billed (cache reads at the cached rate, cache writes at the write rate
 price of the same tokens had nothing been cached (every input token at the lane's plain input
 rate), both at the lane's own prices, so a batch's discount stacks as the provider applies it.
 
-A cache write costs more than plain input (1.25 or 2 times at Anthropic), so a group that wrote a
-cache it never read back shows a negative saving: the honest figure. Priced from token sums
-(prices are linear in tokens) from the providers' own rates in ``genai-prices``
-(docs/pricing.md).
+A cache write costs more than plain input (1.25 or 2 times at Anthropic), so a group that wrote
+a cache it never read back shows a negative saving: the honest figure. Priced from token sums
+per provider and model (prices are linear in tokens) at the providers' own rates from
+``genai-prices`` (docs/pricing.md).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from halfrate.models import Lane, Usage
-from halfrate.store import Store
-from halfrate.store.ledger_reads import Scope, Sums
-from halfrate.store.rollup import Rollup
+from halfrate.pricing.prices import PriceBook
+from halfrate.store.ledger_reads import Sums
+from halfrate.store.model_sums import ModelSums
 
 
-def prompt_cache_saved(
-    store: Store, by: str, scope: Scope, edges: Rollup | None = None
-) -> dict[tuple[Any, str], int]:
-    """Nano-dollars the prompt caches saved, per (value of ``by``, lane); groups and lanes
-    that touched no cache are absent (they saved nothing)."""
-    prices = store.prices
+def prompt_cache_saved(prices: PriceBook, rows: Iterable[ModelSums]) -> dict[tuple[Any, str], int]:
+    """Nano-dollars the prompt caches saved, per (group, lane); groups and lanes that touched
+    no cache are absent (they saved nothing)."""
     saved: dict[tuple[Any, str], int] = {}
-    for found in store.cache_tokens.cached_tokens(by, scope, edges):
-        lane = Lane(found.lane)
+    for row in rows:
+        sums = row.sums
+        if not (sums.cached_tokens or sums.cache_write_tokens) or not sums.billed:
+            continue
+        lane = Lane(row.lane)
         if lane is Lane.CACHE:  # answered from halfrate's own store: no provider was paid
             continue
-        billed = prices.cost(found.provider, found.model, usage_of(found.sums), lane)
-        uncached = prices.cost(found.provider, found.model, uncached_usage(found.sums), lane)
+        billed = prices.cost(row.provider, row.model, usage_of(sums), lane)
+        uncached = prices.cost(row.provider, row.model, uncached_usage(sums), lane)
         if billed is None or uncached is None:  # no known price: counted as unpriced elsewhere
             continue
-        group = (found.key, found.lane)
+        group = (row.key, row.lane)
         saved[group] = saved.get(group, 0) + uncached.nano - billed.nano
     return saved
 

@@ -12,7 +12,6 @@ from halfrate.store.answers import AnswerQueries
 from halfrate.store.audit import AuditQueries
 from halfrate.store.base import Database
 from halfrate.store.budget_caps import BudgetCapQueries
-from halfrate.store.cache_tokens import CacheTokenQueries
 from halfrate.store.calls import CallQueries
 from halfrate.store.cancels import CancelQueries
 from halfrate.store.deliveries import DeliveryQueries
@@ -20,6 +19,7 @@ from halfrate.store.engine import create_engine, migrate
 from halfrate.store.guard import GuardQueries
 from halfrate.store.ingest import IngestQueries
 from halfrate.store.ledger_reads import LedgerQueries
+from halfrate.store.model_sums import ModelSumQueries
 from halfrate.store.people import PeopleQueries
 from halfrate.store.policies import PolicyQueries
 from halfrate.store.provider_keys import ProviderKeyQueries
@@ -51,7 +51,7 @@ class Store(Database):
         self.policies = PolicyQueries(self)
         self.people = PeopleQueries(self)
         self.provider_keys = ProviderKeyQueries(self)
-        self.cache_tokens = CacheTokenQueries(self)
+        self.model_sums = ModelSumQueries(self)
 
     @classmethod
     def open(
