@@ -87,8 +87,8 @@ def summary_lines(report: Report) -> list[str]:
     lines.append(f"missed      {_missed(report.missed)}")
     lines.append(f"batch share {share(k.batch_share)} of spend")
     lines.append(
-        f"prompts     {share(k.cache_hit_rate)} of input tokens read from the provider's prompt "
-        f"cache, which saved {money(report.total.prompt_cache_saved)}"
+        f"prompts     {share(k.cache_hit_rate)} of input tokens read from a prompt cache, saved "
+        f"{money(report.total.prompt_cache_saved)}"
     )
     lines.append(
         f"dedup       {k.dedup_answers:,} requests answered by an identical one in flight "
