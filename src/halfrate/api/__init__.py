@@ -10,6 +10,7 @@ and spreadsheet parts.
 from __future__ import annotations
 
 from halfrate.api.accounts import Account
+from halfrate.api.cache_admin import CacheStat
 from halfrate.api.connection import Halfrate, connect, explain
 from halfrate.api.policy_admin import MAX_POLICY_BYTES, PolicyInEffect
 from halfrate.api.provider_keys import PROVIDER_NAMES
@@ -55,6 +56,7 @@ __all__ = [
     "AnswerShape",
     "AuditEntry",
     "Breakdown",
+    "CacheStat",
     "CallAnswer",
     "CapStanding",
     "Comparison",

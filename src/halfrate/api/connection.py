@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from halfrate.api.accounts import Accounts
 from halfrate.api.admin import Admin
+from halfrate.api.cache_admin import CacheAdmin
 from halfrate.api.people import People
 from halfrate.api.policy_admin import PolicyAdmin, policy_for
 from halfrate.api.provider_keys import ProviderKeys
@@ -49,7 +50,7 @@ if TYPE_CHECKING:
     import openai
 
 
-class Halfrate(Reading, Tables, Accounts, Admin, PolicyAdmin, People, ProviderKeys):
+class Halfrate(Reading, Tables, Accounts, Admin, PolicyAdmin, People, ProviderKeys, CacheAdmin):
     """A connection to one halfrate store: submit work, call now, run workers, read results.
 
     Made by :func:`connect`. ``openai_client`` / ``anthropic_client``: SDK clients to use

@@ -16,7 +16,7 @@ from typing import Annotated
 import typer
 
 from halfrate import logs
-from halfrate.cli import budgets, estimate, jobs, policy, report, run, sandbox, serve, users
+from halfrate.cli import budgets, cache, estimate, jobs, policy, report, run, sandbox, serve, users
 from halfrate.cli.help_format import PlainHelpCommand
 from halfrate.config import describe_settings
 from halfrate.errors import HalfrateError
@@ -72,6 +72,7 @@ app.command(cls=PlainHelpCommand)(estimate.estimate)
 app.command(cls=PlainHelpCommand)(serve.serve)
 app.add_typer(users.users_app, name="user")
 app.add_typer(budgets.budgets_app, name="budget")
+app.add_typer(cache.cache_app, name="cache")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -25,6 +25,7 @@ from halfrate.store.policies import PolicyQueries
 from halfrate.store.provider_keys import ProviderKeyQueries
 from halfrate.store.queue import QueueQueries
 from halfrate.store.reads import ReadQueries
+from halfrate.store.response_cache import ResponseCacheQueries
 from halfrate.store.submissions import SubmissionQueries
 from halfrate.store.table_runs import TableRunQueries
 
@@ -52,6 +53,7 @@ class Store(Database):
         self.people = PeopleQueries(self)
         self.provider_keys = ProviderKeyQueries(self)
         self.model_sums = ModelSumQueries(self)
+        self.response_cache = ResponseCacheQueries(self)
 
     @classmethod
     def open(

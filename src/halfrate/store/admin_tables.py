@@ -79,3 +79,15 @@ account_links = sa.Table(
     sa.Column("created_by", sa.String(320), nullable=True),
     sa.Index(None, "user_id"),
 )
+
+# `halfrate cache clear`: answers stored before ``before`` (of one feature, or of every feature
+# when None) no longer answer identical requests. The answers themselves stay (they are results).
+response_cache_clears = sa.Table(
+    "response_cache_clears",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("feature", sa.String(200), nullable=True),
+    sa.Column("before", sa.Double, nullable=False),
+    sa.Column("at", sa.Double, nullable=False),
+    sa.Column("by", sa.String(320), nullable=True),  # an email; None: the command line
+)

@@ -23,6 +23,7 @@ from halfrate.store.attempts import priced_requests
 from halfrate.store.base import Database, id_in
 from halfrate.store.cancels import cancelled_jobs
 from halfrate.store.deliveries import enqueue_deliveries
+from halfrate.store.response_cache import not_cleared
 from halfrate.store.rollup import add_attempts
 from halfrate.store.tables import attempts, request_state_is, requests, results, routes
 from halfrate.store.transitions import move_requests
@@ -106,6 +107,7 @@ def _earlier_leaders(
             sa.and_(
                 old.c.state == RequestState.SUCCEEDED.value,
                 old.c.updated_at >= sharing.answered_since,
+                not_cleared(old),  # `halfrate cache clear` took it out
             )
         )
     if sharing.dedup:

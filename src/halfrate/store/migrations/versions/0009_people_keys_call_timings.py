@@ -1,5 +1,6 @@
 """people, keys and call timings: accounts can be disabled and signed out everywhere, one-time
-links set a password, provider keys entered on the web page are kept sealed, and the realtime
+links set a password, provider keys entered on the web page are kept sealed, the response
+cache can be cleared (`halfrate cache clear`), and the realtime
 calls' timing histograms are kept per team, model and feature (the spend page's
 price/performance table); every rollup is recomputed from the attempts by halfrate's own code
 
@@ -50,6 +51,15 @@ def upgrade() -> None:
     )
     op.create_index(op.f("ix_account_links_user_id"), "account_links", ["user_id"], unique=False)
     op.create_table(
+        "response_cache_clears",
+        sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
+        sa.Column("feature", sa.String(length=200), nullable=True),
+        sa.Column("before", sa.Double(), nullable=False),
+        sa.Column("at", sa.Double(), nullable=False),
+        sa.Column("by", sa.String(length=320), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_response_cache_clears")),
+    )
+    op.create_table(
         "ledger_call_timings",
         sa.Column("day", sa.BigInteger(), nullable=False),
         sa.Column("team", sa.String(length=200), nullable=False),
@@ -86,6 +96,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_ledger_call_timings_by_call", table_name="ledger_call_timings")
     op.drop_table("ledger_call_timings")
+    op.drop_table("response_cache_clears")
     op.drop_index(op.f("ix_account_links_user_id"), table_name="account_links")
     op.drop_table("account_links")
     op.drop_table("provider_keys")
