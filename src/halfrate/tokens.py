@@ -41,7 +41,9 @@ def encoding_name_for(model: str) -> str | None:
     return None
 
 
-def _get_encoding(name: str) -> Any:
+def get_encoding(name: str) -> Any:
+    """The tiktoken encoding ``name``, loaded once from the files bundled with halfrate (no
+    download); for callers that need token ids, not only counts."""
     with _load_lock:
         if name in _encodings:
             return _encodings[name]
@@ -97,7 +99,7 @@ def count_text(model: str, text: str) -> TokenCount:
     name = encoding_name_for(model)
     if name is not None:
         try:
-            encoding = _get_encoding(name)
+            encoding = get_encoding(name)
         except Exception:  # an unloadable encoding degrades to the labelled approximation
             return TokenCount(approximate(text), exact=False)
         if len(text) <= COUNT_PIECE_CHARS:
@@ -116,7 +118,7 @@ def truncate_to_tokens(model: str, text: str, limit: int) -> tuple[str, int]:
     if name is None:
         cut = text[: max(limit, 0) * 4]
         return cut, approximate(cut)
-    encoding = _get_encoding(name)
+    encoding = get_encoding(name)
     ids = encoding.encode_ordinary(text)
     if len(ids) <= limit:
         return text, len(ids)

@@ -2,7 +2,7 @@
 
 Lock order: a batch's own lock may be held while taking the store lock (to publish its output
 files), never the other way round. The store lock is only held for dictionary work. The ledger,
-prompt cache and fault counter locks (the sync calls' and :class:`FaultDice`'s) are leaves:
+prompt caches and fault counter locks (the sync calls' and :class:`FaultDice`'s) are leaves:
 nothing else is taken while one is held.
 """
 
@@ -22,6 +22,7 @@ from halfrate.sandbox.common.ledger import Ledger
 from halfrate.sandbox.faults.dice import FaultDice, content_digest, hide_this_read
 from halfrate.sandbox.faults.spec import CallCounter, Faults, as_faults
 from halfrate.sandbox.openai.batches import BatchRecord, not_found_batch
+from halfrate.sandbox.openai.prompt_cache import PromptCache as OpenAIPromptCache
 from halfrate.sandbox.openai.wire import ApiError, new_id
 
 DAY = 24 * 3600
@@ -73,8 +74,9 @@ def page(items: list[JSON], has_more: bool) -> JSON:
 class SandboxState:
     """Everything one sandbox app remembers. Thread-safe; methods return wire dicts.
 
-    The OpenAI files and batches live here; the knobs, the ledger, the fault counter and the
-    prompt cache are shared with the Anthropic side (:attr:`message_batches`).
+    The OpenAI files and batches live here; the knobs, the ledger and the fault counter are
+    shared with the Anthropic side (:attr:`message_batches`). Each provider has its own prompt
+    cache (:attr:`prompt_cache` for Anthropic, :attr:`openai_prompt_cache`).
     """
 
     def __init__(
@@ -108,7 +110,8 @@ class SandboxState:
         self.calls = CallCounter()
         self.dice = FaultDice(self.faults)
         self.ledger = Ledger()
-        self.prompt_cache = PromptCache()
+        self.prompt_cache = PromptCache()  # Anthropic's: prefixes marked with cache_control
+        self.openai_prompt_cache = OpenAIPromptCache()  # OpenAI's: automatic, by prefix
         self.message_batches = MessageBatchStore(self)
         self._lock = threading.Lock()
         self._seq = itertools.count(1)
@@ -242,6 +245,7 @@ class SandboxState:
             plan=plan,
             dice=self.dice,
             hidden_reads=plan.hidden_reads,
+            cache=self.openai_prompt_cache,
         )
         with self._lock:
             record.seq = next(self._seq)

@@ -13,11 +13,13 @@ Entry fields: ``provider`` ("openai" | "anthropic"), ``kind`` ("sync" | "batch")
 ``custom_id``, ``status`` (HTTP status; for a batch line the Anthropic result type, for an
 OpenAI line that never ran its error code, ``batch_cancelled`` / ``batch_expired``, and for a
 line lost by the ``missing_lines`` fault ``missing``), ``charged``, ``input_tokens`` (uncached
-input only for Anthropic, as its usage reports it), ``output_tokens``, ``cache_read_tokens``,
-``cache_write_tokens``, ``at`` (app-clock seconds; for a batch line the time it ran, or the time
-the batch stopped for a line that never ran), ``fault`` (the injected fault kind that shaped
-this entry, e.g. ``sync_429``, ``line_500``, ``duplicate_lines`` or ``expire_partway``; else
-null).
+input only for Anthropic, as its usage reports it; the whole prompt for OpenAI),
+``output_tokens``, ``cache_read_tokens`` (read from the prompt cache: Anthropic's
+``cache_read_input_tokens``, OpenAI's ``cached_tokens``, a part of its ``input_tokens``),
+``cache_write_tokens`` (Anthropic's ``cache_creation_input_tokens``; 0 for OpenAI), ``at``
+(app-clock seconds; for a batch line the time it ran, or the time the batch stopped for a line
+that never ran), ``fault`` (the injected fault kind that shaped this entry, e.g. ``sync_429``,
+``line_500``, ``duplicate_lines`` or ``expire_partway``; else null).
 
 A batch of 50,000 lines must not get noticeably slower for being recorded, so a batch is stored
 as one block of compact row tuples with the shared fields once; dicts are built only when read.

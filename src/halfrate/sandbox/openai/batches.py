@@ -32,6 +32,7 @@ from halfrate.sandbox.common.jsondata import JSON
 from halfrate.sandbox.common.ledger import BatchBlock, Ledger
 from halfrate.sandbox.faults.dice import NO_PLAN, BatchPlan, FaultDice, invalid_lines
 from halfrate.sandbox.openai.execute import BatchRun, missing_prefix, run_batch, success_prefix
+from halfrate.sandbox.openai.prompt_cache import PromptCache
 from halfrate.sandbox.openai.validation import Task, validate
 from halfrate.sandbox.openai.wire import ApiError, responses_usage
 
@@ -75,6 +76,7 @@ class BatchRecord:
     plan: BatchPlan = NO_PLAN  # what the batch faults do to this batch
     dice: FaultDice | None = None  # rolls the line faults when validation ends
     hidden_reads: int = 0  # retrieves still to answer 404 (batch_404)
+    cache: PromptCache | None = None  # the app's prompt cache, which the lines read and write
     status: str = "validating"
     times: dict[str, float] = field(default_factory=dict)
     errors: list[JSON] | None = None
@@ -85,7 +87,7 @@ class BatchRecord:
     hits: dict[int, str] | None = None  # line faults by task index (None: there are none)
     stopped_done: int = 0  # tasks finished when a cancel or expiry stopped the batch
     final_counts: tuple[int, int, int] = (0, 0, 0)  # total, completed, failed once terminal
-    usage: tuple[int, int] = (0, 0)  # input and output tokens once terminal
+    usage: tuple[int, int, int] = (0, 0, 0)  # input, output and cached tokens once terminal
     output_file_id: str | None = None
     error_file_id: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -202,17 +204,23 @@ class BatchRecord:
         return max(0, min(total, int(total * fraction)))
 
     def _run(self, done: int | None, stop_code: str, stop_fault: str | None = None) -> BatchRun:
+        """Run the lines: the ``k``-th of the order at ``start + (k + 1) * step`` (the times
+        the ledger gives them), each reading the prompt cache as it stands then."""
         assert self.tasks is not None
+        start = self.times.get("in_progress", self.created)
         return run_batch(
             self.id,
             self.endpoint,
             self.tasks,
-            created=int(self.times.get("in_progress", self.created)),
+            created=int(start),
             done=done,
             stop_code=stop_code,
             hits=self.hits,
             stop_fault=stop_fault,
             order_key=self.plan.order_key(self.id),
+            cache=self.cache,
+            start=start,
+            step=self.phase / len(self.tasks) if self.tasks else 0.0,
         )
 
     def _stop(self, status: str, at: float, publish: Publish, fault: str | None = None) -> None:
@@ -237,7 +245,7 @@ class BatchRecord:
             self.error_file_id = publish(run.errors, f"batch_{self.id}_error.jsonl")
         # Lines lost by missing_lines are in the total but neither completed nor failed.
         self.final_counts = (len(run.rows), run.completed, run.failed)
-        self.usage = (run.input_tokens, run.output_tokens)
+        self.usage = (run.input_tokens, run.output_tokens, run.cached_tokens)
         if self.ledger is not None:
             start = self.times.get("in_progress", at)
             step = self.phase / len(run.rows) if run.rows else 0.0
@@ -266,7 +274,7 @@ class BatchRecord:
     def to_wire(self, now: float) -> JSON:
         """The Batch object of docs/openai-batch.md#batch-endpoints."""
         total, completed, failed = self._counts(now)
-        input_tokens, output_tokens = self.usage
+        input_tokens, output_tokens, cached_tokens = self.usage
         stamps = {
             f"{name}_at": int(self.times[name]) if name in self.times else None
             for name in _TIMESTAMPS
@@ -292,6 +300,6 @@ class BatchRecord:
             "cancelling_at": stamps["cancelling_at"],
             "cancelled_at": stamps["cancelled_at"],
             "request_counts": {"total": total, "completed": completed, "failed": failed},
-            "usage": responses_usage(input_tokens, output_tokens),
+            "usage": responses_usage(input_tokens, output_tokens, cached_tokens),
             "metadata": self.metadata,
         }

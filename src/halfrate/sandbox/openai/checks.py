@@ -22,6 +22,7 @@ CHAT_ROLES = ("system", "developer", "user", "assistant", "tool", "function")
 MAX_EMBEDDING_INPUTS = 2048
 MAX_CHOICES = 128
 MIN_OUTPUT_TOKENS = 16  # the Responses API refuses smaller max_output_tokens
+CACHE_RETENTIONS = ("in_memory", "24h")  # prompt_cache_retention
 
 
 def native_dimensions(model: str) -> int:
@@ -106,6 +107,21 @@ def _check_messages(messages: Any, param: str) -> list[Any]:
     return messages
 
 
+def _check_cache_fields(body: JSON) -> None:
+    """``prompt_cache_key`` is a string; ``prompt_cache_retention`` one of OpenAI's two."""
+    key = body.get("prompt_cache_key")
+    if key is not None and not isinstance(key, str):
+        raise invalid_type("prompt_cache_key", "a string", key)
+    retention = body.get("prompt_cache_retention")
+    if retention is not None and retention not in CACHE_RETENTIONS:
+        raise ApiError(
+            400,
+            f"Invalid value: '{retention}'. Supported values are: 'in_memory' and '24h'.",
+            param="prompt_cache_retention",
+            code="invalid_value",
+        )
+
+
 def check_chat(body: JSON) -> tuple[str, list[Any], int | None, int, JSON | None]:
     """A valid chat completion body's (model, messages, token cap, n, and the schema of a
     structured answer: see :mod:`halfrate.sandbox.openai.formats`)."""
@@ -119,6 +135,7 @@ def check_chat(body: JSON) -> tuple[str, list[Any], int | None, int, JSON | None
     if cap is None:
         cap = legacy
     n = _optional_int(body, "n", 1, MAX_CHOICES) or 1
+    _check_cache_fields(body)
     return model, messages, cap, n, chat_format(body, messages)
 
 
@@ -192,6 +209,7 @@ def check_responses(body: JSON) -> tuple[str, list[Any], int | None, JSON | None
     if instructions is not None and not isinstance(instructions, str):
         raise invalid_type("instructions", "a string", instructions)
     cap = _optional_int(body, "max_output_tokens", MIN_OUTPUT_TOKENS)
+    _check_cache_fields(body)
     return model, items, cap, responses_format(body, items)
 
 

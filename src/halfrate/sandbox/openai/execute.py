@@ -10,6 +10,10 @@ rest become error-file lines with ``response: null`` and a ``batch_cancelled`` o
 applied here, at no cost per line when there are none. ``line_schema_break`` lines succeed with
 an answer that breaks their schema; on a plain line (or one refused anyway) it does nothing and
 is not named on the ledger.
+
+The prompt cache is the one shared state touched: line ``k`` of the order runs at
+``start + (k + 1) * step`` on the app clock and reads what earlier lines (of this batch or any
+earlier request) wrote, within their TTL. A line that fails without running does not touch it.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from halfrate.sandbox.faults.dice import FAILING_LINE_FAULTS
 from halfrate.sandbox.openai import checks
 from halfrate.sandbox.openai.fault_answers import OPENAI_LINE_ERRORS
 from halfrate.sandbox.openai.formats import is_structured
+from halfrate.sandbox.openai.prompt_cache import PromptCache
 from halfrate.sandbox.openai.simulate import Outcome, simulate
 from halfrate.sandbox.openai.validation import Task
 from halfrate.sandbox.openai.wire import ApiError
@@ -47,6 +52,7 @@ class BatchRun:
     failed: int  # failed and stopped lines (a duplicated line counts once)
     input_tokens: int
     output_tokens: int
+    cached_tokens: int  # the part of input_tokens read from the prompt cache
     rows: list[Row]  # one ledger row per line, in execution order (those that ran first)
     ran: int  # how many of the lines ran (the others were stopped)
     row_faults: dict[int, str] | None = None  # by position in rows: the fault that shaped it
@@ -92,6 +98,9 @@ def run_batch(
     hits: Mapping[int, str] | None = None,
     stop_fault: str | None = None,
     order_key: str | None = None,
+    cache: PromptCache | None = None,
+    start: float = 0.0,
+    step: float = 0.0,
 ) -> BatchRun:
     """Run the first ``done`` tasks (all when None) of the batch's order; the rest are stopped.
 
@@ -99,7 +108,8 @@ def run_batch(
     nowhere; a failing one is an error-file line with the fault's status and error body, without
     running; a duplicated one is written a second time after all the others. ``stop_fault``:
     the batch fault to name on the ledger for the stopped lines. ``order_key``: what seeds the
-    order instead of the batch id (see :meth:`BatchPlan.order_key`).
+    order instead of the batch id (see :meth:`BatchPlan.order_key`). ``cache``: the app's
+    prompt cache, read and written by each line that runs, at ``start + (k + 1) * step``.
     """
     order = execution_order(order_key or batch_id, len(tasks))
     limit = len(order) if done is None else max(0, min(done, len(order)))
@@ -109,7 +119,7 @@ def run_batch(
     rows: list[Row] = []
     again: tuple[list[bytes], list[bytes]] = ([], [])  # duplicates of output and error lines
     row_faults: dict[int, str] = {}
-    input_tokens = output_tokens = 0
+    input_tokens = output_tokens = cached_tokens = 0
     key = hashlib.blake2b(batch_id.encode(), digest_size=32).digest()
     with gc_paused():
         for position, index in enumerate(order):
@@ -145,12 +155,12 @@ def run_batch(
                 continue
             if fault in FAILING_LINE_FAULTS:
                 outcome = Outcome(*OPENAI_LINE_ERRORS[fault])
-            elif fault == "line_schema_break":
-                outcome = simulate(url, task.body, created, broken=True)
-                if not (outcome.ok and is_structured(url, task.body)):
-                    fault = None  # nothing to break: the line is answered as it would be
             else:
-                outcome = simulate(url, task.body, created)
+                broken = fault == "line_schema_break"
+                at = start + (position + 1) * step
+                outcome = simulate(url, task.body, created, broken=broken, cache=cache, at=at)
+                if broken and not (outcome.ok and is_structured(url, task.body)):
+                    fault = None  # nothing to break: the line is answered as it would be
             if fault is not None:
                 row_faults[position] = fault
             line = dumps(
@@ -169,8 +179,9 @@ def run_batch(
                 out.append(line)
                 input_tokens += outcome.input_tokens
                 output_tokens += outcome.output_tokens
-                charge = (outcome.input_tokens, outcome.output_tokens)
-                rows.append((task.custom_id, outcome.status, model, *charge, 0, 0))
+                cached_tokens += outcome.cached_tokens
+                charge = (outcome.input_tokens, outcome.output_tokens, outcome.cached_tokens)
+                rows.append((task.custom_id, outcome.status, model, *charge, 0))
             else:
                 err.append(line)
                 rows.append((task.custom_id, outcome.status, model, 0, 0, 0, 0))
@@ -186,6 +197,7 @@ def run_batch(
         failed=failed,
         input_tokens=input_tokens,
         output_tokens=output_tokens,
+        cached_tokens=cached_tokens,
         rows=rows,
         ran=limit,
         row_faults=row_faults or None,

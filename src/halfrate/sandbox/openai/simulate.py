@@ -10,6 +10,10 @@ it is shorter than the marker itself.
 A structured request (``response_format`` / ``text.format``, :mod:`.formats`) is answered with
 JSON text that fits its schema (:mod:`halfrate.sandbox.common.schema_answer`), unmarked, as it
 must parse; ``broken`` (the ``line_schema_break`` fault) answers JSON that breaks it instead.
+
+The one stateful step, the prompt cache (:mod:`.prompt_cache`), is passed in: with a ``cache``,
+a valid chat or Responses request reads and writes it at time ``at`` and reports its cached
+tokens; without one (or below 1,024 prompt tokens) ``cached_tokens`` is 0.
 """
 
 from __future__ import annotations
@@ -22,11 +26,12 @@ from typing import Any, NamedTuple
 
 import orjson
 
-from halfrate.sandbox.common.compose import json_tokens, last_user_text, message_tokens, reply
+from halfrate.sandbox.common.compose import last_user_text, reply
 from halfrate.sandbox.common.jsondata import JSON, body_digest
 from halfrate.sandbox.common.schema_answer import structured_reply
 from halfrate.sandbox.openai import checks
 from halfrate.sandbox.openai.formats import echo
+from halfrate.sandbox.openai.prompt_cache import PromptCache, measure
 from halfrate.sandbox.openai.wire import ApiError, responses_usage
 from halfrate.tokens import count_text
 
@@ -45,23 +50,34 @@ class Outcome(NamedTuple):
     body: JSON
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_tokens: int = 0  # the part of input_tokens read from the prompt cache
 
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
 
 
-def simulate(url: str, body: JSON, created: int, *, broken: bool = False) -> Outcome:
+def simulate(
+    url: str,
+    body: JSON,
+    created: int,
+    *,
+    broken: bool = False,
+    cache: PromptCache | None = None,
+    at: float | None = None,
+) -> Outcome:
     """Answer one request to ``url``; invalid bodies give a 400 in OpenAI's error shape.
 
-    ``broken``: a structured answer breaks its schema (a plain one is unaffected)."""
+    ``broken``: a structured answer breaks its schema (a plain one is unaffected). ``cache``:
+    the app's prompt cache, used at time ``at`` (``created`` when None)."""
+    when = float(created) if at is None else at
     try:
         if url == checks.CHAT:
-            return chat_completion(body, created, broken=broken)
+            return chat_completion(body, created, broken=broken, cache=cache, at=when)
         if url == checks.EMBEDDINGS:
             return embeddings(body)
         if url == checks.RESPONSES:
-            return response(body, created, broken=broken)
+            return response(body, created, broken=broken, cache=cache, at=when)
         raise checks.unsupported(url)
     except ApiError as exc:
         return Outcome(exc.status, exc.body())
@@ -80,11 +96,6 @@ def service_tier(body: JSON) -> str:
     return tier if tier in _TIERS_ECHOED else "default"
 
 
-def _tool_tokens(model: str, body: JSON) -> int:
-    tools = body.get("tools")
-    return json_tokens(model, tools) if tools else 0
-
-
 def _answer(
     model: str, topic: str, seed: bytes, cap: int | None, schema: JSON | None, broken: bool
 ) -> tuple[str, int, bool]:
@@ -94,10 +105,19 @@ def _answer(
     return structured_reply(model, schema, topic, seed, cap, broken=broken)
 
 
-def chat_completion(body: JSON, created: int, *, broken: bool = False) -> Outcome:
+def chat_completion(
+    body: JSON,
+    created: int,
+    *,
+    broken: bool = False,
+    cache: PromptCache | None = None,
+    at: float = 0.0,
+) -> Outcome:
     model, messages, cap, n, schema = checks.check_chat(body)
     seed = body_digest(body)
-    prompt_tokens = message_tokens(model, messages) + _tool_tokens(model, body)
+    prompt = measure(model, messages, body, body.get("response_format"), marked=cache is not None)
+    prompt_tokens = prompt.total
+    cached = cache.use(prompt, at) if cache is not None else 0
     topic = last_user_text(messages)
     choices: list[JSON] = []
     completion_tokens = 0
@@ -127,7 +147,7 @@ def chat_completion(body: JSON, created: int, *, broken: bool = False) -> Outcom
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
             "completion_tokens_details": {
                 "reasoning_tokens": 0,
                 "audio_tokens": 0,
@@ -138,7 +158,7 @@ def chat_completion(body: JSON, created: int, *, broken: bool = False) -> Outcom
         "service_tier": service_tier(body),
         "system_fingerprint": FINGERPRINT,
     }
-    return Outcome(200, answer, prompt_tokens, completion_tokens)
+    return Outcome(200, answer, prompt_tokens, completion_tokens, cached)
 
 
 def unit_vector(seed: bytes, dimensions: int) -> list[float]:
@@ -177,12 +197,23 @@ def embeddings(body: JSON) -> Outcome:
     return Outcome(200, answer, tokens, 0)
 
 
-def response(body: JSON, created: int, *, broken: bool = False) -> Outcome:
+def response(
+    body: JSON,
+    created: int,
+    *,
+    broken: bool = False,
+    cache: PromptCache | None = None,
+    at: float = 0.0,
+) -> Outcome:
     model, items, cap, schema = checks.check_responses(body)
     seed = body_digest(body)
     instructions = body.get("instructions")
     counted = [{"role": "system", "content": instructions}, *items] if instructions else items
-    input_tokens = message_tokens(model, counted) + _tool_tokens(model, body)
+    text_format = body.get("text")
+    output_format = text_format.get("format") if isinstance(text_format, dict) else None
+    prompt = measure(model, counted, body, output_format, marked=cache is not None)
+    input_tokens = prompt.total
+    cached = cache.use(prompt, at) if cache is not None else 0
     text, output_tokens, cut = _answer(model, last_user_text(items), seed, cap, schema, broken)
     status = "incomplete" if cut else "completed"
     answer = {
@@ -218,8 +249,8 @@ def response(body: JSON, created: int, *, broken: bool = False) -> Outcome:
         "tools": body.get("tools", []),
         "top_p": body.get("top_p", 1.0),
         "truncation": "disabled",
-        "usage": responses_usage(input_tokens, output_tokens),
+        "usage": responses_usage(input_tokens, output_tokens, cached),
         "user": body.get("user"),
         "metadata": body.get("metadata") or {},
     }
-    return Outcome(200, answer, input_tokens, output_tokens)
+    return Outcome(200, answer, input_tokens, output_tokens, cached)

@@ -1,6 +1,7 @@
 """The synchronous OpenAI endpoints: chat completions, embeddings and responses, simulated.
 
-Each call goes: parse → flex check → injected fault (answered at once) → simulate → wait
+Each call goes: parse → flex check → injected fault (answered at once) → simulate (reading and
+writing the app's OpenAI prompt cache) → wait
 ``realtime_latency`` (non-blocking) → answer, whole or as server-sent events paced by
 ``token_interval``. Every answer, errors included, is one ledger entry.
 """
@@ -65,7 +66,7 @@ def sync_router(state: SandboxState) -> APIRouter:
             status=status,
             input_tokens=outcome.input_tokens if outcome is not None else 0,
             output_tokens=outcome.output_tokens if outcome is not None else 0,
-            cache_read_tokens=0,
+            cache_read_tokens=outcome.cached_tokens if outcome is not None else 0,
             cache_write_tokens=0,
             at=at,
             fault=fault,
@@ -105,10 +106,11 @@ def sync_router(state: SandboxState) -> APIRouter:
             return error_response(error)
         # Streaming is transport: the same question gets the same answer either way.
         asked = {k: v for k, v in body.items() if k not in TRANSPORT_FIELDS}
+        cache = state.openai_prompt_cache
         if len(await request.body()) <= INLINE_BODY_BYTES:
-            outcome = simulate(url, asked, int(now))
+            outcome = simulate(url, asked, int(now), cache=cache, at=now)
         else:
-            outcome = await run_in_threadpool(simulate, url, asked, int(now))
+            outcome = await run_in_threadpool(simulate, url, asked, int(now), cache=cache, at=now)
         record(url, body, outcome.status, now, outcome if outcome.ok else None)
         delay = state.realtime_latency
         if streamed and outcome.ok:

@@ -107,14 +107,17 @@ def type_name(value: Any) -> str:
     return "object"
 
 
-def responses_usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-    """Usage in the Responses API's shape, also used by the batch object's aggregate.
+def responses_usage(
+    input_tokens: int, output_tokens: int, cached_tokens: int = 0
+) -> dict[str, Any]:
+    """Usage in the Responses API's shape, also used by the batch object's aggregate;
+    ``cached_tokens`` is part of ``input_tokens``.
 
     See docs/openai-batch.md#batch-endpoints.
     """
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": 0},
+        "input_tokens_details": {"cached_tokens": cached_tokens},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": input_tokens + output_tokens,
