@@ -16,8 +16,7 @@ from typing import Any
 
 from halfrate.models import Lane, Usage
 from halfrate.pricing.prices import PriceBook
-from halfrate.store.ledger_reads import Sums
-from halfrate.store.model_sums import ModelSums
+from halfrate.store.ledger_reads import ModelSums, Sums
 
 
 def prompt_cache_saved(prices: PriceBook, rows: Iterable[ModelSums]) -> dict[tuple[Any, str], int]:

@@ -26,7 +26,6 @@ from halfrate.store import Store
 from halfrate.store.ledger_calls import CallSums
 from halfrate.store.ledger_reads import DAY_SECONDS, GROUPS, LedgerQueries, Scope, Sums
 from halfrate.store.rollup import Rollup
-from halfrate.store.tables import LEDGER_DAY_SUMS
 
 # What `halfrate report --by` offers (cache_kind only feeds the KPIs).
 GROUP_NAMES = tuple(name for name in GROUPS if name != "cache_kind")
@@ -189,7 +188,7 @@ class ReportMaker:
             raise ValueError(f"unknown grouping {by!r}")
         # One read per group, lane, provider and model: the lines add the models up; the
         # prompt caches' saving is priced per provider and model.
-        rows = self.store.model_sums.model_sums(by, scope, edges)
+        rows = self.store.ledger.model_sums(by, scope, edges)
         pairs = _fold([row.sums for row in rows], lambda s: (s.key, s.lane))
         grouped = [replace(sums, key=key) for (key, _lane), sums in pairs.items()]
         per_key = _fold(grouped, lambda s: s.key)
@@ -304,7 +303,7 @@ def _total(groups: Sequence[Sums], key: Any = "total") -> Sums:
     lanes = {s.lane for s in groups}
     total = Sums(key, lanes.pop() if len(lanes) == 1 else None)
     for s in groups:
-        total.add([getattr(s, name) for name in LEDGER_DAY_SUMS])
+        total.add(s.values())
     return total
 
 

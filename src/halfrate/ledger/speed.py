@@ -16,7 +16,7 @@ from decimal import Decimal
 from halfrate.ledger.percentiles import Percentiles
 from halfrate.money import dollars as usd
 from halfrate.store import Store
-from halfrate.store.ledger_calls import CallLedgerQueries, CallSums
+from halfrate.store.ledger_calls import CallSums
 from halfrate.store.ledger_reads import Scope
 from halfrate.store.rollup import Rollup
 
@@ -55,7 +55,7 @@ def price_performance(store: Store, scope: Scope, edges: Rollup | None = None) -
 
 def read_calls(store: Store, scope: Scope, edges: Rollup | None = None) -> list[CallSums]:
     """The sums and timing histograms behind :func:`speed_lines` and :func:`histogram`."""
-    return CallLedgerQueries(store).price_speed(scope, edges)
+    return store.call_ledger.price_speed(scope, edges)
 
 
 def speed_lines(calls: Sequence[CallSums]) -> list[SpeedLine]:

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from halfrate.sandbox.anthropic import model_list as claude
-from halfrate.sandbox.anthropic.wire import MODELS_PATH
+from halfrate.sandbox.anthropic.wire import MODELS_PATH, parse_limit
 from halfrate.sandbox.common.responses import json_response
 from halfrate.sandbox.middleware import speaks_anthropic
 from halfrate.sandbox.openai import model_list as openai
@@ -34,7 +34,7 @@ def models_router() -> APIRouter:
             return json_response(openai.list_models())
         params = request.query_params
         page = claude.list_page(
-            limit=claude.parse_limit(params.get("limit")),
+            limit=parse_limit(params.get("limit")),
             after_id=params.get("after_id") or None,
             before_id=params.get("before_id") or None,
             lifecycles=_lifecycles(request),

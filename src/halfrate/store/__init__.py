@@ -18,8 +18,8 @@ from halfrate.store.deliveries import DeliveryQueries
 from halfrate.store.engine import create_engine, migrate
 from halfrate.store.guard import GuardQueries
 from halfrate.store.ingest import IngestQueries
+from halfrate.store.ledger_calls import CallLedgerQueries
 from halfrate.store.ledger_reads import LedgerQueries
-from halfrate.store.model_sums import ModelSumQueries
 from halfrate.store.people import PeopleQueries
 from halfrate.store.policies import PolicyQueries
 from halfrate.store.provider_keys import ProviderKeyQueries
@@ -44,6 +44,7 @@ class Store(Database):
         self.cancels = CancelQueries(self)
         self.deliveries = DeliveryQueries(self)
         self.ledger = LedgerQueries(self)
+        self.call_ledger = CallLedgerQueries(self)
         self.answers = AnswerQueries(self)
         self.table_runs = TableRunQueries(self)
         self.accounts = AccountQueries(self)
@@ -52,7 +53,6 @@ class Store(Database):
         self.policies = PolicyQueries(self)
         self.people = PeopleQueries(self)
         self.provider_keys = ProviderKeyQueries(self)
-        self.model_sums = ModelSumQueries(self)
         self.response_cache = ResponseCacheQueries(self)
 
     @classmethod

@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from halfrate.store.base import Database
-from halfrate.store.ledger_reads import LedgerQueries, Scope, Sums
+from halfrate.store.ledger_reads import DAY_SUMS, LedgerQueries, Scope, Sums
 from halfrate.store.rollup import CALL_LANES, METRICS, Rollup
-from halfrate.store.tables import LEDGER_DAY_SUMS, ledger_days
+from halfrate.store.tables import ledger_days
 from halfrate.store.team_timings import ledger_call_timings
 
 _H = ledger_days.c
-_SUMS = tuple(sa.func.coalesce(sa.func.sum(_H[name]), 0) for name in LEDGER_DAY_SUMS)
 
 
 @dataclass
@@ -46,7 +45,7 @@ class CallLedgerQueries:
             edges = LedgerQueries(self._store).edges(scope)
         keys = (_H.model, _H.feature, _H.lane)
         query = (
-            sa.select(*keys, *_SUMS)
+            sa.select(*keys, *DAY_SUMS)
             .where(
                 *scope.day_terms(_H.day),
                 *scope.tag_terms(ledger_days),

@@ -62,9 +62,19 @@ class ResponseCacheQueries:
             return {name: int(n) for name, n in conn.execute(query)}
 
     def hits(self, feature: str | None = None) -> dict[str | None, tuple[int, int]]:
-        """See :func:`response_hits`."""
+        """Requests answered from the response cache, per feature: (how many, what they would
+        have cost in realtime, nano-dollars), from the daily rollups."""
+        d = ledger_days.c
+        query = (
+            sa.select(d.feature, sa.func.sum(d.attempts), sa.func.sum(d.realtime_cost_nano))
+            .where(d.cache_kind == CacheKind.RESPONSE.value)
+            .group_by(d.feature)
+        )
+        if feature is not None:
+            query = query.where(d.feature == feature)
         with self._store.read() as conn:
-            return response_hits(conn, feature)
+            rows = conn.execute(query).all()
+        return {(name or None): (int(n), int(nano)) for name, n, nano in rows}
 
     def clear(
         self, feature: str | None, before: float, by: str | None, since: float | None = None
@@ -92,17 +102,3 @@ class ResponseCacheQueries:
                 conn, by, "cache.clear", target, f"{count:,} answers stored before the clear's time"
             )
         return count
-
-
-def response_hits(conn: sa.Connection, feature: str | None) -> dict[str | None, tuple[int, int]]:
-    """Requests answered from the response cache, per feature: (how many, what they would
-    have cost in realtime, nano-dollars), from the daily rollups."""
-    d = ledger_days.c
-    query = (
-        sa.select(d.feature, sa.func.sum(d.attempts), sa.func.sum(d.realtime_cost_nano))
-        .where(d.cache_kind == CacheKind.RESPONSE.value)
-        .group_by(d.feature)
-    )
-    if feature is not None:
-        query = query.where(d.feature == feature)
-    return {(name or None): (int(n), int(nano)) for name, n, nano in conn.execute(query)}

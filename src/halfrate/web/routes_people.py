@@ -8,12 +8,13 @@ in the audit log. A member opening any of these answers 403 with nothing changed
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from halfrate.api import Account
+from halfrate.api import Account, Halfrate
 from halfrate.errors import HalfrateError, InputError, NotFound
 from halfrate.web import pages
 from halfrate.web.routes_admin import FIELD_CAP, admin_of
@@ -84,15 +85,12 @@ def add_person(
 def change_person(
     request: Request, email: Field = "", team: Field = "", role: Field = ""
 ) -> Response:
-    account = admin_of(request)
-    hr = web(request).hr
-    try:
+    def change(hr: Halfrate, by: Account) -> None:
         admin = _role(role)
-        hr.set_team(email, team, by=account)
-        hr.set_role(email, admin=admin, by=account)
-    except HalfrateError as exc:
-        return _error(request, account, exc)
-    return RedirectResponse("/people", status_code=303)
+        hr.set_team(email, team, by=by)
+        hr.set_role(email, admin=admin, by=by)
+
+    return _change(request, change)
 
 
 @router.post("/people/link", dependencies=[Depends(check_csrf)])
@@ -113,29 +111,25 @@ def password_link(request: Request, email: Field = "") -> Response:
 
 @router.post("/people/disable", dependencies=[Depends(check_csrf)])
 def disable_person(request: Request, email: Field = "") -> Response:
-    account = admin_of(request)
-    try:
-        web(request).hr.disable_person(email, by=account)
-    except HalfrateError as exc:
-        return _error(request, account, exc)
-    return RedirectResponse("/people", status_code=303)
+    return _change(request, lambda hr, by: hr.disable_person(email, by=by))
 
 
 @router.post("/people/enable", dependencies=[Depends(check_csrf)])
 def enable_person(request: Request, email: Field = "") -> Response:
-    account = admin_of(request)
-    try:
-        web(request).hr.enable_person(email, by=account)
-    except HalfrateError as exc:
-        return _error(request, account, exc)
-    return RedirectResponse("/people", status_code=303)
+    return _change(request, lambda hr, by: hr.enable_person(email, by=by))
 
 
 @router.post("/people/remove", dependencies=[Depends(check_csrf)])
 def remove_person(request: Request, email: Field = "") -> Response:
+    return _change(request, lambda hr, by: hr.remove_person(email, by=by))
+
+
+def _change(request: Request, act: Callable[[Halfrate, Account], object]) -> Response:
+    """Do an admin's change to a person, then back to the list; a refusal is the page with
+    its reason (nothing changed)."""
     account = admin_of(request)
     try:
-        web(request).hr.remove_person(email, by=account)
+        act(web(request).hr, account)
     except HalfrateError as exc:
         return _error(request, account, exc)
     return RedirectResponse("/people", status_code=303)

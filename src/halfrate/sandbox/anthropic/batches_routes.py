@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from halfrate.sandbox.anthropic.messages_routes import parse_json, version_of
-from halfrate.sandbox.anthropic.wire import AnthropicError, invalid
+from halfrate.sandbox.anthropic.wire import AnthropicError, invalid, parse_limit
 from halfrate.sandbox.common.jsondata import JSON
 from halfrate.sandbox.common.responses import bytes_response, json_response
 
@@ -33,7 +33,6 @@ MAX_REQUESTS = 100_000
 MAX_BATCH_BYTES = 256 * 1024 * 1024
 CUSTOM_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 CUSTOM_ID_PATTERN = "^[a-zA-Z0-9_-]{1,64}$"
-LIST_LIMIT = (1, 1000)
 RESULTS_MEDIA_TYPE = "application/binary"  # what the SDK asks for in its Accept header
 
 
@@ -90,20 +89,6 @@ def root_url(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit")
-    if raw is None or raw == "":
-        return 20
-    low, high = LIST_LIMIT
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid(f"limit: Input should be a valid integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise invalid(f"limit: Input should be between {low} and {high}, got {value}")
-    return value
-
-
 def message_batches_router(state: SandboxState) -> APIRouter:
     router = APIRouter()
     store = state.message_batches
@@ -129,7 +114,7 @@ def message_batches_router(state: SandboxState) -> APIRouter:
         listing = store.list_batches(
             after_id=params.get("after_id") or None,
             before_id=params.get("before_id") or None,
-            limit=_limit(request),
+            limit=parse_limit(request.query_params.get("limit")),
             base_url=root_url(request),
         )
         return json_response(listing)

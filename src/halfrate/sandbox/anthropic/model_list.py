@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from halfrate.sandbox.anthropic.wire import invalid, not_found
+from halfrate.sandbox.anthropic.wire import DEFAULT_LIMIT, invalid, not_found
 from halfrate.sandbox.common.jsondata import JSON
 
-LIST_LIMIT = (1, 1000)
-DEFAULT_LIMIT = 20
 LIFECYCLES = ("active", "deprecated", "retired")
 
 
@@ -73,20 +71,6 @@ def retrieve(model_id: str) -> JSON:
         if model_id in (model.id, model.alias):
             return model.to_wire()
     raise not_found(f"model: {model_id}")
-
-
-def parse_limit(raw: str | None) -> int:
-    """The ``limit`` query parameter: 1 to 1000, 20 when absent."""
-    if raw is None or raw == "":
-        return DEFAULT_LIMIT
-    low, high = LIST_LIMIT
-    try:
-        value = int(raw)
-    except ValueError:
-        raise invalid(f"limit: Input should be a valid integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise invalid(f"limit: Input should be between {low} and {high}, got {value}")
-    return value
 
 
 def list_page(

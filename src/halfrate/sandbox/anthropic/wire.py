@@ -113,3 +113,22 @@ def rfc3339(seconds: float) -> str:
     """``2026-11-22T10:00:00.123456Z``: the RFC 3339 UTC form of Anthropic's timestamps."""
     moment = datetime.fromtimestamp(seconds, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# The list endpoints' ``limit`` (message batches, models): 1 to 1000, 20 when absent.
+LIST_LIMIT = (1, 1000)
+DEFAULT_LIMIT = 20
+
+
+def parse_limit(raw: str | None) -> int:
+    """The ``limit`` query parameter: 1 to 1000, 20 when absent."""
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    low, high = LIST_LIMIT
+    try:
+        value = int(raw)
+    except ValueError:
+        raise invalid(f"limit: Input should be a valid integer, got {raw!r}") from None
+    if not low <= value <= high:
+        raise invalid(f"limit: Input should be between {low} and {high}, got {value}")
+    return value
