@@ -22,6 +22,17 @@ from halfrate.models import CallTry, Lane, Provider, RequestState, Result, Usage
 # -- a request on its way in --------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class PrefixTag:
+    """A prefix a request shares with other requests (docs/prompt-caching.md)."""
+
+    key: str  # the group's digest: requests with the same key share the prefix exactly
+    tokens: int  # about how many prompt tokens it holds
+    # How many leading parts it spans, where halfrate may mark it (None: the body is sent
+    # unchanged, because the caller marked it or the policy says so).
+    parts: int | None
+
+
 @dataclass(frozen=True)
 class RouteChoice:
     """What the policy decided for a kind of request; stored once, shared by its requests."""
@@ -36,6 +47,8 @@ class RouteChoice:
     fallback: Lane | None
     waiting: bool
     cache: bool = True  # its requests may share answers with identical ones
+    prompt_cache: bool = True  # a shared prefix may be marked for the provider's prompt cache
+    prompt_cache_ttl: str = "5m"  # that marker's lifetime outside batches
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +70,7 @@ class ParsedLine:
     feature: str | None = None  # this request's own tags, when they differ from the job's
     team: str | None = None
     content_hash: int | None = None  # what it asks, digested: set when it may share answers
+    prefix: PrefixTag | None = None  # the prefix it shares with other requests, if any
 
 
 @dataclass(frozen=True)
@@ -191,6 +205,9 @@ class ClaimedCall:
     lane: Lane
     fallback: Lane | None  # flex only: where it goes when flex is unavailable
     attempt_count: int
+    prefix_key: str | None = None  # the prompt prefix it shares (docs/prompt-caching.md)
+    prefix_parts: int | None = None  # where halfrate may mark it (None: the body goes as is)
+    prompt_cache_ttl: str = "5m"  # the marker's lifetime, as its route's rule says
 
 
 @dataclass

@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 from halfrate.sandbox import SandboxServer
 from halfrate.store import Store
-from halfrate.store.tables import ledger_days, ledger_timings
-from halfrate.store.team_timings import ledger_call_timings, ledger_team_timings
+from halfrate.store.tables import ledger_days
+from halfrate.store.team_timings import ledger_call_timings, ledger_team_timings, ledger_timings
 from tests.helpers import chat_line, claude_line, lanes, write_jsonl
 
 

@@ -107,8 +107,8 @@ def test_a_request_is_claimed_into_one_batch_only(store: Store) -> None:
         store.queue.claim_batch(GROUP, max_lines=10, max_bytes=10**9, line_overhead=50, now=1e12)
         is None
     )
-    assert [rid for rid, _, _ in store.queue.iter_lines(first.id)] == sorted(
-        rid for rid, _, _ in store.queue.iter_lines(first.id)
+    assert [line.request_id for line in store.batch_input.iter_lines(first.id)] == sorted(
+        line.request_id for line in store.batch_input.iter_lines(first.id)
     )
 
 
@@ -130,7 +130,7 @@ def _claimed(store: Store, n: int) -> tuple[str, list[int]]:
     submit(store, lines(n))
     batch = store.queue.claim_batch(GROUP, max_lines=n, max_bytes=10**9, line_overhead=50, now=1e12)
     assert batch is not None
-    return batch.id, [rid for rid, _, _ in store.queue.iter_lines(batch.id)]
+    return batch.id, [line.request_id for line in store.batch_input.iter_lines(batch.id)]
 
 
 def test_ingesting_the_same_lines_twice_changes_nothing(store: Store) -> None:

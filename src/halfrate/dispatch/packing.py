@@ -6,10 +6,16 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from halfrate.models import Provider
+from halfrate.prefixes import mark_prefix
 from halfrate.private import open_private, private_folder
 from halfrate.providers.base import BatchProvider, custom_id_for
 from halfrate.records import BatchRecord
 from halfrate.store import Store
+
+# A batch can take longer than 5 minutes to reach a group's later requests: its markers ask
+# the provider to keep the prefix an hour (docs/prompt-caching.md).
+BATCH_CACHE_TTL = "1h"
 
 
 def write_batch_file(
@@ -17,18 +23,27 @@ def write_batch_file(
 ) -> Path:
     """Write the input for ``batch`` in the provider's format to ``folder``; return its path.
 
-    Requests are in request-id order, which is what lets a provider's line-numbered validation
-    errors be mapped back to requests.
+    Requests are in the store's batch-line order (prefix groups together, then request id),
+    which is what lets a provider's line-numbered validation errors be mapped back to requests.
+    A prefix shared by two or more of the batch's requests is marked for the provider's prompt
+    cache where the policy allowed it at submit.
     """
     private_folder(folder)  # the prompts of the batch: its owner's alone
     path = folder / f"{batch.id}.{'jsonl' if provider.uploads_input else 'json'}"
     partial = path.with_suffix(".partial")
     with open_private(partial) as handle:
-        provider.write_input(_lines(store, batch.id), handle)
+        provider.write_input(_lines(store, batch), handle)
     os.replace(partial, path)
     return path
 
 
-def _lines(store: Store, batch_id: str) -> Iterator[tuple[str, str, str]]:
-    for request_id, endpoint, body_json in store.queue.iter_lines(batch_id):
-        yield custom_id_for(request_id), endpoint, body_json
+def _lines(store: Store, batch: BatchRecord) -> Iterator[tuple[str, str, str]]:
+    shared = store.batch_input.shared_prefixes(batch.id)
+    who = Provider(batch.provider)
+    for line in store.batch_input.iter_lines(batch.id):
+        body = line.body_json
+        if line.prefix_key in shared and line.prefix_parts is not None:
+            body = mark_prefix(
+                who, line.endpoint, body, line.prefix_key, line.prefix_parts, BATCH_CACHE_TTL
+            )
+        yield custom_id_for(line.request_id), line.endpoint, body

@@ -15,7 +15,8 @@ from typing import Any
 
 import orjson
 
-from halfrate.models import CallTry, Lane, Verdict
+from halfrate.models import CallTry, Lane, Provider, Verdict
+from halfrate.prefixes import mark_prefix
 from halfrate.providers.sync import SyncCaller
 from halfrate.records import CallRecord, ClaimedCall
 from halfrate.retry import CallPolicy
@@ -62,7 +63,7 @@ def _run(
     stop: threading.Event,
     batch_fallback: bool,
 ) -> CallRecord:
-    body: dict[str, Any] = orjson.loads(claimed.body_json)
+    body: dict[str, Any] = orjson.loads(_marked(claimed))
     lane = claimed.lane
     retries = 0
     while True:
@@ -83,3 +84,18 @@ def _run(
         retries += 1
         if stop.wait(wait):
             return record
+
+
+def _marked(claimed: ClaimedCall) -> str:
+    """The body to send: its shared prompt prefix marked for the provider's cache, where the
+    policy allowed it at submit (docs/prompt-caching.md)."""
+    if claimed.prefix_key is None or claimed.prefix_parts is None:
+        return claimed.body_json
+    return mark_prefix(
+        Provider(claimed.provider),
+        claimed.endpoint,
+        claimed.body_json,
+        claimed.prefix_key,
+        claimed.prefix_parts,
+        claimed.prompt_cache_ttl,
+    )

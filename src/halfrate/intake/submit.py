@@ -15,6 +15,7 @@ from halfrate.intake.checks import checked_job_name, checked_sinks, urgency_of
 from halfrate.intake.file_sinks import check_file_sinks
 from halfrate.intake.jsonl import iter_jsonl, scan_jsonl
 from halfrate.intake.line_formats import check_spec
+from halfrate.intake.prefix_groups import PrefixFinder
 from halfrate.ledger.estimate import line_cost
 from halfrate.models import RequestSpec, SubmitOutcome
 from halfrate.pricing.budgets import Budgets
@@ -102,18 +103,26 @@ class Submitter:
             # One more pass over the lines, only when a budget applies: their estimate.
             routed = (router.apply(line, urgency) for line in make_lines())
             reservation = self.reservation(routed, urgency.feature, urgency.team, now, budgets)
+        prefixes = self.prefix_finder()
         return self.store.submissions.submit(
             job_name=checked_job_name(job),
             source=source,
             feature=urgency.feature,
             team=urgency.team,
-            lines=(router.apply(line, urgency) for line in make_lines()),
+            lines=(prefixes.tag(router.apply(line, urgency)) for line in make_lines()),
             describe_line=describe_line,
             sinks=sinks,
             reservation=reservation,
             sharing=self.sharing(now, fresh=fresh),
             table_plan=table_plan,
+            founders=prefixes.founders,
         )
+
+    def prefix_finder(self) -> PrefixFinder:
+        """Groups a submission's requests by shared prompt prefix, joining the groups still
+        queued from earlier submissions (looked up only when there are any)."""
+        queue = self.store.batch_input
+        return PrefixFinder(queue.has_queued_prefix if queue.any_queued_prefix() else None)
 
     def specs(
         self,
@@ -128,8 +137,9 @@ class Submitter:
         tags, deadline and waiting win over ``base``."""
         check_file_sinks(self.store, sinks, checked_job_name(job))
         router = Router(self.policy, now)
+        prefixes = self.prefix_finder()
         parsed = [
-            router.apply(line, urgency)
+            prefixes.tag(router.apply(line, urgency))
             for line, urgency in self.checked(requests, base, now, "request")
         ]
         if not parsed:
@@ -146,6 +156,7 @@ class Submitter:
                 parsed, base.feature, base.team, now, Budgets.of(self.store.budget_caps.caps())
             ),
             sharing=self.sharing(now),
+            founders=prefixes.founders,
         )
 
     def checked(

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
+from halfrate.models import Lane
 from halfrate.routing.rules import Decision, Policy, Route, decide
 from halfrate.urgency import describe_delta, parse_deadline
 
@@ -18,6 +19,7 @@ class Explained:
     decision: Decision
     deadline: datetime | None
     shares_answers: str  # in words
+    prompt_cache: str  # in words: what the policy lets halfrate add to the body for caching
 
 
 def explain_route(
@@ -34,7 +36,9 @@ def explain_route(
     due = parse_deadline(deadline, now) if deadline is not None else None
     route = Route(now, feature, team, dict(tags), waiting, due, model)
     decision = decide(policy, route)
-    return Explained(decision, due, sharing_in_words(policy, decision))
+    return Explained(
+        decision, due, sharing_in_words(policy, decision), prompt_cache_in_words(decision)
+    )
 
 
 def sharing_in_words(policy: Policy, decision: Decision) -> str:
@@ -52,3 +56,18 @@ def sharing_in_words(policy: Policy, decision: Decision) -> str:
             f"{describe_delta(policy.response_cache)} answers it at $0"
         )
     return "; ".join(ways)
+
+
+def prompt_cache_in_words(decision: Decision) -> str:
+    """What halfrate adds to the request body so the provider's prompt cache serves a prefix
+    it shares with other requests (docs/prompt-caching.md): said openly, as it changes the
+    body."""
+    if not decision.prompt_cache:
+        return "never: the rule sends bodies unchanged (prompt_cache = false)"
+    ttl = "1h" if decision.lane is Lane.BATCH else decision.prompt_cache_ttl
+    return (
+        "where it shares a prefix of at least 1,024 tokens with other requests, Anthropic "
+        f'bodies get one cache_control marker (ttl "{ttl}") on the last shared block, OpenAI '
+        "bodies a prompt_cache_key for the group; a body with its own markers or key is sent "
+        "unchanged"
+    )

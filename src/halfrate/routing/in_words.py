@@ -73,6 +73,10 @@ def _then(rule: Rule, policy: Policy) -> str:
         text += f", asking {swaps} (same provider only)"
     if not rule.cache and policy.shares_answers:
         text += "; never share answers with identical requests"
+    if not rule.prompt_cache:
+        text += "; send bodies unchanged (no prompt-cache marker or key)"
+    elif rule.prompt_cache_ttl is not None and rule.lane is not Lane.BATCH:
+        text += f"; prompt-cache markers live {rule.prompt_cache_ttl}"
     return text
 
 

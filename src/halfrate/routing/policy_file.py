@@ -16,6 +16,7 @@ from halfrate.errors import ConfigError, InputError
 from halfrate.models import Lane, Provider
 from halfrate.routing.rules import (
     FALLBACK_LANES,
+    PROMPT_CACHE_TTLS,
     ROUTABLE_LANES,
     DeadlineCondition,
     Policy,
@@ -23,7 +24,9 @@ from halfrate.routing.rules import (
 )
 from halfrate.urgency import parse_duration
 
-RULE_KEYS = frozenset({"name", "when", "lane", "model", "fallback", "cache"})
+RULE_KEYS = frozenset(
+    {"name", "when", "lane", "model", "fallback", "cache", "prompt_cache", "prompt_cache_ttl"}
+)
 WHEN_KEYS = frozenset({"feature", "team", "tags", "waiting", "deadline"})
 SETTINGS_KEYS = frozenset({"batch_window", "safety_margin", "dedup", "response_cache"})
 DEFAULT_RESPONSE_CACHE = "7d"
@@ -112,7 +115,9 @@ def _rule(number: int, raw: Any, source: str, locate: _Locator) -> Rule:
 
     for key in sorted(set(raw) - RULE_KEYS):
         raise fail(
-            key, f"unknown key {key!r} (a rule has name, when, lane, model, fallback, cache)"
+            key,
+            f"unknown key {key!r} (a rule has name, when, lane, model, fallback, cache, "
+            "prompt_cache, prompt_cache_ttl)",
         )
     name = raw.get("name", f"rule {number}")
     if not isinstance(name, str) or not name.strip():
@@ -132,6 +137,12 @@ def _rule(number: int, raw: Any, source: str, locate: _Locator) -> Rule:
     cache = raw.get("cache", True)
     if not isinstance(cache, bool):
         raise fail("cache", f"'cache' must be true or false, got {cache!r}")
+    prompt_cache = raw.get("prompt_cache", True)
+    if not isinstance(prompt_cache, bool):
+        raise fail("prompt_cache", f"'prompt_cache' must be true or false, got {prompt_cache!r}")
+    ttl = raw.get("prompt_cache_ttl")
+    if ttl is not None and ttl not in PROMPT_CACHE_TTLS:
+        raise fail("prompt_cache_ttl", f'\'prompt_cache_ttl\' must be "5m" or "1h", got {ttl!r}')
     return Rule(
         number=number,
         name=name.strip(),
@@ -146,6 +157,8 @@ def _rule(number: int, raw: Any, source: str, locate: _Locator) -> Rule:
         model_always=model_always,
         fallback=fallback,
         cache=cache,
+        prompt_cache=prompt_cache,
+        prompt_cache_ttl=ttl,
     )
 
 

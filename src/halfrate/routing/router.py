@@ -166,4 +166,6 @@ def _choice_of(decision: Decision, model: str, waiting: bool) -> RouteChoice:
         fallback=decision.fallback,
         waiting=waiting,
         cache=decision.cache,
+        prompt_cache=decision.prompt_cache,
+        prompt_cache_ttl=decision.prompt_cache_ttl,
     )

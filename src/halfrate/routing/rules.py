@@ -18,6 +18,8 @@ from halfrate.urgency import describe_delta
 
 ROUTABLE_LANES = (Lane.REALTIME, Lane.FLEX, Lane.BATCH)
 FALLBACK_LANES = (Lane.REALTIME, Lane.BATCH)
+PROMPT_CACHE_TTLS = ("5m", "1h")
+DEFAULT_REALTIME_TTL = "5m"  # a batch's markers live 1h: batches take longer than 5 minutes
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ class Rule:
     model_always: str | None = None
     fallback: Lane = Lane.REALTIME  # flex only: where a request goes when flex cannot serve it
     cache: bool = True  # its requests may share answers with identical ones (dedup, cache)
+    # Its requests' shared prefixes may be marked for the provider's prompt cache (an Anthropic
+    # cache_control marker, an OpenAI prompt_cache_key): docs/prompt-caching.md.
+    prompt_cache: bool = True
+    prompt_cache_ttl: str | None = None  # realtime and flex: "5m" or "1h" (None: 5m)
 
 
 @dataclass(frozen=True)
@@ -93,6 +99,8 @@ class Decision:
     fallback: Lane | None = None  # flex only: where it goes if flex answers "unavailable"
     notes: tuple[str, ...] = ()  # what changed the rule's choice (flex not offered, ...)
     cache: bool = True  # may share answers with identical requests (the policy permitting)
+    prompt_cache: bool = True  # may mark its shared prefix for the provider's prompt cache
+    prompt_cache_ttl: str = "5m"  # the marker's lifetime outside batches (batches: 1h)
 
     def explain(self) -> str:
         if self.rule is None:
@@ -124,6 +132,8 @@ def decide(policy: Policy, route: Route) -> Decision:
             fallback,
             tuple(notes),
             rule.cache and policy.shares_answers,
+            rule.prompt_cache,
+            rule.prompt_cache_ttl or DEFAULT_REALTIME_TTL,
         )
     return Decision(
         Lane.REALTIME, route.model, None, (), policy.source, cache=policy.shares_answers

@@ -11,6 +11,7 @@ from halfrate.store.accounts import AccountQueries
 from halfrate.store.answers import AnswerQueries
 from halfrate.store.audit import AuditQueries
 from halfrate.store.base import Database
+from halfrate.store.batch_input import BatchInputQueries
 from halfrate.store.budget_caps import BudgetCapQueries
 from halfrate.store.calls import CallQueries
 from halfrate.store.cancels import CancelQueries
@@ -37,6 +38,7 @@ class Store(Database):
         super().__init__(engine, prices if prices is not None else PriceBook())
         self.submissions = SubmissionQueries(self)
         self.queue = QueueQueries(self)
+        self.batch_input = BatchInputQueries(self)
         self.ingest = IngestQueries(self)
         self.calls = CallQueries(self)
         self.guard = GuardQueries(self)

@@ -144,6 +144,9 @@ class CallQueries:
                 requests.c.lane,
                 routes.c.fallback_lane,
                 requests.c.attempt_count,
+                requests.c.prefix_key,
+                requests.c.prefix_parts,
+                routes.c.prompt_cache_ttl,
             )
             .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
             .where(id_in(conn, requests.c.id, moved))
@@ -159,6 +162,9 @@ class CallQueries:
                 lane=Lane(row.lane),
                 fallback=Lane(row.fallback_lane) if row.fallback_lane else None,
                 attempt_count=row.attempt_count,
+                prefix_key=row.prefix_key,
+                prefix_parts=row.prefix_parts,
+                prompt_cache_ttl=row.prompt_cache_ttl or "5m",
             )
             for row in rows
         ]

@@ -22,6 +22,7 @@ from halfrate.store.attempts import (
     usage_columns,
 )
 from halfrate.store.base import Database, bulk_insert, id_in
+from halfrate.store.batch_input import BATCH_LINE_ORDER
 from halfrate.store.deliveries import enqueue_deliveries
 from halfrate.store.rollup import add_attempts
 from halfrate.store.tables import (
@@ -70,13 +71,14 @@ class IngestQueries:
         return counts
 
     def unreported(self, batch_id: str) -> list[int]:
-        """Requests of the batch that no output or error line has settled."""
+        """Requests of the batch that no output or error line has settled, in the order of the
+        batch's input lines."""
         with self._store.read() as conn:
             return list(
                 conn.execute(
                     sa.select(requests.c.id)
                     .where(requests.c.batch_id == batch_id, request_state_is(RequestState.IN_BATCH))
-                    .order_by(requests.c.id)
+                    .order_by(*BATCH_LINE_ORDER)
                 ).scalars()
             )
 

@@ -24,9 +24,8 @@ from halfrate.store.tables import (
     attempts,
     batches,
     ledger_days,
-    ledger_timings,
 )
-from halfrate.store.team_timings import ledger_team_timings
+from halfrate.store.team_timings import ledger_team_timings, ledger_timings
 
 DAY_SECONDS = 86400
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import sqlalchemy as sa
@@ -148,17 +147,6 @@ class QueueQueries:
                 .values(next_poll_at=until)
             ).rowcount
         return until if renewed == 1 else None
-
-    def iter_lines(self, batch_id: str, chunk: int = 2_000) -> Iterator[tuple[int, str, str]]:
-        """(request id, endpoint, body JSON) of a batch's live requests, streamed in id order."""
-        with self._store.read() as conn:
-            rows = conn.execution_options(yield_per=chunk).execute(
-                sa.select(requests.c.id, requests.c.endpoint, requests.c.body)
-                .where(requests.c.batch_id == batch_id, request_state_is(RequestState.IN_BATCH))
-                .order_by(requests.c.id)
-            )
-            for row in rows:
-                yield row.id, row.endpoint, row.body
 
     def update(self, batch_id: str, **values: Any) -> None:
         """Record facts about a batch that do not change its state (file ids, errors, timing)."""

@@ -24,11 +24,14 @@ from halfrate.store.tables import (
     LEDGER_DAY_SUMS,
     attempts,
     ledger_days,
-    ledger_timings,
     requests,
     routes,
 )
-from halfrate.store.team_timings import ledger_call_timings, ledger_team_timings
+from halfrate.store.team_timings import (
+    ledger_call_timings,
+    ledger_team_timings,
+    ledger_timings,
+)
 
 HOUR = 3600
 DAY = 86400  # the rollups' period: a UTC day

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import sqlalchemy as sa
 
 from halfrate.errors import IdempotencyConflict, InputError
 from halfrate.models import Lane, RequestState, SubmitOutcome
-from halfrate.records import ParsedLine, Reservation, RouteChoice, Sharing
+from halfrate.records import ParsedLine, PrefixTag, Reservation, RouteChoice, Sharing
 from halfrate.sinks import SinkSpec
 from halfrate.store.answers import link_identical
 from halfrate.store.base import Database, bulk_insert, new_id
@@ -37,6 +37,7 @@ class SubmissionQueries:
         reservation: Reservation | None = None,
         sharing: Sharing | None = None,
         table_plan: str | None = None,
+        founders: Callable[[], Sequence[tuple[str, PrefixTag]]] | None = None,
     ) -> SubmitOutcome:
         """Store ``lines`` as (part of) the job named ``job_name``.
 
@@ -46,7 +47,9 @@ class SubmissionQueries:
         ``reservation`` is checked against its budgets and recorded there (BudgetExceeded:
         nothing is stored). With ``sharing``, requests with an identical one take its answer
         (see :mod:`halfrate.store.answers`). ``table_plan``: a `halfrate run` job's table and
-        what was asked of it, kept with the job.
+        what was asked of it, kept with the job. ``founders``: asked once every line is stored,
+        the (key, prefix) of requests that turned out to start a prefix group
+        (:mod:`halfrate.intake.prefix_groups`), tagged in the same transaction.
         """
         now = time.time()
         created = skipped = 0
@@ -77,6 +80,8 @@ class SubmissionQueries:
                         )
                 bulk_insert(conn, requests, _REQUEST_COLUMNS, rows)
                 created += len(rows)
+            if founders is not None:
+                _tag_founders(conn, job_id, founders())
             shared = 0
             if sharing is not None and hashed:
                 shared = link_identical(conn, job_id, now, sharing)
@@ -157,6 +162,7 @@ class _RouteIds:
                     rule_line=choice.line,
                     explanation=choice.explanation,
                     created_at=self._now,
+                    prompt_cache_ttl=choice.prompt_cache_ttl,
                 )
             )
             key = inserted.inserted_primary_key
@@ -164,6 +170,18 @@ class _RouteIds:
             found = int(key[0])
             self._ids[choice] = found
         return found
+
+
+def _tag_founders(
+    conn: sa.Connection, job_id: str, founders: Sequence[tuple[str, PrefixTag]]
+) -> None:
+    """One UPDATE per group, for its first request (the others were stored tagged)."""
+    for key, tag in founders:
+        conn.execute(
+            sa.update(requests)
+            .where(requests.c.job_id == job_id, requests.c.key == key)
+            .values(prefix_key=tag.key, prefix_tokens=tag.tokens, prefix_parts=tag.parts)
+        )
 
 
 def _chunks(lines: Iterable[ParsedLine], size: int) -> Iterator[list[ParsedLine]]:
@@ -203,6 +221,9 @@ _REQUEST_COLUMNS = (
     "route_id",
     "requested_model",
     "content_hash",
+    "prefix_key",
+    "prefix_tokens",
+    "prefix_parts",
     "deadline",
     "guard_at",
     "attempt_count",
@@ -222,6 +243,7 @@ def _row(
     now: float,
 ) -> tuple[object, ...]:
     body = line.body_json
+    prefix = line.prefix
     return (
         job_id,
         line.key,
@@ -238,6 +260,9 @@ def _row(
         route_id,
         line.requested_model,
         line.content_hash,
+        prefix.key if prefix is not None else None,
+        prefix.tokens if prefix is not None else None,
+        prefix.parts if prefix is not None else None,
         line.deadline,
         line.guard_at,
         0,

@@ -102,6 +102,8 @@ routes = sa.Table(
     sa.Column("rule_line", sa.Integer, nullable=True),
     sa.Column("explanation", sa.Text, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
+    # The lifetime of a prompt-cache marker outside batches ("5m" or "1h"; batches use 1h).
+    sa.Column("prompt_cache_ttl", sa.String(4), nullable=True),
     sa.CheckConstraint(_in("lane", [lane.value for lane in Lane]), name="lane"),
 )
 
@@ -127,6 +129,12 @@ requests = sa.Table(
     # A digest of provider, endpoint and body: identical requests share one answer (dedup and
     # the response cache). Empty for requests the policy keeps out of sharing.
     sa.Column("content_hash", sa.BigInteger, nullable=True),
+    # The prompt prefix it shares with other requests (docs/prompt-caching.md): its group's
+    # digest, about how many tokens it holds, and how many leading parts it spans where halfrate
+    # may mark it for the provider's cache (empty: the body goes as sent).
+    sa.Column("prefix_key", sa.String(16), nullable=True),
+    sa.Column("prefix_tokens", sa.Integer, nullable=True),
+    sa.Column("prefix_parts", sa.Integer, nullable=True),
     # Lane cache: the identical request whose answer this one gets (then it is copied here).
     sa.Column("answered_by", BigId, nullable=True),
     sa.Column("moved_by", sa.String(32), nullable=True),  # why it left its route's lane
@@ -172,6 +180,12 @@ requests = sa.Table(
         "id",
         sqlite_where=sa.text("state = 'in_batch'"),
         postgresql_where=sa.text("state = 'in_batch'"),
+    ),
+    sa.Index(
+        "ix_requests_queued_prefix",  # a new submission joins the prefix groups still queued
+        "prefix_key",
+        sqlite_where=sa.text("state = 'queued' AND prefix_key IS NOT NULL"),
+        postgresql_where=sa.text("state = 'queued' AND prefix_key IS NOT NULL"),
     ),
     sa.Index(None, "job_id", "id"),  # a job's requests in submission order (status, results)
     sa.Index(None, "content_hash"),
@@ -287,19 +301,6 @@ ledger_days = sa.Table(
     sa.Column("cache_kind", sa.String(16), primary_key=True),
     *(sa.Column(name, sa.BigInteger, nullable=False) for name in LEDGER_DAY_SUMS),
 )
-
-# Timing histograms per day and lane: ``metric`` is ttft, tibt or queue (seconds from
-# submission to first send); ``bucket_ms`` the value in ms to two significant digits.
-ledger_timings = sa.Table(
-    "ledger_timings",
-    metadata,
-    sa.Column("day", sa.BigInteger, primary_key=True),
-    sa.Column("lane", sa.String(16), primary_key=True),
-    sa.Column("metric", sa.String(8), primary_key=True),
-    sa.Column("bucket_ms", sa.BigInteger, primary_key=True),
-    sa.Column("count", sa.BigInteger, nullable=False),
-)
-
 
 # Budget reservations: the estimate of a job, per budget it counts against, taken in the
 # transaction that stores the job and counted (less what the job has spent) until it finishes.

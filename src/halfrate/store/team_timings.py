@@ -8,6 +8,18 @@ import sqlalchemy as sa
 
 from halfrate.store.tables import metadata
 
+# Timing histograms per day and lane: ``metric`` is ttft, tibt or queue (seconds from
+# submission to first send); ``bucket_ms`` the value in ms to two significant digits.
+ledger_timings = sa.Table(
+    "ledger_timings",
+    metadata,
+    sa.Column("day", sa.BigInteger, primary_key=True),
+    sa.Column("lane", sa.String(16), primary_key=True),
+    sa.Column("metric", sa.String(8), primary_key=True),
+    sa.Column("bucket_ms", sa.BigInteger, primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+
 ledger_team_timings = sa.Table(
     "ledger_team_timings",
     metadata,

@@ -1,0 +1,94 @@
+"""Grouping a submission's requests by the prefix they share (docs/prompt-caching.md).
+
+Lines stream through :meth:`PrefixFinder.tag` in order. A request joins the deepest prefix it
+shares with a request seen before it (in this submission, or queued from an earlier one);
+the first request of a group learns it has one only when the second arrives, so it is listed
+in :meth:`PrefixFinder.founders` for the store to tag in the same transaction. Only prefixes of
+at least :data:`~halfrate.prefixes.MIN_CACHEABLE_TOKENS` tokens count, and only between
+different requests: a duplicate is dedup's to answer, not a reader of the cache.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import orjson
+
+from halfrate.prefixes import MIN_CACHEABLE_TOKENS, read_prompt
+from halfrate.records import ParsedLine, PrefixTag
+
+# A body shorter than this many characters cannot hold a cacheable prefix (a token is at
+# least one character): it is not even parsed.
+MIN_BODY_CHARS = MIN_CACHEABLE_TOKENS
+
+
+@dataclass(slots=True)
+class _Seen:
+    """The first request seen with a prefix, until a second one makes them a group."""
+
+    key: str
+    whole: str
+    parts_markable: bool
+    grouped: bool = False  # it founded a group already: it stays in that one
+
+
+class PrefixFinder:
+    """Tags the lines of one submission with their prefix group. ``queued``: whether requests
+    waiting in the store already form a group with this digest (None: look nowhere else)."""
+
+    def __init__(self, queued: Callable[[str], bool] | None = None) -> None:
+        self._queued = queued
+        self._asked: dict[str, bool] = {}
+        self._first: dict[str, _Seen] = {}
+        self._groups: dict[str, int] = {}  # digest → tokens of the prefix
+        self._founders: list[tuple[str, PrefixTag]] = []
+
+    def tag(self, line: ParsedLine) -> ParsedLine:
+        """``line`` with the prefix it shares, if any."""
+        if len(line.body_json) < MIN_BODY_CHARS:
+            return line
+        body = orjson.loads(line.body_json)
+        prompt = read_prompt(line.provider, line.endpoint, line.model, body)
+        if prompt is None or not prompt.boundaries:
+            return line
+        markable = not prompt.own_marks and (line.route is None or line.route.prompt_cache)
+        for parts, digest in reversed(prompt.boundaries):
+            tokens = self._groups.get(digest)
+            if tokens is None:
+                seen = self._first.get(digest)
+                if seen is not None and not seen.grouped and seen.whole != prompt.whole:
+                    tokens = prompt.tokens_before(parts)
+                    if tokens < MIN_CACHEABLE_TOKENS:
+                        break  # a shallower prefix is shorter still
+                    seen.grouped = True
+                    marked = parts if seen.parts_markable else None
+                    self._founders.append((seen.key, PrefixTag(digest, tokens, marked)))
+                elif seen is None and self._in_queue(digest):
+                    tokens = prompt.tokens_before(parts)
+                    if tokens < MIN_CACHEABLE_TOKENS:
+                        break
+                else:
+                    continue
+                self._groups[digest] = tokens
+            tag = PrefixTag(digest, tokens, parts if markable else None)
+            return dataclasses.replace(line, prefix=tag)
+        mine = _Seen(line.key, prompt.whole, markable)
+        for _, digest in prompt.boundaries:
+            seen = self._first.get(digest)
+            if seen is None or seen.grouped:
+                self._first[digest] = mine
+        return line
+
+    def founders(self) -> list[tuple[str, PrefixTag]]:
+        """(key, prefix) of each group's first request, tagged only once the group formed."""
+        return list(self._founders)
+
+    def _in_queue(self, digest: str) -> bool:
+        if self._queued is None:
+            return False
+        found = self._asked.get(digest)
+        if found is None:
+            found = self._asked[digest] = self._queued(digest)
+        return found

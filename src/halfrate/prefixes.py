@@ -1,0 +1,258 @@
+"""The leading parts of a request that a provider's prompt cache can reuse
+(docs/prompt-caching.md).
+
+A request body is read as an ordered list of *parts*, in the order the provider builds its
+prompt: for Anthropic's Messages, each tool, the system prompt (or each of its blocks), then
+each message's content blocks; for OpenAI's Chat Completions, each tool, then each message; for
+its Responses, the instructions, each tool, then the input (or each input item). A *boundary*
+after the k-th part names everything before it by one digest, which also covers the provider,
+endpoint and model (and a caller's own ``prompt_cache_key``): two requests with the same digest
+at a boundary share that prefix exactly, so one can write the provider's cache and the other
+read it.
+
+Only boundaries before the last part count (the whole request is dedup's business), and for
+Anthropic only those whose last part can carry a ``cache_control`` marker. Token counts are
+taken only when asked (:meth:`Prompt.tokens_before`), and each distinct part is counted once per
+process: a 3,000-token system prompt shared by 100,000 requests is tokenized once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from halfrate.models import Provider
+from halfrate.tokens import count_text
+
+# Both providers cache a prefix from 1,024 tokens on (OpenAI for every model; Anthropic for its
+# Sonnet and Opus models, with higher minimums on some: a marker on a shorter prefix is accepted
+# and simply not cached, so this is the threshold halfrate uses for both).
+MIN_CACHEABLE_TOKENS = 1024
+# Framing tokens around each part (a message's role and separators), added to its text's count.
+TOKENS_PER_PART = 3
+# A request offers at most this many boundaries: the first and last halves of its parts, where
+# shared system prompts and shared conversation heads lie; a 500-message request does not cost
+# 500 entries.
+MAX_BOUNDARIES = 8
+DIGEST_BYTES = 8
+# Anthropic block types that accept a cache_control marker.
+MARKABLE_TYPES = frozenset(
+    {"text", "image", "document", "tool_use", "tool_result", "search_result"}
+)
+_MEMO_LIMIT = 20_000
+
+Where = tuple[str, int | None, int | None]  # ("tools"|"system"|"messages"|..., index, block)
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    where: Where
+    value: Any
+    data: bytes  # what the digest and the token memo see
+
+
+@dataclass(slots=True)
+class Prompt:
+    """One request's parts and the digests of its candidate boundaries."""
+
+    model: str
+    parts: list[Part]
+    boundaries: list[tuple[int, str]]  # (parts before it, digest), shallow to deep
+    whole: str  # digest of every part: equal for identical prompts
+    own_marks: bool  # the caller placed its own cache markers (or cache key): body stays as sent
+
+    def tokens_before(self, count: int) -> int:
+        """About how many prompt tokens the first ``count`` parts hold."""
+        return sum(_part_tokens(self.model, part) for part in self.parts[:count])
+
+
+def read_prompt(
+    provider: Provider, endpoint: str, model: str, body: dict[str, Any]
+) -> Prompt | None:
+    """The parts of a request body, or None for an endpoint without a cacheable prompt."""
+    if provider is Provider.ANTHROPIC:
+        if not endpoint.endswith("/messages"):
+            return None
+        parts = list(_anthropic_parts(body))
+        own = "cache_control" in body or any(_has_marker(p.value) for p in parts)
+        seed: tuple[Any, ...] = ()
+    elif endpoint.endswith("/chat/completions"):
+        parts = list(_chat_parts(body))
+        own = body.get("prompt_cache_key") is not None
+        seed = (body.get("prompt_cache_key"), body.get("response_format"))
+    elif endpoint.endswith("/responses"):
+        parts = list(_responses_parts(body))
+        own = body.get("prompt_cache_key") is not None
+        seed = (body.get("prompt_cache_key"), body.get("text"))
+    else:
+        return None
+    hasher = hashlib.blake2b(digest_size=DIGEST_BYTES)
+    hasher.update(f"{provider.value}\n{endpoint}\n{model}\n".encode())
+    hasher.update(orjson.dumps(seed))
+    candidates = _candidate_counts(len(parts))
+    boundaries: list[tuple[int, str]] = []
+    for number, part in enumerate(parts, start=1):
+        hasher.update(b"\x1e%d\x1f" % len(part.data))
+        hasher.update(part.data)
+        if number in candidates and (provider is not Provider.ANTHROPIC or _markable(part)):
+            boundaries.append((number, hasher.copy().hexdigest()))
+    return Prompt(model, parts, boundaries, hasher.hexdigest(), own)
+
+
+def _candidate_counts(total: int) -> set[int]:
+    """The part counts whose boundaries are offered: never the whole request."""
+    inner = range(1, total)
+    if len(inner) <= MAX_BOUNDARIES:
+        return set(inner)
+    half = MAX_BOUNDARIES // 2
+    return set(inner[:half]) | set(inner[-half:])
+
+
+def _anthropic_parts(body: dict[str, Any]) -> Iterator[Part]:
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        for index, tool in enumerate(tools):
+            yield _part(("tools", index, None), tool)
+    system = body.get("system")
+    if isinstance(system, str) and system:
+        yield _part(("system", None, None), system)
+    elif isinstance(system, list):
+        for index, block in enumerate(system):
+            yield _part(("system", index, None), block)
+    messages = body.get("messages")
+    if not isinstance(messages, list):
+        return
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict):
+            continue
+        role = str(message.get("role", ""))
+        content = message.get("content")
+        if isinstance(content, str):
+            yield _part(("messages", index, None), content, role)
+        elif isinstance(content, list):
+            for block_index, block in enumerate(content):
+                yield _part(("messages", index, block_index), block, role)
+
+
+def _chat_parts(body: dict[str, Any]) -> Iterator[Part]:
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        for index, tool in enumerate(tools):
+            yield _part(("tools", index, None), tool)
+    messages = body.get("messages")
+    if isinstance(messages, list):
+        for index, message in enumerate(messages):
+            yield _part(("messages", index, None), message)
+
+
+def _responses_parts(body: dict[str, Any]) -> Iterator[Part]:
+    instructions = body.get("instructions")
+    if isinstance(instructions, str) and instructions:
+        yield _part(("instructions", None, None), instructions)
+    tools = body.get("tools")
+    if isinstance(tools, list):
+        for index, tool in enumerate(tools):
+            yield _part(("tools", index, None), tool)
+    given = body.get("input")
+    if isinstance(given, str):
+        yield _part(("input", None, None), given)
+    elif isinstance(given, list):
+        for index, item in enumerate(given):
+            yield _part(("input", index, None), item)
+
+
+def _part(where: Where, value: Any, role: str = "") -> Part:
+    if isinstance(value, str):
+        data = b"s" + role.encode() + b"\x1d" + value.encode()
+    else:
+        data = b"j" + role.encode() + b"\x1d" + orjson.dumps(value)
+    return Part(where, value, data)
+
+
+def _has_marker(value: Any) -> bool:
+    return isinstance(value, dict) and "cache_control" in value
+
+
+def _markable(part: Part) -> bool:
+    value = part.value
+    if isinstance(value, str):
+        return bool(value)
+    if not isinstance(value, dict):
+        return False
+    if part.where[0] == "tools":
+        return True
+    return value.get("type") in MARKABLE_TYPES and value.get("text") != ""
+
+
+_memo: dict[tuple[str, bytes], int] = {}
+_memo_lock = threading.Lock()
+
+
+def _part_tokens(model: str, part: Part) -> int:
+    key = (model, part.data)
+    found = _memo.get(key)
+    if found is not None:
+        return found
+    counted = count_text(model, _text_of(part.value)).tokens + TOKENS_PER_PART
+    with _memo_lock:
+        if len(_memo) >= _MEMO_LIMIT:
+            _memo.clear()  # a fresh start beats tracking recency: misses cost one count
+        _memo[key] = counted
+    return counted
+
+
+def _text_of(value: Any) -> str:
+    """The text a part contributes to the prompt (JSON for anything that is not text)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        text = value.get("text")
+        if isinstance(text, str):
+            return text
+        content = value.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "".join(_text_of(item) for item in content)
+    return orjson.dumps(value).decode()
+
+
+def mark_prefix(
+    provider: Provider, endpoint: str, body_json: str, prefix_key: str, parts: int, ttl: str
+) -> str:
+    """The body with its shared prefix marked for the provider's prompt cache: for Anthropic,
+    one ``cache_control`` marker (``ttl``) on the prefix's last part; for OpenAI, the group's
+    ``prompt_cache_key``. The body as given where the prefix cannot be found in it (it is only
+    ever marked where :func:`read_prompt` offered the boundary, so that does not happen)."""
+    body = orjson.loads(body_json)
+    if provider is Provider.ANTHROPIC:
+        found = list(_anthropic_parts(body))
+        if not 0 < parts <= len(found) or not _markable(found[parts - 1]):
+            return body_json
+        _put_marker(body, found[parts - 1].where, {"type": "ephemeral", "ttl": ttl})
+    elif body.get("prompt_cache_key") is None:
+        body["prompt_cache_key"] = f"halfrate-{prefix_key}"
+    return orjson.dumps(body).decode()
+
+
+def _put_marker(body: dict[str, Any], where: Where, marker: dict[str, str]) -> None:
+    kind, index, block = where
+    if kind == "tools":
+        body["tools"][index]["cache_control"] = marker
+    elif kind == "system":
+        if index is None:
+            body["system"] = [{"type": "text", "text": body["system"], "cache_control": marker}]
+        else:
+            body["system"][index]["cache_control"] = marker
+    else:
+        message = body["messages"][index]
+        if block is None:
+            text = message["content"]
+            message["content"] = [{"type": "text", "text": text, "cache_control": marker}]
+        else:
+            message["content"][block]["cache_control"] = marker

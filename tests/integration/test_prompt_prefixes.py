@@ -1,0 +1,302 @@
+"""Provider prompt caching stacked with batch (docs/prompt-caching.md), through the sandbox
+and the real SDKs: requests sharing a long prefix go into one batch, the first of each group
+first; Anthropic bodies carry one added cache_control marker (1h in batches), OpenAI lines one
+prompt_cache_key per group; every later request of a group reads the cache; dedup still sends
+each unique request once; and the report's prompt-cache saving equals a hand computation from
+the published prices."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx2
+import openai
+import pytest
+import sqlalchemy as sa
+
+from halfrate.api import Halfrate, connect
+from halfrate.dispatch import RunMode
+from halfrate.ledger.report import ReportMaker
+from halfrate.routing.explain import explain_route
+from halfrate.routing.policy_file import parse_policy
+from halfrate.sandbox import SandboxServer
+from halfrate.store.ledger_reads import Scope
+from halfrate.store.tables import attempts, requests
+from tests.helpers import write_jsonl
+
+SENTENCE = (
+    "The lighthouse keeper logs the weather, the tides and every passing ship, hour by hour. "
+)
+# Two shared system prompts of about 3,000 tokens each (tiktoken for gpt-5-mini; four characters
+# a token for Claude): two prefix groups.
+SYSTEMS = (SENTENCE * 167, SENTENCE.replace("lighthouse", "harbour") * 167)
+UNIQUE, DUPLICATES = 1_400, 600  # 2,000 requests, 30% of them copies of earlier ones
+GPT, CLAUDE = "gpt-5-mini", "claude-haiku-4-5"
+
+# Published batch prices in dollars per million tokens (docs/pricing.md): gpt-5-mini batch
+# input 0.125, cached input 0.0125; claude-haiku-4-5 batch input 0.50, cache read 0.1x = 0.05,
+# one-hour cache write 2x = 1.00.
+GPT_BATCH_INPUT, GPT_BATCH_CACHED = Decimal("0.125"), Decimal("0.0125")
+CLAUDE_BATCH_INPUT, CLAUDE_BATCH_READ, CLAUDE_BATCH_WRITE_1H = (
+    Decimal("0.50"),
+    Decimal("0.05"),
+    Decimal("1.00"),
+)
+
+
+class Bodies:
+    """What halfrate sent to the providers, read off the wire (an httpx event hook)."""
+
+    def __init__(self) -> None:
+        self.openai_lines: list[dict[str, Any]] = []
+        self.anthropic_requests: list[dict[str, Any]] = []
+        self.calls: list[dict[str, Any]] = []
+
+    def hook(self, request: httpx2.Request) -> None:
+        if request.method != "POST":
+            return
+        data = request.read()
+        path = request.url.path
+        if path.endswith("/files"):
+            for raw in data.split(b"\n"):
+                if raw.startswith(b'{"custom_id"'):
+                    self.openai_lines.append(json.loads(raw))
+        elif path.endswith("/messages/batches"):
+            self.anthropic_requests.extend(json.loads(data)["requests"])
+        elif path.endswith(("/messages", "/chat/completions", "/responses")):
+            self.calls.append(json.loads(data))
+
+
+@contextlib.contextmanager
+def wired(url: str, server: SandboxServer, policy: Any = None) -> Iterator[tuple[Halfrate, Bodies]]:
+    bodies = Bodies()
+    hooks = {"request": [bodies.hook]}
+    openai_sdk = openai.OpenAI(
+        api_key="sandbox-test",
+        base_url=server.base_url,
+        max_retries=0,
+        http_client=httpx2.Client(event_hooks=hooks),
+    )
+    anthropic_sdk = anthropic.Anthropic(
+        api_key="sandbox-test",
+        base_url=server.root_url,
+        max_retries=0,
+        http_client=httpx2.Client(event_hooks=hooks),
+    )
+    hr = connect(
+        database_url=url,
+        poll_initial_seconds=0.02,
+        poll_max_seconds=0.2,
+        worker_idle_seconds=0.05,
+        retry_backoff_seconds=0.0,
+        openai_client=openai_sdk,
+        anthropic_client=anthropic_sdk,
+        policy=policy,
+    )
+    try:
+        yield hr, bodies
+    finally:
+        hr.close()
+        openai_sdk.close()
+        anthropic_sdk.close()
+
+
+def question(i: int) -> str:
+    return f"Ticket {i}: the lamp at pier {i % 97} flickers after {i % 13} hours. Which team?"
+
+
+def workload(provider: str, tmp_path: Path) -> Path:
+    """UNIQUE requests over the two system prompts, then DUPLICATES copies of earlier ones."""
+    lines = []
+    for i in range(UNIQUE + DUPLICATES):
+        n = i if i < UNIQUE else (i - UNIQUE) * 2  # a copy of an earlier request
+        system = SYSTEMS[n % 2]
+        if provider == "openai":
+            body = {
+                "model": GPT,
+                "max_completion_tokens": 20,
+                "messages": [
+                    {"role": "system", "content": system},
+                    {"role": "user", "content": question(n)},
+                ],
+            }
+            lines.append(
+                {
+                    "custom_id": f"r{i}",
+                    "method": "POST",
+                    "url": "/v1/chat/completions",
+                    "body": body,
+                }
+            )
+        else:
+            params = {
+                "model": CLAUDE,
+                "max_tokens": 20,
+                "system": system,
+                "messages": [{"role": "user", "content": question(n)}],
+            }
+            lines.append({"custom_id": f"r{i}", "params": params})
+    return write_jsonl(tmp_path / f"{provider}.jsonl", lines)
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+def test_two_thousand_requests_sharing_two_long_system_prompts(
+    provider: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    with SandboxServer(latency=0.0) as server, wired(sqlite_url, server) as (hr, bodies):
+        outcome = hr.submit_file(workload(provider, tmp_path), job="prefixes")
+        assert (outcome.created, outcome.shared) == (UNIQUE + DUPLICATES, DUPLICATES)
+        summary = hr.run_worker(RunMode.UNTIL_IDLE)
+        assert summary.exit_reason.value == "idle"
+        assert hr.status("prefixes").counts == {"succeeded": UNIQUE + DUPLICATES}
+
+        # Paid once: the provider billed each unique request once, and nothing else.
+        entries = [e for e in server.app.state.sandbox.ledger.entries() if e["kind"] == "batch"]
+        charged = Counter(e["custom_id"] for e in entries if e["charged"])
+        assert len(charged) == UNIQUE
+        assert set(charged.values()) == {1}
+        with hr.store.read() as conn:
+            paid = conn.execute(
+                sa.select(sa.func.count()).select_from(attempts).where(attempts.c.lane == "batch")
+            ).scalar_one()
+            prefix_of = dict(conn.execute(sa.select(requests.c.id, requests.c.prefix_key)).all())
+        assert paid == UNIQUE
+
+        # Two groups; each line in the batch's order sits with its group.
+        sent = bodies.openai_lines if provider == "openai" else bodies.anthropic_requests
+        assert len(sent) == UNIQUE
+        groups = [prefix_of[int(line["custom_id"].removeprefix("hr-"))] for line in sent]
+        assert None not in groups
+        assert len(set(groups)) == 2
+        assert groups == sorted(groups)  # contiguous: prefix order
+
+        if provider == "anthropic":
+            for line in sent:
+                params = line["params"]
+                # Exactly one marker, added by halfrate on the shared system prompt, one hour.
+                assert json.dumps(params).count("cache_control") == 1
+                assert params["system"][0]["cache_control"] == {"type": "ephemeral", "ttl": "1h"}
+                assert isinstance(params["messages"][0]["content"], str)  # the rest as sent
+        else:
+            keys_by_group: dict[str, set[str]] = defaultdict(set)
+            for line, group in zip(sent, groups, strict=True):
+                keys_by_group[group].add(line["body"]["prompt_cache_key"])
+            assert all(len(keys) == 1 for keys in keys_by_group.values())
+            assert len(set().union(*keys_by_group.values())) == 2
+
+        # In the order the provider ran them (its own, not the file's), the first request of
+        # each group writes the cache and every later one reads it.
+        by_id = {e["custom_id"]: e for e in entries if e["charged"]}
+        group_of = dict(zip((line["custom_id"] for line in sent), groups, strict=True))
+        seen: set[str] = set()
+        for entry in entries:
+            group = group_of[entry["custom_id"]]
+            if group not in seen:
+                seen.add(group)
+                assert entry["cache_read_tokens"] == 0
+                if provider == "anthropic":
+                    assert entry["cache_write_tokens"] > 2_900
+            else:
+                assert entry["cache_read_tokens"] > 2_900, entry
+                assert entry["cache_write_tokens"] == 0
+        assert len(seen) == 2
+
+        # The report's prompt-cache saving, to the cent, against the published prices.
+        reads = sum(e["cache_read_tokens"] for e in by_id.values())
+        writes = sum(e["cache_write_tokens"] for e in by_id.values())
+        million = Decimal(1_000_000)
+        if provider == "openai":
+            expected = reads * (GPT_BATCH_INPUT - GPT_BATCH_CACHED) / million
+            prompt = sum(e["input_tokens"] for e in by_id.values())
+        else:
+            expected = (
+                reads * (CLAUDE_BATCH_INPUT - CLAUDE_BATCH_READ)
+                + writes * (CLAUDE_BATCH_INPUT - CLAUDE_BATCH_WRITE_1H)
+            ) / million
+            prompt = sum(
+                e["input_tokens"] + e["cache_read_tokens"] + e["cache_write_tokens"]
+                for e in by_id.values()
+            )
+        report = ReportMaker(hr.store).report("feature", Scope(), 0.0)
+        assert round(report.total.prompt_cache_saved, 2) == round(expected, 2)
+        assert expected > Decimal("0.10")  # a real saving, not a rounding
+        assert report.total.prompt_cache_hit_rate == pytest.approx(reads / prompt)
+        # Reads cover every later request of both groups.
+        assert reads > (UNIQUE - 2) * 2_900
+
+
+def test_bodies_with_their_own_markers_short_prefixes_and_the_switch_go_unchanged(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    marked = {"type": "text", "text": SYSTEMS[0], "cache_control": {"type": "ephemeral"}}
+    short = "You sort tickets. " * 20  # far below 1,024 tokens
+    lines = []
+    for i in range(4):
+        own = {
+            "model": CLAUDE,
+            "max_tokens": 20,
+            "system": [marked],
+            "messages": [{"role": "user", "content": question(i)}],
+        }
+        lines.append({"custom_id": f"own{i}", "params": own})
+        small = {
+            "model": CLAUDE,
+            "max_tokens": 20,
+            "system": short,
+            "messages": [{"role": "user", "content": question(i)}],
+        }
+        lines.append({"custom_id": f"short{i}", "params": small})
+    with SandboxServer(latency=0.0) as server, wired(sqlite_url, server) as (hr, bodies):
+        hr.submit_file(write_jsonl(tmp_path / "a.jsonl", lines), job="a")
+        hr.run_worker(RunMode.UNTIL_IDLE)
+        sent = {line["custom_id"]: line["params"] for line in bodies.anthropic_requests}
+        with hr.store.read() as conn:
+            keys = dict(conn.execute(sa.select(requests.c.id, requests.c.key)).all())
+        by_key = {keys[int(cid.removeprefix("hr-"))]: params for cid, params in sent.items()}
+        for line in lines:
+            assert by_key[line["custom_id"]] == line["params"]  # exactly as the caller wrote it
+
+    # The policy's per-rule switch: bodies unchanged, even with a long shared prefix.
+    policy = parse_policy(
+        '[[rule]]\nname = "all"\nlane = "batch"\nprompt_cache = false\n', "test policy"
+    )
+    plain = [
+        {
+            "custom_id": f"p{i}",
+            "params": {
+                "model": CLAUDE,
+                "max_tokens": 20,
+                "system": SYSTEMS[0],
+                "messages": [{"role": "user", "content": question(i)}],
+            },
+        }
+        for i in range(4)
+    ]
+    with (
+        SandboxServer(latency=0.0) as server,
+        wired(sqlite_url.replace(".db", "2.db"), server, policy) as (hr, bodies),
+    ):
+        hr.submit_file(write_jsonl(tmp_path / "b.jsonl", plain), job="b")
+        hr.run_worker(RunMode.UNTIL_IDLE)
+        assert sorted(
+            json.dumps(r["params"], sort_keys=True) for r in bodies.anthropic_requests
+        ) == sorted(json.dumps(line["params"], sort_keys=True) for line in plain)
+    explained = explain_route(
+        policy,
+        datetime.now().astimezone(),
+        feature=None,
+        team=None,
+        tags={},
+        deadline=None,
+        waiting=False,
+        model=CLAUDE,
+    )
+    assert "unchanged (prompt_cache = false)" in explained.prompt_cache
