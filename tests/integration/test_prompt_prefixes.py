@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import datetime
@@ -23,13 +24,20 @@ import pytest
 import sqlalchemy as sa
 
 from halfrate.api import Halfrate, connect
-from halfrate.dispatch import RunMode
+from halfrate.cli.views.receipt import receipt
+from halfrate.dispatch import RunMode, steps
 from halfrate.ledger.report import ReportMaker
+from halfrate.models import Lane
+from halfrate.money import money
+from halfrate.providers.anthropic import AnthropicBatchProvider
+from halfrate.providers.base import Limits, LineError, RemoteBatch
+from halfrate.records import Group
 from halfrate.routing.explain import explain_route
 from halfrate.routing.policy_file import parse_policy
 from halfrate.sandbox import SandboxServer
 from halfrate.store.ledger_reads import Scope
 from halfrate.store.tables import attempts, requests
+from halfrate.tokens import count_text
 from tests.helpers import write_jsonl
 
 SENTENCE = (
@@ -229,6 +237,9 @@ def test_two_thousand_requests_sharing_two_long_system_prompts(
         assert round(report.total.prompt_cache_saved, 2) == round(expected, 2)
         assert expected > Decimal("0.10")  # a real saving, not a rounding
         assert report.total.prompt_cache_hit_rate == pytest.approx(reads / prompt)
+        # The receipt printed after a run says it too.
+        printed = receipt(hr.report("lane", since=0.0))
+        assert f"provider prompt caching saved {money(report.total.prompt_cache_saved)}" in printed
         # Reads cover every later request of both groups.
         assert reads > (UNIQUE - 2) * 2_900
 
@@ -300,3 +311,140 @@ def test_bodies_with_their_own_markers_short_prefixes_and_the_switch_go_unchange
         model=CLAUDE,
     )
     assert "unchanged (prompt_cache = false)" in explained.prompt_cache
+
+
+def claude_request(key: str, system: str, i: int) -> dict[str, Any]:
+    params = {
+        "model": CLAUDE,
+        "max_tokens": 20,
+        "system": system,
+        "messages": [{"role": "user", "content": question(i)}],
+    }
+    return {"custom_id": key, "params": params}
+
+
+def test_realtime_calls_mark_for_five_minutes_unless_the_rule_says_an_hour(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    lines = [claude_request(f"now{i}", SYSTEMS[0], i) for i in range(3)]
+    path = write_jsonl(tmp_path / "now.jsonl", lines)
+    for ttl, policy in (
+        ("5m", None),
+        (
+            "1h",
+            parse_policy(
+                '[[rule]]\nname = "now"\nlane = "realtime"\nprompt_cache_ttl = "1h"\n', "p"
+            ),
+        ),
+    ):
+        url = sqlite_url.replace(".db", f"-{ttl}.db")
+        with SandboxServer(latency=0.0) as server, wired(url, server, policy) as (hr, bodies):
+            hr.submit_file(path, job="now", waiting=True)
+            hr.run_worker(RunMode.UNTIL_IDLE)
+            assert hr.status("now").counts == {"succeeded": 3}
+            assert len(bodies.calls) == 3
+            for body in bodies.calls:
+                assert body["system"][0]["cache_control"] == {"type": "ephemeral", "ttl": ttl}
+                assert json.dumps(body).count("cache_control") == 1
+            calls = [e for e in server.app.state.sandbox.ledger.entries() if e["kind"] == "sync"]
+            # Calls run side by side: at least one writes; whatever ran after a write reads.
+            assert sum(1 for e in calls if e["cache_write_tokens"]) >= 1
+            assert sum(e["cache_read_tokens"] + e["cache_write_tokens"] > 2_900 for e in calls) == 3
+
+
+def test_a_later_submission_joins_the_group_still_queued(sqlite_url: str, tmp_path: Path) -> None:
+    first = [claude_request(f"a{i}", SYSTEMS[0], i) for i in range(3)]
+    later = [claude_request(f"b{i}", SYSTEMS[0], 100 + i) for i in range(2)]
+    with SandboxServer(latency=0.0) as server, wired(sqlite_url, server) as (hr, bodies):
+        hr.submit_file(write_jsonl(tmp_path / "a.jsonl", first), job="a")
+        hr.submit_file(write_jsonl(tmp_path / "b.jsonl", later), job="b")
+        with hr.store.read() as conn:
+            keys = dict(conn.execute(sa.select(requests.c.key, requests.c.prefix_key)).all())
+        assert len(set(keys.values())) == 1
+        assert None not in keys.values()
+        hr.run_worker(RunMode.UNTIL_IDLE)
+        assert len(bodies.anthropic_requests) == 5  # one batch, one group
+        entries = [e for e in server.app.state.sandbox.ledger.entries() if e["kind"] == "batch"]
+        assert sorted(e["cache_read_tokens"] > 0 for e in entries) == [
+            False,
+            True,
+            True,
+            True,
+            True,
+        ]
+
+
+def test_the_estimate_expects_each_group_to_write_once_and_read_after(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    hr = connect(database_url=sqlite_url)
+    try:
+        made = hr.estimate_file(workload("anthropic", tmp_path))
+    finally:
+        hr.close()
+    (m,) = made.models
+    # Claude's labelled approximation: four characters a token, and 3 framing tokens a part.
+    prefixes = [count_text(CLAUDE, system).tokens + 3 for system in SYSTEMS]
+    # The copies are all of even-numbered requests: the first group has them all.
+    members = (UNIQUE // 2 + DUPLICATES, UNIQUE // 2)
+    assert m.cache_write_tokens == sum(prefixes)
+    assert m.cache_read_tokens == sum(t * (n - 1) for t, n in zip(prefixes, members, strict=True))
+    # Batch with the cache, by hand: uncached input at 0.50, reads at 0.05, one-hour writes at
+    # 1.00 and the output ceiling at 2.50 dollars per million tokens.
+    uncached = m.input_tokens - m.cache_write_tokens - m.cache_read_tokens
+    by_hand = (
+        uncached * CLAUDE_BATCH_INPUT
+        + m.cache_read_tokens * CLAUDE_BATCH_READ
+        + m.cache_write_tokens * CLAUDE_BATCH_WRITE_1H
+        + m.output_tokens * Decimal("2.50")
+    ) / Decimal(1_000_000)
+    assert made.total_cached(Lane.BATCH) == by_hand.quantize(Decimal("0.000000001"))
+    assert made.total_cached(Lane.BATCH) < made.total(Lane.BATCH) / 4
+
+
+def test_validation_errors_name_lines_in_the_prefix_order_they_were_written(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    # Requests 1 and 3 share the long system prompt, 2 and 4 do not: the file holds 2, 4, 1, 3.
+    lines = [
+        claude_request("k1", SYSTEMS[0], 1),
+        claude_request("k2", "Be brief.", 2),
+        claude_request("k3", SYSTEMS[0], 3),
+        claude_request("k4", "Be brief.", 4),
+    ]
+    hr = connect(database_url=sqlite_url, poll_initial_seconds=0.02)
+    try:
+        hr.submit_file(write_jsonl(tmp_path / "v.jsonl", lines), job="v")
+        batch = hr.store.queue.claim_batch(
+            Group("anthropic", "/v1/messages", CLAUDE),
+            max_lines=10,
+            max_bytes=10**9,
+            line_overhead=100,
+            now=time.time(),
+        )
+        assert batch is not None
+        with hr.store.read() as conn:
+            key_of = dict(conn.execute(sa.select(requests.c.id, requests.c.key)).all())
+        written = [key_of[line.request_id] for line in hr.store.batch_input.iter_lines(batch.id)]
+        assert written == ["k2", "k4", "k1", "k3"]
+        assert [key_of[i] for i in hr.store.ingest.unreported(batch.id)] == written
+        hr.store.queue.mark_submitted(
+            batch.id, provider_batch_id="msgbatch_v", provider_status="in_progress", next_poll_at=0
+        )
+        remote = RemoteBatch(
+            id="msgbatch_v",
+            status="failed",
+            terminal=True,
+            errors=[LineError("invalid_request_error", "messages: bad block", 3)],
+            failed_validation=True,
+        )
+        ctx = steps.StepContext(hr.store, hr.settings, tmp_path / "spool")
+        provider = AnthropicBatchProvider(
+            anthropic.Anthropic(api_key="unused", base_url="http://127.0.0.1:9"), Limits(10, 10**9)
+        )
+        steps.ingest(ctx, provider, hr.store.queue.get(batch.id), remote)
+        with hr.store.read() as conn:
+            states = dict(conn.execute(sa.select(requests.c.key, requests.c.state)).all())
+        assert states == {"k1": "failed", "k2": "queued", "k3": "queued", "k4": "queued"}
+    finally:
+        hr.close()

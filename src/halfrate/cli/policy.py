@@ -75,6 +75,7 @@ def explain(
                     "deadline": due.isoformat() if due else None,
                     "explanation": decision.explain(),
                     "shares_answers": found.shares_answers,
+                    "prompt_cache": found.prompt_cache,
                 }
             ).decode()
         )
@@ -90,3 +91,4 @@ def explain(
         out.print(f"due    {due:%Y-%m-%d %H:%M %Z}")
     out.print(f"why    {decision.explain()}")
     out.print(f"shared {found.shares_answers}")
+    out.print(f"cache  {found.prompt_cache}")

@@ -87,7 +87,16 @@ def asked_of_table(
 
 
 def price_phrase(made: Estimate) -> str:
-    """The batch price as honestly as it is known: a ceiling, an assumption, or a floor."""
+    """The batch price as honestly as it is known: a ceiling, an assumption, or a floor; with
+    what the providers' prompt caches are expected to take off it, where requests share a
+    long prefix."""
+    phrase = _batch_phrase(made)
+    if made.cache_read_tokens:
+        phrase += f", about {money(made.total_cached(Lane.BATCH))} with the prompt cache"
+    return phrase
+
+
+def _batch_phrase(made: Estimate) -> str:
     amount = money(made.total(Lane.BATCH))
     assumed = {m.output_tokens // max(m.output_assumed, 1) for m in made.models if m.output_assumed}
     if made.is_floor:

@@ -15,9 +15,9 @@ from halfrate.intake.checks import checked_job_name, checked_sinks, urgency_of
 from halfrate.intake.file_sinks import check_file_sinks
 from halfrate.intake.jsonl import iter_jsonl, scan_jsonl
 from halfrate.intake.line_formats import check_spec
-from halfrate.intake.prefix_groups import PrefixFinder
 from halfrate.ledger.estimate import line_cost
 from halfrate.models import RequestSpec, SubmitOutcome
+from halfrate.prefixes import PrefixFinder
 from halfrate.pricing.budgets import Budgets
 from halfrate.records import Budget, ParsedLine, Reservation, Sharing
 from halfrate.routing.router import Router, Urgency

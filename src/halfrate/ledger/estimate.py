@@ -8,6 +8,11 @@ assumption the caller states, or, with neither, left out: then the price is a fl
 
 Every figure says which it is: ``counted``, ``approximate``, ``ceiling``, ``assumed`` or
 ``floor``. Nothing is stored and nothing is sent.
+
+The providers' prompt caches are estimated apart (docs/prompt-caching.md): requests sharing a
+prefix of at least 1,024 tokens form groups as they would at submit; the first of each group is
+expected to write the prefix and every later one to read it. Each lane is then priced with and
+without that effect (a batch's Anthropic writes at the one-hour rate).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from halfrate.catalog import supports_flex
 from halfrate.errors import InputError
 from halfrate.models import Lane, Usage
 from halfrate.money import dollars
+from halfrate.prefixes import PrefixFinder
 from halfrate.pricing.prices import PriceBook
 from halfrate.records import ParsedLine
 from halfrate.tokens import count_text
@@ -46,6 +52,9 @@ class ModelEstimate:
     output_assumed: int = 0  # requests priced with the caller's assumption
     output_unknown: int = 0  # requests with neither: their output is left out (a floor)
     prices: dict[Lane, tuple[int, bool] | None] = field(default_factory=dict)
+    cache_write_tokens: int = 0  # expected to be written to the provider's prompt cache
+    cache_read_tokens: int = 0  # expected to be read from it
+    cached_prices: dict[Lane, int | None] = field(default_factory=dict)  # with that effect
 
     @property
     def input_basis(self) -> str:
@@ -67,6 +76,11 @@ class ModelEstimate:
         priced = self.prices.get(lane)
         return priced is not None and priced[1]
 
+    def usd_cached(self, lane: Lane) -> Decimal | None:
+        """The price in ``lane`` with the expected prompt-cache writes and reads."""
+        nano = self.cached_prices.get(lane)
+        return None if nano is None else dollars(nano)
+
 
 @dataclass(frozen=True)
 class Estimate:
@@ -86,6 +100,24 @@ class Estimate:
                 usd = m.usd(Lane.BATCH)
             total += usd or Decimal(0)
         return total
+
+    def total_cached(self, lane: Lane) -> Decimal:
+        """:meth:`total` with the expected prompt-cache effect."""
+        total = Decimal(0)
+        for m in self.models:
+            usd = m.usd_cached(lane)
+            if usd is None and lane is Lane.FLEX:
+                usd = m.usd_cached(Lane.BATCH)
+            total += usd or Decimal(0)
+        return total
+
+    @property
+    def cache_write_tokens(self) -> int:
+        return sum(m.cache_write_tokens for m in self.models)
+
+    @property
+    def cache_read_tokens(self) -> int:
+        return sum(m.cache_read_tokens for m in self.models)
 
     @property
     def unpriced(self) -> list[ModelEstimate]:
@@ -165,6 +197,21 @@ def line_cost(line: ParsedLine, prices: PriceBook) -> int:
     return 0 if cost is None else cost.nano
 
 
+def _with_cache(m: ModelEstimate, usage: Usage, lane: Lane) -> Usage:
+    """``usage`` with the expected cache writes and reads: Anthropic's batch markers live an
+    hour (its writes cost 2x), its realtime ones 5 minutes (1.25x); OpenAI bills writes as
+    input, or at its write rate on the models that have one."""
+    writes = min(m.cache_write_tokens, m.input_tokens)
+    one_hour = writes if m.provider == "anthropic" and lane is Lane.BATCH else 0
+    return Usage(
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cached_tokens=min(m.cache_read_tokens, m.input_tokens - writes),
+        cache_write_tokens=writes,
+        cache_write_1h_tokens=one_hour,
+    )
+
+
 MAX_ASSUMED_OUTPUT = 1_000_000  # tokens: no model answers more in one request
 
 
@@ -191,11 +238,17 @@ def estimate(
     with ``assume_within_limits``, for every request (never more than its limit), so a caller
     who knows its answers are short gets "about", not the ceiling of every limit."""
     by_model: dict[tuple[str, str], ModelEstimate] = {}
+    prefixes = PrefixFinder()
+    group_model: dict[str, ModelEstimate] = {}
     for line in lines:
         key = (line.provider.value, line.model)
         m = by_model.get(key)
         if m is None:
             m = by_model[key] = ModelEstimate(*key)
+        line = prefixes.tag(line)
+        if line.prefix is not None:
+            m.cache_read_tokens += line.prefix.tokens
+            group_model[line.prefix.key] = m
         body = orjson.loads(line.body_json)
         tokens, exact = prompt_tokens(line.model, line.endpoint, body)
         m.requests += 1
@@ -212,6 +265,8 @@ def estimate(
             m.output_limited += 1
         else:
             m.output_unknown += 1
+    for _, founded in prefixes.founders():
+        group_model[founded.key].cache_write_tokens += founded.tokens
     for m in by_model.values():
         usage = Usage(input_tokens=m.input_tokens, output_tokens=m.output_tokens)
         for lane in (Lane.REALTIME, Lane.BATCH, Lane.FLEX):
@@ -219,5 +274,7 @@ def estimate(
                 continue
             cost = prices.cost(m.provider, m.model, usage, lane)
             m.prices[lane] = None if cost is None else (cost.nano, cost.derived)
+            cached = prices.cost(m.provider, m.model, _with_cache(m, usage, lane), lane)
+            m.cached_prices[lane] = None if cached is None else cached.nano
     ordered = sorted(by_model.values(), key=lambda m: (-(m.usd(Lane.REALTIME) or 0), m.model))
     return Estimate(ordered)

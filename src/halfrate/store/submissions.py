@@ -49,7 +49,7 @@ class SubmissionQueries:
         (see :mod:`halfrate.store.answers`). ``table_plan``: a `halfrate run` job's table and
         what was asked of it, kept with the job. ``founders``: asked once every line is stored,
         the (key, prefix) of requests that turned out to start a prefix group
-        (:mod:`halfrate.intake.prefix_groups`), tagged in the same transaction.
+        (:mod:`halfrate.prefixes.groups`), tagged in the same transaction.
         """
         now = time.time()
         created = skipped = 0

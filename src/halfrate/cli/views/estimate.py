@@ -57,6 +57,13 @@ def notes(made: Estimate) -> list[str]:
         f"{share(float(saved / realtime) if realtime else None)}), flex {money(flex)} "
         "(flex where offered, batch price elsewhere)"
     ]
+    if made.cache_read_tokens:
+        lines.append(
+            f"prompt cache about {made.cache_write_tokens:,} tokens written and "
+            f"{made.cache_read_tokens:,} read (requests sharing a long prefix): realtime "
+            f"{money(made.total_cached(Lane.REALTIME))}, batch "
+            f"{money(made.total_cached(Lane.BATCH))} with it"
+        )
     if any(lane not in m.prices for m in made.models for lane in LANES):
         lines.append(f"not offered {NOT_OFFERED} marks a lane the model is not offered in")
     unknown = sum(m.output_unknown for m in made.models)
@@ -94,6 +101,11 @@ def as_json(made: Estimate) -> dict[str, Any]:
         "floor": made.is_floor,
         "totals_usd": totals,
         "saved_by_batch_usd": exact(made.total(Lane.REALTIME) - made.total(Lane.BATCH)),
+        "prompt_cache": {
+            "write_tokens": made.cache_write_tokens,
+            "read_tokens": made.cache_read_tokens,
+            "totals_usd": {lane.value: exact(made.total_cached(lane)) for lane in LANES},
+        },
         "models": [
             {
                 "provider": m.provider,
@@ -104,6 +116,16 @@ def as_json(made: Estimate) -> dict[str, Any]:
                 "output_tokens": m.output_tokens,
                 "output_basis": m.output_basis,
                 "prices": {lane.value: price(m, lane) for lane in LANES if lane in m.prices},
+                "prompt_cache": {
+                    "write_tokens": m.cache_write_tokens,
+                    "read_tokens": m.cache_read_tokens,
+                    "prices_usd": {
+                        lane.value: None if usd is None else exact(usd)
+                        for lane in LANES
+                        if lane in m.prices
+                        for usd in [m.usd_cached(lane)]
+                    },
+                },
             }
             for m in made.models
         ],

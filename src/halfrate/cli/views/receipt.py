@@ -10,7 +10,8 @@ from halfrate.money import money, share
 
 def receipt(made: Report) -> str:
     """One line of a by-lane report of the work just run: paid, at realtime prices, saved (and
-    %), the spend per lane, what identical requests answered, unpriced work."""
+    %), the spend per lane, what identical requests answered, what the providers' prompt
+    caches saved, unpriced work."""
     total = made.total
     if not total.attempts:
         return "receipt    nothing was run"
@@ -26,6 +27,11 @@ def receipt(made: Report) -> str:
             f"; {shared:,} answered by identical requests "
             f"({money(k.saved_by_dedup + k.saved_by_response_cache)} of the saving)"
         )
+    if total.prompt_cache_saved:
+        rate = total.prompt_cache_hit_rate
+        text += f"; provider prompt caching saved {money(total.prompt_cache_saved)}"
+        if rate is not None:
+            text += f" ({share(rate)} of input tokens read from the cache)"
     if total.unpriced:
         text += f"; {total.unpriced:,} billed attempts unpriced (model without a known price)"
     return text

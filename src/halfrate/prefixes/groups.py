@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from halfrate.prefixes import MIN_CACHEABLE_TOKENS, read_prompt
+from halfrate.prefixes.parts import MIN_CACHEABLE_TOKENS, read_prompt
 from halfrate.records import ParsedLine, PrefixTag
 
 # A body shorter than this many characters cannot hold a cacheable prefix (a token is at
