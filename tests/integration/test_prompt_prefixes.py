@@ -448,3 +448,45 @@ def test_validation_errors_name_lines_in_the_prefix_order_they_were_written(
         assert states == {"k1": "failed", "k2": "queued", "k3": "queued", "k4": "queued"}
     finally:
         hr.close()
+
+
+def test_an_openai_model_that_bills_cache_writes_is_priced_with_them(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    lines = [
+        {
+            "custom_id": f"w{i}",
+            "method": "POST",
+            "url": "/v1/chat/completions",
+            "body": {
+                "model": "gpt-6-cyber",
+                "max_completion_tokens": 20,
+                "messages": [
+                    {"role": "system", "content": SYSTEMS[0]},
+                    {"role": "user", "content": question(i)},
+                ],
+            },
+        }
+        for i in range(3)
+    ]
+    with SandboxServer(latency=0.0) as server, wired(sqlite_url, server) as (hr, bodies):
+        hr.submit_file(write_jsonl(tmp_path / "w.jsonl", lines), job="w")
+        hr.run_worker(RunMode.UNTIL_IDLE)
+        assert len({line["body"]["prompt_cache_key"] for line in bodies.openai_lines}) == 1
+        entries = [e for e in server.app.state.sandbox.ledger.entries() if e["kind"] == "batch"]
+        writes = sum(e["cache_write_tokens"] for e in entries)
+        reads = sum(e["cache_read_tokens"] for e in entries)
+        assert sorted(e["cache_write_tokens"] > 0 for e in entries) == [False, False, True]
+        assert reads == 2 * writes
+        with hr.store.read() as conn:
+            stored = conn.execute(
+                sa.select(sa.func.sum(attempts.c.cache_write_tokens))
+            ).scalar_one()
+        assert stored == writes
+        # gpt-6-cyber has no published batch price: half of its standard rates (input 20,
+        # cache write 25, cache read 2 dollars per million tokens): 10, 12.5 and 1.
+        by_hand = (
+            reads * (Decimal(10) - Decimal(1)) + writes * (Decimal(10) - Decimal("12.5"))
+        ) / Decimal(1_000_000)
+        report = ReportMaker(hr.store).report("feature", Scope(), 0.0)
+        assert report.total.prompt_cache_saved == by_hand.quantize(Decimal("0.000000001"))

@@ -81,6 +81,33 @@ def test_responses_and_embeddings_usage_shapes() -> None:
     assert parsed.usage == Usage(8, 0, 0, 0)
 
 
+def test_cache_writes_of_the_models_that_bill_them_are_read_from_either_shape() -> None:
+    chat = {
+        "usage": {
+            "prompt_tokens": 3000,
+            "prompt_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 2944},
+            "completion_tokens": 5,
+        }
+    }
+    responses = {
+        "usage": {
+            "input_tokens": 3000,
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 2944},
+            "output_tokens": 5,
+        }
+    }
+    for body in (chat, responses):
+        parsed = parse_output_line(out(response={"status_code": 200, "body": body}, error=None))
+        assert parsed is not None
+        assert parsed.usage == Usage(input_tokens=3000, output_tokens=5, cache_write_tokens=2944)
+    # A JSON true is not a count.
+    chat["usage"]["prompt_tokens_details"] = {"cache_write_tokens": True}  # type: ignore[index]
+    parsed = parse_output_line(out(response={"status_code": 200, "body": chat}, error=None))
+    assert parsed is not None
+    assert parsed.usage is not None
+    assert parsed.usage.cache_write_tokens == 0
+
+
 def test_4xx_line_fails_with_the_providers_message() -> None:
     body = {
         "error": {"message": "messages is required", "type": "invalid_request_error", "code": None}

@@ -52,8 +52,8 @@ def measured(body: dict[str, Any]) -> Prompt:
 def cached_after(first: dict[str, Any], second: dict[str, Any]) -> int:
     """What ``second`` reads from a fresh cache that ``first`` wrote."""
     cache = PromptCache()
-    assert cache.use(measured(first), T0) == 0  # the first request writes
-    return cache.use(measured(second), T0 + 1)
+    assert cache.use(measured(first), T0)[0] == 0  # the first request writes
+    return cache.use(measured(second), T0 + 1)[0]
 
 
 def test_total_is_the_reported_prompt_tokens_and_marks_step_by_128() -> None:
@@ -78,7 +78,7 @@ def test_short_prompts_have_nothing_to_cache() -> None:
     prompt = measured(chat(system(DOC * 50), user("Why?")))  # about 900 tokens
     assert prompt.total < MIN_CACHED_TOKENS
     assert prompt.marks == ()
-    assert PromptCache().use(prompt, T0) == 0
+    assert PromptCache().use(prompt, T0)[0] == 0
 
 
 def test_shared_leading_messages_are_read_to_the_last_step_mark() -> None:
@@ -136,16 +136,16 @@ def test_idle_ttl_refreshes_on_use_and_24h_retention() -> None:
     prompt = measured(body)
     full = prompt.marks[-1][0]
     cache = PromptCache()
-    assert cache.use(prompt, T0) == 0
-    assert cache.use(prompt, T0 + 299) == full  # a hit refreshes the five minutes
-    assert cache.use(prompt, T0 + 598) == full
-    assert cache.use(prompt, T0 + 898) == 0  # idle for 300 s: gone, written again
+    assert cache.use(prompt, T0) == (0, full)  # the first writes the prefix up to its last mark
+    assert cache.use(prompt, T0 + 299) == (full, 0)  # a hit refreshes the five minutes
+    assert cache.use(prompt, T0 + 598)[0] == full
+    assert cache.use(prompt, T0 + 898)[0] == 0  # idle for 300 s: gone, written again
     kept = measured(body | {"prompt_cache_retention": "24h"})
     assert kept.idle == 24 * 3600
     later = T0 + 10_000
-    assert cache.use(kept, later) == 0
-    assert cache.use(kept, later + 24 * 3600 - 1) == full
-    assert cache.use(kept, later + 2 * 24 * 3600) == 0
+    assert cache.use(kept, later)[0] == 0
+    assert cache.use(kept, later + 24 * 3600 - 1)[0] == full
+    assert cache.use(kept, later + 2 * 24 * 3600)[0] == 0
 
 
 def test_an_entry_counts_only_from_its_write() -> None:
@@ -153,9 +153,9 @@ def test_an_entry_counts_only_from_its_write() -> None:
     # cache has already seen: that call's entry is not there yet at their time.
     prompt = measured(chat(system(DOC * 100), user("Why?")))
     cache = PromptCache()
-    assert cache.use(prompt, T0 + 100) == 0
-    assert cache.use(prompt, T0 + 50) == 0
-    assert cache.use(prompt, T0 + 60) > 0
+    assert cache.use(prompt, T0 + 100)[0] == 0
+    assert cache.use(prompt, T0 + 50)[0] == 0
+    assert cache.use(prompt, T0 + 60)[0] > 0
 
 
 def test_the_same_sequence_gives_the_same_figures() -> None:
@@ -164,7 +164,7 @@ def test_the_same_sequence_gives_the_same_figures() -> None:
 
     def run() -> list[int]:
         cache = PromptCache()
-        return [cache.use(measured(body), T0 + i) for i, body in enumerate(bodies)]
+        return [cache.use(measured(body), T0 + i)[0] for i, body in enumerate(bodies)]
 
     figures = run()
     assert figures == run()

@@ -10,7 +10,6 @@ different requests: a duplicate is dedup's to answer, not a reader of the cache.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -72,8 +71,7 @@ class PrefixFinder:
                 else:
                     continue
                 self._groups[digest] = tokens
-            tag = PrefixTag(digest, tokens, parts if markable else None)
-            return dataclasses.replace(line, prefix=tag)
+            return _tagged(line, PrefixTag(digest, tokens, parts if markable else None))
         mine = _Seen(line.key, prompt.whole, markable)
         for _, digest in prompt.boundaries:
             seen = self._first.get(digest)
@@ -92,3 +90,25 @@ class PrefixFinder:
         if found is None:
             found = self._asked[digest] = self._queued(digest)
         return found
+
+
+def _tagged(line: ParsedLine, tag: PrefixTag) -> ParsedLine:
+    # Built directly, not with dataclasses.replace (a third of the detection's time): this runs
+    # once per request of a submission.
+    return ParsedLine(
+        line.line_no,
+        line.key,
+        line.provider,
+        line.endpoint,
+        line.model,
+        line.body_json,
+        line.route,
+        line.requested_model,
+        line.deadline,
+        line.guard_at,
+        line.tags_json,
+        line.feature,
+        line.team,
+        line.content_hash,
+        tag,
+    )

@@ -45,6 +45,10 @@ MARKABLE_TYPES = frozenset(
     {"text", "image", "document", "tool_use", "tool_result", "search_result"}
 )
 _MEMO_LIMIT = 20_000
+_MEMO_TEXT_CHARS = 512  # texts from this long have their digest remembered
+_memo: dict[tuple[str, bytes], int] = {}  # (model, part digest) -> tokens
+_text_digests: dict[tuple[str, str], bytes] = {}  # (role, long text) -> part digest
+_memo_lock = threading.Lock()
 
 Where = tuple[str, int | None, int | None]  # ("tools"|"system"|"messages"|..., index, block)
 
@@ -53,7 +57,7 @@ Where = tuple[str, int | None, int | None]  # ("tools"|"system"|"messages"|..., 
 class Part:
     where: Where
     value: Any
-    data: bytes  # what the digest and the token memo see
+    digest: bytes  # of the part alone (its role included): the chain and the token memo see it
 
 
 @dataclass(slots=True)
@@ -97,8 +101,7 @@ def read_prompt(
     candidates = _candidate_counts(len(parts))
     boundaries: list[tuple[int, str]] = []
     for number, part in enumerate(parts, start=1):
-        hasher.update(b"\x1e%d\x1f" % len(part.data))
-        hasher.update(part.data)
+        hasher.update(part.digest)
         if number in candidates and (provider is not Provider.ANTHROPIC or _markable(part)):
             boundaries.append((number, hasher.copy().hexdigest()))
     return Prompt(model, parts, boundaries, hasher.hexdigest(), own)
@@ -167,15 +170,42 @@ def _responses_parts(body: dict[str, Any]) -> Iterator[Part]:
 
 
 def _part(where: Where, value: Any, role: str = "") -> Part:
+    if isinstance(value, str) and len(value) >= _MEMO_TEXT_CHARS:
+        # A long text (a shared system prompt, a document) recurs across requests: its digest
+        # is looked up by the text itself, so it is encoded and hashed once per process.
+        key = (role, value)
+        digest = _text_digests.get(key)
+        if digest is None:
+            digest = _digest(b"s", role, value.encode())
+            with _memo_lock:
+                if len(_text_digests) >= _MEMO_LIMIT:
+                    _text_digests.clear()
+                _text_digests[key] = digest
+        return Part(where, value, digest)
     if isinstance(value, str):
-        data = b"s" + role.encode() + b"\x1d" + value.encode()
-    else:
-        data = b"j" + role.encode() + b"\x1d" + orjson.dumps(value)
-    return Part(where, value, data)
+        return Part(where, value, _digest(b"s", role, value.encode()))
+    return Part(where, value, _digest(b"j", role, orjson.dumps(value)))
 
 
-def _has_marker(value: Any) -> bool:
-    return isinstance(value, dict) and "cache_control" in value
+def _digest(kind: bytes, role: str, data: bytes) -> bytes:
+    hasher = hashlib.blake2b(kind, digest_size=16)
+    hasher.update(role.encode())
+    hasher.update(b"\x1d")
+    hasher.update(data)
+    return hasher.digest()
+
+
+def _has_marker(value: Any, depth: int = 0) -> bool:
+    """Whether a part holds a ``cache_control`` marker, at its top or nested (a tool result's
+    content blocks carry their own)."""
+    if isinstance(value, dict):
+        if "cache_control" in value:
+            return True
+        content = value.get("content")
+        return depth < 4 and isinstance(content, list) and _has_marker(content, depth + 1)
+    if isinstance(value, list):
+        return any(_has_marker(item, depth + 1) for item in value)
+    return False
 
 
 def _markable(part: Part) -> bool:
@@ -189,12 +219,8 @@ def _markable(part: Part) -> bool:
     return value.get("type") in MARKABLE_TYPES and value.get("text") != ""
 
 
-_memo: dict[tuple[str, bytes], int] = {}
-_memo_lock = threading.Lock()
-
-
 def _part_tokens(model: str, part: Part) -> int:
-    key = (model, part.data)
+    key = (model, part.digest)
     found = _memo.get(key)
     if found is not None:
         return found

@@ -56,9 +56,13 @@ def usage_of(body: Any) -> Usage | None:
         inputs, outputs = "prompt_tokens", "completion_tokens"
         in_details = usage.get("prompt_tokens_details")
         out_details = usage.get("completion_tokens_details")
+    details = in_details if type(in_details) is dict else {}
     return Usage(
         input_tokens=count_of(usage.get(inputs)),
-        cached_tokens=count_of(in_details.get("cached_tokens")) if type(in_details) is dict else 0,
+        cached_tokens=count_of(details.get("cached_tokens")),
+        # Written to the prompt cache: billed (at 1.25x input) by the models that charge for
+        # writes, part of the input like cached_tokens (docs/openai-batch.md).
+        cache_write_tokens=count_of(details.get("cache_write_tokens")),
         output_tokens=count_of(usage.get(outputs)),
         reasoning_tokens=(
             count_of(out_details.get("reasoning_tokens")) if type(out_details) is dict else 0

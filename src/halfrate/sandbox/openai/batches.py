@@ -87,7 +87,7 @@ class BatchRecord:
     hits: dict[int, str] | None = None  # line faults by task index (None: there are none)
     stopped_done: int = 0  # tasks finished when a cancel or expiry stopped the batch
     final_counts: tuple[int, int, int] = (0, 0, 0)  # total, completed, failed once terminal
-    usage: tuple[int, int, int] = (0, 0, 0)  # input, output and cached tokens once terminal
+    usage: tuple[int, int, int, int] = (0, 0, 0, 0)  # input, output, cached, written (terminal)
     output_file_id: str | None = None
     error_file_id: str | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -245,7 +245,12 @@ class BatchRecord:
             self.error_file_id = publish(run.errors, f"batch_{self.id}_error.jsonl")
         # Lines lost by missing_lines are in the total but neither completed nor failed.
         self.final_counts = (len(run.rows), run.completed, run.failed)
-        self.usage = (run.input_tokens, run.output_tokens, run.cached_tokens)
+        self.usage = (
+            run.input_tokens,
+            run.output_tokens,
+            run.cached_tokens,
+            run.cache_write_tokens,
+        )
         if self.ledger is not None:
             start = self.times.get("in_progress", at)
             step = self.phase / len(run.rows) if run.rows else 0.0
@@ -274,7 +279,7 @@ class BatchRecord:
     def to_wire(self, now: float) -> JSON:
         """The Batch object of docs/openai-batch.md#batch-endpoints."""
         total, completed, failed = self._counts(now)
-        input_tokens, output_tokens, cached_tokens = self.usage
+        input_tokens, output_tokens, cached_tokens, written_tokens = self.usage
         stamps = {
             f"{name}_at": int(self.times[name]) if name in self.times else None
             for name in _TIMESTAMPS
@@ -300,6 +305,6 @@ class BatchRecord:
             "cancelling_at": stamps["cancelling_at"],
             "cancelled_at": stamps["cancelled_at"],
             "request_counts": {"total": total, "completed": completed, "failed": failed},
-            "usage": responses_usage(input_tokens, output_tokens, cached_tokens),
+            "usage": responses_usage(input_tokens, output_tokens, cached_tokens, written_tokens),
             "metadata": self.metadata,
         }

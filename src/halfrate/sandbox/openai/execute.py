@@ -53,6 +53,7 @@ class BatchRun:
     input_tokens: int
     output_tokens: int
     cached_tokens: int  # the part of input_tokens read from the prompt cache
+    cache_write_tokens: int  # the part written to it (the models that bill writes)
     rows: list[Row]  # one ledger row per line, in execution order (those that ran first)
     ran: int  # how many of the lines ran (the others were stopped)
     row_faults: dict[int, str] | None = None  # by position in rows: the fault that shaped it
@@ -119,7 +120,7 @@ def run_batch(
     rows: list[Row] = []
     again: tuple[list[bytes], list[bytes]] = ([], [])  # duplicates of output and error lines
     row_faults: dict[int, str] = {}
-    input_tokens = output_tokens = cached_tokens = 0
+    input_tokens = output_tokens = cached_tokens = written_tokens = 0
     key = hashlib.blake2b(batch_id.encode(), digest_size=32).digest()
     with gc_paused():
         for position, index in enumerate(order):
@@ -180,8 +181,14 @@ def run_batch(
                 input_tokens += outcome.input_tokens
                 output_tokens += outcome.output_tokens
                 cached_tokens += outcome.cached_tokens
-                charge = (outcome.input_tokens, outcome.output_tokens, outcome.cached_tokens)
-                rows.append((task.custom_id, outcome.status, model, *charge, 0))
+                written_tokens += outcome.cache_write_tokens
+                charge = (
+                    outcome.input_tokens,
+                    outcome.output_tokens,
+                    outcome.cached_tokens,
+                    outcome.cache_write_tokens,
+                )
+                rows.append((task.custom_id, outcome.status, model, *charge))
             else:
                 err.append(line)
                 rows.append((task.custom_id, outcome.status, model, 0, 0, 0, 0))
@@ -198,6 +205,7 @@ def run_batch(
         input_tokens=input_tokens,
         output_tokens=output_tokens,
         cached_tokens=cached_tokens,
+        cache_write_tokens=written_tokens,
         rows=rows,
         ran=limit,
         row_faults=row_faults or None,

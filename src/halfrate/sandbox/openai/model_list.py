@@ -19,6 +19,7 @@ MODELS: tuple[tuple[str, int], ...] = (
     ("gpt-5", 1_754_524_800),  # 2025-08-07
     ("gpt-5-mini", 1_754_524_800),
     ("gpt-5-nano", 1_754_524_800),
+    ("gpt-6-cyber", 1_780_272_000),  # 2026: bills prompt-cache writes
     ("text-embedding-3-small", 1_706_140_800),  # 2024-01-25
     ("text-embedding-3-large", 1_706_140_800),
     ("omni-moderation-latest", 1_727_308_800),  # 2024-09-26

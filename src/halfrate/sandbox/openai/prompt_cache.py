@@ -45,6 +45,10 @@ from halfrate.sandbox.common.compose import (
 from halfrate.tokens import COUNT_PIECE_CHARS, encoding_name_for, get_encoding, pieces
 
 MIN_CACHED_TOKENS = 1024
+# The 2026 models that bill the tokens they write to the cache (at 1.25x input), and report them
+# as ``cache_write_tokens``: gpt-5.6-* and gpt-6* (docs/openai-batch.md). Older models write for
+# free and report nothing.
+WRITE_BILLING_PREFIXES = ("gpt-5.6", "gpt-6")
 CACHE_STEP = 128
 IDLE_SECONDS = {"in_memory": 300.0, "24h": 24 * 3600.0}
 # Message fields counted after the content (compose's extra tokens); a name counts there too.
@@ -187,6 +191,10 @@ def measure(
     return Prompt(total, tuple(marks), idle)
 
 
+def bills_writes(model: str) -> bool:
+    return model.startswith(WRITE_BILLING_PREFIXES)
+
+
 class PromptCache:
     """The prefixes one sandbox app has cached, each live from its write until it has been idle
     for its TTL.
@@ -201,10 +209,11 @@ class PromptCache:
         # digest -> (written at, expires at); in order of last use, oldest first
         self._entries: dict[bytes, tuple[float, float]] = {}
 
-    def use(self, prompt: Prompt, at: float) -> int:
-        """The prompt's cached tokens at time ``at``; then writes or refreshes all its marks."""
+    def use(self, prompt: Prompt, at: float) -> tuple[int, int]:
+        """The prompt's cached tokens at time ``at``, and the tokens it writes beyond them (up to
+        its largest mark); then writes or refreshes all its marks."""
         if not prompt.marks:
-            return 0
+            return 0, 0
         cached = 0
         with self._lock:
             entries = self._entries
@@ -222,7 +231,7 @@ class PromptCache:
                     entries[digest] = (min(entry[0], at), max(entry[1], expires))
             if len(entries) > _MAX_ENTRIES:
                 self._sweep(at)
-        return cached
+        return cached, max(0, prompt.marks[-1][0] - cached)
 
     def _sweep(self, at: float) -> None:
         """Drop expired entries, then the least recently used down to three quarters full."""

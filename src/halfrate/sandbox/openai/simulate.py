@@ -31,7 +31,7 @@ from halfrate.sandbox.common.jsondata import JSON, body_digest
 from halfrate.sandbox.common.schema_answer import structured_reply
 from halfrate.sandbox.openai import checks
 from halfrate.sandbox.openai.formats import echo
-from halfrate.sandbox.openai.prompt_cache import PromptCache, measure
+from halfrate.sandbox.openai.prompt_cache import Prompt, PromptCache, bills_writes, measure
 from halfrate.sandbox.openai.wire import ApiError, responses_usage
 from halfrate.tokens import count_text
 
@@ -51,6 +51,7 @@ class Outcome(NamedTuple):
     input_tokens: int = 0
     output_tokens: int = 0
     cached_tokens: int = 0  # the part of input_tokens read from the prompt cache
+    cache_write_tokens: int = 0  # the part written to it, on the models that bill writes
 
     @property
     def ok(self) -> bool:
@@ -117,7 +118,7 @@ def chat_completion(
     seed = body_digest(body)
     prompt = measure(model, messages, body, body.get("response_format"), marked=cache is not None)
     prompt_tokens = prompt.total
-    cached = cache.use(prompt, at) if cache is not None else 0
+    cached, written = _use(cache, prompt, at, model)
     topic = last_user_text(messages)
     choices: list[JSON] = []
     completion_tokens = 0
@@ -147,7 +148,7 @@ def chat_completion(
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
             "total_tokens": prompt_tokens + completion_tokens,
-            "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
+            "prompt_tokens_details": _details(model, cached, written, audio_tokens=0),
             "completion_tokens_details": {
                 "reasoning_tokens": 0,
                 "audio_tokens": 0,
@@ -158,7 +159,7 @@ def chat_completion(
         "service_tier": service_tier(body),
         "system_fingerprint": FINGERPRINT,
     }
-    return Outcome(200, answer, prompt_tokens, completion_tokens, cached)
+    return Outcome(200, answer, prompt_tokens, completion_tokens, cached, written)
 
 
 def unit_vector(seed: bytes, dimensions: int) -> list[float]:
@@ -213,7 +214,7 @@ def response(
     output_format = text_format.get("format") if isinstance(text_format, dict) else None
     prompt = measure(model, counted, body, output_format, marked=cache is not None)
     input_tokens = prompt.total
-    cached = cache.use(prompt, at) if cache is not None else 0
+    cached, written = _use(cache, prompt, at, model)
     text, output_tokens, cut = _answer(model, last_user_text(items), seed, cap, schema, broken)
     status = "incomplete" if cut else "completed"
     answer = {
@@ -249,8 +250,23 @@ def response(
         "tools": body.get("tools", []),
         "top_p": body.get("top_p", 1.0),
         "truncation": "disabled",
-        "usage": responses_usage(input_tokens, output_tokens, cached),
+        "usage": responses_usage(input_tokens, output_tokens, cached, written),
         "user": body.get("user"),
         "metadata": body.get("metadata") or {},
     }
-    return Outcome(200, answer, input_tokens, output_tokens, cached)
+    return Outcome(200, answer, input_tokens, output_tokens, cached, written)
+
+
+def _use(cache: PromptCache | None, prompt: Prompt, at: float, model: str) -> tuple[int, int]:
+    """Cached and written tokens; writes count only on the models that bill them."""
+    if cache is None:
+        return 0, 0
+    cached, written = cache.use(prompt, at)
+    return cached, written if bills_writes(model) else 0
+
+
+def _details(model: str, cached: int, written: int, **others: int) -> dict[str, int]:
+    details = {"cached_tokens": cached, **others}
+    if bills_writes(model):
+        details["cache_write_tokens"] = written
+    return details

@@ -67,7 +67,7 @@ def sync_router(state: SandboxState) -> APIRouter:
             input_tokens=outcome.input_tokens if outcome is not None else 0,
             output_tokens=outcome.output_tokens if outcome is not None else 0,
             cache_read_tokens=outcome.cached_tokens if outcome is not None else 0,
-            cache_write_tokens=0,
+            cache_write_tokens=outcome.cache_write_tokens if outcome is not None else 0,
             at=at,
             fault=fault,
         )

@@ -108,16 +108,21 @@ def type_name(value: Any) -> str:
 
 
 def responses_usage(
-    input_tokens: int, output_tokens: int, cached_tokens: int = 0
+    input_tokens: int, output_tokens: int, cached_tokens: int = 0, cache_write_tokens: int = 0
 ) -> dict[str, Any]:
     """Usage in the Responses API's shape, also used by the batch object's aggregate;
-    ``cached_tokens`` is part of ``input_tokens``.
+    ``cached_tokens`` (and ``cache_write_tokens``, shown only when there are some: the models
+    that bill writes) are part of ``input_tokens``.
 
     See docs/openai-batch.md#batch-endpoints.
     """
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": cached_tokens},
+        "input_tokens_details": (
+            {"cached_tokens": cached_tokens, "cache_write_tokens": cache_write_tokens}
+            if cache_write_tokens
+            else {"cached_tokens": cached_tokens}
+        ),
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": input_tokens + output_tokens,
