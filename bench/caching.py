@@ -42,7 +42,9 @@ from halfrate.pricing.prices import PriceBook
 from halfrate.sandbox import SandboxServer
 from halfrate.store.tables import requests
 
-SENTENCE = "The lighthouse keeper logs the weather, the tides and every passing ship, hour by hour. "
+SENTENCE = (
+    "The lighthouse keeper logs the weather, the tides and every passing ship, hour by hour. "
+)
 SYSTEMS = (SENTENCE * 167, SENTENCE.replace("lighthouse", "harbour") * 167)
 MODELS = {"openai": "gpt-5-mini", "anthropic": "claude-haiku-4-5"}
 COPIES = 0.30
@@ -119,9 +121,7 @@ def run_provider(provider: str, count: int, folder: Path) -> float:
             with hr.store.read() as conn:
                 rows = conn.execute(sa.select(requests.c.id, requests.c.key, requests.c.prefix_key))
                 group_of = {f"hr-{i}": g for i, _, g in rows}
-        entries = [
-            e for e in server.app.state.sandbox.ledger.entries() if e["kind"] == "batch"
-        ]
+        entries = [e for e in server.app.state.sandbox.ledger.entries() if e["kind"] == "batch"]
         openai_sdk.close()
         anthropic_sdk.close()
     charged = [e for e in entries if e["charged"]]
@@ -154,7 +154,9 @@ def run_provider(provider: str, count: int, folder: Path) -> float:
     realtime *= Decimal(copies)
     batch_only *= Decimal(copies)
     ratio = float(realised / lowest)
-    print(f"{provider} ({MODELS[provider]}): {count:,} requests, {len(charged):,} unique, ran in {took:.1f} s")
+    print(
+        f"{provider} ({MODELS[provider]}): {count:,} requests, {len(charged):,} unique, ran in {took:.1f} s"
+    )
     print(f"  realised         ${realised:.4f}")
     print(f"  all realtime     ${realtime:.4f}")
     print(f"  batch only       ${batch_only:.4f}")

@@ -215,6 +215,20 @@ def test_the_estimate_gives_both_prices_the_saving_and_when_each_would_end(hr: H
     assert "expected by <time datetime=" in priced  # Now: a forecast
     assert "at the latest; usually much sooner" in priced  # By tomorrow: the batch window
     assert "16 rows at a time" in priced  # what the times assume
+    assert "prompt cache" not in priced  # short prompts share nothing worth caching
+    # Long shared instructions: the provider's prompt cache is expected to serve them.
+    instructions = "Sort each ticket by the team that owns the part that failed. " * 120
+    cached = web.post("/jobs/new/estimate", data={**asked, "system": instructions}).text
+    said = re.search(
+        r"about ([0-9,]+) tokens read from the cache instead of paid in full\. With it: "
+        r"Now about \$([0-9.]*[0-9]), By tomorrow about \$([0-9.]*[0-9])",
+        cached,
+    )
+    assert said is not None
+    full = [float(a) for a in re.findall(r'<p class="amount">\$([0-9.]+)</p>', cached)]
+    assert int(said[1].replace(",", "")) > 1_000  # the second row reads the first's prefix
+    assert float(said[2]) < full[0]
+    assert float(said[3]) <= full[1]  # two rows: a hair, at four decimals
 
 
 def test_run_twice_makes_one_job_that_other_teams_cannot_see(hr: Halfrate) -> None:
