@@ -155,7 +155,8 @@ def run_provider(provider: str, count: int, folder: Path) -> float:
     batch_only *= Decimal(copies)
     ratio = float(realised / lowest)
     print(
-        f"{provider} ({MODELS[provider]}): {count:,} requests, {len(charged):,} unique, ran in {took:.1f} s"
+        f"{provider} ({MODELS[provider]}): {count:,} requests, {len(charged):,} unique, "
+        f"ran in {took:.1f} s"
     )
     print(f"  realised         ${realised:.4f}")
     print(f"  all realtime     ${realtime:.4f}")
