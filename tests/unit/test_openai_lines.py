@@ -101,7 +101,7 @@ def test_cache_writes_of_the_models_that_bill_them_are_read_from_either_shape() 
         assert parsed is not None
         assert parsed.usage == Usage(input_tokens=3000, output_tokens=5, cache_write_tokens=2944)
     # A JSON true is not a count.
-    chat["usage"]["prompt_tokens_details"] = {"cache_write_tokens": True}  # type: ignore[index]
+    chat["usage"]["prompt_tokens_details"] = {"cache_write_tokens": True}
     parsed = parse_output_line(out(response={"status_code": 200, "body": chat}, error=None))
     assert parsed is not None
     assert parsed.usage is not None
