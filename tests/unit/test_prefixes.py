@@ -760,3 +760,15 @@ def test_a_body_without_a_cacheable_prompt_is_returned_as_is() -> None:
         )
         assert finder.tag(embedding) is embedding
     assert finder.founders() == []
+
+
+def test_boundaries_too_short_to_hold_the_minimum_are_not_offered_to_the_finder() -> None:
+    few_shot = claude_body("Why?", system="Be brief.", few_shot=True)
+    every = prompt_of(few_shot)
+    # Without a bound: after the system prompt, the example, and the example's answer.
+    assert [parts for parts, _ in every.boundaries] == [1, 2, 3]
+    bounded = read_prompt(Provider.ANTHROPIC, MESSAGES, CLAUDE, few_shot, MIN_CACHEABLE_TOKENS)
+    assert bounded is not None
+    # "Be brief." alone can never be 1,024 tokens; the example (2,760 characters) can.
+    assert [parts for parts, _ in bounded.boundaries] == [2, 3]
+    assert dict(bounded.boundaries) == {k: v for k, v in every.boundaries if k >= 2}

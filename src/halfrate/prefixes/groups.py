@@ -21,6 +21,9 @@ from halfrate.records import ParsedLine, PrefixTag
 # A body shorter than this many characters cannot hold a cacheable prefix (a token is at
 # least one character): it is not even parsed.
 MIN_BODY_CHARS = MIN_CACHEABLE_TOKENS
+# First sightings remembered per submission, at most: memory stays bounded on a huge submission
+# of long, unrelated requests (groups already formed keep growing past it).
+MAX_REMEMBERED = 500_000
 
 
 @dataclass(slots=True)
@@ -49,7 +52,8 @@ class PrefixFinder:
         if len(line.body_json) < MIN_BODY_CHARS:
             return line
         body = orjson.loads(line.body_json)
-        prompt = read_prompt(line.provider, line.endpoint, line.model, body)
+        # Prefixes too short to reach the minimum are never offered, nor remembered.
+        prompt = read_prompt(line.provider, line.endpoint, line.model, body, MIN_CACHEABLE_TOKENS)
         if prompt is None or not prompt.boundaries:
             return line
         markable = not prompt.own_marks and (line.route is None or line.route.prompt_cache)
@@ -73,10 +77,13 @@ class PrefixFinder:
                 self._groups[digest] = tokens
             return _tagged(line, PrefixTag(digest, tokens, parts if markable else None))
         mine = _Seen(line.key, prompt.whole, markable)
+        first = self._first
         for _, digest in prompt.boundaries:
-            seen = self._first.get(digest)
-            if seen is None or seen.grouped:
-                self._first[digest] = mine
+            seen = first.get(digest)
+            if (seen is None and len(first) < MAX_REMEMBERED) or (
+                seen is not None and seen.grouped
+            ):
+                first[digest] = mine
         return line
 
     def founders(self) -> list[tuple[str, PrefixTag]]:

@@ -58,6 +58,7 @@ class Part:
     where: Where
     value: Any
     digest: bytes  # of the part alone (its role included): the chain and the token memo see it
+    size: int  # characters of its text (bytes of its JSON): a bound on its tokens
 
 
 @dataclass(slots=True)
@@ -76,9 +77,11 @@ class Prompt:
 
 
 def read_prompt(
-    provider: Provider, endpoint: str, model: str, body: dict[str, Any]
+    provider: Provider, endpoint: str, model: str, body: dict[str, Any], min_size: int = 0
 ) -> Prompt | None:
-    """The parts of a request body, or None for an endpoint without a cacheable prompt."""
+    """The parts of a request body, or None for an endpoint without a cacheable prompt.
+    ``min_size``: offer no boundary before this many characters (and framing tokens), a bound
+    below which a prefix cannot hold that many tokens (a token is at least one character)."""
     if provider is Provider.ANTHROPIC:
         if not endpoint.endswith("/messages"):
             return None
@@ -100,9 +103,13 @@ def read_prompt(
     hasher.update(orjson.dumps(seed))
     candidates = _candidate_counts(len(parts))
     boundaries: list[tuple[int, str]] = []
+    size = 0
     for number, part in enumerate(parts, start=1):
         hasher.update(part.digest)
-        if number in candidates and (provider is not Provider.ANTHROPIC or _markable(part)):
+        size += part.size + TOKENS_PER_PART
+        if size < min_size or number not in candidates:
+            continue
+        if provider is not Provider.ANTHROPIC or _markable(part):
             boundaries.append((number, hasher.copy().hexdigest()))
     return Prompt(model, parts, boundaries, hasher.hexdigest(), own)
 
@@ -181,10 +188,11 @@ def _part(where: Where, value: Any, role: str = "") -> Part:
                 if len(_text_digests) >= _MEMO_LIMIT:
                     _text_digests.clear()
                 _text_digests[key] = digest
-        return Part(where, value, digest)
+        return Part(where, value, digest, len(value))
     if isinstance(value, str):
-        return Part(where, value, _digest(b"s", role, value.encode()))
-    return Part(where, value, _digest(b"j", role, orjson.dumps(value)))
+        return Part(where, value, _digest(b"s", role, value.encode()), len(value))
+    data = orjson.dumps(value)
+    return Part(where, value, _digest(b"j", role, data), len(data))
 
 
 def _digest(kind: bytes, role: str, data: bytes) -> bytes:
