@@ -12,18 +12,24 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from halfrate.errors import ConfigError
 
 DEFAULT_HOME = "~/.halfrate"
 
 
-class Settings(BaseSettings):
-    """Every halfrate setting, with its environment variable ``HALFRATE_<NAME>``."""
+ENV_PREFIX = "HALFRATE_"
 
-    model_config = SettingsConfigDict(env_prefix="HALFRATE_", extra="ignore", frozen=True)
+
+class Settings(BaseModel):
+    """Every halfrate setting, with its environment variable ``HALFRATE_<NAME>``.
+
+    A plain pydantic model: :func:`load_settings` gathers its values from the flags, the
+    environment and the config file itself (pydantic-settings did that for 0.3 s of every
+    command's start-up)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     home: Path = Field(default=Path(DEFAULT_HOME), description="where halfrate keeps its state")
     database_url: str | None = Field(
@@ -117,17 +123,6 @@ class Settings(BaseSettings):
         default=12.0, gt=0, le=24 * 30, description="how long a web sign-in lasts"
     )
 
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, _ConfigFileSource(settings_cls))
-
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser()
@@ -157,39 +152,36 @@ def read_config_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read config file: {exc}") from exc
 
 
-class _ConfigFileSource(PydanticBaseSettingsSource):
-    """Reads the optional TOML config file; an unreadable or invalid file is a ConfigError."""
+def _from_file() -> dict[str, Any]:
+    """The settings the optional TOML config file gives; an unreadable or invalid file, or an
+    unknown setting in it, is a ConfigError."""
+    path = config_file_path()
+    data = read_config_file(path)
+    # [prices] and [budgets] are read by ledger/ (user_prices.py, budgets.py).
+    others = {k: v for k, v in data.items() if k not in ("prices", "budgets")}
+    table = data.get("halfrate", others)
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [halfrate] must be a table")
+    unknown = sorted(set(table) - set(Settings.model_fields))
+    if unknown:
+        raise ConfigError(f"{path}: unknown setting {unknown[0]!r}")
+    return dict(table)
 
-    def __init__(self, settings_cls: type[BaseSettings]) -> None:
-        super().__init__(settings_cls)
-        self._values = self._read()
 
-    def _read(self) -> dict[str, Any]:
-        path = config_file_path()
-        data = read_config_file(path)
-        # [prices] and [budgets] are read by ledger/ (user_prices.py, budgets.py).
-        others = {k: v for k, v in data.items() if k not in ("prices", "budgets")}
-        table = data.get("halfrate", others)
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [halfrate] must be a table")
-        known = set(Settings.model_fields)
-        unknown = sorted(set(table) - known)
-        if unknown:
-            raise ConfigError(f"{path}: unknown setting {unknown[0]!r}")
-        return dict(table)
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self._values.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._values)
+def _from_environment() -> dict[str, str]:
+    """``HALFRATE_<NAME>`` variables of the known settings (names in any case, as before)."""
+    wanted = {f"{ENV_PREFIX}{name}".upper(): name for name in Settings.model_fields}
+    return {
+        wanted[key.upper()]: value for key, value in os.environ.items() if key.upper() in wanted
+    }
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Build the settings; ``overrides`` are command-line flags (None means "not given")."""
     given = {k: v for k, v in overrides.items() if v is not None}
+    values = {**_from_file(), **_from_environment(), **given}
     try:
-        return Settings(**given)
+        return Settings(**values)
     except ValidationError as exc:
         first = exc.errors()[0]
         name = str(first["loc"][0]) if first["loc"] else "?"

@@ -220,15 +220,33 @@ def test_the_estimate_gives_both_prices_the_saving_and_when_each_would_end(hr: H
     instructions = "Sort each ticket by the team that owns the part that failed. " * 120
     cached = web.post("/jobs/new/estimate", data={**asked, "system": instructions}).text
     said = re.search(
-        r"about ([0-9,]+) tokens read from the cache instead of paid in full\. With it: "
-        r"Now about \$([0-9.]*[0-9]), By tomorrow about \$([0-9.]*[0-9])",
+        r"bill about ([0-9,]+) tokens at its lower cached rate\. With that: "
+        r"Now about \$([0-9.]*[0-9]); By tomorrow stays \$([0-9.]*[0-9]) \(at the batch price the "
+        r"cache saves nothing here\)",
         cached,
     )
     assert said is not None
     full = [float(a) for a in re.findall(r'<p class="amount">\$([0-9.]+)</p>', cached)]
     assert int(said[1].replace(",", "")) > 1_000  # the second row reads the first's prefix
     assert float(said[2]) < full[0]
-    assert float(said[3]) <= full[1]  # two rows: a hair, at four decimals
+    # gpt-4o-mini's batch table lists no cached rate: the page says so instead of a discount.
+    assert float(said[3]) == full[1]
+    # Claude's batch price halves its cache rates too: over enough rows both prices come down.
+    _, more = upload(web, token, "more.csv", "id\n" + "".join(f"{i}\n" for i in range(12)))
+    claude = {
+        **asked,
+        "upload": more.split("upload=")[1],
+        "system": instructions,
+        "model": "claude-haiku-4-5",
+    }
+    cheaper = web.post("/jobs/new/estimate", data=claude).text
+    both = re.search(
+        r"With that: Now about \$([0-9.]*[0-9]), By tomorrow about \$([0-9.]*[0-9])\.", cheaper
+    )
+    assert both is not None
+    plain = [float(a) for a in re.findall(r'<p class="amount">\$([0-9.]+)</p>', cheaper)]
+    assert float(both[1]) < plain[0]
+    assert float(both[2]) < plain[1]
 
 
 def test_run_twice_makes_one_job_that_other_teams_cannot_see(hr: Halfrate) -> None:
