@@ -232,7 +232,7 @@ def test_the_estimate_gives_both_prices_the_saving_and_when_each_would_end(hr: H
     # gpt-4o-mini's batch table lists no cached rate: the page says so instead of a discount.
     assert float(said[3]) == full[1]
     # Claude's batch price halves its cache rates too: over enough rows both prices come down.
-    _, more = upload(web, token, "more.csv", "id\n" + "".join(f"{i}\n" for i in range(12)))
+    _, more = upload(web, token, "more.csv", b"id\n" + b"".join(b"%d\n" % i for i in range(12)))
     claude = {
         **asked,
         "upload": more.split("upload=")[1],
