@@ -19,6 +19,13 @@ _OPENAI_MODEL = re.compile(
     r"babbage|computer-use|codex|ft:|o\d(-|$))"
 )
 _ANTHROPIC_MODEL = re.compile(r"claude-")
+# What a table job asks when the caller names no model, and how long each answer may be (every
+# request says it: Anthropic requires it, and for OpenAI it bounds the price): room for a
+# paragraph, which is what one cell of a spreadsheet holds. Here, not with the table jobs, so
+# the command line's flags can show them without loading the machinery behind them.
+DEFAULT_MODEL = "gpt-4o-mini"
+DEFAULT_MAX_TOKENS = 1024
+
 OPENAI_FAMILIES = "gpt-…, o1/o3/o4…, chatgpt-…, text-embedding-…, omni-moderation…, ft:…"
 ANTHROPIC_FAMILIES = "claude-…"
 

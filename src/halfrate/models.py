@@ -94,6 +94,11 @@ class Verdict(StrEnum):
     CANCELLED = "cancelled"
 
 
+# What a report can be grouped by (`halfrate report --by`, the web page's charts); the ledger's
+# reads know each one's column (store/ledger_reads.py GROUPS).
+REPORT_GROUPS: tuple[str, ...] = ("feature", "team", "model", "lane", "provider", "day")
+
+
 class Lane(StrEnum):
     REALTIME = "realtime"
     FLEX = "flex"

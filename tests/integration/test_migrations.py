@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import command
 
 from halfrate.store import Store
-from halfrate.store.engine import alembic_config, create_engine, migrate
+from halfrate.store.engine import SCHEMA_HEAD, alembic_config, create_engine, migrate
 
 
 def _seed_revision_0001(engine: sa.Engine) -> None:
@@ -94,3 +94,14 @@ def test_shared_answers_revision_rebuilds_the_rollups_and_downgrades_with_them(
             assert conn.execute(sa.text(sums + "GROUP BY lane")).all() == at_head
     finally:
         engine.dispose()
+
+
+def test_the_head_halfrate_checks_without_alembic_is_alembics_own(tmp_path: object) -> None:
+    from alembic.script import ScriptDirectory
+
+    engine = create_engine("sqlite://")
+    try:
+        head = ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    finally:
+        engine.dispose()
+    assert head == SCHEMA_HEAD

@@ -11,13 +11,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
-
 from halfrate.api.accounts import Accounts
 from halfrate.api.admin import Admin
 from halfrate.api.cache_admin import CacheAdmin
+from halfrate.api.explaining import policy_for
 from halfrate.api.people import People
-from halfrate.api.policy_admin import PolicyAdmin, policy_for
+from halfrate.api.policy_admin import PolicyAdmin
 from halfrate.api.provider_keys import ProviderKeys
 from halfrate.api.reading import Reading
 from halfrate.api.tables import Tables
@@ -38,7 +37,6 @@ from halfrate.pricing.user_prices import user_prices_of
 from halfrate.providers.clients import Providers, build_providers
 from halfrate.providers.openai_lines import line_overhead
 from halfrate.records import ParsedLine
-from halfrate.routing.explain import Explained, explain_route
 from halfrate.routing.policy_file import load_policy, policy_file_named
 from halfrate.routing.router import Router, Urgency
 from halfrate.routing.rules import Policy
@@ -333,43 +331,3 @@ def connect(
         anthropic_client=anthropic_client,
         callbacks=callbacks,
     )
-
-
-def explain(
-    *,
-    feature: str | None = None,
-    team: str | None = None,
-    tags: Mapping[str, str] | None = None,
-    deadline: str | None = None,
-    waiting: bool = False,
-    model: str | None = None,
-    policy: str | Path | None = None,
-) -> Explained:
-    """What the routing policy (``policy``, else ``$HALFRATE_POLICY``, else the version saved on
-    the web page, else the built-in one) decides for a request like this: the lane, the model,
-    the rule, whether it shares answers. Nothing is stored; a store that does not exist yet is
-    not made."""
-    return explain_route(
-        _policy_to_explain(policy),
-        datetime.now().astimezone(),
-        feature=feature,
-        team=team,
-        tags=dict(tags or {}),
-        deadline=deadline,
-        waiting=waiting,
-        model=model,
-    )
-
-
-def _policy_to_explain(policy: str | Path | None) -> Policy:
-    if policy is not None or policy_file_named() is not None:
-        return load_policy(policy)
-    resolved = load_settings()
-    url = sa.engine.make_url(resolved.resolved_database_url)
-    if url.get_backend_name() == "sqlite" and not Path(url.database or "").exists():
-        return load_policy(None)  # no store yet: nothing saved in one
-    store = Store.open(resolved.resolved_database_url)
-    try:
-        return policy_for(store, None)
-    finally:
-        store.close()

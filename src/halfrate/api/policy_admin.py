@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 
+from halfrate.api.explaining import saved_source
 from halfrate.errors import ConfigError, InputError
 from halfrate.intake.submit import Submitter
 from halfrate.routing.explain import Explained, explain_route
@@ -40,24 +40,6 @@ class PolicyInEffect:
     version: PolicyVersion | None
     rules: list[RuleInWords]
     settings: list[str]
-
-
-def saved_source(version: PolicyVersion) -> str:
-    return f"policy version {version.id} (saved on the web page)"
-
-
-def policy_for(store: Store, given: Policy | str | Path | None) -> Policy:
-    """The policy a process routes by: ``given`` (a Policy or a file), else $HALFRATE_POLICY,
-    else the active saved version, else the built-in one."""
-    if isinstance(given, Policy):
-        return given
-    chosen = given if given is not None else policy_file_named()
-    if chosen is not None:
-        return parse_policy(policy_file_text(chosen), str(Path(chosen).expanduser()))
-    active = store.policies.active()
-    if active is not None:
-        return parse_policy(active.text, saved_source(active))
-    return parse_policy(built_in_text(), DEFAULT_SOURCE)
 
 
 @dataclass

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from halfrate.api.table_runner import Columns, shape_of, table_path, with_answers
+from halfrate.catalog import DEFAULT_MAX_TOKENS, DEFAULT_MODEL
 from halfrate.dispatch import RunMode, Worker
 from halfrate.errors import InputError, NotFound
 from halfrate.intake.checks import checked_job_name, urgency_of
@@ -28,8 +29,6 @@ from halfrate.models import SubmitOutcome
 from halfrate.store import Store
 from halfrate.store.reads import JobRow
 from halfrate.table_job import (
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_MODEL,
     TableOptions,
     TablePlan,
     answers_of,

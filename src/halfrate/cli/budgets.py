@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from halfrate.api import CapStanding, connect
+from halfrate import api
 from halfrate.cli.console import stdout_console
 from halfrate.cli.help_format import PlainHelpCommand
 from halfrate.money import cents, exact
@@ -24,7 +24,7 @@ def list_budgets(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Every cap with what was spent this month (UTC), reserved by running jobs, and left."""
-    with connect() as hr:
+    with api.connect() as hr:
         found = hr.budgets()
     if as_json:
         print(orjson.dumps([_json(s) for s in found]).decode())
@@ -49,7 +49,7 @@ def set_budget(
     dollars: Annotated[str, typer.Argument(metavar="DOLLARS", help="the monthly cap, e.g. 250")],
 ) -> None:
     """Set or change a monthly cap (dollars per UTC calendar month)."""
-    with connect() as hr:
+    with api.connect() as hr:
         before, now = hr.set_budget(kind, name, dollars)
     change = cents(now.monthly_nano)
     if before is not None:
@@ -60,12 +60,12 @@ def set_budget(
 @budgets_app.command(name="remove", cls=PlainHelpCommand)
 def remove_budget(kind: Kind, name: Name) -> None:
     """Remove a cap: the feature or team may spend without limit."""
-    with connect() as hr:
+    with api.connect() as hr:
         removed = hr.remove_budget(kind, name)
     stdout_console().print(f"budget {removed.label} removed", markup=False)
 
 
-def _json(s: CapStanding) -> dict[str, Any]:
+def _json(s: api.CapStanding) -> dict[str, Any]:
     return {
         "kind": s.budget.kind,
         "name": s.budget.name,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from halfrate.api import connect
+from halfrate import api
 from halfrate.cli.console import stdout_console
 from halfrate.cli.help_format import PlainHelpCommand
 from halfrate.money import money, share
@@ -26,7 +26,7 @@ def stats(feature: Feature = None) -> None:
     """Per feature: answers the response cache holds now, the requests it answered and what
     they saved; the share of input tokens read from the providers' prompt caches, and what
     that saved."""
-    with connect() as hr:
+    with api.connect() as hr:
         found = hr.cache_stats(feature)
         window = hr.policy.response_cache
     out = stdout_console()
@@ -59,7 +59,7 @@ def clear(
     ] = None,
 ) -> None:
     """Stop cached answers from answering identical requests (they stay in their results)."""
-    with connect() as hr:
+    with api.connect() as hr:
         cleared = hr.clear_response_cache(feature, older_than)
     whose = "every feature" if feature is None else f"feature {feature!r}"
     when = "" if older_than is None else f" older than {older_than}"

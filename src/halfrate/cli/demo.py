@@ -14,7 +14,7 @@ import openai
 from rich.console import Console
 from rich.markup import escape
 
-from halfrate.api import Halfrate, RunMode, connect
+from halfrate import api
 from halfrate.cli.console import stderr_console
 from halfrate.cli.views.progress import JobProgress
 from halfrate.cli.views.receipt import receipt
@@ -72,7 +72,7 @@ def run_demo(console: Console, settings: Settings) -> None:
         )
         openai_sdk = openai.OpenAI(api_key="sandbox-demo", base_url=server.base_url)
         anthropic_sdk = anthropic.Anthropic(api_key="sandbox-demo", base_url=server.root_url)
-        hr = connect(**overrides, openai_client=openai_sdk, anthropic_client=anthropic_sdk)
+        hr = api.connect(**overrides, openai_client=openai_sdk, anthropic_client=anthropic_sdk)
         try:
             console.print(f"  store      {overrides['database_url']}")
             outcome = hr.submit_file(
@@ -93,7 +93,7 @@ def run_demo(console: Console, settings: Settings) -> None:
             jobs = (outcome.job_id, claude.job_id)
             watching = JobProgress(stderr_console(), hr, jobs, indent="  ", unit="requests")
             with watching as progress:
-                summary = hr.run_worker(RunMode.UNTIL_IDLE, on_tick=progress)
+                summary = hr.run_worker(api.RunMode.UNTIL_IDLE, on_tick=progress)
             statuses = [hr.status(outcome.job_id), hr.status(claude.job_id)]
             bill = receipt(hr.report("lane", since=started_at))
             costs = [hr.job_costs(s.id) for s in statuses]
@@ -130,7 +130,7 @@ def run_demo(console: Console, settings: Settings) -> None:
     )
 
 
-def _calls_now(console: Console, hr: Halfrate) -> None:
+def _calls_now(console: Console, hr: api.Halfrate) -> None:
     """Questions a person is waiting for: answered at once, through the realtime lane."""
     questions = (
         ({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": REALTIME_ASK}]}),

@@ -9,7 +9,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from halfrate.api import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, connect
+from halfrate import api
 from halfrate.cli.console import stdout_console
 from halfrate.cli.table_flags import (
     Columns,
@@ -53,8 +53,8 @@ def estimate(
     prompt_file: PromptFile = None,
     system: System = None,
     system_file: SystemFile = None,
-    model: Model = DEFAULT_MODEL,
-    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
+    model: Model = api.DEFAULT_MODEL,
+    max_tokens: MaxTokens = api.DEFAULT_MAX_TOKENS,
     temperature: Temperature = None,
     sheet: Sheet = None,
     columns: Columns = None,
@@ -79,11 +79,11 @@ def estimate(
         "--schema": schema,
     }
     given = [flag for flag, value in table_only.items() if value is not None]
-    if model != DEFAULT_MODEL or max_tokens != DEFAULT_MAX_TOKENS:
-        given += ["--model" if model != DEFAULT_MODEL else "--max-tokens"]
+    if model != api.DEFAULT_MODEL or max_tokens != api.DEFAULT_MAX_TOKENS:
+        given += ["--model" if model != api.DEFAULT_MODEL else "--max-tokens"]
     if given and not is_table:
         raise InputError(f"{given[0]} prices a table: add --prompt TEXT (a batch file says it)")
-    with connect() as hr:
+    with api.connect() as hr:
         if is_table:
             asked, options = asked_of_table(
                 prompt,

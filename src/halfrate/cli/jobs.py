@@ -12,8 +12,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from halfrate import logs
-from halfrate.api import RunMode, connect, format_for
+from halfrate import api, logs
 from halfrate.cli.console import stderr_console, stdout_console
 from halfrate.cli.policy import parse_tags
 from halfrate.cli.views.progress import JobProgress
@@ -69,7 +68,7 @@ def submit(
     job id (last line)."""
     logs.configure(verbose)
     tags = parse_tags(tag or [])
-    with connect() as hr:
+    with api.connect() as hr:
         outcome = hr.submit_file(
             file,
             job=job,
@@ -102,17 +101,19 @@ def worker(
     if once and until_idle:
         raise InputError("--once and --until-idle exclude each other")
     logs.configure(verbose)
-    mode = RunMode.ONCE if once else RunMode.UNTIL_IDLE if until_idle else RunMode.FOREVER
+    mode = (
+        api.RunMode.ONCE if once else api.RunMode.UNTIL_IDLE if until_idle else api.RunMode.FOREVER
+    )
     started = time.time()
     # Progress goes to stderr (stdout keeps the summary a script reads). A worker that runs
     # forever shows it on a terminal only: in a log it would never end.
-    shown = mode is RunMode.UNTIL_IDLE or (mode is RunMode.FOREVER and err.is_terminal)
-    with connect() as hr:
+    shown = mode is api.RunMode.UNTIL_IDLE or (mode is api.RunMode.FOREVER and err.is_terminal)
+    with api.connect() as hr:
         progress = JobProgress(err, hr, None, unit="requests") if shown else None
         with progress if progress is not None else contextlib.nullcontext():
             summary = hr.run_worker(mode, on_tick=progress)
         hr_undelivered = hr.undelivered()
-        if mode is RunMode.UNTIL_IDLE:
+        if mode is api.RunMode.UNTIL_IDLE:
             bill = receipt(hr.report("lane", since=started))
     lines, calls = summary.lines, summary.calls
     moved = (
@@ -132,7 +133,7 @@ def worker(
         + moved
         + _delivery_note(summary.delivered, summary.delivery_failures, hr_undelivered)
     )
-    if mode is RunMode.UNTIL_IDLE:
+    if mode is api.RunMode.UNTIL_IDLE:
         out.print(bill)
 
 
@@ -151,7 +152,7 @@ def cancel(
     """Cancel JOB: queued requests end cancelled, its provider batches are cancelled, finished
     results are kept."""
 
-    with connect() as hr:
+    with api.connect() as hr:
         outcome = hr.cancel(job)
         try:
             asked = hr.cancel_batches_now() if outcome.batches else 0
@@ -173,7 +174,7 @@ def status(
 ) -> None:
     """Requests per state and batches, for one job or the recent ones."""
 
-    with connect() as hr:
+    with api.connect() as hr:
         if job is None:
             jobs = hr.jobs()
             if as_json:
@@ -208,8 +209,8 @@ def results(
     `halfrate run` job's -o FILE (.csv, .tsv, .xlsx, .jsonl) gets its table with the answers,
     as `run` writes it (unless --format is given)."""
 
-    chosen = format_for(str(output) if output else None, fmt)
-    with connect() as hr:
+    chosen = api.format_for(str(output) if output else None, fmt)
+    with api.connect() as hr:
         hr.status(job)  # an unknown job fails before any file is created
         plan = hr.table_job_plan(job) if output is not None and fmt is None else None
         if plan is not None and output is not None:

@@ -8,7 +8,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from halfrate.api import explain as explain_route
+from halfrate import api
 from halfrate.cli.console import stdout_console
 from halfrate.cli.help_format import PlainHelpCommand
 from halfrate.errors import InputError
@@ -51,7 +51,7 @@ def explain(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Print the lane, the model and the rule that decided, for a request like this."""
-    found = explain_route(
+    found = api.explain(
         feature=feature,
         team=team,
         tags=parse_tags(tag or []),

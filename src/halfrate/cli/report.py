@@ -8,13 +8,7 @@ from typing import Annotated
 import orjson
 import typer
 
-from halfrate.api import (
-    GROUP_NAMES,
-    comparison_json,
-    connect,
-    report_json,
-    write_report_csv,
-)
+from halfrate import api
 from halfrate.cli.console import stdout_console
 from halfrate.cli.views import report as view
 from halfrate.errors import InputError
@@ -26,7 +20,7 @@ def report(
     by: Annotated[
         str,
         typer.Option(
-            metavar="GROUP", help=f"group by: {', '.join(GROUP_NAMES)}", show_default=True
+            metavar="GROUP", help=f"group by: {', '.join(api.GROUP_NAMES)}", show_default=True
         ),
     ] = "feature",
     since: Annotated[
@@ -56,22 +50,22 @@ def report(
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
     out = stdout_console()
-    with connect() as hr:
+    with api.connect() as hr:
         if compare_at is not None:
             compared = hr.compare(
                 compare_at, since=since, until=until, feature=feature, team=team, flag="--"
             )
             if fmt == "json":
-                print(orjson.dumps(comparison_json(compared, feature)).decode())
+                print(orjson.dumps(api.comparison_json(compared, feature)).decode())
             else:
                 for line in view.comparison_lines(compared, feature):
                     out.print(line)
             return
         made = hr.report(by, since=since, until=until, feature=feature, team=team, flag="--")
     if fmt == "json":
-        print(orjson.dumps(report_json(made), option=orjson.OPT_INDENT_2).decode())
+        print(orjson.dumps(api.report_json(made), option=orjson.OPT_INDENT_2).decode())
     elif fmt == "csv":
-        write_report_csv(made, sys.stdout)
+        api.write_report_csv(made, sys.stdout)
     else:
         out.print(view.table(made, out.width if out.is_terminal else None))
         if out.is_terminal and out.width < view.WIDTH_FOR_TOKENS:

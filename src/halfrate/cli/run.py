@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from halfrate.api import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, RunMode, connect
+from halfrate import api
 from halfrate.cli.console import stderr_console, stdout_console
 from halfrate.cli.table_flags import (
     Columns,
@@ -52,8 +52,8 @@ def run(
     prompt_file: PromptFile = None,
     system: System = None,
     system_file: SystemFile = None,
-    model: Model = DEFAULT_MODEL,
-    max_tokens: MaxTokens = DEFAULT_MAX_TOKENS,
+    model: Model = api.DEFAULT_MODEL,
+    max_tokens: MaxTokens = api.DEFAULT_MAX_TOKENS,
     temperature: Temperature = None,
     sheet: Sheet = None,
     columns: Columns = None,
@@ -112,7 +112,7 @@ def run(
         sheet=sheet,
     )
     out = stdout_console()
-    with connect() as hr:
+    with api.connect() as hr:
         hr.check_table_tags(job=job, feature=feature, team=team, deadline=deadline, waiting=now)
         plan = hr.plan_table(file, asked, options)
         target = output if output is not None else plan.default_output()
@@ -158,7 +158,7 @@ def run(
                 print(outcome.job_id)
                 return
             progress.job_ids = (outcome.job_id,)
-            summary = worker.run(RunMode.UNTIL_IDLE)
+            summary = worker.run(api.RunMode.UNTIL_IDLE)
         status = hr.status(outcome.job_id)
         if summary.signal is not None or not status.done:
             done = sum(status.counts.get(state, 0) for state in FINAL_REQUEST_STATES)

@@ -10,7 +10,8 @@ import typer
 from halfrate import logs
 from halfrate.cli.console import stdout_console
 from halfrate.config import load_settings
-from halfrate.sandbox import describe_faults, parse_faults, serve
+from halfrate.sandbox.faults import describe as describe_faults
+from halfrate.sandbox.faults import parse_faults
 
 out = stdout_console()
 
@@ -69,6 +70,9 @@ def sandbox(
         f"  export OPENAI_BASE_URL={root}/v1 OPENAI_API_KEY=sandbox\n"
         f"  export ANTHROPIC_BASE_URL={root} ANTHROPIC_API_KEY=sandbox"
     )
+    # Imported here: serving brings the web framework (a third of a second of start-up).
+    from halfrate.sandbox import serve
+
     try:
         serve(
             host=host,

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from halfrate import logs
-from halfrate.api import connect
+from halfrate import api, logs
 from halfrate.cli.console import stderr_console
 from halfrate.errors import InputError
 
@@ -49,7 +48,7 @@ def serve(
 
     err = stderr_console()
     logs.configure(verbose=False)  # the worker's warnings, keys masked, like `halfrate worker`
-    with connect() as hr:
+    with api.connect() as hr:
         secret = session_secret(hr.settings.resolved_home, public=public)
         app = create_app(hr, secret=secret, https_only=public, run_worker=not no_worker)
         shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host

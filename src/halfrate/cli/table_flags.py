@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from halfrate.api import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, AnswerShape, Estimate, TableOptions
+from halfrate import api
 from halfrate.errors import InputError
 from halfrate.models import Lane
 from halfrate.money import money
@@ -66,11 +66,11 @@ def asked_of_table(
     columns: str | None,
     schema: Path | None,
     *,
-    model: str = DEFAULT_MODEL,
-    max_tokens: int = DEFAULT_MAX_TOKENS,
+    model: str = api.DEFAULT_MODEL,
+    max_tokens: int = api.DEFAULT_MAX_TOKENS,
     temperature: float | None = None,
     sheet: str | None = None,
-) -> tuple[str, TableOptions]:
+) -> tuple[str, api.TableOptions]:
     """The prompt and the options the flags give, each refused by its flag's name."""
     asked = one_text("--prompt", prompt, "--prompt-file", prompt_file, required=True)
     instructions = one_text("--system", system, "--system-file", system_file, required=False)
@@ -78,15 +78,15 @@ def asked_of_table(
         raise InputError("--columns and --schema exclude each other: give one")
     shape = None
     if columns is not None:
-        shape = AnswerShape.from_spec(columns)
+        shape = api.AnswerShape.from_spec(columns)
     elif schema is not None:
         text = one_text("--schema", None, "--schema", schema, required=True) or ""
-        shape = AnswerShape.from_schema_text(text, f"--schema {schema}")
-    options = TableOptions(model, instructions, max_tokens, temperature, sheet, shape)
+        shape = api.AnswerShape.from_schema_text(text, f"--schema {schema}")
+    options = api.TableOptions(model, instructions, max_tokens, temperature, sheet, shape)
     return asked or "", options
 
 
-def price_phrase(made: Estimate) -> str:
+def price_phrase(made: api.Estimate) -> str:
     """The batch price as honestly as it is known: a ceiling, an assumption, or a floor; with
     what the providers' prompt caches are expected to take off it, where requests share a
     long prefix."""
@@ -96,7 +96,7 @@ def price_phrase(made: Estimate) -> str:
     return phrase
 
 
-def _batch_phrase(made: Estimate) -> str:
+def _batch_phrase(made: api.Estimate) -> str:
     amount = money(made.total(Lane.BATCH))
     assumed = {m.output_tokens // max(m.output_assumed, 1) for m in made.models if m.output_assumed}
     if made.is_floor:

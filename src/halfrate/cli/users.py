@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from halfrate.api import connect
+from halfrate import api
 from halfrate.cli.console import stdout_console
 from halfrate.cli.help_format import PlainHelpCommand
 from halfrate.errors import InputError
@@ -36,7 +36,7 @@ def add(
 ) -> None:
     """Add an account; the password comes from stdin, a prompt, or --generate-password."""
     password = _password(generate_password)
-    with connect() as hr:
+    with api.connect() as hr:
         made = hr.add_account(email, password, team, admin=admin)
     role = "admin" if made.is_admin else "member"
     stdout_console().print(f"added {made.email} ({role} of team {made.team})")
@@ -47,7 +47,7 @@ def add(
 @users_app.command(name="list", cls=PlainHelpCommand)
 def list_users() -> None:
     """Every account: email, team, role."""
-    with connect() as hr:
+    with api.connect() as hr:
         found = hr.accounts()
     out = stdout_console()
     if not found:
@@ -62,7 +62,7 @@ def list_users() -> None:
 @users_app.command(cls=PlainHelpCommand)
 def disable(email: Email) -> None:
     """Stop an account from signing in; it is signed out at once."""
-    with connect() as hr:
+    with api.connect() as hr:
         done = hr.disable_person(email)
     stdout_console().print(f"disabled {done.email}", markup=False)
 
@@ -70,7 +70,7 @@ def disable(email: Email) -> None:
 @users_app.command(cls=PlainHelpCommand)
 def enable(email: Email) -> None:
     """Let a disabled account sign in again."""
-    with connect() as hr:
+    with api.connect() as hr:
         done = hr.enable_person(email)
     stdout_console().print(f"enabled {done.email}", markup=False)
 
@@ -78,7 +78,7 @@ def enable(email: Email) -> None:
 @users_app.command(cls=PlainHelpCommand)
 def remove(email: Email) -> None:
     """Remove an account; its jobs stay with its team."""
-    with connect() as hr:
+    with api.connect() as hr:
         hr.remove_person(email)
     stdout_console().print(f"removed {email.strip().lower()}", markup=False)
 

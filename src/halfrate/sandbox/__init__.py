@@ -19,12 +19,40 @@ models list both providers answer on one path (``models_routes``), and the ways 
 
 from __future__ import annotations
 
-from halfrate.sandbox.app import create_app
-from halfrate.sandbox.client import anthropic_client, openai_client
-from halfrate.sandbox.faults import Faults, parse_faults
-from halfrate.sandbox.faults import describe as describe_faults
-from halfrate.sandbox.server import SandboxServer, serve
-from halfrate.sandbox.transport import InProcessTransport
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from halfrate.sandbox.app import create_app
+    from halfrate.sandbox.client import anthropic_client, openai_client
+    from halfrate.sandbox.faults import Faults, parse_faults
+    from halfrate.sandbox.faults import describe as describe_faults
+    from halfrate.sandbox.server import SandboxServer, serve
+    from halfrate.sandbox.transport import InProcessTransport
+
+# Each name loads with its module on first use: the command line lists the sandbox's faults
+# in its help without loading the web framework the sandbox serves with.
+_WHERE: dict[str, tuple[str, str]] = {
+    "Faults": ("halfrate.sandbox.faults", "Faults"),
+    "InProcessTransport": ("halfrate.sandbox.transport", "InProcessTransport"),
+    "SandboxServer": ("halfrate.sandbox.server", "SandboxServer"),
+    "anthropic_client": ("halfrate.sandbox.client", "anthropic_client"),
+    "create_app": ("halfrate.sandbox.app", "create_app"),
+    "describe_faults": ("halfrate.sandbox.faults", "describe"),
+    "openai_client": ("halfrate.sandbox.client", "openai_client"),
+    "parse_faults": ("halfrate.sandbox.faults", "parse_faults"),
+    "serve": ("halfrate.sandbox.server", "serve"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    found = _WHERE.get(name)
+    if found is None:
+        raise AttributeError(f"module 'halfrate.sandbox' has no attribute {name!r}")
+    value = getattr(importlib.import_module(found[0]), found[1])
+    globals()[name] = value  # once loaded, a plain module attribute
+    return value
+
 
 __all__ = [
     "Faults",

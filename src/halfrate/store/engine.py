@@ -10,10 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 
@@ -23,6 +19,10 @@ from halfrate.private import create_private_file, private_folder
 log = logging.getLogger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+# The newest migration. A store already there is opened without loading Alembic, which costs a
+# quarter of a second of every command's start-up (tests/integration/test_migrations.py checks
+# this is Alembic's own head).
+SCHEMA_HEAD = "0010"
 WRITE_OPTION = "halfrate_write"
 
 
@@ -83,7 +83,10 @@ def _sqlite_engine(url: sa.URL) -> sa.Engine:
     return engine
 
 
-def alembic_config(engine: sa.Engine) -> Config:
+def alembic_config(engine: sa.Engine) -> Any:
+    """Alembic's configuration for this store (Alembic is loaded here, when a schema changes)."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["engine"] = engine
@@ -96,14 +99,22 @@ _migrate_lock = threading.Lock()
 
 def migrate(engine: sa.Engine) -> None:
     """Bring the schema to the newest migration (safe to call on every start, from any thread)."""
-    config = alembic_config(engine)
-    head = ScriptDirectory.from_config(config).get_current_head()
     with translate_errors(engine):
         with engine.connect() as conn:
-            if MigrationContext.configure(conn).get_current_revision() == head:
-                return  # the common case: nothing to do, and no write lock taken
+            if schema_revision(conn) == SCHEMA_HEAD:
+                return  # the common case: nothing to do, no write lock taken, no Alembic loaded
+        from alembic import command
+
         with _migrate_lock:
-            command.upgrade(config, "head")
+            command.upgrade(alembic_config(engine), "head")
+
+
+def schema_revision(conn: sa.Connection) -> str | None:
+    """The migration the store is at (None: a new database)."""
+    if not sa.inspect(conn).has_table("alembic_version"):
+        return None
+    found = conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    return None if found is None else str(found)
 
 
 @contextlib.contextmanager

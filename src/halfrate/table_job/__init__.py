@@ -3,8 +3,6 @@ back beside the rows; its failed rows asked again."""
 
 from halfrate.table_job.answers import PENDING, answers_of, failed_rows, row_cells
 from halfrate.table_job.plan import (
-    DEFAULT_MAX_TOKENS,
-    DEFAULT_MODEL,
     TableOptions,
     TablePlan,
     check_options,
@@ -14,8 +12,6 @@ from halfrate.table_job.plan import (
 from halfrate.table_job.stored import StoredPlan, plan_record, stored_plan
 
 __all__ = [
-    "DEFAULT_MAX_TOKENS",
-    "DEFAULT_MODEL",
     "PENDING",
     "StoredPlan",
     "TableOptions",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import orjson
 
-from halfrate.catalog import provider_of_model
+from halfrate.catalog import DEFAULT_MAX_TOKENS, DEFAULT_MODEL, provider_of_model
 from halfrate.errors import InputError
 from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate
 from halfrate.models import ANTHROPIC_MESSAGES, Provider
@@ -26,11 +26,7 @@ from halfrate.structured import AnswerShape
 from halfrate.tabular.rows import TableFile, open_table
 from halfrate.tabular.template import Template
 
-DEFAULT_MODEL = "gpt-4o-mini"
 CHAT = "/v1/chat/completions"
-# Every request says how long its answer may be (Anthropic requires it; for OpenAI it bounds the
-# price): room for a paragraph, which is what one cell of a spreadsheet holds.
-DEFAULT_MAX_TOKENS = 1024
 MAX_MAX_TOKENS = 128_000
 MAX_SYSTEM_CHARS = 100_000
 

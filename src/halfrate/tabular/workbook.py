@@ -25,9 +25,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from openpyxl import Workbook, load_workbook
-from openpyxl.cell import WriteOnlyCell
-
 from halfrate.errors import InputError
 from halfrate.tabular.cells import xlsx_text
 
@@ -83,7 +80,7 @@ def open_book(file: Path, *, formulas: bool = False) -> Any:
     with ``formulas`` the formulas themselves."""
     check_archive(file)
     try:
-        return load_workbook(file, read_only=True, data_only=not formulas)
+        return _openpyxl().load_workbook(file, read_only=True, data_only=not formulas)
     # Broken workbooks surface as zipfile, XML, KeyError or openpyxl's own errors: all mean
     # the same to the person who sent the file.
     except Exception as exc:
@@ -149,7 +146,7 @@ def write_book(
 ) -> None:
     """Write a workbook: every sheet of ``source`` (when the table came from one) copied as it
     is, except ``chosen``, whose rows are ``rows``. Streamed: memory stays flat."""
-    book = Workbook(write_only=True)
+    book = _openpyxl().Workbook(write_only=True)
     names = sheet_names(source) if source is not None else [chosen]
     for name in names:
         sheet = book.create_sheet(title=name)
@@ -182,7 +179,7 @@ def _kept_sheet(file: Path, sheet: str) -> Iterator[tuple[Any, ...]]:
 
 def _kept(sheet: Any, cell: Any) -> Any:
     if getattr(cell, "data_type", None) == "f":
-        kept = WriteOnlyCell(sheet, value=cell.value)
+        kept = _openpyxl().cell.WriteOnlyCell(sheet, value=cell.value)
         kept.data_type = "f"
         return kept
     return _cell(sheet, getattr(cell, "value", None))
@@ -198,7 +195,16 @@ def sheet_names(source: Path) -> list[str]:
 
 def _cell(sheet: Any, value: Any) -> Any:
     if isinstance(value, str):
-        cell = WriteOnlyCell(sheet, value=xlsx_text(value))
+        cell = _openpyxl().cell.WriteOnlyCell(sheet, value=xlsx_text(value))
         cell.data_type = "s"  # text, always: openpyxl would store "=..." as a formula
         return cell
     return value
+
+
+def _openpyxl() -> Any:
+    """openpyxl, loaded when a workbook is first read or written: a sixth of a second that every
+    command's start-up (and every CSV-only job) would otherwise pay."""
+    import openpyxl
+    import openpyxl.cell
+
+    return openpyxl

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from halfrate.api import Estimate, ModelEstimate
+from halfrate import api
 from halfrate.models import Lane
 from halfrate.money import exact, money, share
 
@@ -16,7 +16,7 @@ MODEL_WIDTH = 16  # a longer model name folds
 NOT_OFFERED = "-"  # a lane the model is not offered in; a note under the table says so
 
 
-def _price(m: ModelEstimate, lane: Lane) -> str:
+def _price(m: api.ModelEstimate, lane: Lane) -> str:
     usd = m.usd(lane)
     if lane not in m.prices:
         return NOT_OFFERED
@@ -25,7 +25,7 @@ def _price(m: ModelEstimate, lane: Lane) -> str:
     return money(usd) + (" *" if m.derived(lane) else "")
 
 
-def table(made: Estimate) -> Table:
+def table(made: api.Estimate) -> Table:
     grid = Table(
         title=f"estimate: {made.requests:,} requests", title_justify="left", pad_edge=False
     )
@@ -49,7 +49,7 @@ def table(made: Estimate) -> Table:
     return grid
 
 
-def notes(made: Estimate) -> list[str]:
+def notes(made: api.Estimate) -> list[str]:
     realtime, batch, flex = (made.total(lane) for lane in LANES)
     saved = realtime - batch
     lines = [
@@ -88,8 +88,8 @@ def notes(made: Estimate) -> list[str]:
     return lines
 
 
-def as_json(made: Estimate) -> dict[str, Any]:
-    def price(m: ModelEstimate, lane: Lane) -> dict[str, Any] | None:
+def as_json(made: api.Estimate) -> dict[str, Any]:
+    def price(m: api.ModelEstimate, lane: Lane) -> dict[str, Any] | None:
         usd = m.usd(lane)
         if usd is None:
             return None

@@ -16,7 +16,7 @@ from types import TracebackType
 from rich.console import Console, RenderableType
 from rich.spinner import Spinner
 
-from halfrate.api import Halfrate, TickReport
+from halfrate import api
 from halfrate.cli.views.progress_live import LiveDisplay, live_view
 from halfrate.cli.views.progress_text import BatchLine, Frame, plain_lines
 
@@ -39,7 +39,7 @@ class JobProgress:
     def __init__(
         self,
         console: Console,
-        hr: Halfrate,
+        hr: api.Halfrate,
         job_ids: tuple[str, ...] | None,
         *,
         indent: str = "",
@@ -81,7 +81,7 @@ class JobProgress:
         self._printed: tuple[object, ...] | None = None
         self._printed_states: tuple[object, ...] | None = None
 
-    def __call__(self, report: TickReport | None = None) -> None:
+    def __call__(self, report: api.TickReport | None = None) -> None:
         if self._closed:
             return
         now = time.monotonic()

@@ -4,11 +4,11 @@ per lane."""
 
 from __future__ import annotations
 
-from halfrate.api import Report
+from halfrate import api
 from halfrate.money import money, share
 
 
-def receipt(made: Report) -> str:
+def receipt(made: api.Report) -> str:
     """One line of a by-lane report of the work just run: paid, at realtime prices, saved (and
     %), the spend per lane, what identical requests answered, what the providers' prompt
     caches saved, unpriced work."""

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from rich.table import Table
 
-from halfrate.api import Comparison, Missed, Percentiles, Report
+from halfrate import api
 from halfrate.money import money, share
 
 
@@ -35,7 +35,7 @@ WIDTH_FOR_TOKENS = 110
 TOKENS_HIDDEN = "tokens      not shown at this width: a wider window, or --format json / csv"
 
 
-def table(report: Report, width: int | None = None) -> Table:
+def table(report: api.Report, width: int | None = None) -> Table:
     """The spend per group; on a narrow screen (``width``) without the token columns."""
     tokens = width is None or width >= WIDTH_FOR_TOKENS
     grid = Table(title=f"spend by {report.by}", title_justify="left")
@@ -66,7 +66,7 @@ def table(report: Report, width: int | None = None) -> Table:
     return grid
 
 
-def summary_lines(report: Report) -> list[str]:
+def summary_lines(report: api.Report) -> list[str]:
     """The lines under the table: period, unpriced work, missed savings and the KPIs."""
     k, total = report.kpis, report.total
     scope = report.scope
@@ -104,7 +104,7 @@ def summary_lines(report: Report) -> list[str]:
     return lines
 
 
-def _missed(missed: Missed) -> str:
+def _missed(missed: api.Missed) -> str:
     if not missed.attempts:
         return "none: nothing ran realtime that could have waited for a batch"
     text = (
@@ -119,14 +119,14 @@ def _missed(missed: Missed) -> str:
     return text
 
 
-def _percentiles(p: Percentiles, noun: str = "") -> str:
+def _percentiles(p: api.Percentiles, noun: str = "") -> str:
     if not p.count:
         return f"n/a (no {noun or 'data'})" if noun else "n/a"
     counted = f" over {p.count:,} {noun}" if noun else ""
     return f"p50 {seconds(p.p50)}, p95 {seconds(p.p95)}{counted}"
 
 
-def comparison_lines(c: Comparison, feature: str | None) -> list[str]:
+def comparison_lines(c: api.Comparison, feature: str | None) -> list[str]:
     who = f"feature {feature}" if feature else "everything"
     lines = [f"{who}, before and after {when(c.at)}"]
     for line, days, batch in (
