@@ -63,7 +63,28 @@ def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing:
         requests.c.lane,
         requests.c.deadline,
     )
-    rows = conn.execute(sa.select(requests.c.id, *class_key).where(this).order_by(requests.c.id))
+    # Only a class with an older request of the same digest, or with several members, can link
+    # anything: find those digests in SQL first, so a submission of distinct requests (the usual
+    # case) costs two index-backed queries instead of a lookup per request.
+    older = requests.alias("older")
+    seen_before = sa.exists().where(
+        older.c.content_hash == requests.c.content_hash,
+        sa.not_(sa.and_(older.c.job_id == job_id, older.c.created_at == created_at)),
+    )
+    candidates = sa.select(requests.c.content_hash).where(this, seen_before)
+    if sharing.dedup:
+        repeated = (
+            sa.select(requests.c.content_hash)
+            .where(this)
+            .group_by(requests.c.content_hash)
+            .having(sa.func.count() > 1)
+        )
+        candidates = sa.union(candidates, repeated)  # type: ignore[assignment]
+    rows = conn.execute(
+        sa.select(requests.c.id, *class_key)
+        .where(this, requests.c.content_hash.in_(candidates.subquery().select()))
+        .order_by(requests.c.id)
+    )
     classes: dict[tuple[Any, ...], list[int]] = {}
     for rid, *key in rows:
         classes.setdefault(tuple(key), []).append(rid)
