@@ -490,3 +490,52 @@ def test_an_openai_model_that_bills_cache_writes_is_priced_with_them(
         ) / Decimal(1_000_000)
         report = ReportMaker(hr.store).report("feature", Scope(), 0.0)
         assert report.total.prompt_cache_saved == by_hand.quantize(Decimal("0.000000001"))
+
+
+def test_an_anthropic_pair_is_not_marked_in_a_batch_where_the_write_would_cost_more(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    # Two requests: a one-hour write (2x) and one read (0.1x) cost more than two plain prompts.
+    pair = [claude_request(f"p{i}", SYSTEMS[0], i) for i in range(2)]
+    with SandboxServer(latency=0.0) as server, wired(sqlite_url, server) as (hr, bodies):
+        hr.submit_file(write_jsonl(tmp_path / "pair.jsonl", pair), job="pair")
+        hr.run_worker(RunMode.UNTIL_IDLE)
+        sent = sorted(json.dumps(r["params"], sort_keys=True) for r in bodies.anthropic_requests)
+        assert sent == sorted(json.dumps(line["params"], sort_keys=True) for line in pair)
+    hr = connect(database_url=sqlite_url.replace(".db", "-estimate.db"))
+    try:
+        made = hr.estimate_file(write_jsonl(tmp_path / "pair.jsonl", pair))
+    finally:
+        hr.close()
+    # The estimate agrees: nothing cached in a batch; in realtime (5 minutes) the pair pays.
+    assert made.total_cached(Lane.BATCH) == made.total(Lane.BATCH)
+    assert made.total_cached(Lane.REALTIME) < made.total(Lane.REALTIME)
+
+
+def test_submitting_to_a_job_again_never_retags_a_request_already_in_a_batch(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    first = [claude_request("k1", SYSTEMS[0], 1), claude_request("y", "Be brief.", 2)]
+    hr = connect(database_url=sqlite_url)
+    try:
+        hr.submit_file(write_jsonl(tmp_path / "a.jsonl", first), job="j")
+        batch = hr.store.queue.claim_batch(
+            Group("anthropic", "/v1/messages", CLAUDE),
+            max_lines=10,
+            max_bytes=10**9,
+            line_overhead=100,
+            now=time.time(),
+        )
+        assert batch is not None
+        before = list(hr.store.ingest.unreported(batch.id))
+        # The same k1 again, and a new k2 sharing its system prompt: k2 finds k1 in this
+        # submission, but k1 is the earlier one, already in a batch: it keeps its line.
+        again = [first[0], claude_request("k2", SYSTEMS[0], 3)]
+        outcome = hr.submit_file(write_jsonl(tmp_path / "b.jsonl", again), job="j")
+        assert (outcome.created, outcome.existing) == (1, 1)
+        with hr.store.read() as conn:
+            tags = dict(conn.execute(sa.select(requests.c.key, requests.c.prefix_key)).all())
+        assert tags["k1"] is None
+        assert hr.store.ingest.unreported(batch.id) == before
+    finally:
+        hr.close()

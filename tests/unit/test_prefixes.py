@@ -17,7 +17,13 @@ import orjson
 import pytest
 
 from halfrate.models import Lane, Provider
-from halfrate.prefixes import MIN_CACHEABLE_TOKENS, PrefixFinder, mark_prefix, read_prompt
+from halfrate.prefixes import (
+    MIN_CACHEABLE_TOKENS,
+    PrefixFinder,
+    mark_prefix,
+    read_prompt,
+    smallest_group,
+)
 from halfrate.prefixes.parts import MAX_BOUNDARIES, TOKENS_PER_PART, Prompt
 from halfrate.records import ParsedLine, PrefixTag, RouteChoice
 from halfrate.tokens import approximate, count_text
@@ -701,42 +707,28 @@ def test_openai_requests_with_different_own_keys_never_share() -> None:
     assert finder.founders()[1] == ("key-3", plain.prefix)
 
 
-def test_a_queued_group_is_joined_by_the_first_request_and_asked_once() -> None:
-    asked: list[str] = []
-
-    def queued(digest: str) -> bool:
-        asked.append(digest)
-        return True
-
-    finder = PrefixFinder(queued)
-    first = finder.tag(line(1, claude_body("When is high tide?")))
+def test_a_queued_group_is_joined_by_the_first_request() -> None:
     system_digest = digests(prompt_of(claude_body("x")))[1]
+    finder = PrefixFinder(frozenset({system_digest}))
+    first = finder.tag(line(1, claude_body("When is high tide?")))
     assert first.prefix == PrefixTag(system_digest, claude_tokens(SYSTEM), 1)
     second = finder.tag(line(2, claude_body("When is low tide?")))
     assert second.prefix == first.prefix
     assert finder.founders() == []  # the group was founded in an earlier submission
-    assert asked == [system_digest]
 
 
-def test_the_queue_is_asked_once_per_digest() -> None:
+def test_the_deepest_queued_group_is_joined() -> None:
     few_shot = digests(prompt_of(claude_body("x", few_shot=True)))
-    asked: list[str] = []
-
-    def queued(digest: str) -> bool:
-        asked.append(digest)
-        return digest == few_shot[1]
-
-    finder = PrefixFinder(queued)
-    for number in range(1, 4):
-        tagged = finder.tag(line(number, claude_body(f"Q{number}?", few_shot=True)))
-        assert tagged.prefix == PrefixTag(few_shot[1], claude_tokens(SYSTEM), 1)
-    # Deepest first; each digest once, however many requests offer it.
-    assert asked == [few_shot[3], few_shot[2], few_shot[1]]
+    finder = PrefixFinder(frozenset({few_shot[1], few_shot[3]}))
+    tagged = finder.tag(line(1, claude_body("Q?", few_shot=True)))
+    assert tagged.prefix is not None
+    assert tagged.prefix.key == few_shot[3]
+    assert tagged.prefix.parts == 3
     assert finder.founders() == []
 
 
-def test_without_a_queue_callback_the_first_request_stays_untagged() -> None:
-    finder = PrefixFinder(None)
+def test_without_queued_groups_the_first_request_stays_untagged() -> None:
+    finder = PrefixFinder()
     assert finder.tag(line(1, claude_body("When is high tide?"))).prefix is None
 
 
@@ -772,3 +764,57 @@ def test_boundaries_too_short_to_hold_the_minimum_are_not_offered_to_the_finder(
     # "Be brief." alone can never be 1,024 tokens; the example (2,760 characters) can.
     assert [parts for parts, _ in bounded.boundaries] == [2, 3]
     assert dict(bounded.boundaries) == {k: v for k, v in every.boundaries if k >= 2}
+
+
+def test_a_marker_deep_inside_a_document_or_a_fetched_page_counts_as_the_callers_own() -> None:
+    document = {
+        "type": "document",
+        "source": {
+            "type": "content",
+            "content": [{"type": "text", "text": "6am", "cache_control": {"type": "ephemeral"}}],
+        },
+    }
+    fetched = {
+        "type": "web_fetch_tool_result",
+        "tool_use_id": "t1",
+        "content": {"type": "document", "cache_control": {"type": "ephemeral"}},
+    }
+    for block in (document, fetched):
+        body = claude_body("Why?")
+        body["messages"][0]["content"] = [block, {"type": "text", "text": "Why?"}]
+        assert prompt_of(body).own_marks
+    # The words "cache_control" inside a text are text, not a marker.
+    quoted = claude_body('Explain "cache_control": {"type": "ephemeral"} to me.')
+    quoted["messages"][0]["content"] = [{"type": "text", "text": quoted["messages"][0]["content"]}]
+    assert not prompt_of(quoted).own_marks
+
+
+def test_a_tool_that_is_not_an_object_is_never_marked() -> None:
+    body = claude_body("Why?", tools=["x" * 5_000, TOOL_A])
+    prompt = prompt_of(body)
+    assert 1 not in dict(prompt.boundaries)  # the text "tool" ends no prefix
+    # Whatever is asked, marking never breaks on it: the body comes back as given.
+    assert mark_prefix(Provider.ANTHROPIC, MESSAGES, orjson.dumps(body).decode(), "k", 1, "1h") == (
+        orjson.dumps(body).decode()
+    )
+
+
+def test_marking_pays_from_three_requests_in_a_batch_and_two_in_five_minutes() -> None:
+    # One-hour write 2x + reads 0.1x against plain 1x each: 2.1 >= 2, 2.2 < 3.
+    assert smallest_group(Provider.ANTHROPIC, "1h") == 3
+    # Five-minute write 1.25x: 1.35 < 2.
+    assert smallest_group(Provider.ANTHROPIC, "5m") == 2
+    assert smallest_group(Provider.OPENAI, "1h") == 2  # a cache key costs nothing
+
+
+def test_the_long_text_memo_keeps_no_text() -> None:
+    from halfrate.prefixes import parts
+
+    prompt_of(claude_body("Why?", system="A long shared document. " * 2_000))
+    assert parts._text_digests
+    for key in parts._text_digests:
+        role, length, digest = key
+        assert isinstance(role, str)
+        assert len(role) < 20
+        assert isinstance(length, int)
+        assert isinstance(digest, int)

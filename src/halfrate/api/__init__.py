@@ -120,6 +120,10 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_WHERE))
+
+
 __all__ = [
     "DEFAULT_MAX_TOKENS",
     "DEFAULT_MODEL",

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from halfrate.models import Provider
-from halfrate.prefixes import mark_prefix
+from halfrate.prefixes import mark_prefix, smallest_group
 from halfrate.private import open_private, private_folder
 from halfrate.providers.base import BatchProvider, custom_id_for
 from halfrate.records import BatchRecord
@@ -25,8 +25,8 @@ def write_batch_file(
 
     Requests are in the store's batch-line order (prefix groups together, then request id),
     which is what lets a provider's line-numbered validation errors be mapped back to requests.
-    A prefix shared by two or more of the batch's requests is marked for the provider's prompt
-    cache where the policy allowed it at submit.
+    A prefix shared by enough of the batch's requests to pay for its write (:func:`smallest_group`)
+    is marked for the provider's prompt cache where the policy allowed it at submit.
     """
     private_folder(folder)  # the prompts of the batch: its owner's alone
     path = folder / f"{batch.id}.{'jsonl' if provider.uploads_input else 'json'}"
@@ -38,8 +38,8 @@ def write_batch_file(
 
 
 def _lines(store: Store, batch: BatchRecord) -> Iterator[tuple[str, str, str]]:
-    shared = store.batch_input.shared_prefixes(batch.id)
     who = Provider(batch.provider)
+    shared = store.batch_input.shared_prefixes(batch.id, smallest_group(who, BATCH_CACHE_TTL))
     for line in store.batch_input.iter_lines(batch.id):
         body = line.body_json
         if line.prefix_key in shared and line.prefix_parts is not None:

@@ -294,8 +294,9 @@ def _settle_unreported(ctx: StepContext, batch: BatchRecord, remote: RemoteBatch
         free = not remote.failed_validation
         retry = [LineOutcome(rid, Verdict.RETRY, None, None, *reason, free=free) for rid in left]
         return ctx.store.ingest.apply(batch.id, retry, ctx.retry_policy)
-    # Input lines were written in request-id order and nothing of a failed batch was settled,
-    # so line N (1-based) is the N-th unreported request.
+    # Input lines were written in the store's batch-line order (prefix groups, then request id)
+    # and nothing of a failed batch was settled, so line N (1-based) is the N-th unreported
+    # request in that order.
     named, innocent = [], []
     for index, request_id in enumerate(left, start=1):
         error = by_line.get(index)

@@ -120,9 +120,8 @@ class Submitter:
 
     def prefix_finder(self) -> PrefixFinder:
         """Groups a submission's requests by shared prompt prefix, joining the groups still
-        queued from earlier submissions (looked up only when there are any)."""
-        queue = self.store.batch_input
-        return PrefixFinder(queue.has_queued_prefix if queue.any_queued_prefix() else None)
+        queued from earlier submissions."""
+        return PrefixFinder(self.store.batch_input.queued_prefixes())
 
     def specs(
         self,

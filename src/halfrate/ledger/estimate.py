@@ -26,9 +26,9 @@ import orjson
 
 from halfrate.catalog import supports_flex
 from halfrate.errors import InputError
-from halfrate.models import Lane, Usage
+from halfrate.models import Lane, Provider, Usage
 from halfrate.money import dollars
-from halfrate.prefixes import PrefixFinder
+from halfrate.prefixes import PrefixFinder, smallest_group
 from halfrate.pricing.prices import PriceBook
 from halfrate.records import ParsedLine
 from halfrate.tokens import count_text
@@ -52,8 +52,8 @@ class ModelEstimate:
     output_assumed: int = 0  # requests priced with the caller's assumption
     output_unknown: int = 0  # requests with neither: their output is left out (a floor)
     prices: dict[Lane, tuple[int, bool] | None] = field(default_factory=dict)
-    cache_write_tokens: int = 0  # expected to be written to the provider's prompt cache
-    cache_read_tokens: int = 0  # expected to be read from it
+    # The prefix groups of its requests: (tokens of the prefix, requests sharing it).
+    prefix_groups: list[tuple[int, int]] = field(default_factory=list)
     cached_prices: dict[Lane, int | None] = field(default_factory=dict)  # with that effect
 
     @property
@@ -75,6 +75,23 @@ class ModelEstimate:
     def derived(self, lane: Lane) -> bool:
         priced = self.prices.get(lane)
         return priced is not None and priced[1]
+
+    def cache_tokens(self, lane: Lane) -> tuple[int, int]:
+        """Tokens expected to be written to and read from the prompt cache in ``lane``: only
+        groups large enough for halfrate to mark count (docs/prompt-caching.md)."""
+        ttl = "1h" if lane is Lane.BATCH else "5m"
+        enough = smallest_group(Provider(self.provider), ttl)
+        kept = [(tokens, members) for tokens, members in self.prefix_groups if members >= enough]
+        return sum(t for t, _ in kept), sum(t * (n - 1) for t, n in kept)
+
+    @property
+    def cache_write_tokens(self) -> int:
+        """In the batch lane, the one halfrate is for."""
+        return self.cache_tokens(Lane.BATCH)[0]
+
+    @property
+    def cache_read_tokens(self) -> int:
+        return self.cache_tokens(Lane.BATCH)[1]
 
     def usd_cached(self, lane: Lane) -> Decimal | None:
         """The price in ``lane`` with the expected prompt-cache writes and reads."""
@@ -201,12 +218,13 @@ def _with_cache(m: ModelEstimate, usage: Usage, lane: Lane) -> Usage:
     """``usage`` with the expected cache writes and reads: Anthropic's batch markers live an
     hour (its writes cost 2x), its realtime ones 5 minutes (1.25x); OpenAI bills writes as
     input, or at its write rate on the models that have one."""
-    writes = min(m.cache_write_tokens, m.input_tokens)
+    written, read = m.cache_tokens(lane)
+    writes = min(written, m.input_tokens)
     one_hour = writes if m.provider == "anthropic" and lane is Lane.BATCH else 0
     return Usage(
         input_tokens=usage.input_tokens,
         output_tokens=usage.output_tokens,
-        cached_tokens=min(m.cache_read_tokens, m.input_tokens - writes),
+        cached_tokens=min(read, m.input_tokens - writes),
         cache_write_tokens=writes,
         cache_write_1h_tokens=one_hour,
     )
@@ -239,7 +257,7 @@ def estimate(
     who knows its answers are short gets "about", not the ceiling of every limit."""
     by_model: dict[tuple[str, str], ModelEstimate] = {}
     prefixes = PrefixFinder()
-    group_model: dict[str, ModelEstimate] = {}
+    groups: dict[str, tuple[ModelEstimate, int, list[int]]] = {}  # key -> model, tokens, [n]
     for line in lines:
         key = (line.provider.value, line.model)
         m = by_model.get(key)
@@ -247,8 +265,7 @@ def estimate(
             m = by_model[key] = ModelEstimate(*key)
         line = prefixes.tag(line)
         if line.prefix is not None:
-            m.cache_read_tokens += line.prefix.tokens
-            group_model[line.prefix.key] = m
+            groups.setdefault(line.prefix.key, (m, line.prefix.tokens, [0]))[2][0] += 1
         body = orjson.loads(line.body_json)
         tokens, exact = prompt_tokens(line.model, line.endpoint, body)
         m.requests += 1
@@ -266,7 +283,9 @@ def estimate(
         else:
             m.output_unknown += 1
     for _, founded in prefixes.founders():
-        group_model[founded.key].cache_write_tokens += founded.tokens
+        groups[founded.key][2][0] += 1  # the group's first request, tagged once it formed
+    for owner, tokens, members in groups.values():
+        owner.prefix_groups.append((tokens, members[0]))
     for m in by_model.values():
         usage = Usage(input_tokens=m.input_tokens, output_tokens=m.output_tokens)
         for lane in (Lane.REALTIME, Lane.BATCH, Lane.FLEX):

@@ -10,7 +10,7 @@ different requests: a duplicate is dedup's to answer, not a reader of the cache.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Set
 from dataclasses import dataclass
 
 import orjson
@@ -37,12 +37,11 @@ class _Seen:
 
 
 class PrefixFinder:
-    """Tags the lines of one submission with their prefix group. ``queued``: whether requests
-    waiting in the store already form a group with this digest (None: look nowhere else)."""
+    """Tags the lines of one submission with their prefix group. ``queued``: the groups that
+    requests waiting in the store already form (read once: a set, not a query per request)."""
 
-    def __init__(self, queued: Callable[[str], bool] | None = None) -> None:
+    def __init__(self, queued: Set[str] = frozenset()) -> None:
         self._queued = queued
-        self._asked: dict[str, bool] = {}
         self._first: dict[str, _Seen] = {}
         self._groups: dict[str, int] = {}  # digest → tokens of the prefix
         self._founders: list[tuple[str, PrefixTag]] = []
@@ -68,7 +67,7 @@ class PrefixFinder:
                     seen.grouped = True
                     marked = parts if seen.parts_markable else None
                     self._founders.append((seen.key, PrefixTag(digest, tokens, marked)))
-                elif seen is None and self._in_queue(digest):
+                elif seen is None and digest in self._queued:
                     tokens = prompt.tokens_before(parts)
                     if tokens < MIN_CACHEABLE_TOKENS:
                         break
@@ -89,14 +88,6 @@ class PrefixFinder:
     def founders(self) -> list[tuple[str, PrefixTag]]:
         """(key, prefix) of each group's first request, tagged only once the group formed."""
         return list(self._founders)
-
-    def _in_queue(self, digest: str) -> bool:
-        if self._queued is None:
-            return False
-        found = self._asked.get(digest)
-        if found is None:
-            found = self._asked[digest] = self._queued(digest)
-        return found
 
 
 def _tagged(line: ParsedLine, tag: PrefixTag) -> ParsedLine:

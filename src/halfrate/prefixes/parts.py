@@ -44,10 +44,17 @@ DIGEST_BYTES = 8
 MARKABLE_TYPES = frozenset(
     {"text", "image", "document", "tool_use", "tool_result", "search_result"}
 )
+# Anthropic bills a cache write at 1.25x the input price for 5 minutes, 2x for an hour, and a
+# read at 0.1x (docs/pricing.md#prompt-caching).
+ANTHROPIC_WRITE = {"5m": 1.25, "1h": 2.0}
+ANTHROPIC_READ = 0.1
 _MEMO_LIMIT = 20_000
 _MEMO_TEXT_CHARS = 512  # texts from this long have their digest remembered
 _memo: dict[tuple[str, bytes], int] = {}  # (model, part digest) -> tokens
-_text_digests: dict[tuple[str, str], bytes] = {}  # (role, long text) -> part digest
+# (role, length, Python's hash of a long text) -> part digest: the key holds no text, so the
+# memo stays small however long the texts (a 64-bit hash collision would only put a request in
+# the wrong prefix group, which costs a cache miss, never a wrong body).
+_text_digests: dict[tuple[str, int, int], bytes] = {}
 _memo_lock = threading.Lock()
 
 Where = tuple[str, int | None, int | None]  # ("tools"|"system"|"messages"|..., index, block)
@@ -59,6 +66,7 @@ class Part:
     value: Any
     digest: bytes  # of the part alone (its role included): the chain and the token memo see it
     size: int  # characters of its text (bytes of its JSON): a bound on its tokens
+    marked: bool = False  # holds a cache_control marker of the caller's, at any depth
 
 
 @dataclass(slots=True)
@@ -86,7 +94,7 @@ def read_prompt(
         if not endpoint.endswith("/messages"):
             return None
         parts = list(_anthropic_parts(body))
-        own = "cache_control" in body or any(_has_marker(p.value) for p in parts)
+        own = "cache_control" in body or any(part.marked for part in parts)
         seed: tuple[Any, ...] = ()
     elif endpoint.endswith("/chat/completions"):
         parts = list(_chat_parts(body))
@@ -179,8 +187,8 @@ def _responses_parts(body: dict[str, Any]) -> Iterator[Part]:
 def _part(where: Where, value: Any, role: str = "") -> Part:
     if isinstance(value, str) and len(value) >= _MEMO_TEXT_CHARS:
         # A long text (a shared system prompt, a document) recurs across requests: its digest
-        # is looked up by the text itself, so it is encoded and hashed once per process.
-        key = (role, value)
+        # is remembered, so it is encoded and hashed with BLAKE2 once per process.
+        key = (role, len(value), hash(value))
         digest = _text_digests.get(key)
         if digest is None:
             digest = _digest(b"s", role, value.encode())
@@ -192,7 +200,10 @@ def _part(where: Where, value: Any, role: str = "") -> Part:
     if isinstance(value, str):
         return Part(where, value, _digest(b"s", role, value.encode()), len(value))
     data = orjson.dumps(value)
-    return Part(where, value, _digest(b"j", role, data), len(data))
+    # A marker anywhere inside (a tool result's blocks, a document's content): the key appears
+    # unescaped in the JSON only as a key, never inside a text.
+    marked = b'"cache_control":' in data
+    return Part(where, value, _digest(b"j", role, data), len(data), marked)
 
 
 def _digest(kind: bytes, role: str, data: bytes) -> bytes:
@@ -203,27 +214,14 @@ def _digest(kind: bytes, role: str, data: bytes) -> bytes:
     return hasher.digest()
 
 
-def _has_marker(value: Any, depth: int = 0) -> bool:
-    """Whether a part holds a ``cache_control`` marker, at its top or nested (a tool result's
-    content blocks carry their own)."""
-    if isinstance(value, dict):
-        if "cache_control" in value:
-            return True
-        content = value.get("content")
-        return depth < 4 and isinstance(content, list) and _has_marker(content, depth + 1)
-    if isinstance(value, list):
-        return any(_has_marker(item, depth + 1) for item in value)
-    return False
-
-
 def _markable(part: Part) -> bool:
     value = part.value
+    if part.where[0] == "tools":
+        return isinstance(value, dict)  # a tool definition is an object (else the API refuses it)
     if isinstance(value, str):
         return bool(value)
     if not isinstance(value, dict):
         return False
-    if part.where[0] == "tools":
-        return True
     return value.get("type") in MARKABLE_TYPES and value.get("text") != ""
 
 
@@ -254,6 +252,18 @@ def _text_of(value: Any) -> str:
         if isinstance(content, list):
             return "".join(_text_of(item) for item in content)
     return orjson.dumps(value).decode()
+
+
+def smallest_group(provider: Provider, ttl: str) -> int:
+    """How many requests must share a prefix before marking it pays: OpenAI's key costs
+    nothing (two suffice); an Anthropic marker pays once one write and the reads cost less than
+    the same tokens sent plain: three with the one-hour write a batch needs, two with 5 minutes."""
+    if provider is not Provider.ANTHROPIC:
+        return 2
+    members = 2
+    while ANTHROPIC_WRITE[ttl] + ANTHROPIC_READ * (members - 1) >= members:
+        members += 1
+    return members
 
 
 def mark_prefix(

@@ -51,9 +51,10 @@ class BatchInputQueries:
             for row in rows:
                 yield BatchLine(*row)
 
-    def shared_prefixes(self, batch_id: str) -> set[str]:
-        """The prefix groups with at least two live requests in the batch: only those are worth
-        a cache write (a lone request would pay for a write nobody reads)."""
+    def shared_prefixes(self, batch_id: str, at_least: int = 2) -> set[str]:
+        """The prefix groups with at least ``at_least`` live requests in the batch that halfrate
+        may mark: only those are worth a cache write (a lone request would pay for a write
+        nobody reads)."""
         with self._store.read() as conn:
             return set(
                 conn.execute(
@@ -62,29 +63,24 @@ class BatchInputQueries:
                         requests.c.batch_id == batch_id,
                         request_state_is(RequestState.IN_BATCH),
                         requests.c.prefix_key.is_not(None),
+                        requests.c.prefix_parts.is_not(None),
                     )
                     .group_by(requests.c.prefix_key)
-                    .having(sa.func.count() > 1)
+                    .having(sa.func.count() >= at_least)
                 ).scalars()
             )
 
-    def has_queued_prefix(self, prefix_key: str) -> bool:
-        """Whether queued requests (of any job) form the prefix group ``prefix_key``."""
+    def queued_prefixes(self) -> set[str]:
+        """The prefix groups queued requests (of any job) form: a new submission joins them. A
+        partial index holds exactly these rows, and there are few groups however many
+        requests."""
         with self._store.read() as conn:
-            found = conn.execute(
-                sa.select(requests.c.id)
-                .where(request_state_is(RequestState.QUEUED), requests.c.prefix_key == prefix_key)
-                .limit(1)
-            ).first()
-        return found is not None
-
-    def any_queued_prefix(self) -> bool:
-        """Whether any queued request belongs to a prefix group (if none, a submission need not
-        look for groups to join)."""
-        with self._store.read() as conn:
-            found = conn.execute(
-                sa.select(requests.c.id)
-                .where(request_state_is(RequestState.QUEUED), requests.c.prefix_key.is_not(None))
-                .limit(1)
-            ).first()
-        return found is not None
+            return set(
+                conn.execute(
+                    sa.select(requests.c.prefix_key)
+                    .where(
+                        request_state_is(RequestState.QUEUED), requests.c.prefix_key.is_not(None)
+                    )
+                    .distinct()
+                ).scalars()
+            )

@@ -81,7 +81,7 @@ class SubmissionQueries:
                 bulk_insert(conn, requests, _REQUEST_COLUMNS, rows)
                 created += len(rows)
             if founders is not None:
-                _tag_founders(conn, job_id, founders())
+                _tag_founders(conn, job_id, founders(), now)
             shared = 0
             if sharing is not None and hashed:
                 shared = link_identical(conn, job_id, now, sharing)
@@ -173,13 +173,15 @@ class _RouteIds:
 
 
 def _tag_founders(
-    conn: sa.Connection, job_id: str, founders: Sequence[tuple[str, PrefixTag]]
+    conn: sa.Connection, job_id: str, founders: Sequence[tuple[str, PrefixTag]], now: float
 ) -> None:
-    """One UPDATE per group, for its first request (the others were stored tagged)."""
+    """One UPDATE per group, for its first request (the others were stored tagged). Only a
+    request this call stored: one submitted before (its key skipped now) may already be in a
+    batch, whose line order must not change under it."""
     for key, tag in founders:
         conn.execute(
             sa.update(requests)
-            .where(requests.c.job_id == job_id, requests.c.key == key)
+            .where(requests.c.job_id == job_id, requests.c.key == key, requests.c.created_at == now)
             .values(prefix_key=tag.key, prefix_tokens=tag.tokens, prefix_parts=tag.parts)
         )
 
