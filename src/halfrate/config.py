@@ -29,7 +29,8 @@ class Settings(BaseModel):
     environment and the config file itself (pydantic-settings did that for 0.3 s of every
     command's start-up)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+    # Its validators are built on first use: `halfrate --help` only lists the fields.
+    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
     home: Path = Field(default=Path(DEFAULT_HOME), description="where halfrate keeps its state")
     database_url: str | None = Field(
