@@ -70,6 +70,10 @@ class PriceBook:
         self._given_source = user_source
         self.user_source = f"user prices ({user_source})"
         self._rates: dict[tuple[str, str, Lane], _Rates | None] = {}
+        self._attempt_rates: dict[
+            tuple[str, str, Lane, Lane],
+            tuple[_Rates | None, _Rates | None, _Rates | None, str | None],
+        ] = {}
         self._lock = threading.Lock()
 
     def __reduce__(self) -> tuple[type[PriceBook], tuple[dict[str, UserPrice], str]]:
@@ -83,45 +87,58 @@ class PriceBook:
         rates = self._rates_for(provider, model, lane)
         if rates is None:
             return None
-        if rates.per_token is None:
-            usd = _calc(provider, model, usage, rates.context) * rates.factor
-            nano = int((usd * NANO).to_integral_value(ROUND_HALF_EVEN))
-            return Cost(nano, derived=rates.derived)
-        fresh, read, write_5m, write_1h, output = rates.per_token
-        written_1h = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
-        uncached = max(0, usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens)
-        total = (
-            uncached * fresh
-            + usage.cached_tokens * read
-            + (usage.cache_write_tokens - written_1h) * write_5m
-            + written_1h * write_1h
-            + usage.output_tokens * output
-        )
-        return Cost(round(total), derived=rates.derived)
+        return Cost(_nano(provider, model, usage, rates), derived=rates.derived)
 
     def attempt_costs(
         self, provider: str, model: str, usage: Usage | None, lane: Lane, route_lane: Lane
     ) -> tuple[int | None, int | None, int | None, str | None]:
         """The ledger columns of one attempt: what it cost in ``lane``, what the same tokens
         cost in realtime and in the lane its route chose (nano-dollars), and the price source.
-        No usage means nothing was billed; an unknown model leaves the costs empty."""
+        No usage means nothing was billed; an unknown model leaves the costs empty.
+
+        Runs once per attempt a batch stores: the three rate sets and the source are looked up
+        once per (provider, model, lane, route lane) and kept."""
         if usage is None:
             return 0, 0, 0, None
-        actual = self.cost(provider, model, usage, lane)
+        key = (provider, model, lane, route_lane)
+        found = self._attempt_rates.get(key)
+        if found is None:
+            found = self._attempt_rates[key] = self._rates_of_attempt(*key)
+        actual, realtime, planned, source = found
         if actual is None:
             return None, None, None, None
-        realtime = self.cost(provider, model, usage, Lane.REALTIME)
-        planned = actual if route_lane is lane else self.cost(provider, model, usage, route_lane)
-        rates = self._rates_for(provider, model, lane)
-        source = rates.source if rates is not None and rates.source else self.source
-        if actual.derived:
-            source += f" ({lane.value} price derived: half of standard)"
+        spent = _nano(provider, model, usage, actual)
         return (
-            actual.nano,
-            realtime.nano if realtime else None,
-            planned.nano if planned else None,
+            spent,
+            None if realtime is None else _nano(provider, model, usage, realtime),
+            spent
+            if planned is actual
+            else None
+            if planned is None
+            else _nano(provider, model, usage, planned),
             source,
         )
+
+    def _rates_of_attempt(
+        self, provider: str, model: str, lane: Lane, route_lane: Lane
+    ) -> tuple[_Rates | None, _Rates | None, _Rates | None, str | None]:
+        realtime = self._rates_for(provider, model, Lane.REALTIME)
+        if lane is Lane.CACHE:  # answered by an identical request: free, whatever the model
+            listed = self._rates_for(provider, model, lane)
+            planned = self._lane_rates(provider, model, route_lane)
+            return _FREE, realtime, planned, (listed.source if listed else None) or self.source
+        actual = self._rates_for(provider, model, lane)
+        if actual is None:
+            return None, None, None, None
+        planned = actual if route_lane is lane else self._lane_rates(provider, model, route_lane)
+        source = actual.source or self.source
+        if actual.derived:
+            source += f" ({lane.value} price derived: half of standard)"
+        return actual, realtime, planned, source
+
+    def _lane_rates(self, provider: str, model: str, lane: Lane) -> _Rates | None:
+        """The rates :meth:`cost` prices ``lane`` at: nothing at all in the cache lane."""
+        return _FREE if lane is Lane.CACHE else self._rates_for(provider, model, lane)
 
     def is_tiered(self, provider: str, model: str, lane: Lane) -> bool:
         """Whether the model's price in ``lane`` depends on the prompt's size (tiers), so a
@@ -131,9 +148,9 @@ class PriceBook:
 
     def _rates_for(self, provider: str, model: str, lane: Lane) -> _Rates | None:
         key = (provider, model, lane)
-        with self._lock:
-            if key in self._rates:
-                return self._rates[key]
+        found = self._rates.get(key, _UNKNOWN)  # a dict read is atomic: no lock to take
+        if found is not _UNKNOWN:
+            return found  # type: ignore[return-value]
         user = self.user.get(model)
         if user is not None and user.applies_to(provider):
             per_token, derived = user_rates(user, lane.value)
@@ -149,6 +166,28 @@ class PriceBook:
         with self._lock:
             self._rates[key] = rates
         return rates
+
+
+_UNKNOWN = object()  # not looked up yet (None is a looked-up model without a price)
+_FREE = _Rates((0.0, 0.0, 0.0, 0.0, 0.0), Decimal(1), None, derived=False)
+
+
+def _nano(provider: str, model: str, usage: Usage, rates: _Rates) -> int:
+    """``usage`` priced at ``rates``, in nano-dollars."""
+    if rates.per_token is None:
+        usd = _calc(provider, model, usage, rates.context) * rates.factor
+        return int((usd * NANO).to_integral_value(ROUND_HALF_EVEN))
+    fresh, read, write_5m, write_1h, output = rates.per_token
+    written_1h = min(usage.cache_write_1h_tokens, usage.cache_write_tokens)
+    uncached = max(0, usage.input_tokens - usage.cached_tokens - usage.cache_write_tokens)
+    total = (
+        uncached * fresh
+        + usage.cached_tokens * read
+        + (usage.cache_write_tokens - written_1h) * write_5m
+        + written_1h * write_1h
+        + usage.output_tokens * output
+    )
+    return round(total)
 
 
 def _model_info(provider: str, model: str) -> Any | None:
