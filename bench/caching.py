@@ -35,7 +35,7 @@ import sqlalchemy as sa
 
 import halfrate
 from halfrate.dispatch import RunMode
-from halfrate.intake.jsonl import iter_jsonl, scan_jsonl
+from halfrate.intake.jsonl import checked_jsonl
 from halfrate.models import Lane, Provider, Usage
 from halfrate.prefixes import PrefixFinder
 from halfrate.pricing.prices import PriceBook
@@ -172,8 +172,7 @@ def detection_share(count: int, folder: Path) -> float:
         started = time.perf_counter()
         hr.submit_file(path, job="detect")
         submit = time.perf_counter() - started
-    summary = scan_jsonl(path, max_line_bytes=10**7)
-    lines = list(iter_jsonl(path, max_line_bytes=10**7, expected_sha256=summary.sha256))
+    lines = list(checked_jsonl(path, max_line_bytes=10**7))
     finder = PrefixFinder()
     started = time.perf_counter()
     for line in lines:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from halfrate.errors import InputError
-from halfrate.intake.jsonl import iter_jsonl, scan_jsonl
+from halfrate.intake.jsonl import checked_jsonl, file_sha256
 
 LIMIT = 10_000
 
@@ -36,7 +36,7 @@ def write(tmp_path: Path, *lines: Any, raw: bytes | None = None) -> Path:
 
 def rejected(path: Path) -> str:
     with pytest.raises(InputError) as info:
-        scan_jsonl(path, max_line_bytes=LIMIT)
+        list(checked_jsonl(path, max_line_bytes=LIMIT))
     message = str(info.value)
     assert "\n" not in message
     assert str(path) in message
@@ -49,9 +49,8 @@ def test_valid_file_is_accepted_and_reread_identically(tmp_path: Path) -> None:
         line("a"),
         line("b", url="/v1/embeddings", body={"model": "text-embedding-3-small", "input": "x"}),
     )
-    summary = scan_jsonl(path, max_line_bytes=LIMIT)
-    assert summary.lines == 2
-    parsed = list(iter_jsonl(path, max_line_bytes=LIMIT, expected_sha256=summary.sha256))
+    parsed = list(checked_jsonl(path, max_line_bytes=LIMIT, expected_sha256=file_sha256(path)))
+    assert len(parsed) == 2
     assert [p.key for p in parsed] == ["a", "b"]
     assert [p.line_no for p in parsed] == [1, 2]
     assert parsed[1].endpoint == "/v1/embeddings"
@@ -127,15 +126,17 @@ def test_line_over_the_size_limit_is_not_read_whole(tmp_path: Path) -> None:
 
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read file"):
-        scan_jsonl(tmp_path / "nope.jsonl", max_line_bytes=LIMIT)
+        file_sha256(tmp_path / "nope.jsonl")
+    with pytest.raises(InputError, match="cannot read file"):
+        list(checked_jsonl(tmp_path / "nope.jsonl", max_line_bytes=LIMIT))
 
 
 def test_file_changed_between_validation_and_storing(tmp_path: Path) -> None:
     path = write(tmp_path, line("a"))
-    summary = scan_jsonl(path, max_line_bytes=LIMIT)
+    hashed = file_sha256(path)
     path.write_text(json.dumps(line("b")) + "\n", encoding="utf-8")
     with pytest.raises(InputError, match="changed while it was being submitted"):
-        list(iter_jsonl(path, max_line_bytes=LIMIT, expected_sha256=summary.sha256))
+        list(checked_jsonl(path, max_line_bytes=LIMIT, expected_sha256=hashed))
 
 
 def test_hostile_values_are_quoted_not_echoed_whole(tmp_path: Path) -> None:
@@ -163,9 +164,8 @@ def test_anthropic_file_is_accepted_with_models_mixed(tmp_path: Path) -> None:
     path = write(
         tmp_path, anthropic_line("a"), anthropic_line("b", model="claude-sonnet-4-5-20250929")
     )
-    summary = scan_jsonl(path, max_line_bytes=LIMIT)
-    assert (summary.lines, summary.provider.value) == (2, "anthropic")
-    parsed = list(iter_jsonl(path, max_line_bytes=LIMIT, expected_sha256=summary.sha256))
+    parsed = list(checked_jsonl(path, max_line_bytes=LIMIT, expected_sha256=file_sha256(path)))
+    assert len(parsed) == 2
     assert [(p.provider.value, p.endpoint, p.model) for p in parsed] == [
         ("anthropic", "/v1/messages", "claude-haiku-4-5"),
         ("anthropic", "/v1/messages", "claude-sonnet-4-5-20250929"),
@@ -177,8 +177,7 @@ def test_a_custom_id_anthropic_would_refuse_is_kept_as_the_key(tmp_path: Path) -
     """halfrate sends its own short ids to the provider, so the caller's stay as they are."""
     odd = "ticket #42 / résumé / " + "x" * 80  # spaces, slashes, accents, over 64 characters
     path = write(tmp_path, anthropic_line(odd))
-    summary = scan_jsonl(path, max_line_bytes=LIMIT)
-    parsed = list(iter_jsonl(path, max_line_bytes=LIMIT, expected_sha256=summary.sha256))
+    parsed = list(checked_jsonl(path, max_line_bytes=LIMIT))
     assert parsed[0].key == odd
 
 

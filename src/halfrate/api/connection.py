@@ -26,7 +26,7 @@ from halfrate.dispatch import Dispatcher, RunMode, TickReport, Worker, WorkerSum
 from halfrate.dispatch.cancelling import run_cancels
 from halfrate.intake.checks import checked_job_name, checked_sinks, urgency_of
 from halfrate.intake.file_sinks import check_file_sinks
-from halfrate.intake.jsonl import iter_jsonl, scan_jsonl
+from halfrate.intake.jsonl import checked_jsonl
 from halfrate.intake.line_formats import OPENAI_BATCH_ENDPOINTS
 from halfrate.intake.submit import Submitter
 from halfrate.ledger.estimate import Estimate, check_assumed_output, estimate
@@ -175,9 +175,7 @@ class Halfrate(Reading, Tables, Accounts, Admin, PolicyAdmin, People, ProviderKe
         check_assumed_output(output_tokens)
         file = Path(path)
         limit = self.max_line_bytes
-        summary = scan_jsonl(file, max_line_bytes=limit)
-        lines = iter_jsonl(file, max_line_bytes=limit, expected_sha256=summary.sha256)
-        return estimate(lines, self.store.prices, output_tokens)
+        return estimate(checked_jsonl(file, max_line_bytes=limit), self.store.prices, output_tokens)
 
     @property
     def max_line_bytes(self) -> int:

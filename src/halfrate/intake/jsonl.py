@@ -3,33 +3,27 @@
 A file holds one provider's batch lines: OpenAI's (``custom_id, method, url, body``) or
 Anthropic's (``custom_id, params``); :mod:`halfrate.line_formats` checks each line.
 
-A file is accepted whole or rejected whole: :func:`scan_jsonl` reads every line and raises one
-:class:`InputError` naming the line and the problem; only then does the store re-read it with
-:func:`iter_jsonl`, which checks that the bytes are still the ones that were validated. Nothing is
-held in memory but the set of keys seen, so a million-line file costs tens of MB, not GB.
+A file is accepted whole or rejected whole: :func:`checked_jsonl` checks each line as the store
+takes it, inside the one transaction that stores the submission, and raises one
+:class:`InputError` naming the line and the problem (the transaction then stores nothing); the
+file's hash, taken first (:func:`file_sha256`), names the job and proves at the end that the
+bytes did not change. Each line is parsed once. Nothing is held in memory but the set of keys
+seen, so a million-line file costs tens of MB, not GB.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from halfrate.errors import InputError
-from halfrate.intake.line_formats import describe, line_provider, parse_line
-from halfrate.models import ANTHROPIC_MESSAGES, Provider
+from halfrate.intake.line_formats import describe, parse_line
+from halfrate.models import Provider
 from halfrate.records import ParsedLine
-
-
-@dataclass(frozen=True)
-class ScanSummary:
-    lines: int
-    sha256: str
-    provider: Provider
 
 
 def _raw_lines(path: Path, max_line_bytes: int, digest: Any) -> Iterator[tuple[int, bytes]]:
@@ -56,9 +50,7 @@ def _raw_lines(path: Path, max_line_bytes: int, digest: Any) -> Iterator[tuple[i
             yield line_no, raw
 
 
-def _parse(
-    path: Path, line_no: int, raw: bytes, expected: Provider | None, *, keep_body: bool = True
-) -> ParsedLine | None:
+def _parse(path: Path, line_no: int, raw: bytes, expected: Provider | None) -> ParsedLine | None:
     text = raw.strip()
     if not text:
         return None
@@ -82,19 +74,36 @@ def _parse(
         provider=request.provider,
         endpoint=request.endpoint,
         model=request.model,
-        # The validating pass only needs keys; serialising bodies there would be thrown away.
-        body_json=orjson.dumps(request.body).decode() if keep_body else "",
+        body_json=orjson.dumps(request.body).decode(),
     )
 
 
-def scan_jsonl(path: Path, *, max_line_bytes: int) -> ScanSummary:
-    """Validate every line of ``path``; raise the first problem, naming its line."""
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256, read in large blocks (no line is parsed): what names a job after
+    its file, and proves later that the bytes did not change."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise InputError(f"cannot read file: {exc.strerror or exc}", source=str(path)) from exc
+    return digest.hexdigest()
+
+
+def checked_jsonl(
+    path: Path, *, max_line_bytes: int, expected_sha256: str | None = None
+) -> Iterator[ParsedLine]:
+    """Every request of ``path``, each checked whole as it is read: the first problem raises
+    one :class:`InputError` naming its line, so a caller that stores the lines in one
+    transaction as they come stores nothing of a refused file (one pass: each line is parsed
+    once). With ``expected_sha256``, the end of the file also proves the bytes are the ones
+    hashed before (the file did not change in between)."""
     digest = hashlib.sha256()
     seen: dict[str, int] = {}
-    count = 0
     provider: Provider | None = None  # the first request's format is the file's
     for line_no, raw in _raw_lines(path, max_line_bytes, digest):
-        parsed = _parse(path, line_no, raw, provider, keep_body=False)
+        parsed = _parse(path, line_no, raw, provider)
         if parsed is None:
             continue
         provider = parsed.provider
@@ -105,40 +114,8 @@ def scan_jsonl(path: Path, *, max_line_bytes: int) -> ScanSummary:
                 source=str(path),
                 line=line_no,
             )
-        count += 1
+        yield parsed
     if provider is None:
         raise InputError("the file has no requests (it is empty)", source=str(path))
-    return ScanSummary(lines=count, sha256=digest.hexdigest(), provider=provider)
-
-
-def iter_jsonl(path: Path, *, max_line_bytes: int, expected_sha256: str) -> Iterator[ParsedLine]:
-    """Re-read a file that :func:`scan_jsonl` accepted; fails if it changed in between.
-
-    The lines were validated by the scan and the checksum proves they are the same bytes, so
-    this pass only extracts fields (the caller's transaction rolls back on a mismatch).
-    """
-    digest = hashlib.sha256()
-    for line_no, raw in _raw_lines(path, max_line_bytes, digest):
-        text = raw.strip()
-        if not text:
-            continue
-        try:
-            obj = orjson.loads(text)
-            provider = line_provider(obj)
-            anthropic = provider is Provider.ANTHROPIC
-            body = obj["params"] if anthropic else obj["body"]
-            model = body.get("model")
-            yield ParsedLine(
-                line_no=line_no,
-                key=obj["custom_id"],
-                provider=provider,
-                endpoint=ANTHROPIC_MESSAGES if anthropic else obj["url"],
-                model=model if isinstance(model, str) else "",
-                body_json=orjson.dumps(body).decode(),
-            )
-        except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise InputError(
-                "the file changed while it was being submitted", source=str(path), line=line_no
-            ) from exc
-    if digest.hexdigest() != expected_sha256:
+    if expected_sha256 is not None and digest.hexdigest() != expected_sha256:
         raise InputError("the file changed while it was being submitted", source=str(path))

@@ -13,7 +13,7 @@ import orjson
 from halfrate.errors import InputError
 from halfrate.intake.checks import checked_job_name, checked_sinks, urgency_of
 from halfrate.intake.file_sinks import check_file_sinks
-from halfrate.intake.jsonl import iter_jsonl, scan_jsonl
+from halfrate.intake.jsonl import checked_jsonl, file_sha256
 from halfrate.intake.line_formats import check_spec
 from halfrate.ledger.estimate import line_cost
 from halfrate.models import RequestSpec, SubmitOutcome
@@ -57,7 +57,7 @@ class Submitter:
         waiting: bool,
         sinks: Sequence[str | SinkSpec],
     ) -> SubmitOutcome:
-        """A batch JSONL file: every line checked before anything is stored. Without ``job``
+        """A batch JSONL file, stored only if every line passes its checks. Without ``job``
         the job is named after the file and its content, so the same file maps to the same
         job."""
         now = datetime.now().astimezone()
@@ -66,11 +66,13 @@ class Submitter:
         chosen_name = checked_job_name(job) if job is not None else None
         where_to = checked_sinks(sinks)
         limit = self.max_line_bytes
-        summary = scan_jsonl(path, max_line_bytes=limit)
-        name = chosen_name or f"{path.stem[:180]}-{summary.sha256[:8]}"
+        sha256 = file_sha256(path)
+        name = chosen_name or f"{path.stem[:180]}-{sha256[:8]}"
         check_file_sinks(self.store, where_to, name, source=path)
+        # Each line is checked as it is stored, in the one transaction of the submission: a
+        # refused line rolls all of it back, so nothing of a refused file is kept.
         return self.routed(
-            lambda: iter_jsonl(path, max_line_bytes=limit, expected_sha256=summary.sha256),
+            lambda: checked_jsonl(path, max_line_bytes=limit, expected_sha256=sha256),
             job=name,
             source=str(path.resolve()),
             describe_line=f"{path}, line",
