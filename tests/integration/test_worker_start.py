@@ -18,6 +18,20 @@ from tests.integration.test_cli import free_port
 LINES = [chat_line(f"k{i}", f"start-up question {i}") for i in range(5)]
 
 
+class _OnFirstWait(logging.Handler):
+    """Starts ``thread`` the first time the worker logs that it is checking again."""
+
+    def __init__(self, thread: threading.Thread) -> None:
+        super().__init__(logging.WARNING)
+        self.thread = thread
+        self.started = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.started and "checking again" in record.getMessage():
+            self.started = True
+            self.thread.start()
+
+
 def nowhere() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
@@ -32,17 +46,22 @@ def test_a_provider_down_at_start_is_waited_for_and_the_work_done(
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
     monkeypatch.setenv("OPENAI_API_KEY", "sandbox-start")
     sandbox = SandboxServer(latency=0.05, port=port)
-    # The provider comes back a moment after the worker starts (a restart, a network blip).
-    later = threading.Timer(1.5, sandbox.start)
+    # The provider comes back once the worker has found it down and said it waits (a restart,
+    # a network blip): started on that log line, not on a timer, so a slow start-up of the
+    # worker cannot miss the outage.
+    comeback = threading.Thread(target=sandbox.start)
     hr = fast_halfrate(sqlite_url, realtime_backoff_seconds=0.5, realtime_max_retries=6)
+    handler = _OnFirstWait(comeback)
+    logging.getLogger("halfrate").addHandler(handler)
     try:
         job = hr.submit_file(write_jsonl(tmp_path / "in.jsonl", LINES))
-        later.start()
         with caplog.at_level(logging.WARNING, logger="halfrate"):
             hr.run_worker()
         assert set(hr.status(job.job_id).counts) == {"succeeded"}
     finally:
-        later.join()
+        logging.getLogger("halfrate").removeHandler(handler)
+        if comeback.is_alive() or handler.started:
+            comeback.join()
         hr.close()
         sandbox.stop()
     waits = [r.getMessage() for r in caplog.records if "checking again" in r.getMessage()]
