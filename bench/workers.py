@@ -1,12 +1,15 @@
 """Workers: N chat requests through `halfrate worker` processes on one PostgreSQL store, against
-one sandbox process: 1 worker (the baseline) versus several, in the same run.
+one sandbox process: 1 worker (the baseline) versus several, in the same run. Then one worker
+in-process on SQLite and on PostgreSQL: requests stored per worker-CPU-second, and the CPU
+seconds of each stage of ingestion (parse, match, attempts, rollups, results, moves, commit),
+so the next bottleneck is visible.
 
 Each configuration gets a fresh PostgreSQL database, the same submitted job (submission is not
 timed), then its workers are started together and timed until the last one exits idle. Every
 request must end succeeded, with one result each.
 
     python bench/workers.py [--requests 200000] [--workers 4] [--batch-lines 10000]
-        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432]
+        [--postgres postgresql+psycopg://postgres@127.0.0.1:5432] [--split-requests 100000]
 """
 
 from __future__ import annotations
@@ -83,6 +86,28 @@ def run_workers(n: int, env: dict[str, str]) -> tuple[float, float]:
     return time.perf_counter() - started, _children_cpu() - cpu_before
 
 
+def stage_split(database_url: str, requests_file: Path, home: Path, base_url: str) -> str:
+    """One worker in this process: requests per worker-CPU-second and the ingest stages."""
+    import openai
+
+    import halfrate
+
+    client = openai.OpenAI(api_key="bench", base_url=base_url)
+    with halfrate.connect(
+        database_url, home=str(home), poll_initial_seconds=0.05, poll_max_seconds=0.2
+    ) as hr:
+        created = hr.submit_file(requests_file, job="bench").created
+        started = time.process_time()
+        summary = hr.run_worker(halfrate.RunMode.UNTIL_IDLE, openai_client=client)
+        cpu = time.process_time() - started
+    assert summary.lines.succeeded == created
+    stages = ", ".join(
+        f"{stage} {spent:.2f}"
+        for stage, spent in sorted(summary.lines.seconds.items(), key=lambda kv: -kv[1])
+    )
+    return f"{created / cpu:8,.0f} requests per worker-CPU-second ({cpu:.1f} s); {stages}"
+
+
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -101,6 +126,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--batch-lines", type=int, default=10_000)
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
+    parser.add_argument("--split-requests", type=int, default=100_000)
     args = parser.parse_args()
     port = free_port()
     sandbox = subprocess.Popen(
@@ -152,6 +178,18 @@ def main() -> None:
                     f"(CPU: workers {cpu:.1f} s, sandbox {sandbox_cpu:.1f} s; "
                     f"{os.cpu_count()} cores)"
                 )
+            split_file = work / "split.jsonl"
+            write_requests(split_file, args.split_requests)
+            base_url = f"http://127.0.0.1:{port}/v1"
+            print(f"one worker in-process, {args.split_requests:,} requests; CPU seconds by stage:")
+            sqlite_url = f"sqlite:///{work / 'split.db'}"
+            print("  SQLite     " + stage_split(sqlite_url, split_file, work / "split", base_url))
+            name = "halfrate_bench_workers_split"
+            url = fresh_database(args.postgres, name)
+            try:
+                print("  PostgreSQL " + stage_split(url, split_file, work / "split-pg", base_url))
+            finally:
+                drop_database(args.postgres, name)
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=30)

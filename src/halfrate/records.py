@@ -9,8 +9,9 @@ out are in :mod:`halfrate.models`.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -274,6 +275,9 @@ class IngestCounts:
     retried: int = 0
     cancelled: int = 0
     ignored: int = 0  # lines for requests this batch no longer owns (duplicates, re-ingestion)
+    # CPU seconds of the thread doing each stage of ingestion: parse, match, attempts, rollups,
+    # results, moves, commit (bench/workers.py prints them: where the next bottleneck is).
+    seconds: dict[str, float] = field(default_factory=dict, compare=False, repr=False)
 
     def add(self, other: IngestCounts) -> None:
         self.succeeded += other.succeeded
@@ -281,6 +285,17 @@ class IngestCounts:
         self.retried += other.retried
         self.cancelled += other.cancelled
         self.ignored += other.ignored
+        for stage, spent in other.seconds.items():
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + spent
+
+    @contextlib.contextmanager
+    def timing(self, stage: str) -> Iterator[None]:
+        """Count the CPU time this thread spends in the block as ``stage``'s."""
+        started = time.thread_time()
+        try:
+            yield
+        finally:
+            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.thread_time() - started
 
 
 @dataclass

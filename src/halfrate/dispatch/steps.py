@@ -223,9 +223,11 @@ def ingest(
     counts = IngestCounts()
     try:
         for ref in remote.outputs:
-            with Prefetch(_chunks(provider, ref), name="halfrate-parse") as chunks:
+            parsing = IngestCounts()  # the parse thread's CPU time, counted there
+            with Prefetch(_chunks(provider, ref, parsing), name="halfrate-parse") as chunks:
                 for chunk in chunks:
                     counts.add(ctx.store.ingest.apply(batch.id, chunk, ctx.retry_policy))
+            counts.add(parsing)
     except (TransientProviderError, ProviderUnreachable, ProviderRejected) as exc:
         ctx.store.queue.update(
             batch.id, last_error=str(exc), next_poll_at=time.time() + ctx.backoff(1)
@@ -234,13 +236,23 @@ def ingest(
     counts.add(_settle_unreported(ctx, batch, remote))
     if not ctx.store.queue.mark_ingested(batch.id):
         log.info("batch %s was ingested by another worker as well; nothing changed twice", batch.id)
-    log.info("batch %s (%s) %s: %s", batch.id, remote.id, remote.status, counts)
+    log.info(
+        "batch %s (%s) %s: %s; CPU seconds by stage: %s",
+        batch.id,
+        remote.id,
+        remote.status,
+        counts,
+        ", ".join(f"{stage} {spent:.2f}" for stage, spent in counts.seconds.items()),
+    )
     return counts
 
 
-def _chunks(provider: BatchProvider, ref: str) -> Iterator[list[LineOutcome]]:
+def _chunks(provider: BatchProvider, ref: str, clock: IngestCounts) -> Iterator[list[LineOutcome]]:
+    """The output file's lines, parsed, in chunks; ``clock`` counts the parse's CPU time (this
+    runs in the prefetch thread: the time between chunks handed over is this thread's)."""
     chunk: list[LineOutcome] = []
     held = 0
+    started = time.thread_time()
     for raw in provider.iter_output(ref):
         parsed = provider.parse_output_line(raw)
         if parsed is None:
@@ -252,8 +264,11 @@ def _chunks(provider: BatchProvider, ref: str) -> Iterator[list[LineOutcome]]:
         chunk.append(outcome)
         held += len(raw)
         if len(chunk) >= INGEST_CHUNK_LINES or held >= INGEST_CHUNK_BYTES:
+            clock.seconds["parse"] = clock.seconds.get("parse", 0.0) + time.thread_time() - started
             yield chunk
+            started = time.thread_time()
             chunk, held = [], 0
+    clock.seconds["parse"] = clock.seconds.get("parse", 0.0) + time.thread_time() - started
     if chunk:
         yield chunk
 

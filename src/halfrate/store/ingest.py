@@ -53,21 +53,29 @@ class IngestQueries:
         if not unique:
             return counts
         now = time.time()
+        started = time.thread_time()
         with self._store.write() as conn:
-            live, priced = self._live(conn, batch_id, list(unique))
-            counts.ignored += len(unique) - len(live)
-            unrun = self._unrun_so_far(conn, [rid for rid in live if unique[rid].free])
-            settled = [
-                settle_line(unique[rid], live[rid], policy, unrun.get(rid, 0)) for rid in live
-            ]
-            sent_at = conn.execute(
-                sa.select(batches.c.submitted_at).where(batches.c.id == batch_id)
-            ).scalar()
-            first = {rid for rid, tries in live.items() if tries == 0}
-            self._store_attempts(conn, batch_id, settled, priced, now, sent_at, first)
-            self._store_paid_strays(conn, batch_id, unique, live, now)
-            self._store_results(conn, settled, now)
-            self._move(conn, batch_id, settled, live, policy, now, counts)
+            with counts.timing("match"):
+                live, priced = self._live(conn, batch_id, list(unique))
+                counts.ignored += len(unique) - len(live)
+                unrun = self._unrun_so_far(conn, [rid for rid in live if unique[rid].free])
+                settled = [
+                    settle_line(unique[rid], live[rid], policy, unrun.get(rid, 0)) for rid in live
+                ]
+                sent_at = conn.execute(
+                    sa.select(batches.c.submitted_at).where(batches.c.id == batch_id)
+                ).scalar()
+                first = {rid for rid, tries in live.items() if tries == 0}
+            with counts.timing("attempts"):
+                self._store_attempts(conn, batch_id, settled, priced, now, sent_at, first, counts)
+                self._store_paid_strays(conn, batch_id, unique, live, now, counts)
+            with counts.timing("results"):
+                self._store_results(conn, settled, now)
+            with counts.timing("moves"):
+                self._move(conn, batch_id, settled, live, policy, now, counts)
+            inside = time.thread_time() - started
+        # What the transaction's end took: the commit (and, on SQLite, its write to the WAL).
+        counts.seconds["commit"] = time.thread_time() - started - inside
         return counts
 
     def unreported(self, batch_id: str) -> list[int]:
@@ -115,8 +123,10 @@ class IngestQueries:
         now: float,
         sent_at: float | None = None,
         first: set[int] | frozenset[int] = frozenset(),
+        counts: IngestCounts | None = None,
     ) -> None:
-        """``first``: the requests for which this is the first attempt, sent at ``sent_at``."""
+        """``first``: the requests for which this is the first attempt, sent at ``sent_at``;
+        ``counts``: where the rollups' CPU time is counted (apart from the attempts')."""
         if not settled:
             return
         costs = self._store.prices.attempt_costs
@@ -144,7 +154,15 @@ class IngestQueries:
             )
         bulk_insert(conn, attempts, ATTEMPT_COLUMNS, rows)
         facts = (priced[o.request_id].fact(row) for o, row in zip(settled, rows, strict=True))
+        if counts is None:
+            add_attempts(conn, facts)
+            return
+        started = time.thread_time()
         add_attempts(conn, facts)
+        spent = time.thread_time() - started
+        # Counted as the rollups', not twice: taken back from the attempts' stage around it.
+        counts.seconds["rollups"] = counts.seconds.get("rollups", 0.0) + spent
+        counts.seconds["attempts"] = counts.seconds.get("attempts", 0.0) - spent
 
     def _store_paid_strays(
         self,
@@ -153,6 +171,7 @@ class IngestQueries:
         unique: dict[int, LineOutcome],
         live: dict[int, int],
         now: float,
+        counts: IngestCounts | None = None,
     ) -> None:
         """Succeeded lines of requests this batch no longer owns (the deadline guard took them
         out while the batch ran them) were still paid: their attempt is recorded, once, so the
@@ -175,7 +194,9 @@ class IngestQueries:
             .where(id_in(conn, requests.c.id, strays), ~recorded)
         )
         priced = {row[0]: PricedAs.of_row(row[1:], Lane.BATCH) for row in conn.execute(query)}
-        self._store_attempts(conn, batch_id, [unique[rid] for rid in priced], priced, now)
+        self._store_attempts(
+            conn, batch_id, [unique[rid] for rid in priced], priced, now, counts=counts
+        )
 
     def _store_results(self, conn: sa.Connection, settled: list[LineOutcome], now: float) -> None:
         rows = []
