@@ -217,8 +217,14 @@ def locked_for_settling(
         query = query.with_for_update(of=requests)
     counts: dict[int, int] = {}
     priced: dict[int, PricedAs] = {}
-    for row in conn.execute(query):
-        request_id = row[0]
-        counts[request_id] = row[1]
-        priced[request_id] = PricedAs.of_row(row[2:], default_lane)
+    # The requests of a batch mostly share their provider, model, route, tags and submission:
+    # one PricedAs per distinct row, not one per request.
+    shared: dict[tuple[Any, ...], PricedAs] = {}
+    for request_id, attempt_count, *rest in conn.execute(query):
+        counts[request_id] = attempt_count
+        key = tuple(rest)
+        found = shared.get(key)
+        if found is None:
+            found = shared[key] = PricedAs.of_row(key, default_lane)
+        priced[request_id] = found
     return counts, priced
