@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -22,45 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import orjson
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from roundtrip import OPENAI_LIMIT, free_port, write_requests
+from roundtrip import bare_sdk, free_port, wait_listening, write_requests
 
 POLL_SECONDS = 0.2
 GOAL_WALL, GOAL_CPU = 1.5, 2.0
-
-
-def bare_script(requests_file: Path, base_url: str, work: Path) -> None:
-    """What a careful user writes by hand, polling every POLL_SECONDS."""
-    import openai
-
-    client = openai.OpenAI(api_key="bench", base_url=base_url)
-    lines = requests_file.read_bytes().splitlines(keepends=True)
-    batch_ids = []
-    for part, start in enumerate(range(0, len(lines), OPENAI_LIMIT)):
-        chunk = work / f"bare-{part}.jsonl"
-        chunk.write_bytes(b"".join(lines[start : start + OPENAI_LIMIT]))
-        with chunk.open("rb") as handle:
-            uploaded = client.files.create(file=(chunk.name, handle), purpose="batch")
-        batch = client.batches.create(
-            input_file_id=uploaded.id, endpoint="/v1/chat/completions", completion_window="24h"
-        )
-        batch_ids.append(batch.id)
-    parsed = 0
-    for batch_id in batch_ids:
-        while True:
-            batch = client.batches.retrieve(batch_id)
-            if batch.status in ("completed", "failed", "expired", "cancelled"):
-                break
-            time.sleep(POLL_SECONDS)
-        assert batch.output_file_id is not None
-        with client.files.with_streaming_response.content(batch.output_file_id) as response:
-            for line in response.iter_lines():
-                if line:
-                    orjson.loads(line)
-                    parsed += 1
-    assert parsed == len(lines), (parsed, len(lines))
 
 
 def measured(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
@@ -106,7 +71,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.bare:
         file, url, work = args.bare
-        bare_script(Path(file), url, Path(work))
+        bare_sdk(Path(file), url, Path(work), poll_seconds=POLL_SECONDS)
         return
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HALFRATE_", "OPENAI_"))}
@@ -120,11 +85,7 @@ def main() -> None:
     bare: list[tuple[float, float, float]] = []
     ours: list[dict[str, tuple[float, float, float]]] = []
     try:
-        for _ in range(300):
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+        wait_listening(port)
         with tempfile.TemporaryDirectory() as tmp:
             requests_file = Path(tmp) / "requests.jsonl"
             write_requests(requests_file, args.requests)

@@ -44,7 +44,9 @@ def write_requests(path: Path, n: int) -> None:
             handle.write(json.dumps(line) + "\n")
 
 
-def bare_sdk(requests_file: Path, base_url: str, work: Path) -> dict[str, float]:
+def bare_sdk(
+    requests_file: Path, base_url: str, work: Path, poll_seconds: float = 0.05
+) -> dict[str, float]:
     """The minimum anyone must write by hand: split, upload, create, poll, download, parse."""
     import openai
 
@@ -66,7 +68,7 @@ def bare_sdk(requests_file: Path, base_url: str, work: Path) -> dict[str, float]
             batch = client.batches.retrieve(batch_id)
             if batch.status in ("completed", "failed", "expired", "cancelled"):
                 break
-            time.sleep(0.05)
+            time.sleep(poll_seconds)
         assert batch.output_file_id is not None
         with client.files.with_streaming_response.content(batch.output_file_id) as response:
             for line in response.iter_lines():
@@ -130,6 +132,15 @@ def run_child(kind: str, requests_file: Path, base_url: str, work: Path) -> dict
     return figures
 
 
+def wait_listening(port: int) -> None:
+    """Until something listens on ``port`` on the loopback (the sandbox starting), 30 s at most."""
+    for _ in range(300):
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -152,11 +163,7 @@ def main() -> None:
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
-        for _ in range(300):
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+        wait_listening(port)
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             requests_file = work / "requests.jsonl"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ import psycopg
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from roundtrip import free_port, write_requests
+from roundtrip import free_port, wait_listening, write_requests
 
 
 def fresh_database(server: str, name: str) -> str:
@@ -135,11 +134,7 @@ def main() -> None:
     )
     figures: dict[int, float] = {}
     try:
-        for _ in range(300):
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", port)) == 0:
-                    break
-            time.sleep(0.1)
+        wait_listening(port)
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             requests_file = work / "requests.jsonl"

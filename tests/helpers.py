@@ -64,10 +64,11 @@ def connected(
         hr.close()
 
 
-def claim(store: Store, max_lines: int = 100) -> BatchRecord:
-    """Pack the queued gpt-4o-mini chat requests into one batch, as the worker would."""
+def claim(store: Store, max_lines: int = 100, group: Group | None = None) -> BatchRecord:
+    """Pack the queued requests of ``group`` (default: gpt-4o-mini chat) into one batch, as
+    the worker would."""
     batch = store.queue.claim_batch(
-        Group("openai", CHAT, "gpt-4o-mini"),
+        group or Group("openai", CHAT, "gpt-4o-mini"),
         max_lines=max_lines,
         max_bytes=10**9,
         line_overhead=100,

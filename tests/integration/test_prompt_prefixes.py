@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from datetime import datetime
@@ -38,7 +37,7 @@ from halfrate.sandbox import SandboxServer
 from halfrate.store.ledger_reads import Scope
 from halfrate.store.tables import attempts, requests
 from halfrate.tokens import count_text
-from tests.helpers import write_jsonl
+from tests.helpers import claim, write_jsonl
 
 SENTENCE = (
     "The lighthouse keeper logs the weather, the tides and every passing ship, hour by hour. "
@@ -415,14 +414,7 @@ def test_validation_errors_name_lines_in_the_prefix_order_they_were_written(
     hr = connect(database_url=sqlite_url, poll_initial_seconds=0.02)
     try:
         hr.submit_file(write_jsonl(tmp_path / "v.jsonl", lines), job="v")
-        batch = hr.store.queue.claim_batch(
-            Group("anthropic", "/v1/messages", CLAUDE),
-            max_lines=10,
-            max_bytes=10**9,
-            line_overhead=100,
-            now=time.time(),
-        )
-        assert batch is not None
+        batch = claim(hr.store, 10, Group("anthropic", "/v1/messages", CLAUDE))
         with hr.store.read() as conn:
             key_of = dict(conn.execute(sa.select(requests.c.id, requests.c.key)).all())
         written = [key_of[line.request_id] for line in hr.store.batch_input.iter_lines(batch.id)]
@@ -519,14 +511,7 @@ def test_submitting_to_a_job_again_never_retags_a_request_already_in_a_batch(
     hr = connect(database_url=sqlite_url)
     try:
         hr.submit_file(write_jsonl(tmp_path / "a.jsonl", first), job="j")
-        batch = hr.store.queue.claim_batch(
-            Group("anthropic", "/v1/messages", CLAUDE),
-            max_lines=10,
-            max_bytes=10**9,
-            line_overhead=100,
-            now=time.time(),
-        )
-        assert batch is not None
+        batch = claim(hr.store, 10, Group("anthropic", "/v1/messages", CLAUDE))
         before = list(hr.store.ingest.unreported(batch.id))
         # The same k1 again, and a new k2 sharing its system prompt: k2 finds k1 in this
         # submission, but k1 is the earlier one, already in a batch: it keeps its line.

@@ -12,28 +12,16 @@ from fastapi import FastAPI
 
 from halfrate.sandbox import anthropic_client, create_app, openai_client
 from halfrate.tokens import count_text
+from tests.integration.test_sandbox_prompt_cache_openai import SYSTEM, FakeClock
 
 CHAT: Final = "/v1/chat/completions"
 GPT = "gpt-4o-mini"
 CLAUDE = "claude-haiku-4-5"
-T0 = 1_800_000_000.0
-SENTENCE = (
-    "The lighthouse keeper logs the weather, the tides and every passing ship, hour by hour. "
-)
-SYSTEM = SENTENCE * 167  # about 3,000 tokens
 QUESTIONS = ("Why is the sea salty?", "How do tides work?", "What do keepers eat?", "When?", "Who?")
 # The questions differ from their first token: the shared prefix is the system message and the
 # framing of the user message.
 SHARED = 3 + count_text(GPT, "system").tokens + count_text(GPT, SYSTEM).tokens + 3 + 1
 EXPECTED = SHARED // 128 * 128
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def openai_batch(app: FastAPI, clock: FakeClock | None = None) -> list[dict[str, Any]]:

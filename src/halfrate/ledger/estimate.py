@@ -17,6 +17,7 @@ without that effect (a batch's Anthropic writes at the one-hour rate).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -257,16 +258,18 @@ def estimate(
     who knows its answers are short gets "about", not the ceiling of every limit."""
     by_model: dict[tuple[str, str], ModelEstimate] = {}
     prefixes = PrefixFinder()
-    groups: dict[str, tuple[ModelEstimate, int, list[int]]] = {}  # key -> model, tokens, [n]
+    groups: dict[str, tuple[ModelEstimate, int]] = {}  # prefix key -> its model, its tokens
+    members: Counter[str] = Counter()
     for line in lines:
         key = (line.provider.value, line.model)
         m = by_model.get(key)
         if m is None:
             m = by_model[key] = ModelEstimate(*key)
-        line = prefixes.tag(line)
-        if line.prefix is not None:
-            groups.setdefault(line.prefix.key, (m, line.prefix.tokens, [0]))[2][0] += 1
         body = orjson.loads(line.body_json)
+        prefix = prefixes.tag(line, body).prefix
+        if prefix is not None:
+            groups.setdefault(prefix.key, (m, prefix.tokens))
+            members[prefix.key] += 1
         tokens, exact = prompt_tokens(line.model, line.endpoint, body)
         m.requests += 1
         m.input_tokens += tokens
@@ -283,9 +286,9 @@ def estimate(
         else:
             m.output_unknown += 1
     for _, founded in prefixes.founders():
-        groups[founded.key][2][0] += 1  # the group's first request, tagged once it formed
-    for owner, tokens, members in groups.values():
-        owner.prefix_groups.append((tokens, members[0]))
+        members[founded.key] += 1  # the group's first request, tagged once it formed
+    for group, (owner, tokens) in groups.items():
+        owner.prefix_groups.append((tokens, members[group]))
     for m in by_model.values():
         usage = Usage(input_tokens=m.input_tokens, output_tokens=m.output_tokens)
         for lane in (Lane.REALTIME, Lane.BATCH, Lane.FLEX):

@@ -11,10 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from halfrate.models import Lane, Usage
+from halfrate.ledger.prompt_cache import usage_of
+from halfrate.models import Lane
 from halfrate.money import dollars as usd
 from halfrate.store import Store
-from halfrate.store.ledger_reads import Scope, TokenSums
+from halfrate.store.ledger_reads import Scope
 from halfrate.store.rollup import Rollup
 
 
@@ -61,7 +62,7 @@ def missed_savings(
     for tokens in store.ledger.missed_tokens(scope, batch_after_seconds, edges):
         sums = per_feature.setdefault(tokens.feature, [0, 0, 0, 0])
         sums[0] += tokens.attempts
-        cost = prices.cost(tokens.provider, tokens.model, _usage(tokens), Lane.BATCH)
+        cost = prices.cost(tokens.provider, tokens.model, usage_of(tokens), Lane.BATCH)
         if cost is None:
             sums[3] += tokens.attempts
             continue
@@ -83,14 +84,4 @@ def missed_savings(
         unpriced=totals[3],
         estimated=estimated,
         features=features,
-    )
-
-
-def _usage(tokens: TokenSums) -> Usage:
-    return Usage(
-        input_tokens=tokens.input_tokens,
-        cached_tokens=tokens.cached_tokens,
-        output_tokens=tokens.output_tokens,
-        cache_write_tokens=tokens.cache_write_tokens,
-        cache_write_1h_tokens=tokens.cache_write_1h_tokens,
     )

@@ -12,7 +12,7 @@ per provider and model (prices are linear in tokens) at the providers' own rates
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from halfrate.models import Lane, Usage
 from halfrate.pricing.prices import PriceBook
@@ -39,7 +39,22 @@ def prompt_cache_saved(prices: PriceBook, rows: Iterable[ModelSums]) -> dict[tup
     return saved
 
 
-def usage_of(sums: Sums) -> Usage:
+class TokenTotals(Protocol):
+    """Summed tokens of the ledger, as a report's sums and the missed savings' rows hold them."""
+
+    @property
+    def input_tokens(self) -> int: ...
+    @property
+    def cached_tokens(self) -> int: ...
+    @property
+    def output_tokens(self) -> int: ...
+    @property
+    def cache_write_tokens(self) -> int: ...
+    @property
+    def cache_write_1h_tokens(self) -> int: ...
+
+
+def usage_of(sums: TokenTotals) -> Usage:
     return Usage(
         input_tokens=sums.input_tokens,
         cached_tokens=sums.cached_tokens,

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Set
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -46,11 +47,13 @@ class PrefixFinder:
         self._groups: dict[str, int] = {}  # digest → tokens of the prefix
         self._founders: list[tuple[str, PrefixTag]] = []
 
-    def tag(self, line: ParsedLine) -> ParsedLine:
-        """``line`` with the prefix it shares, if any."""
+    def tag(self, line: ParsedLine, body: dict[str, Any] | None = None) -> ParsedLine:
+        """``line`` with the prefix it shares, if any. ``body``: the line's body, where the
+        caller has parsed it already (read, never changed)."""
         if len(line.body_json) < MIN_BODY_CHARS:
             return line
-        body = orjson.loads(line.body_json)
+        if body is None:
+            body = orjson.loads(line.body_json)
         # Prefixes too short to reach the minimum are never offered, nor remembered.
         prompt = read_prompt(line.provider, line.endpoint, line.model, body, MIN_CACHEABLE_TOKENS)
         if prompt is None or not prompt.boundaries:

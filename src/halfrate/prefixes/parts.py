@@ -131,11 +131,16 @@ def _candidate_counts(total: int) -> set[int]:
     return set(inner[:half]) | set(inner[-half:])
 
 
-def _anthropic_parts(body: dict[str, Any]) -> Iterator[Part]:
+def _tool_parts(body: dict[str, Any]) -> Iterator[Part]:
+    """Each tool definition: a part of its own, first in every provider's prompt."""
     tools = body.get("tools")
     if isinstance(tools, list):
         for index, tool in enumerate(tools):
             yield _part(("tools", index, None), tool)
+
+
+def _anthropic_parts(body: dict[str, Any]) -> Iterator[Part]:
+    yield from _tool_parts(body)
     system = body.get("system")
     if isinstance(system, str) and system:
         yield _part(("system", None, None), system)
@@ -158,10 +163,7 @@ def _anthropic_parts(body: dict[str, Any]) -> Iterator[Part]:
 
 
 def _chat_parts(body: dict[str, Any]) -> Iterator[Part]:
-    tools = body.get("tools")
-    if isinstance(tools, list):
-        for index, tool in enumerate(tools):
-            yield _part(("tools", index, None), tool)
+    yield from _tool_parts(body)
     messages = body.get("messages")
     if isinstance(messages, list):
         for index, message in enumerate(messages):
@@ -172,10 +174,7 @@ def _responses_parts(body: dict[str, Any]) -> Iterator[Part]:
     instructions = body.get("instructions")
     if isinstance(instructions, str) and instructions:
         yield _part(("instructions", None, None), instructions)
-    tools = body.get("tools")
-    if isinstance(tools, list):
-        for index, tool in enumerate(tools):
-            yield _part(("tools", index, None), tool)
+    yield from _tool_parts(body)
     given = body.get("input")
     if isinstance(given, str):
         yield _part(("input", None, None), given)
