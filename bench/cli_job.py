@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from roundtrip import bare_sdk, free_port, wait_listening, write_requests
+from roundtrip import bare_sdk, compile_sources, free_port, wait_listening, write_requests
 
 POLL_SECONDS = 0.2
 GOAL_WALL, GOAL_CPU = 1.5, 2.0
@@ -73,6 +73,7 @@ def main() -> None:
         file, url, work = args.bare
         bare_sdk(Path(file), url, Path(work), poll_seconds=POLL_SECONDS)
         return
+    compile_sources()
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HALFRATE_", "OPENAI_"))}
     env.update(OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1", OPENAI_API_KEY="bench")

@@ -18,6 +18,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from roundtrip import compile_sources
+
 GOAL_SECONDS = 0.3
 HALFRATE = [sys.executable, "-m", "halfrate"]
 
@@ -43,6 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=10)
     args = parser.parse_args()
+    compile_sources()
     home = Path(tempfile.mkdtemp(prefix="halfrate-bench-startup-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("HALFRATE_")}
     env["HALFRATE_HOME"] = str(home)

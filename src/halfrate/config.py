@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from halfrate.errors import ConfigError
 
@@ -22,107 +21,137 @@ DEFAULT_HOME = "~/.halfrate"
 ENV_PREFIX = "HALFRATE_"
 
 
-class Settings(BaseModel):
-    """Every halfrate setting, with its environment variable ``HALFRATE_<NAME>``.
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One setting: its type, default, bounds and what it does (shown by ``--help``)."""
 
-    A plain pydantic model: :func:`load_settings` gathers its values from the flags, the
-    environment and the config file itself (pydantic-settings did that for 0.3 s of every
-    command's start-up)."""
+    kind: type  # Path, str, bool, int or float
+    default: Any
+    description: str
+    optional: bool = False  # None is a value (the setting is unset)
+    ge: float | None = None  # at least
+    gt: float | None = None  # more than
+    le: float | None = None  # at most
 
-    # Its validators are built on first use: `halfrate --help` only lists the fields.
-    model_config = ConfigDict(extra="ignore", frozen=True, defer_build=True)
 
-    home: Path = Field(default=Path(DEFAULT_HOME), description="where halfrate keeps its state")
-    database_url: str | None = Field(
-        default=None,
-        description="SQLAlchemy URL; default sqlite:///$HALFRATE_HOME/halfrate.db "
+# Every halfrate setting, with its environment variable ``HALFRATE_<NAME>``.
+FIELDS: dict[str, Field] = {
+    "home": Field(Path, Path(DEFAULT_HOME), "where halfrate keeps its state"),
+    "database_url": Field(
+        str,
+        None,
+        "SQLAlchemy URL; default sqlite:///$HALFRATE_HOME/halfrate.db "
         "(PostgreSQL: postgresql+psycopg://user@host/db)",
-    )
-    debug: bool = Field(default=False, description="show tracebacks on errors")
-    openai_max_batch_lines: int = Field(
-        default=50_000, ge=1, le=50_000, description="split OpenAI batches at this many lines"
-    )
-    openai_max_batch_bytes: int = Field(
-        default=200_000_000, ge=1_000, le=200_000_000, description="and at this size"
-    )
-    max_request_bytes: int = Field(
-        default=32_000_000,
+        optional=True,
+    ),
+    "debug": Field(bool, False, "show tracebacks on errors"),
+    "openai_max_batch_lines": Field(
+        int, 50_000, "split OpenAI batches at this many lines", ge=1, le=50_000
+    ),
+    "openai_max_batch_bytes": Field(int, 200_000_000, "and at this size", ge=1_000, le=200_000_000),
+    "max_request_bytes": Field(
+        int,
+        32_000_000,
+        "the largest request halfrate accepts (one line, one row's body): far above any "
+        "model's context; raise it for requests carrying large inline images",
         ge=1_000,
         le=200_000_000,
-        description=(
-            "the largest request halfrate accepts (one line, one row's body): far above any "
-            "model's context; raise it for requests carrying large inline images"
-        ),
-    )
-    anthropic_max_batch_lines: int = Field(
-        default=100_000, ge=1, le=100_000, description="split Anthropic batches at this many"
-    )
-    anthropic_max_batch_bytes: int = Field(
-        default=256_000_000, ge=1_000, le=256_000_000, description="and at this size"
-    )
-    poll_initial_seconds: float = Field(default=2.0, gt=0, description="first poll delay")
-    poll_max_seconds: float = Field(default=300.0, gt=0, description="longest poll delay")
-    worker_idle_seconds: float = Field(default=2.0, gt=0, description="longest worker sleep")
-    max_attempts: int = Field(
-        default=3, ge=1, le=100, description="tries per request that ran and failed transiently"
-    )
-    max_unrun_requeues: int = Field(
-        default=10,
+    ),
+    "anthropic_max_batch_lines": Field(
+        int, 100_000, "split Anthropic batches at this many", ge=1, le=100_000
+    ),
+    "anthropic_max_batch_bytes": Field(
+        int, 256_000_000, "and at this size", ge=1_000, le=256_000_000
+    ),
+    "poll_initial_seconds": Field(float, 2.0, "first poll delay", gt=0),
+    "poll_max_seconds": Field(float, 300.0, "longest poll delay", gt=0),
+    "worker_idle_seconds": Field(float, 2.0, "longest worker sleep", gt=0),
+    "max_attempts": Field(
+        int, 3, "tries per request that ran and failed transiently", ge=1, le=100
+    ),
+    "max_unrun_requeues": Field(
+        int,
+        10,
+        "times a request goes back to the queue without having run (its batch expired or "
+        "was cancelled first, or its line never came back) before it fails",
         ge=1,
         le=1000,
-        description=(
-            "times a request goes back to the queue without having run (its batch expired or "
-            "was cancelled first, or its line never came back) before it fails"
-        ),
-    )
-    retry_backoff_seconds: float = Field(default=30.0, ge=0, description="first retry delay")
-    lease_seconds: float = Field(
-        default=60.0,
+    ),
+    "retry_backoff_seconds": Field(float, 30.0, "first retry delay", ge=0),
+    "lease_seconds": Field(
+        float,
+        60.0,
+        "how long a worker owns a batch step or a call without renewing it (a worker that "
+        "dies frees its work after this long)",
         gt=0,
-        description=(
-            "how long a worker owns a batch step or a call without renewing it (a worker that "
-            "dies frees its work after this long)"
-        ),
-    )
-    create_settle_seconds: float = Field(
-        default=10.0,
+    ),
+    "create_settle_seconds": Field(
+        float,
+        10.0,
+        "after a batch create whose answer never came, how much longer than the provider "
+        "timeout to wait for the batch to show in the provider's list before creating it "
+        "again (a provider may still be handling a create its client gave up on)",
         ge=0,
         le=3600,
-        description=(
-            "after a batch create whose answer never came, how much longer than the provider "
-            "timeout to wait for the batch to show in the provider's list before creating it "
-            "again (a provider may still be handling a create its client gave up on)"
-        ),
-    )
-    provider_timeout_seconds: float = Field(
-        default=120.0,
-        gt=0,
-        description="how long a batch-side API call (upload, create, poll) may stay silent",
-    )
-    realtime_concurrency: int = Field(
-        default=16, ge=1, le=1024, description="synchronous calls a worker makes at once"
-    )
-    realtime_max_retries: int = Field(
-        default=4, ge=0, le=100, description="retries per call on 429, 5xx and timeouts"
-    )
-    realtime_max_wait_seconds: float = Field(
-        default=60.0, ge=0, description="longest wait between tries (Retry-After included)"
-    )
-    realtime_backoff_seconds: float = Field(
-        default=1.0, ge=0, description="first wait between tries when the provider names none"
-    )
-    realtime_timeout_seconds: float = Field(
-        default=600.0, gt=0, description="how long one realtime call may take"
-    )
-    flex_timeout_seconds: float = Field(
-        default=900.0, gt=0, description="how long one flex call may take (flex is slower)"
-    )
-    upload_max_mb: float = Field(
-        default=50.0, gt=0, le=2048, description="the largest spreadsheet the web page accepts"
-    )
-    session_hours: float = Field(
-        default=12.0, gt=0, le=24 * 30, description="how long a web sign-in lasts"
-    )
+    ),
+    "provider_timeout_seconds": Field(
+        float, 120.0, "how long a batch-side API call (upload, create, poll) may stay silent", gt=0
+    ),
+    "realtime_concurrency": Field(
+        int, 16, "synchronous calls a worker makes at once", ge=1, le=1024
+    ),
+    "realtime_max_retries": Field(
+        int, 4, "retries per call on 429, 5xx and timeouts", ge=0, le=100
+    ),
+    "realtime_max_wait_seconds": Field(
+        float, 60.0, "longest wait between tries (Retry-After included)", ge=0
+    ),
+    "realtime_backoff_seconds": Field(
+        float, 1.0, "first wait between tries when the provider names none", ge=0
+    ),
+    "realtime_timeout_seconds": Field(float, 600.0, "how long one realtime call may take", gt=0),
+    "flex_timeout_seconds": Field(
+        float, 900.0, "how long one flex call may take (flex is slower)", gt=0
+    ),
+    "upload_max_mb": Field(
+        float, 50.0, "the largest spreadsheet the web page accepts", gt=0, le=2048
+    ),
+    "session_hours": Field(float, 12.0, "how long a web sign-in lasts", gt=0, le=24 * 30),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every halfrate setting (see :data:`FIELDS`), checked by :func:`load_settings`.
+
+    A plain dataclass that halfrate fills and checks itself: pydantic cost a tenth of a second
+    of every command's start-up."""
+
+    home: Path = FIELDS["home"].default
+    database_url: str | None = None
+    debug: bool = False
+    openai_max_batch_lines: int = FIELDS["openai_max_batch_lines"].default
+    openai_max_batch_bytes: int = FIELDS["openai_max_batch_bytes"].default
+    max_request_bytes: int = FIELDS["max_request_bytes"].default
+    anthropic_max_batch_lines: int = FIELDS["anthropic_max_batch_lines"].default
+    anthropic_max_batch_bytes: int = FIELDS["anthropic_max_batch_bytes"].default
+    poll_initial_seconds: float = FIELDS["poll_initial_seconds"].default
+    poll_max_seconds: float = FIELDS["poll_max_seconds"].default
+    worker_idle_seconds: float = FIELDS["worker_idle_seconds"].default
+    max_attempts: int = FIELDS["max_attempts"].default
+    max_unrun_requeues: int = FIELDS["max_unrun_requeues"].default
+    retry_backoff_seconds: float = FIELDS["retry_backoff_seconds"].default
+    lease_seconds: float = FIELDS["lease_seconds"].default
+    create_settle_seconds: float = FIELDS["create_settle_seconds"].default
+    provider_timeout_seconds: float = FIELDS["provider_timeout_seconds"].default
+    realtime_concurrency: int = FIELDS["realtime_concurrency"].default
+    realtime_max_retries: int = FIELDS["realtime_max_retries"].default
+    realtime_max_wait_seconds: float = FIELDS["realtime_max_wait_seconds"].default
+    realtime_backoff_seconds: float = FIELDS["realtime_backoff_seconds"].default
+    realtime_timeout_seconds: float = FIELDS["realtime_timeout_seconds"].default
+    flex_timeout_seconds: float = FIELDS["flex_timeout_seconds"].default
+    upload_max_mb: float = FIELDS["upload_max_mb"].default
+    session_hours: float = FIELDS["session_hours"].default
 
     @property
     def resolved_home(self) -> Path:
@@ -133,6 +162,65 @@ class Settings(BaseModel):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_home / 'halfrate.db'}"
+
+
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
+_FALSE = frozenset({"0", "false", "no", "off", "n", "f", ""})
+
+
+def _checked(name: str, value: Any, where: str) -> Any:
+    """``value`` of setting ``name`` as its type, within its bounds; ``where`` names where it
+    came from in the message of a ConfigError."""
+    field = FIELDS[name]
+    if value is None and field.optional:
+        return None
+    kind = field.kind
+    try:
+        if kind is bool:
+            if isinstance(value, bool):
+                return value
+            text = str(value).strip().lower()
+            if isinstance(value, (str, int)) and text in _TRUE | _FALSE:
+                return text in _TRUE
+            raise ValueError("must be true or false")
+        if kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError("must be a whole number")
+            number: float = int(value.strip() if isinstance(value, str) else value)
+        elif kind is float:
+            if isinstance(value, bool):
+                raise ValueError("must be a number")
+            number = float(value.strip() if isinstance(value, str) else value)
+            if number != number or number in (float("inf"), float("-inf")):
+                raise ValueError("must be a finite number")
+        else:
+            if not isinstance(value, (str, Path)) or not str(value):
+                raise ValueError("must be a non-empty text")
+            return kind(value)
+    except ValueError as exc:
+        reason = str(exc) if str(exc).startswith("must") else _kind_wanted(kind)
+        raise ConfigError(f"setting {where}: {reason} (got {_shown(value)})") from None
+    except TypeError:
+        raise ConfigError(f"setting {where}: {_kind_wanted(kind)} (got {_shown(value)})") from None
+    for bound, below, words in (
+        (field.ge, number < (field.ge or 0), "at least"),
+        (field.gt, number <= (field.gt or 0), "more than"),
+        (field.le, number > (field.le or 0), "at most"),
+    ):
+        if bound is not None and below:
+            limit = int(bound) if float(bound).is_integer() else bound
+            raise ConfigError(f"setting {where}: must be {words} {limit} (got {_shown(value)})")
+    return number
+
+
+def _kind_wanted(kind: type) -> str:
+    return "must be a whole number" if kind is int else "must be a number"
+
+
+def _shown(value: Any) -> str:
+    """A bad value as a message shows it: short, on one line."""
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def config_file_path() -> Path:
@@ -163,7 +251,7 @@ def _from_file() -> dict[str, Any]:
     table = data.get("halfrate", others)
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [halfrate] must be a table")
-    unknown = sorted(set(table) - set(Settings.model_fields))
+    unknown = sorted(set(table) - set(FIELDS))
     if unknown:
         raise ConfigError(f"{path}: unknown setting {unknown[0]!r}")
     return dict(table)
@@ -171,29 +259,39 @@ def _from_file() -> dict[str, Any]:
 
 def _from_environment() -> dict[str, str]:
     """``HALFRATE_<NAME>`` variables of the known settings (names in any case, as before)."""
-    wanted = {f"{ENV_PREFIX}{name}".upper(): name for name in Settings.model_fields}
+    wanted = {f"{ENV_PREFIX}{name}".upper(): name for name in FIELDS}
     return {
         wanted[key.upper()]: value for key, value in os.environ.items() if key.upper() in wanted
     }
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Build the settings; ``overrides`` are command-line flags (None means "not given")."""
+    """Build the settings; ``overrides`` are command-line flags (None means "not given").
+    A bad value is a ConfigError naming where it came from: the flag's setting, the
+    environment variable or the config file."""
     given = {k: v for k, v in overrides.items() if v is not None}
-    values = {**_from_file(), **_from_environment(), **given}
-    try:
-        return Settings(**values)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        name = str(first["loc"][0]) if first["loc"] else "?"
-        raise ConfigError(f"setting HALFRATE_{name.upper()}: {first['msg']}") from exc
+    unknown = sorted(set(given) - set(FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown setting {unknown[0]!r}")
+    path = config_file_path()
+    sources: tuple[tuple[dict[str, Any], bool], ...] = (
+        (_from_file(), True),
+        (_from_environment(), False),
+        (given, False),
+    )
+    values: dict[str, Any] = {}
+    for found, in_file in sources:
+        for name, value in found.items():
+            where = f"{name} in {path}" if in_file else f"{ENV_PREFIX}{name.upper()}"
+            values[name] = _checked(name, value, where)
+    return Settings(**values)
 
 
 def describe_settings() -> str:
     """One line per HALFRATE_* variable, for --help."""
     lines = []
-    for name, field in Settings.model_fields.items():
-        text = field.description or ""
+    for name, field in FIELDS.items():
+        text = field.description
         # A description that says its own default (a path made from another setting) keeps it.
         stated = "default" in text or field.default is None
         shown = text if stated else f"{text} (default: {field.default})"

@@ -10,8 +10,9 @@ from pathlib import Path
 import orjson
 
 from halfrate.models import Result
-from halfrate.sinks import DeliveryReport, Outgoing, Sink, open_sink, parse_sink
+from halfrate.sinks import DeliveryReport, Outgoing, Sink, parse_sink
 from halfrate.sinks.base import to_result
+from halfrate.sinks.opening import open_sink
 from halfrate.tabular.results import CSV_COLUMNS, result_record, write_csv
 
 

@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from halfrate.errors import InputError
-from halfrate.sinks import Outgoing, Sink, open_sink, parse_sink
+from halfrate.sinks import Outgoing, Sink, parse_sink
+from halfrate.sinks.opening import open_sink
 from halfrate.sinks.sql import COLUMNS, result_table, update_then_insert
 
 # The brief's test database; HALFRATE_TEST_SINK_POSTGRES_URL points elsewhere (no password: the

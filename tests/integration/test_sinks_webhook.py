@@ -16,7 +16,8 @@ from typing import Any
 import orjson
 import pytest
 
-from halfrate.sinks import Outgoing, open_sink, parse_sink
+from halfrate.sinks import Outgoing, parse_sink
+from halfrate.sinks.opening import open_sink
 from halfrate.sinks.webhook import WebhookSink, refused_host
 
 

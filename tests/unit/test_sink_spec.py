@@ -11,8 +11,9 @@ import pytest
 
 from halfrate.errors import InputError, SinkUnavailable
 from halfrate.models import Result
-from halfrate.sinks import DeliveryReport, Outgoing, SinkSpec, open_sink, parse_sink
+from halfrate.sinks import DeliveryReport, Outgoing, SinkSpec, parse_sink
 from halfrate.sinks.callback import CallbackSink
+from halfrate.sinks.opening import open_sink
 from halfrate.sinks.spec import resolve_webhook_url
 
 RESPONSE = {"choices": [{"message": {"role": "assistant", "content": "hello"}}]}

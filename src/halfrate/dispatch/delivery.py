@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from halfrate.errors import SinkUnavailable
 from halfrate.models import Result
 from halfrate.records import SinkRow
-from halfrate.sinks import Sink, open_sink, parse_sink
+from halfrate.sinks import Sink, parse_sink
 from halfrate.sinks.base import DeliveryReport
+from halfrate.sinks.opening import open_sink
 from halfrate.store import Store
 
 log = logging.getLogger(__name__)
