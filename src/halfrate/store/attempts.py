@@ -10,9 +10,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from halfrate.models import CacheKind, Lane, RequestState, Usage
+from halfrate.models import CacheKind, Lane, RequestState, Usage, Verdict
 from halfrate.store.base import id_in
-from halfrate.store.rollup import Fact
+from halfrate.store.rollup import DAY, Fact, Rollup
 from halfrate.store.tables import (
     requests,
     routes,
@@ -175,6 +175,61 @@ _TOKENS = tuple(
 )
 
 
+def fold_attempts(
+    rollup: Rollup, rows: Sequence[Sequence[Any]], priced: Sequence[PricedAs]
+) -> None:
+    """Add attempt rows (in ATTEMPT_COLUMNS order; ``priced[i]`` is what ``rows[i]`` is priced
+    as) to ``rollup``, as :meth:`PricedAs.fact` and :meth:`Rollup.extend` would one by one,
+    but per group of rows that share their key: the rows of a stored batch mostly share their
+    request's kind, their lane and their day, and adding each group's columns up in one pass
+    costs a fifth of making and adding a fact per row."""
+    groups: dict[tuple[int, str, int], tuple[PricedAs, list[Sequence[Any]]]] = {}
+    for item, row in zip(priced, rows, strict=True):
+        key = (id(item), row[_LANE], int(row[_CREATED] // DAY))
+        found = groups.get(key)
+        if found is None:
+            groups[key] = (item, [row])
+        else:
+            found[1].append(row)
+    for item, same in groups.values():
+        rollup.add_group(item.fact(same[0]), _group_sums(same), _group_timings(same))
+
+
+def _group_sums(rows: list[Sequence[Any]]) -> tuple[int, ...]:
+    """:meth:`Fact.sums` of each row, added up (a row is billed when it has input tokens)."""
+    columns = list(zip(*rows, strict=True))
+    inputs, costs = columns[_INPUT], columns[_COST]
+    billed_rows = [row for row in rows if row[_INPUT] is not None]
+    billed_columns = list(zip(*billed_rows, strict=True)) if billed_rows else None
+    tokens = (
+        tuple(sum(filter(None, billed_columns[i])) for i in _TOKENS)
+        if billed_columns is not None
+        else (0,) * len(_TOKENS)
+    )
+    unpriced = sum(
+        1 for given, cost in zip(inputs, costs, strict=True) if given is not None and cost is None
+    )
+    return (
+        len(rows),
+        len(rows) - columns[_OUTCOME].count(Verdict.RETRY.value),
+        len(billed_rows),
+        unpriced,
+        *tokens,
+        sum(filter(None, costs)),
+        sum(filter(None, columns[_REALTIME])),
+    )
+
+
+def _group_timings(
+    rows: list[Sequence[Any]],
+) -> list[tuple[float | None, float | None, float | None]]:
+    return [
+        (row[_TTFT], row[_TIBT], row[_QUEUE])
+        for row in rows
+        if row[_TTFT] is not None or row[_TIBT] is not None or row[_QUEUE] is not None
+    ]
+
+
 def usage_columns(usage: Usage | None) -> tuple[int | None, ...]:
     """The token columns of an attempt row, in ATTEMPT_COLUMNS order."""
     if usage is None:
@@ -220,7 +275,8 @@ def locked_for_settling(
     # The requests of a batch mostly share their provider, model, route, tags and submission:
     # one PricedAs per distinct row, not one per request.
     shared: dict[tuple[Any, ...], PricedAs] = {}
-    for request_id, attempt_count, *rest in conn.execute(query):
+    # .all() fetches in one call; iterating the result would fetch each row on its own.
+    for request_id, attempt_count, *rest in conn.execute(query).all():
         counts[request_id] = attempt_count
         key = tuple(rest)
         found = shared.get(key)

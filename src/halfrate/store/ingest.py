@@ -18,13 +18,14 @@ from halfrate.store.attempts import (
     ATTEMPT_COLUMNS,
     RESULT_COLUMNS,
     PricedAs,
+    fold_attempts,
     locked_for_settling,
     usage_columns,
 )
 from halfrate.store.base import Database, bulk_insert, id_in
 from halfrate.store.batch_input import BATCH_LINE_ORDER
 from halfrate.store.deliveries import enqueue_deliveries
-from halfrate.store.rollup import add_attempts
+from halfrate.store.rollup import Rollup
 from halfrate.store.tables import (
     attempts,
     batches,
@@ -153,16 +154,15 @@ class IngestQueries:
                 )
             )
         bulk_insert(conn, attempts, ATTEMPT_COLUMNS, rows)
-        facts = (priced[o.request_id].fact(row) for o, row in zip(settled, rows, strict=True))
-        if counts is None:
-            add_attempts(conn, facts)
-            return
         started = time.thread_time()
-        add_attempts(conn, facts)
-        spent = time.thread_time() - started
-        # Counted as the rollups', not twice: taken back from the attempts' stage around it.
-        counts.seconds["rollups"] = counts.seconds.get("rollups", 0.0) + spent
-        counts.seconds["attempts"] = counts.seconds.get("attempts", 0.0) - spent
+        rollup = Rollup()
+        fold_attempts(rollup, rows, [priced[o.request_id] for o in settled])
+        rollup.write(conn)
+        if counts is not None:
+            # Counted as the rollups', not twice: taken back from the attempts' stage around it.
+            spent = time.thread_time() - started
+            counts.seconds["rollups"] = counts.seconds.get("rollups", 0.0) + spent
+            counts.seconds["attempts"] = counts.seconds.get("attempts", 0.0) - spent
 
     def _store_paid_strays(
         self,
