@@ -118,6 +118,11 @@ def halfrate_run(requests_file: Path, base_url: str, work: Path) -> dict[str, fl
 
 
 def child(kind: str, requests_file: Path, base_url: str, work: Path) -> None:
+    if kind != "bare":
+        # As halfrate's own processes run (the command line and the web page's worker).
+        from halfrate.collector import tune_for_bulk_work
+
+        tune_for_bulk_work()
     run = bare_sdk if kind == "bare" else halfrate_run
     figures = run(requests_file, base_url, work)
     print(json.dumps(figures))

@@ -1,5 +1,5 @@
 """``python -m halfrate`` runs the command line."""
 
-from halfrate.cli import main
+from halfrate.cli import script
 
-main()
+script()

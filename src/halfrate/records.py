@@ -178,7 +178,9 @@ class BatchToCancel:
 # -- what came back ----------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+# Not frozen: one is made per line of every batch output, and a frozen dataclass sets each
+# field through object.__setattr__ (twice the cost). Nothing changes one after it is made.
+@dataclass(slots=True)
 class LineOutcome:
     """What one output or error line of a batch says about its request."""
 

@@ -26,6 +26,7 @@ from multiprocessing.context import SpawnProcess
 
 from halfrate import logs
 from halfrate.api.connection import Halfrate
+from halfrate.collector import tune_for_bulk_work
 from halfrate.config import Settings
 from halfrate.dispatch import RunMode
 from halfrate.errors import HalfrateError
@@ -149,6 +150,7 @@ def _work(
 ) -> None:
     """The child: a worker until ``stop`` says so or the parent process is gone."""
     logs.configure(verbose)  # its own logging, with keys masked like the parent's
+    tune_for_bulk_work()  # a process of halfrate's own, as the command line's (collector.py)
     # Ctrl-C in the terminal reaches the whole process group: the parent decides when its
     # worker stops (after the current step), so the child does not die mid-step on it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 
-GC_YOUNG_THRESHOLD = 50_000
+from halfrate.collector import tune_for_bulk_work
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -22,13 +21,15 @@ def main(argv: list[str] | None = None) -> None:
         # Not sys.exit: an interrupt that came during an import can make the interpreter end
         # by SIGINT on its way out (exit -2); nothing else is running yet, so leave at once.
         os._exit(130)
-    # halfrate's commands make and keep hundreds of thousands of small objects (parsed lines,
-    # rows): with the default threshold the cycle collector runs every 700 allocations and
-    # rescans them all, which cost a third of parsing a batch's output. Collections are far
-    # rarer here, and the objects of the start-up are set aside for good.
-    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
-    gc.freeze()
     run_app(argv)
 
 
-__all__ = ["main"]
+def script() -> None:
+    """The ``halfrate`` program (and ``python -m halfrate``): :func:`main` in a process of its
+    own, with the cycle collector tuned for bulk work (see halfrate.collector). Tests that run
+    :func:`main` inside their own process keep that process's settings."""
+    tune_for_bulk_work()
+    main()
+
+
+__all__ = ["main", "script"]

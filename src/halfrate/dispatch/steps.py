@@ -277,17 +277,17 @@ def _outcome(line: OutputLine) -> LineOutcome | None:
     request_id = request_id_from(line.custom_id)
     if request_id is None:
         return None
+    # A line the provider never ran (its batch expired or was cancelled first) was not tried:
+    # it goes again without spending an attempt. (Positional: this runs once per output line.)
     return LineOutcome(
-        request_id=request_id,
-        verdict=line.verdict,
-        status_code=line.status_code,
-        response_json=line.response_json,
-        error_code=line.error_code,
-        error_message=line.error_message,
-        usage=line.usage,
-        # A line the provider never ran (its batch expired or was cancelled first) was not
-        # tried: it goes again without spending an attempt.
-        free=line.verdict is Verdict.RETRY and line.error_code in UNRUN_CODES,
+        request_id,
+        line.verdict,
+        line.status_code,
+        line.response_json,
+        line.error_code,
+        line.error_message,
+        line.usage,
+        line.verdict is Verdict.RETRY and line.error_code in UNRUN_CODES,
     )
 
 

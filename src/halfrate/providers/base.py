@@ -65,7 +65,7 @@ class RemoteBatch:
 InputLines = Iterable[tuple[str, str, str]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: one per output line, see records.LineOutcome
 class OutputLine:
     """One line of an output or error file, classified."""
 
