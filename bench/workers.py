@@ -27,6 +27,7 @@ import psycopg
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from halfrate.collector import tune_for_bulk_work
 from roundtrip import free_port, wait_listening, write_requests
 
 
@@ -177,6 +178,8 @@ def main() -> None:
             write_requests(split_file, args.split_requests)
             base_url = f"http://127.0.0.1:{port}/v1"
             print(f"one worker in-process, {args.split_requests:,} requests; CPU seconds by stage:")
+            # The collector as in a worker process of halfrate's (halfrate.collector).
+            tune_for_bulk_work()
             sqlite_url = f"sqlite:///{work / 'split.db'}"
             print("  SQLite     " + stage_split(sqlite_url, split_file, work / "split", base_url))
             name = "halfrate_bench_workers_split"
