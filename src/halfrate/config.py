@@ -7,6 +7,8 @@ table, or top-level keys), and is optional.
 
 from __future__ import annotations
 
+import math
+import operator
 import os
 import tomllib
 from dataclasses import dataclass
@@ -180,7 +182,7 @@ def _checked(name: str, value: Any, where: str) -> Any:
             if isinstance(value, bool):
                 return value
             text = str(value).strip().lower()
-            if isinstance(value, (str, int)) and text in _TRUE | _FALSE:
+            if isinstance(value, (str, int)) and (text in _TRUE or text in _FALSE):
                 return text in _TRUE
             raise ValueError("must be true or false")
         if kind is int:
@@ -191,7 +193,7 @@ def _checked(name: str, value: Any, where: str) -> Any:
             if isinstance(value, bool):
                 raise ValueError("must be a number")
             number = float(value.strip() if isinstance(value, str) else value)
-            if number != number or number in (float("inf"), float("-inf")):
+            if not math.isfinite(number):
                 raise ValueError("must be a finite number")
         else:
             if not isinstance(value, (str, Path)) or not str(value):
@@ -202,12 +204,12 @@ def _checked(name: str, value: Any, where: str) -> Any:
         raise ConfigError(f"setting {where}: {reason} (got {_shown(value)})") from None
     except TypeError:
         raise ConfigError(f"setting {where}: {_kind_wanted(kind)} (got {_shown(value)})") from None
-    for bound, below, words in (
-        (field.ge, number < (field.ge or 0), "at least"),
-        (field.gt, number <= (field.gt or 0), "more than"),
-        (field.le, number > (field.le or 0), "at most"),
+    for words, bound, fails in (
+        ("at least", field.ge, operator.lt),
+        ("more than", field.gt, operator.le),
+        ("at most", field.le, operator.gt),
     ):
-        if bound is not None and below:
+        if bound is not None and fails(number, bound):
             limit = int(bound) if float(bound).is_integer() else bound
             raise ConfigError(f"setting {where}: must be {words} {limit} (got {_shown(value)})")
     return number

@@ -198,24 +198,20 @@ def fold_attempts(
 def _group_sums(rows: list[Sequence[Any]]) -> tuple[int, ...]:
     """:meth:`Fact.sums` of each row, added up (a row is billed when it has input tokens)."""
     columns = list(zip(*rows, strict=True))
-    inputs, costs = columns[_INPUT], columns[_COST]
-    billed_rows = [row for row in rows if row[_INPUT] is not None]
-    billed_columns = list(zip(*billed_rows, strict=True)) if billed_rows else None
-    tokens = (
-        tuple(sum(filter(None, billed_columns[i])) for i in _TOKENS)
-        if billed_columns is not None
-        else (0,) * len(_TOKENS)
-    )
-    unpriced = sum(
-        1 for given, cost in zip(inputs, costs, strict=True) if given is not None and cost is None
-    )
+    billed = [row for row in rows if row[_INPUT] is not None]
+    if billed:
+        billed_columns = list(zip(*billed, strict=True))
+        tokens = tuple(sum(filter(None, billed_columns[i])) for i in _TOKENS)
+        unpriced = billed_columns[_COST].count(None)
+    else:
+        tokens, unpriced = (0,) * len(_TOKENS), 0
     return (
         len(rows),
         len(rows) - columns[_OUTCOME].count(Verdict.RETRY.value),
-        len(billed_rows),
+        len(billed),
         unpriced,
         *tokens,
-        sum(filter(None, costs)),
+        sum(filter(None, columns[_COST])),
         sum(filter(None, columns[_REALTIME])),
     )
 

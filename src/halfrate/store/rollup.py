@@ -122,7 +122,9 @@ class Rollup:
     call_timings: dict[tuple[int, str, str, str, str, str, int], int] = field(default_factory=dict)
 
     def add(self, fact: Fact) -> None:
-        self.extend((fact,))
+        timed = fact.ttft is not None or fact.tibt is not None or fact.queue_seconds is not None
+        timings = [(fact.ttft, fact.tibt, fact.queue_seconds)] if timed else []
+        self.add_group(fact, fact.sums(), timings)
 
     def add_group(
         self,
@@ -136,9 +138,12 @@ class Rollup:
         one per attempt."""
         key = template.day_key()
         existing = self.days.get(key)
-        self.days[key] = (
-            list(sums) if existing is None else [a + b for a, b in zip(existing, sums, strict=True)]
-        )
+        if existing is None:
+            self.days[key] = list(sums)
+        else:
+            for i, value in enumerate(sums):
+                existing[i] += value
+        # The day key holds the team, model and feature as the rollups keep them.
         call = (key[4], key[2], key[3]) if template.lane in CALL_LANES else None
         for values in timings:
             self.add_timings(key[0], template.lane, values, template.team, call)
@@ -170,26 +175,8 @@ class Rollup:
                     calls[call_key] = calls.get(call_key, 0) + 1
 
     def extend(self, facts: Iterable[Fact]) -> Rollup:
-        # Each key's sums are gathered first and added up column by column at the end: adding
-        # them into a running list one value at a time was most of the rollups' cost.
-        gathered: dict[tuple[Any, ...], list[tuple[int, ...]]] = {}
         for fact in facts:
-            key = fact.day_key()
-            same = gathered.get(key)
-            if same is None:
-                same = gathered[key] = []
-            same.append(fact.sums())
-            if fact.ttft is not None or fact.tibt is not None or fact.queue_seconds is not None:
-                values = (fact.ttft, fact.tibt, fact.queue_seconds)
-                # The day key holds the team, model and feature as the rollups keep them.
-                call = (key[4], key[2], key[3]) if fact.lane in CALL_LANES else None
-                self.add_timings(key[0], fact.lane, values, fact.team, call)
-        for key, rows in gathered.items():
-            sums = [sum(column) for column in zip(*rows, strict=True)]
-            existing = self.days.get(key)
-            self.days[key] = (
-                sums if existing is None else [a + b for a, b in zip(existing, sums, strict=True)]
-            )
+            self.add(fact)
         return self
 
     def write(self, conn: sa.Connection) -> None:
