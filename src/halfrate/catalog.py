@@ -30,6 +30,7 @@ OPENAI_FAMILIES = "gpt-…, o1/o3/o4…, chatgpt-…, text-embedding-…, omni-m
 ANTHROPIC_FAMILIES = "claude-…"
 
 
+@functools.lru_cache(maxsize=1024)  # asked for every line of a file, which names few models
 def provider_of_model(model: str) -> Provider | None:
     """The provider that serves ``model``, judged by its name; None when halfrate cannot tell."""
     name = model.strip().lower()

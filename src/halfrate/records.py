@@ -52,7 +52,9 @@ class RouteChoice:
     prompt_cache_ttl: str = "5m"  # that marker's lifetime outside batches
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: two are made for each line of a submitted file (parsed, then routed), and a frozen
+# dataclass sets each of its fifteen fields through object.__setattr__. Never changed once made.
+@dataclass(slots=True)
 class ParsedLine:
     """One request, checked and ready to store."""
 

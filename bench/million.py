@@ -1,0 +1,154 @@
+"""A million requests: `halfrate submit` of a 1,000,000-line file, then `halfrate worker
+--until-idle` sending and ingesting all of it, each as the real process, against one sandbox
+process at zero latency. Printed per process: wall seconds, CPU seconds and peak RSS.
+
+The baseline, in the same run, is halfrate as it was before its speed work (git revision
+``--before``, default 481b59d), run from a temporary worktree of this repository with the same
+interpreter, the same file, the same sandbox and a store of its own. Goals: submit and ingest
+each at least twice as fast as the baseline, peak RSS <= 300 MB.
+
+Both workers poll every 0.2 s. The worker's wall time includes the sandbox running the batches
+(the same for both); its CPU seconds are halfrate's own work.
+
+    python bench/million.py [--requests 1000000] [--before 481b59d] [--no-before]
+"""
+
+from __future__ import annotations
+
+import argparse
+import compileall
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from roundtrip import compile_sources, free_port, wait_listening, write_requests
+
+REPOSITORY = Path(__file__).resolve().parent.parent
+GOAL_SPEED_UP, GOAL_RSS_MB = 2.0, 300
+POLL_SECONDS = 0.2
+Figures = tuple[float, float, float]  # wall s, CPU s, peak RSS MB
+
+
+def measured(argv: list[str], env: dict[str, str], log: Path) -> Figures:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MB) of one process."""
+    started = time.perf_counter()
+    with log.open("ab") as sink:
+        child = subprocess.Popen(argv, env=env, stdout=sink, stderr=sink)
+        _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed: see {log}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def run_halfrate(
+    source: Path, requests_file: Path, env: dict[str, str], work: Path
+) -> dict[str, Figures]:
+    """Submit and work off the whole file with the halfrate whose package is under ``source``."""
+    ours = {
+        **env,
+        "PYTHONPATH": str(source),
+        "HALFRATE_HOME": str(work / "home"),
+        "HALFRATE_POLL_INITIAL_SECONDS": str(POLL_SECONDS),
+        "HALFRATE_POLL_MAX_SECONDS": str(POLL_SECONDS),
+    }
+    halfrate = [sys.executable, "-m", "halfrate"]
+    log = work / "output.log"
+    submit = measured([*halfrate, "submit", str(requests_file), "--job", "million"], ours, log)
+    worker = measured([*halfrate, "worker", "--until-idle"], ours, log)
+    return {"submit": submit, "worker": worker}
+
+
+def before_checkout(revision: str, where: Path) -> Path:
+    """A worktree of ``revision`` at ``where``, its modules compiled; the path of its package's
+    parent folder."""
+    subprocess.run(
+        ["git", "-C", str(REPOSITORY), "worktree", "add", "--detach", str(where), revision],
+        check=True,
+        capture_output=True,
+    )
+    compileall.compile_dir(where / "src", quiet=1)
+    return where / "src"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=1_000_000)
+    parser.add_argument("--before", default="481b59d", help="the baseline's git revision")
+    parser.add_argument("--no-before", action="store_true", help="measure this checkout only")
+    args = parser.parse_args()
+    compile_sources()
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HALFRATE_", "OPENAI_"))}
+    env.update(OPENAI_BASE_URL=f"http://127.0.0.1:{port}/v1", OPENAI_API_KEY="bench")
+    sandbox = subprocess.Popen(
+        [sys.executable, "-m", "halfrate", "sandbox", "--port", str(port), "--latency", "0"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    results: dict[str, dict[str, Figures]] = {}
+    with tempfile.TemporaryDirectory(prefix="halfrate-bench-million-") as tmp:
+        root = Path(tmp)
+        requests_file = root / "requests.jsonl"
+        write_requests(requests_file, args.requests)
+        size_mb = requests_file.stat().st_size / 1e6
+        print(
+            f"{args.requests:,} chat requests ({size_mb:.0f} MB), sandbox latency 0, SQLite store"
+        )
+        sources = {"now": REPOSITORY / "src"}
+        worktree = root / "before"
+        try:
+            wait_listening(port)
+            if not args.no_before:
+                sources = {"before": before_checkout(args.before, worktree), **sources}
+            for name, source in sources.items():
+                work = root / f"{name}-run"
+                work.mkdir()
+                results[name] = run_halfrate(source, requests_file, env, work)
+                submit, worker = results[name]["submit"], results[name]["worker"]
+                print(
+                    f"  {name:7} submit {submit[0]:6.1f} s wall {submit[1]:6.1f} s CPU "
+                    f"{submit[2]:5.0f} MB | worker {worker[0]:6.1f} s wall {worker[1]:6.1f} s CPU "
+                    f"{worker[2]:5.0f} MB",
+                    flush=True,
+                )
+        finally:
+            sandbox.terminate()
+            sandbox.wait(timeout=60)
+            if worktree.exists():
+                subprocess.run(
+                    ["git", "-C", str(REPOSITORY), "worktree", "remove", "--force", str(worktree)],
+                    check=False,
+                    capture_output=True,
+                )
+    report(results)
+
+
+def report(results: dict[str, dict[str, Figures]]) -> None:
+    now = results["now"]
+    print(f"{'':22} {'wall':>8} {'CPU':>8} {'peak RSS':>9}")
+    for name, figures in results.items():
+        for step in ("submit", "worker"):
+            wall, cpu, rss = figures[step]
+            print(f"{name + ' ' + step:22} {wall:7.1f}s {cpu:7.1f}s {rss:7.0f} MB")
+    worst_rss = max(now[step][2] for step in now)
+    print(f"peak RSS now: {worst_rss:.0f} MB (goal <= {GOAL_RSS_MB} MB)")
+    before = results.get("before")
+    if before is None:
+        return
+    for step in ("submit", "worker"):
+        wall = before[step][0] / now[step][0]
+        cpu = before[step][1] / now[step][1]
+        print(
+            f"{step}: {wall:.2f}x as fast by wall time, {cpu:.2f}x by CPU "
+            f"(goal >= {GOAL_SPEED_UP}x)"
+        )
+
+
+if __name__ == "__main__":
+    main()
