@@ -105,3 +105,35 @@ def test_the_head_halfrate_checks_without_alembic_is_alembics_own(tmp_path: obje
     finally:
         engine.dispose()
     assert head == SCHEMA_HEAD
+
+
+def test_request_hashes_revision_moves_the_digests_and_back(database_url: str) -> None:
+    """0011 moves the digests of requests that may share answers from an index on requests to
+    request_hashes, filled from the requests already stored; identical requests submitted
+    after the upgrade find them there. Going back to 0010 restores the index."""
+    engine = create_engine(database_url)
+    index_names = "SELECT content_hash, request_id FROM request_hashes ORDER BY request_id"
+    try:
+        _seed_revision_0001(engine)
+        command.upgrade(alembic_config(engine), "0010")
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE requests SET content_hash = -7 WHERE key = 'k0'"))
+            conn.execute(sa.text("UPDATE requests SET content_hash = 42 WHERE key = 'k1'"))
+            ids: dict[str, int] = dict(conn.execute(sa.text("SELECT key, id FROM requests")).all())
+        migrate(engine)
+        with engine.connect() as conn:
+            rows = [tuple(r) for r in conn.execute(sa.text(index_names))]
+            indexes = {i["name"] for i in sa.inspect(conn).get_indexes("requests")}
+        assert rows == [(-7, ids["k0"]), (42, ids["k1"])]
+        assert "ix_requests_content_hash" not in indexes
+        command.downgrade(alembic_config(engine), "0010")
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            assert "request_hashes" not in inspector.get_table_names()
+            indexes = {i["name"] for i in inspector.get_indexes("requests")}
+        assert "ix_requests_content_hash" in indexes
+        migrate(engine)
+        with engine.connect() as conn:
+            assert [tuple(r) for r in conn.execute(sa.text(index_names))] == rows
+    finally:
+        engine.dispose()

@@ -23,6 +23,7 @@ from halfrate.store.attempts import priced_requests
 from halfrate.store.base import Database, id_in
 from halfrate.store.cancels import cancelled_jobs
 from halfrate.store.deliveries import enqueue_deliveries
+from halfrate.store.request_hashes import request_hashes
 from halfrate.store.response_cache import not_cleared
 from halfrate.store.rollup import add_attempts
 from halfrate.store.tables import attempts, request_state_is, requests, results, routes
@@ -47,6 +48,8 @@ def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing:
     not once per request: a column of "Thanks!" repeated 10,000 times is one lookup, not 10,000
     scans of 10,000 rows. With no older one, the class's first member answers the rest
     (dedup). Bodies are compared in the update itself, so a digest collision links nothing.
+    Called before the new requests' digests are recorded (request_hashes), so every digest
+    found there is an older request's.
     """
     if not sharing.dedup and sharing.answered_since is None:
         return 0
@@ -66,11 +69,8 @@ def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing:
     # Only a class with an older request of the same digest, or with several members, can link
     # anything: find those digests in SQL first, so a submission of distinct requests (the usual
     # case) costs two index-backed queries instead of a lookup per request.
-    older = requests.alias("older")
-    seen_before = sa.exists().where(
-        older.c.content_hash == requests.c.content_hash,
-        sa.not_(sa.and_(older.c.job_id == job_id, older.c.created_at == created_at)),
-    )
+    # request_hashes holds the requests stored before these (their own are added after).
+    seen_before = sa.exists().where(request_hashes.c.content_hash == requests.c.content_hash)
     candidates = sa.select(requests.c.content_hash).where(this, seen_before)
     if sharing.dedup:
         repeated = (
@@ -133,10 +133,12 @@ def _earlier_leaders(
         )
     if sharing.dedup:
         whose.append(sa.and_(old.c.state.in_(_LIVE), old.c.id < new.c.id, _no_slower(old, new)))
+    digest = request_hashes.alias("digest")
     leader = (
         sa.select(old.c.id)
+        .select_from(digest.join(old, old.c.id == digest.c.request_id))
         .where(
-            old.c.content_hash == new.c.content_hash,
+            digest.c.content_hash == new.c.content_hash,
             sa.not_(sa.and_(old.c.job_id == job_id, old.c.created_at == created_at)),
             old.c.lane != _CACHE,
             old.c.provider == new.c.provider,

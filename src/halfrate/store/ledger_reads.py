@@ -17,7 +17,8 @@ import sqlalchemy as sa
 
 from halfrate.models import Lane
 from halfrate.store.base import Database
-from halfrate.store.rollup import DAY, HOUR, NO_DEADLINE, REBUILD_CHUNK, Rollup, read_facts, rebuild
+from halfrate.store.edge_sums import add_attempts_between
+from halfrate.store.rollup import DAY, HOUR, NO_DEADLINE, REBUILD_CHUNK, Rollup, rebuild
 from halfrate.store.tables import (
     LEDGER_DAY_KEYS,
     LEDGER_DAY_SUMS,
@@ -360,9 +361,9 @@ class LedgerQueries:
     def _edges(self, conn: sa.Connection, scope: Scope) -> Rollup:
         """The attempts in the partial days at the edges of ``scope``, summed as rollups."""
         rollup = Rollup()
+        tags = self._range(None, None, scope)
         for start, stop in scope.edges():
-            where = self._range(start, stop, scope)
-            rollup.extend(fact for fact in read_facts(conn, where))
+            add_attempts_between(conn, rollup, start, stop, [tags])
         if scope.feature is not None or scope.team is not None:
             rollup.days = {k: v for k, v in rollup.days.items() if scope.keeps(k)}
         return rollup

@@ -155,10 +155,12 @@ class Rollup:
         values: Sequence[float | None],
         team: str | None = None,
         call: tuple[str, str, str] | None = None,
+        count: int = 1,
     ) -> None:
-        """Count one attempt's ttft, tibt and queue wait (None: not measured). ``team``: also
-        in its team's histograms; ``call``: (team, model, feature), "" for none, also in the
-        calls' histograms (for attempts in CALL_LANES)."""
+        """Count one attempt's ttft, tibt and queue wait (None: not measured), or ``count``
+        attempts' with the same three. ``team``: also in its team's histograms; ``call``:
+        (team, model, feature), "" for none, also in the calls' histograms (for attempts in
+        CALL_LANES)."""
         calls = self.call_timings
         if call is not None:
             call_team, model, feature = call
@@ -166,13 +168,13 @@ class Rollup:
             if timing is not None:
                 bucket = bucket_ms(timing)
                 tkey = (day, lane, metric, bucket)
-                self.timings[tkey] = self.timings.get(tkey, 0) + 1
+                self.timings[tkey] = self.timings.get(tkey, 0) + count
                 if team:
                     team_key = (day, team, lane, metric, bucket)
-                    self.team_timings[team_key] = self.team_timings.get(team_key, 0) + 1
+                    self.team_timings[team_key] = self.team_timings.get(team_key, 0) + count
                 if call is not None:
                     call_key = (day, call_team, model, feature, lane, metric, bucket)
-                    calls[call_key] = calls.get(call_key, 0) + 1
+                    calls[call_key] = calls.get(call_key, 0) + count
 
     def extend(self, facts: Iterable[Fact]) -> Rollup:
         for fact in facts:

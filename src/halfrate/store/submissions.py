@@ -15,6 +15,7 @@ from halfrate.store.answers import link_identical
 from halfrate.store.base import Database, bulk_insert, new_id
 from halfrate.store.budgets import reserve
 from halfrate.store.deliveries import attach_sink
+from halfrate.store.request_hashes import record_hashes
 from halfrate.store.tables import jobs, requests, routes
 
 INSERT_CHUNK = 5_000
@@ -83,8 +84,11 @@ class SubmissionQueries:
             if founders is not None:
                 _tag_founders(conn, job_id, founders(), now)
             shared = 0
-            if sharing is not None and hashed:
-                shared = link_identical(conn, job_id, now, sharing)
+            if hashed:
+                if sharing is not None:
+                    shared = link_identical(conn, job_id, now, sharing)
+                # Then: link_identical looks for the requests stored before this call there.
+                record_hashes(conn, job_id, now)
             for spec in sinks:
                 attach_sink(conn, job_id, spec.text, spec.kind, now)
         return SubmitOutcome(

@@ -188,7 +188,7 @@ requests = sa.Table(
         postgresql_where=sa.text("state = 'queued' AND prefix_key IS NOT NULL"),
     ),
     sa.Index(None, "job_id", "id"),  # a job's requests in submission order (status, results)
-    sa.Index(None, "content_hash"),
+    # Requests are looked up by content_hash through request_hashes (its own module says why).
 )
 
 attempts = sa.Table(
