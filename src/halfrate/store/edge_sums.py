@@ -23,26 +23,19 @@ from halfrate.store.tables import attempts, requests, routes
 
 _A, _R = attempts.c, requests.c
 _BILLED = _A.input_tokens.is_not(None)
-# The columns a rollup's day key is made of (Fact.day_key): the slack only matters for realtime
-# attempts with a deadline, so other attempts share its NULL.
-_SLACK = sa.case(
-    (
-        sa.and_(_A.lane == Lane.REALTIME.value, _R.deadline.is_not(None)),
-        _R.deadline - _R.created_at,
-    ),
-    else_=sa.null(),
-)
-_KEYS: tuple[sa.ColumnElement[Any], ...] = (
+_REALTIME = _A.lane == Lane.REALTIME.value
+# The columns a rollup's day key is made of (Fact.day_key). Waiting, moved and the slack to the
+# deadline only count for realtime attempts: only those are joined to their requests.
+_OWN_KEYS: tuple[sa.ColumnElement[Any], ...] = (
     _A.provider,
     _A.model,
     _A.feature,
     _A.team,
     _A.lane,
     _A.cache_kind,
-    routes.c.waiting,
-    _R.moved_by.is_not(None),
-    _SLACK,
 )
+_SLACK = sa.case((_R.deadline.is_not(None), _R.deadline - _R.created_at), else_=sa.null())
+_REALTIME_KEYS = (*_OWN_KEYS, routes.c.waiting, _R.moved_by.is_not(None), _SLACK)
 
 
 def _billed_sum(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
@@ -69,7 +62,7 @@ _SUMS: tuple[sa.ColumnElement[Any], ...] = (
     sa.func.sum(sa.func.coalesce(_A.cost_nano, 0)),
     sa.func.sum(sa.func.coalesce(_A.realtime_cost_nano, 0)),
 )
-_SOURCE = attempts.join(requests, _R.id == _A.request_id).outerjoin(
+_REALTIME_SOURCE = attempts.join(requests, _R.id == _A.request_id).outerjoin(
     routes, routes.c.id == _R.route_id
 )
 _TIMING_KEYS = (_A.lane, _A.team, _A.model, _A.feature, _A.ttft, _A.tibt, _A.queue_seconds)
@@ -99,28 +92,35 @@ def add_attempts_between(
 def _add_sums(
     conn: sa.Connection, rollup: Rollup, day: int, within: sa.ColumnElement[bool]
 ) -> None:
-    query = sa.select(*_KEYS, *_SUMS).select_from(_SOURCE).where(within).group_by(*_KEYS)
-    width = len(_KEYS)
-    for row in conn.execute(query):
-        provider, model, feature, team, lane, cache_kind, waiting, moved, slack = row[:width]
-        template = Fact(
-            created_at=float(day * DAY),
-            provider=provider,
-            model=model,
-            feature=feature,
-            team=team,
-            lane=lane,
-            outcome="",  # the sums below count the retries
-            waiting=bool(waiting),
-            moved=bool(moved),
-            slack=None if slack is None else float(slack),
-            tokens=None,
-            cost_nano=None,
-            realtime_cost_nano=None,
-            cache_kind=cache_kind,
-        )
-        # PostgreSQL sums integers as numeric.
-        rollup.add_group(template, [int(value) for value in row[width:]])
+    others = sa.select(*_OWN_KEYS, *_SUMS).where(within, ~_REALTIME).group_by(*_OWN_KEYS)
+    realtime = (
+        sa.select(*_REALTIME_KEYS, *_SUMS)
+        .select_from(_REALTIME_SOURCE)
+        .where(within, _REALTIME)
+        .group_by(*_REALTIME_KEYS)
+    )
+    for query, width in ((others, len(_OWN_KEYS)), (realtime, len(_REALTIME_KEYS))):
+        for row in conn.execute(query):
+            provider, model, feature, team, lane, cache_kind, *realtime_keys = row[:width]
+            waiting, moved, slack = realtime_keys or (False, False, None)
+            template = Fact(
+                created_at=float(day * DAY),
+                provider=provider,
+                model=model,
+                feature=feature,
+                team=team,
+                lane=lane,
+                outcome="",  # the sums below count the retries
+                waiting=bool(waiting),
+                moved=bool(moved),
+                slack=None if slack is None else float(slack),
+                tokens=None,
+                cost_nano=None,
+                realtime_cost_nano=None,
+                cache_kind=cache_kind,
+            )
+            # PostgreSQL sums integers as numeric.
+            rollup.add_group(template, [int(value) for value in row[width:]])
 
 
 def _add_timings(
