@@ -55,14 +55,17 @@ def _parse(path: Path, line_no: int, raw: bytes, expected: Provider | None) -> P
     if not text:
         return None
     try:
-        text.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"not valid UTF-8 (byte {exc.start + 1} of the line)", source=str(path), line=line_no
-        ) from exc
-    try:
-        obj = orjson.loads(text)
+        obj = orjson.loads(text)  # refuses bytes that are not UTF-8 too
     except orjson.JSONDecodeError as exc:
+        # Only now, for the message: was it the encoding, and where?
+        try:
+            text.decode("utf-8")
+        except UnicodeDecodeError as bad:
+            raise InputError(
+                f"not valid UTF-8 (byte {bad.start + 1} of the line)",
+                source=str(path),
+                line=line_no,
+            ) from bad
         raise InputError(f"not valid JSON: {exc}", source=str(path), line=line_no) from exc
     try:
         request = parse_line(obj, expected)

@@ -150,7 +150,8 @@ def parse_openai_line(obj: Any) -> LineRequest:
     for name in ("custom_id", "method", "url", "body"):
         if name not in obj:
             raise InputError(f"missing field '{name}'")
-    unknown = sorted(set(obj) - OPENAI_LINE_FIELDS)
+    # With the four present, a line of four fields has no other (most lines: no set to build).
+    unknown = sorted(set(obj) - OPENAI_LINE_FIELDS) if len(obj) != 4 else None
     if unknown:
         raise InputError(f"unknown field '{unknown[0]}' (a line has custom_id, method, url, body)")
     key = check_key(obj["custom_id"])

@@ -9,6 +9,7 @@ never need the policy file themselves.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -53,10 +54,16 @@ class Urgency:
 def content_hash(provider: Provider, endpoint: str, body_json: str) -> int:
     """What a request asks, as a signed 64-bit digest: equal for identical requests. Only a
     lookup key: requests are shared only when their bodies are equal too."""
-    digest = hashlib.blake2b(digest_size=8)
-    digest.update(f"{provider.value}\n{endpoint}\n".encode())
+    digest = _digest_of(provider, endpoint).copy()
     digest.update(body_json.encode())
     return int.from_bytes(digest.digest(), "big", signed=True)
+
+
+@functools.lru_cache(maxsize=64)  # one per provider and endpoint, copied for each request
+def _digest_of(provider: Provider, endpoint: str) -> hashlib.blake2b:
+    digest = hashlib.blake2b(digest_size=8)
+    digest.update(f"{provider.value}\n{endpoint}\n".encode())
+    return digest
 
 
 class Router:
