@@ -17,8 +17,9 @@ import orjson
 import pytest
 
 from halfrate.sinks import Outgoing, parse_sink
+from halfrate.sinks.addresses import refused_host
 from halfrate.sinks.opening import open_sink
-from halfrate.sinks.webhook import WebhookSink, refused_host
+from halfrate.sinks.webhook import WebhookSink
 
 
 @dataclass

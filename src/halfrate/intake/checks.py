@@ -8,8 +8,8 @@ from datetime import datetime
 from halfrate.errors import InputError, SinkUnavailable
 from halfrate.routing.router import Urgency
 from halfrate.sinks import SinkSpec, parse_sink
+from halfrate.sinks.addresses import refused_host
 from halfrate.sinks.spec import resolve_webhook_url
-from halfrate.sinks.webhook import refused_host
 from halfrate.urgency import check_tags, checked_tag, deadline_of
 
 MAX_JOB_NAME = 200

@@ -11,59 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
 import re
-import socket
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from urllib.parse import urlsplit
 
 import httpx2
 import orjson
 
 from halfrate.errors import PayloadError
+from halfrate.sinks.addresses import refused_host, safe_url
 from halfrate.sinks.base import DeliveryReport, Outgoing, one_line, to_result, unique_items
 from halfrate.sinks.spec import SinkSpec, resolve_webhook_url
 
 SECRET_VARIABLE = "HALFRATE_WEBHOOK_SECRET"
-# Receivers on this machine or its private network are refused unless this is set: a webhook
-# URL must not become a way to reach what only the worker's machine can (a cloud's metadata
-# service at 169.254.169.254, an admin port on localhost).
-ALLOW_PRIVATE_VARIABLE = "HALFRATE_WEBHOOK_ALLOW_PRIVATE"
 TIMEOUT_SECONDS = 5.0
 MAX_WORKERS = 8  # enough to hide a receiver's latency without flooding it
 DRAIN_BYTES = 64 * 1024  # read this much of a reply so its connection can be reused, no more
 _QUERY = re.compile(r"\?\S*")
-
-
-def safe_url(url: str) -> str:
-    """``url`` without user, password, query and fragment: fit for reasons and logs (webhook
-    services put their tokens in the query)."""
-    parts = urlsplit(url)
-    host = parts.netloc.rpartition("@")[2]
-    return f"{parts.scheme}://{host}{parts.path}"
-
-
-def refused_host(url: str) -> str | None:
-    """Why results may not be posted to ``url``'s host (it is, or resolves to, a loopback,
-    private, link-local or otherwise non-public address), or None. A host that does not resolve
-    now is not refused here: the post will fail, and is tried again."""
-    if os.environ.get(ALLOW_PRIVATE_VARIABLE, "").strip().lower() in ("1", "true", "yes"):
-        return None
-    host = urlsplit(url).hostname or ""
-    try:
-        found = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (OSError, UnicodeError):
-        return None
-    for *_, address in found:
-        ip = ipaddress.ip_address(str(address[0]).split("%")[0])
-        if not ip.is_global:
-            return (
-                f"{host} is not a public address ({ip}): a receiver on this machine or its "
-                f"network needs {ALLOW_PRIVATE_VARIABLE}=1"
-            )
-    return None
 
 
 def sign(secret: bytes, body: bytes) -> str:
