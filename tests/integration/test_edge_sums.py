@@ -40,6 +40,8 @@ def _seed(store: Store, rng: random.Random, count: int) -> None:
             route_ids.append(inserted.inserted_primary_key[0])  # type: ignore[index]
         for i in range(count):
             created = START + rng.uniform(0, 2.5 * DAY)
+            if rng.random() < 0.05:  # on a day's first instant
+                created = float((int(created // DAY) + rng.choice([0, 1])) * DAY)
             submitted = created - rng.uniform(0, 3 * DAY)
             request_id = conn.execute(
                 sa.insert(requests).values(
@@ -105,6 +107,7 @@ def test_sums_in_sql_equal_a_fact_per_attempt(store: Store, seed: int) -> None:
         (START, START + 3 * DAY),  # everything
         (START + 0.3 * DAY, START + 1.7 * DAY),  # across a day boundary
         (START + 100.0, START + 200.0),  # a sliver (perhaps nothing)
+        ((START // DAY + 1) * DAY, (START // DAY + 2) * DAY),  # a whole day, edge to edge
     ]
     with store.read() as conn:
         for start, stop in windows:

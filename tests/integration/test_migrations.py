@@ -112,7 +112,7 @@ def test_request_hashes_revision_moves_the_digests_and_back(database_url: str) -
     request_hashes, filled from the requests already stored; identical requests submitted
     after the upgrade find them there. Going back to 0010 restores the index."""
     engine = create_engine(database_url)
-    index_names = "SELECT content_hash, request_id FROM request_hashes ORDER BY request_id"
+    digests = "SELECT content_hash, request_id FROM request_hashes ORDER BY request_id"
     try:
         _seed_revision_0001(engine)
         command.upgrade(alembic_config(engine), "0010")
@@ -122,7 +122,7 @@ def test_request_hashes_revision_moves_the_digests_and_back(database_url: str) -
             ids: dict[str, int] = dict(conn.execute(sa.text("SELECT key, id FROM requests")).all())
         migrate(engine)
         with engine.connect() as conn:
-            rows = [tuple(r) for r in conn.execute(sa.text(index_names))]
+            rows = [tuple(r) for r in conn.execute(sa.text(digests))]
             indexes = {i["name"] for i in sa.inspect(conn).get_indexes("requests")}
         assert rows == [(-7, ids["k0"]), (42, ids["k1"])]
         assert "ix_requests_content_hash" not in indexes
@@ -134,6 +134,6 @@ def test_request_hashes_revision_moves_the_digests_and_back(database_url: str) -
         assert "ix_requests_content_hash" in indexes
         migrate(engine)
         with engine.connect() as conn:
-            assert [tuple(r) for r in conn.execute(sa.text(index_names))] == rows
+            assert [tuple(r) for r in conn.execute(sa.text(digests))] == rows
     finally:
         engine.dispose()

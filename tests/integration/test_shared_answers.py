@@ -327,3 +327,31 @@ def test_a_flex_request_that_may_fall_back_to_a_batch_is_not_waited_for_by_a_dea
         due = hr.submit([RequestSpec("due", CHAT, body)], job="due", deadline="2d")
         whenever = hr.submit([RequestSpec("any", CHAT, body)], job="whenever")
         assert (due.shared, whenever.shared) == (0, 1)
+
+
+def test_two_submissions_into_one_job_in_one_tick_stay_apart(
+    database_url: str, monkeypatch: Any
+) -> None:
+    """Each call's rows are told apart by their time (the identical-request lookups, the
+    digests recorded): two calls into one job within one tick of the clock (two `call()`s into
+    the job "calls") get times of their own, the second's identical request takes the first's
+    answer, and every request's digest is recorded once."""
+    import halfrate
+    from halfrate.store.request_hashes import request_hashes
+
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)  # the clock stands still
+
+    def spec(key: str, text: str) -> RequestSpec:
+        body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": text}]}
+        return RequestSpec(key=key, endpoint=CHAT, body={**body, "max_tokens": 20})
+
+    with halfrate.connect(database_url) as hr:
+        first = hr.submit([spec("a", "Summarise ticket 1")], job="same")
+        second = hr.submit([spec("b", "Summarise ticket 1"), spec("c", "Other")], job="same")
+        assert (first.created, second.created, second.shared) == (1, 2, 1)
+        with hr.store.read() as conn:
+            times = dict(conn.execute(sa.select(requests.c.key, requests.c.created_at)).all())
+            digests = conn.execute(sa.select(sa.func.count()).select_from(request_hashes))
+            assert digests.scalar_one() == 3
+        assert times["a"] == 1_800_000_000.0
+        assert times["b"] == times["c"] > times["a"]

@@ -64,7 +64,8 @@ class IngestQueries:
                 ids = sorted(unique)
                 live, priced = self._live(conn, batch_id, ids)
                 counts.ignored += len(unique) - len(live)
-                unrun = self._unrun_so_far(conn, [rid for rid in ids if unique[rid].free])
+                returned = [rid for rid in ids if rid in live and unique[rid].free]
+                unrun = self._unrun_so_far(conn, returned)
                 settled = [
                     settle_line(unique[rid], live[rid], policy, unrun.get(rid, 0))
                     for rid in ids

@@ -12,6 +12,7 @@ added, by the submission that stores their request, in the same transaction.
 from __future__ import annotations
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from halfrate.store.tables import BigId, metadata, requests
 
@@ -26,16 +27,23 @@ request_hashes = sa.Table(
 )
 
 
-def record_hashes(conn: sa.Connection, job_id: str, created_at: float) -> None:
+def record_hashes(conn: sa.Connection, job_id: str, created_at: float, after_id: int) -> None:
     """Add the digests of the requests that ``job_id`` stored at ``created_at`` (one call of
-    :meth:`SubmissionQueries.submit`), in digest order."""
+    :meth:`SubmissionQueries.submit`; its rows come after request ``after_id``), in digest
+    order."""
     stored = (
         sa.select(requests.c.content_hash, requests.c.id)
         .where(
             requests.c.job_id == job_id,
+            requests.c.id > after_id,  # the job's earlier rows are not read again
             requests.c.created_at == created_at,
             requests.c.content_hash.is_not(None),
         )
         .order_by(requests.c.content_hash)
     )
-    conn.execute(request_hashes.insert().from_select(["content_hash", "request_id"], stored))
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    insert = dialect.insert(request_hashes).from_select(["content_hash", "request_id"], stored)
+    # Already recorded is recorded: only two calls of one time into one job on PostgreSQL, each
+    # committing while the other records, could meet here (SubmissionQueries.submit keeps each
+    # call's time its own within a job).
+    conn.execute(insert.on_conflict_do_nothing())

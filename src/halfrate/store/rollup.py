@@ -4,8 +4,9 @@
 Every attempt stored is also added to its day's sums and timing histograms, in the same
 transaction, by :func:`add_attempts`; :func:`rebuild` recomputes them from the attempts (the
 migration that introduced them uses it, and a test proves the two ways agree). The same Python
-code buckets and sums in both cases, and reports use it for the partial days at the edges of
-a period, so every path counts alike.
+code keys, buckets and sums in both cases, and reports use it for the partial days at the edges
+of a period (:mod:`edge_sums` adds their attempts up in SQL a group at a time, then hands each
+group to it), so every path counts alike.
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ def add_attempts(conn: sa.Connection, facts: Iterable[Fact]) -> None:
     Rollup().extend(facts).write(conn)
 
 
-# -- reading facts back from the attempts (rebuild, and the edges of a report's period) -------
+# -- reading facts back from the attempts (rebuild, and the test of edge_sums) -----------------
 
 _FACT_COLUMNS = (
     attempts.c.created_at,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 
@@ -57,6 +58,9 @@ class SubmissionQueries:
         hashed = False
         with self._store.write() as conn:
             job_id, is_new = self._job_id(conn, job_name, source, feature, team, now, table_plan)
+            after_id = 0
+            if not is_new:
+                after_id, now = _after_last_submission(conn, job_id, now)
             if reservation is not None:
                 reserve(conn, job_id, reservation)
             route_ids = _RouteIds(conn, now)
@@ -88,7 +92,7 @@ class SubmissionQueries:
                 if sharing is not None:
                     shared = link_identical(conn, job_id, now, sharing)
                 # Then: link_identical looks for the requests stored before this call there.
-                record_hashes(conn, job_id, now)
+                record_hashes(conn, job_id, now, after_id)
             for spec in sinks:
                 attach_sink(conn, job_id, spec.text, spec.kind, now)
         return SubmitOutcome(
@@ -174,6 +178,23 @@ class _RouteIds:
             found = int(key[0])
             self._ids[choice] = found
         return found
+
+
+def _after_last_submission(conn: sa.Connection, job_id: str, now: float) -> tuple[int, float]:
+    """For a submission into an existing job: the id of the job's last request (this call's
+    rows come after it), and the time to store this call's rows at, after that request's. The
+    rows of one call are told apart from the job's others by their time (link_identical,
+    record_hashes, the prefix founders): two calls in one tick of the clock (two `call()`s into
+    the job "calls") must not share it."""
+    last = conn.execute(
+        sa.select(requests.c.id, requests.c.created_at)
+        .where(requests.c.job_id == job_id)
+        .order_by(requests.c.id.desc())
+        .limit(1)
+    ).first()
+    if last is None:
+        return 0, now
+    return int(last.id), max(now, math.nextafter(float(last.created_at), math.inf))
 
 
 def _tag_founders(
