@@ -39,9 +39,12 @@ _LEADER = requests.alias("leader")  # the request a new one would take its answe
 _LANE_RANK = {Lane.REALTIME.value: 0, Lane.FLEX.value: 1, Lane.BATCH.value: 2}
 
 
-def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing: Sharing) -> int:
-    """Point the requests just stored in ``job_id`` (at ``created_at``) that have an identical
-    request at it, putting them in the cache lane. Returns how many.
+def link_identical(
+    conn: sa.Connection, job_id: str, created_at: float, sharing: Sharing, after_id: int = 0
+) -> int:
+    """Point the requests just stored in ``job_id`` (at ``created_at``, after request
+    ``after_id``) that have an identical request at it, putting them in the cache lane. Returns
+    how many.
 
     The new requests are taken in classes: the same digest, provider, endpoint, lane and
     deadline. An older identical request is looked for once per class (by its first member),
@@ -55,6 +58,7 @@ def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing:
         return 0
     this = sa.and_(
         requests.c.job_id == job_id,
+        requests.c.id > after_id,  # the job's earlier rows are not read again
         requests.c.created_at == created_at,
         requests.c.content_hash.is_not(None),
         requests.c.lane != _CACHE,
@@ -108,6 +112,7 @@ def link_identical(conn: sa.Connection, job_id: str, created_at: float, sharing:
     )
     linked = sa.select(sa.func.count()).where(
         requests.c.job_id == job_id,
+        requests.c.id > after_id,
         requests.c.created_at == created_at,
         requests.c.lane == _CACHE,
         requests.c.answered_by.is_not(None),

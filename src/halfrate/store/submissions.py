@@ -90,7 +90,7 @@ class SubmissionQueries:
             shared = 0
             if hashed:
                 if sharing is not None:
-                    shared = link_identical(conn, job_id, now, sharing)
+                    shared = link_identical(conn, job_id, now, sharing, after_id)
                 # Then: link_identical looks for the requests stored before this call there.
                 record_hashes(conn, job_id, now, after_id)
             for spec in sinks:
