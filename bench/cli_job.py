@@ -28,14 +28,18 @@ POLL_SECONDS = 0.2
 GOAL_WALL, GOAL_CPU = 1.5, 2.0
 
 
-def measured(argv: list[str], env: dict[str, str]) -> tuple[float, float, float]:
-    """Wall seconds, CPU seconds (user + system) and peak RSS (MB) of one process."""
+def measured(
+    argv: list[str], env: dict[str, str], log: Path | None = None
+) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MB) of one process; its output
+    goes to ``log`` (appended), else nowhere."""
     started = time.perf_counter()
-    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(child.pid, 0)
+    with open(log or os.devnull, "ab") as sink:
+        child = subprocess.Popen(argv, env=env, stdout=sink, stderr=sink)
+        _, status, usage = os.wait4(child.pid, 0)
     wall = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv)} failed")
+        raise SystemExit(f"{' '.join(argv)} failed" + (f": see {log}" if log else ""))
     return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 

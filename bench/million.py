@@ -23,29 +23,17 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cli_job import measured
 from roundtrip import compile_sources, free_port, wait_listening, write_requests
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 GOAL_SPEED_UP, GOAL_RSS_MB = 2.0, 300
 POLL_SECONDS = 0.2
 Figures = tuple[float, float, float]  # wall s, CPU s, peak RSS MB
-
-
-def measured(argv: list[str], env: dict[str, str], log: Path) -> Figures:
-    """Wall seconds, CPU seconds (user + system) and peak RSS (MB) of one process."""
-    started = time.perf_counter()
-    with log.open("ab") as sink:
-        child = subprocess.Popen(argv, env=env, stdout=sink, stderr=sink)
-        _, status, usage = os.wait4(child.pid, 0)
-    wall = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv)} failed: see {log}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def run_halfrate(

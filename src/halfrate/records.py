@@ -290,7 +290,11 @@ class IngestCounts:
         self.cancelled += other.cancelled
         self.ignored += other.ignored
         for stage, spent in other.seconds.items():
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + spent
+            self.spend(stage, spent)
+
+    def spend(self, stage: str, seconds: float) -> None:
+        """Count ``seconds`` of CPU time as ``stage``'s."""
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
 
     @contextlib.contextmanager
     def timing(self, stage: str) -> Iterator[None]:
@@ -299,7 +303,7 @@ class IngestCounts:
         try:
             yield
         finally:
-            self.seconds[stage] = self.seconds.get(stage, 0.0) + time.thread_time() - started
+            self.spend(stage, time.thread_time() - started)
 
 
 @dataclass

@@ -264,11 +264,11 @@ def _chunks(provider: BatchProvider, ref: str, clock: IngestCounts) -> Iterator[
         chunk.append(outcome)
         held += len(raw)
         if len(chunk) >= INGEST_CHUNK_LINES or held >= INGEST_CHUNK_BYTES:
-            clock.seconds["parse"] = clock.seconds.get("parse", 0.0) + time.thread_time() - started
+            clock.spend("parse", time.thread_time() - started)
             yield chunk
             started = time.thread_time()
             chunk, held = [], 0
-    clock.seconds["parse"] = clock.seconds.get("parse", 0.0) + time.thread_time() - started
+    clock.spend("parse", time.thread_time() - started)
     if chunk:
         yield chunk
 

@@ -18,7 +18,7 @@ without that effect (a batch's Anthropic writes at the one-hour rate).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -111,21 +111,20 @@ class Estimate:
 
     def total(self, lane: Lane) -> Decimal:
         """What the priced models cost in ``lane`` (flex: where it is offered, else batch)."""
-        total = Decimal(0)
-        for m in self.models:
-            usd = m.usd(lane)
-            if usd is None and lane is Lane.FLEX:
-                usd = m.usd(Lane.BATCH)
-            total += usd or Decimal(0)
-        return total
+        return self._total(lane, ModelEstimate.usd)
 
     def total_cached(self, lane: Lane) -> Decimal:
         """:meth:`total` with the expected prompt-cache effect."""
+        return self._total(lane, ModelEstimate.usd_cached)
+
+    def _total(
+        self, lane: Lane, usd_of: Callable[[ModelEstimate, Lane], Decimal | None]
+    ) -> Decimal:
         total = Decimal(0)
         for m in self.models:
-            usd = m.usd_cached(lane)
+            usd = usd_of(m, lane)
             if usd is None and lane is Lane.FLEX:
-                usd = m.usd_cached(Lane.BATCH)
+                usd = usd_of(m, Lane.BATCH)
             total += usd or Decimal(0)
         return total
 

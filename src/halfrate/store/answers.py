@@ -40,7 +40,7 @@ _LANE_RANK = {Lane.REALTIME.value: 0, Lane.FLEX.value: 1, Lane.BATCH.value: 2}
 
 
 def link_identical(
-    conn: sa.Connection, job_id: str, created_at: float, sharing: Sharing, after_id: int = 0
+    conn: sa.Connection, job_id: str, created_at: float, sharing: Sharing, after_id: int
 ) -> int:
     """Point the requests just stored in ``job_id`` (at ``created_at``, after request
     ``after_id``) that have an identical request at it, putting them in the cache lane. Returns
@@ -93,7 +93,7 @@ def link_identical(
     for rid, *key in rows:
         classes.setdefault(tuple(key), []).append(rid)
     firsts = [members[0] for members in classes.values()]
-    earlier = _earlier_leaders(conn, job_id, created_at, sharing, firsts)
+    earlier = _earlier_leaders(conn, sharing, firsts)
     pairs = []
     for members in classes.values():
         leader = earlier.get(members[0])
@@ -120,12 +120,11 @@ def link_identical(
     return int(conn.execute(linked).scalar_one())
 
 
-def _earlier_leaders(
-    conn: sa.Connection, job_id: str, created_at: float, sharing: Sharing, firsts: list[int]
-) -> dict[int, int]:
+def _earlier_leaders(conn: sa.Connection, sharing: Sharing, firsts: list[int]) -> dict[int, int]:
     """For each of ``firsts`` (new requests), an identical request stored before this
     submission that may answer it: one answered recently (the response cache), else the
-    earliest still in flight in a lane no slower (dedup)."""
+    earliest still in flight in a lane no slower (dedup). Found through request_hashes, which
+    holds no request of this submission yet."""
     new, old = requests.alias("new"), requests.alias("old")
     whose: list[sa.ColumnElement[bool]] = []
     if sharing.answered_since is not None:
@@ -144,7 +143,6 @@ def _earlier_leaders(
         .select_from(digest.join(old, old.c.id == digest.c.request_id))
         .where(
             digest.c.content_hash == new.c.content_hash,
-            sa.not_(sa.and_(old.c.job_id == job_id, old.c.created_at == created_at)),
             old.c.lane != _CACHE,
             old.c.provider == new.c.provider,
             old.c.endpoint == new.c.endpoint,

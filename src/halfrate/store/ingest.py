@@ -84,7 +84,7 @@ class IngestQueries:
                 self._move(conn, batch_id, settled, live, policy, now, counts)
             inside = time.thread_time() - started
         # What the transaction's end took: the commit (and, on SQLite, its write to the WAL).
-        counts.seconds["commit"] = time.thread_time() - started - inside
+        counts.spend("commit", time.thread_time() - started - inside)
         return counts
 
     def unreported(self, batch_id: str) -> list[int]:
@@ -169,8 +169,8 @@ class IngestQueries:
         if counts is not None:
             # Counted as the rollups', not twice: taken back from the attempts' stage around it.
             spent = time.thread_time() - started
-            counts.seconds["rollups"] = counts.seconds.get("rollups", 0.0) + spent
-            counts.seconds["attempts"] = counts.seconds.get("attempts", 0.0) - spent
+            counts.spend("rollups", spent)
+            counts.spend("attempts", -spent)
 
     def _store_paid_strays(
         self,
