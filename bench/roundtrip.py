@@ -23,6 +23,7 @@ from pathlib import Path
 import orjson
 
 OPENAI_LIMIT = 50_000
+GOAL_RATIO = 1.5
 MODEL = "gpt-4o-mini"
 
 
@@ -88,10 +89,40 @@ def bare_sdk(
     return {"parsed": parsed}
 
 
+class RowWrites:
+    """The CPU seconds halfrate's threads spend inside the database's INSERT and UPDATE
+    statements: the rows its promises make it write (each request stored, claimed into a batch,
+    its attempt priced, its result stored once, its state moved), measured by SQLAlchemy's
+    cursor events around each statement (a bulk statement counts once, so the events cost
+    little)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        import sqlalchemy as sa
+
+        self.seconds = 0.0
+        self._lock = threading.Lock()
+        self._started = threading.local()
+        sa.event.listen(sa.Engine, "before_cursor_execute", self._before)
+        sa.event.listen(sa.Engine, "after_cursor_execute", self._after)
+
+    def _before(self, *_args: object) -> None:
+        self._started.at = time.thread_time()
+
+    def _after(self, _conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE"):
+            spent = time.thread_time() - self._started.at
+            with self._lock:
+                self.seconds += spent
+
+
 def halfrate_run(requests_file: Path, base_url: str, work: Path) -> dict[str, float]:
     import openai
 
     import halfrate
+
+    writes = RowWrites()
 
     client = openai.OpenAI(api_key="bench", base_url=base_url)
     hr = halfrate.connect(
@@ -112,6 +143,7 @@ def halfrate_run(requests_file: Path, base_url: str, work: Path) -> dict[str, fl
     with (work / "results.jsonl").open("w", encoding="utf-8") as handle:
         count = hr.export_results(job.job_id, handle, "jsonl")
     phases["results_s"] = time.perf_counter() - t2
+    phases["row_writes_cpu_s"] = writes.seconds
     assert summary.lines.succeeded == count == job.created, (summary.lines, count, job.created)
     hr.close()
     return phases
@@ -174,6 +206,7 @@ def main() -> None:
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "halfrate", "sandbox", "--port", str(port), "--latency", "0"],
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     base_url = f"http://127.0.0.1:{port}/v1"
     try:
@@ -196,7 +229,14 @@ def main() -> None:
         f"   (submit {ours['submit_s']:.2f} s, worker {ours['worker_s']:.2f} s,"
         f" results {ours['results_s']:.2f} s)"
     )
-    print(f"ratio halfrate / bare SDK: {ratio:.2f}  (goal <= 1.5; peak RSS goal <= 300 MB)")
+    print(
+        f"ratio halfrate / bare SDK: {ratio:.2f}  (goal <= {GOAL_RATIO}; peak RSS goal <= 300 MB)"
+    )
+    allowed = (GOAL_RATIO - 1) * bare["wall_s"]
+    print(
+        f"SQLite's own INSERTs and UPDATEs of halfrate's rows: {ours['row_writes_cpu_s']:.2f} s "
+        f"CPU; the goal leaves halfrate {allowed:.2f} s over the bare script for all it does"
+    )
 
 
 if __name__ == "__main__":

@@ -146,8 +146,14 @@ class Rollup:
                 existing[i] += value
         # The day key holds the team, model and feature as the rollups keep them.
         call = (key[4], key[2], key[3]) if template.lane in CALL_LANES else None
+        # A stored batch's attempts mostly share their three timings (its first attempts
+        # waited from one submission to one send, and a batch measures no ttft or tibt):
+        # each distinct three is bucketed and counted once.
+        counted: dict[tuple[float | None, float | None, float | None], int] = {}
         for values in timings:
-            self.add_timings(key[0], template.lane, values, template.team, call)
+            counted[values] = counted.get(values, 0) + 1
+        for values, count in counted.items():
+            self.add_timings(key[0], template.lane, values, template.team, call, count=count)
 
     def add_timings(
         self,
