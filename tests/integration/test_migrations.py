@@ -137,3 +137,64 @@ def test_request_hashes_revision_moves_the_digests_and_back(database_url: str) -
             assert [tuple(r) for r in conn.execute(sa.text(digests))] == rows
     finally:
         engine.dispose()
+
+
+def _checks_and_partial_indexes(conn: sa.Connection) -> tuple[dict[str, str], dict[str, str]]:
+    """The state and lane CHECKs of requests, batches and routes (name -> text), and the
+    WHERE clauses of the partial indexes of requests (name -> index definition)."""
+    inspector = sa.inspect(conn)
+    checks = {
+        c["name"]: c["sqltext"]
+        for table in ("requests", "batches", "routes")
+        for c in inspector.get_check_constraints(table)
+    }
+    if conn.dialect.name == "sqlite":
+        query = "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'requests' AND sql LIKE :w"
+    else:
+        query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'requests' AND indexdef LIKE :w"
+    return checks, dict(conn.execute(sa.text(query), {"w": "%WHERE%"}).all())
+
+
+def _lists(check: str) -> bool:
+    """Whether a check's text tests a list of values (PostgreSQL writes IN as = ANY (ARRAY))."""
+    return " IN (" in check or "ANY (ARRAY" in check
+
+
+def test_checks_revision_writes_the_checks_without_in_lists_and_back(database_url: str) -> None:
+    """0012 writes the state and lane CHECKs as ``=`` tests joined by OR (SQLite built each IN
+    list into a temporary table for every row of a bulk insert): the rows, the partial indexes
+    and what the checks allow stay as they were; going back to 0011 writes IN lists again."""
+    engine = create_engine(database_url)
+    rows = "SELECT key, state, lane, attempt_count FROM requests ORDER BY key"
+    try:
+        _seed_revision_0001(engine)
+        command.upgrade(alembic_config(engine), "0011")
+        with engine.connect() as conn:
+            before = [tuple(r) for r in conn.execute(sa.text(rows))]
+            checks_0011, partial_0011 = _checks_and_partial_indexes(conn)
+        assert len(checks_0011) == 4 and all(map(_lists, checks_0011.values()))
+        assert len(partial_0011) == 5
+        migrate(engine)
+        with engine.connect() as conn:
+            assert [tuple(r) for r in conn.execute(sa.text(rows))] == before
+            assert conn.execute(sa.text("SELECT count(*) FROM attempts")).scalar() == 2
+            checks, partial = _checks_and_partial_indexes(conn)
+        assert partial == partial_0011
+        assert set(checks) == set(checks_0011)
+        for text in checks.values():
+            assert not _lists(text) and " OR " in text
+        assert "'cancelled'" in checks["ck_requests_state"]
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(sa.text("UPDATE requests SET state = 'lost' WHERE key = 'k0'"))
+        with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
+            conn.execute(sa.text("UPDATE requests SET lane = 'later' WHERE key = 'k0'"))
+        with engine.begin() as conn:  # every state and lane the checks name is still allowed
+            conn.execute(sa.text("UPDATE requests SET state = 'in_call', lane = 'flex'"))
+        command.downgrade(alembic_config(engine), "0011")
+        with engine.connect() as conn:
+            checks_back, partial_back = _checks_and_partial_indexes(conn)
+        assert set(checks_back) == set(checks_0011) and partial_back == partial_0011
+        assert all(map(_lists, checks_back.values()))
+        migrate(engine)
+    finally:
+        engine.dispose()
