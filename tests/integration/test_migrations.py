@@ -151,7 +151,10 @@ def _checks_and_partial_indexes(conn: sa.Connection) -> tuple[dict[str, str], di
     if conn.dialect.name == "sqlite":
         query = "SELECT name, sql FROM sqlite_master WHERE tbl_name = 'requests' AND sql LIKE :w"
     else:
-        query = "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'requests' AND indexdef LIKE :w"
+        query = (
+            "SELECT indexname, indexdef FROM pg_indexes "
+            "WHERE tablename = 'requests' AND indexdef LIKE :w"
+        )
     return checks, dict(conn.execute(sa.text(query), {"w": "%WHERE%"}).all())
 
 
@@ -172,7 +175,8 @@ def test_checks_revision_writes_the_checks_without_in_lists_and_back(database_ur
         with engine.connect() as conn:
             before = [tuple(r) for r in conn.execute(sa.text(rows))]
             checks_0011, partial_0011 = _checks_and_partial_indexes(conn)
-        assert len(checks_0011) == 4 and all(map(_lists, checks_0011.values()))
+        assert len(checks_0011) == 4
+        assert all(map(_lists, checks_0011.values()))
         assert len(partial_0011) == 5
         migrate(engine)
         with engine.connect() as conn:
@@ -182,7 +186,8 @@ def test_checks_revision_writes_the_checks_without_in_lists_and_back(database_ur
         assert partial == partial_0011
         assert set(checks) == set(checks_0011)
         for text in checks.values():
-            assert not _lists(text) and " OR " in text
+            assert not _lists(text)
+            assert " OR " in text
         assert "'cancelled'" in checks["ck_requests_state"]
         with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
             conn.execute(sa.text("UPDATE requests SET state = 'lost' WHERE key = 'k0'"))
@@ -193,7 +198,8 @@ def test_checks_revision_writes_the_checks_without_in_lists_and_back(database_ur
         command.downgrade(alembic_config(engine), "0011")
         with engine.connect() as conn:
             checks_back, partial_back = _checks_and_partial_indexes(conn)
-        assert set(checks_back) == set(checks_0011) and partial_back == partial_0011
+        assert set(checks_back) == set(checks_0011)
+        assert partial_back == partial_0011
         assert all(map(_lists, checks_back.values()))
         migrate(engine)
     finally:
