@@ -144,7 +144,7 @@ def _checks_and_partial_indexes(conn: sa.Connection) -> tuple[dict[str, str], di
     WHERE clauses of the partial indexes of requests (name -> index definition)."""
     inspector = sa.inspect(conn)
     checks = {
-        c["name"]: c["sqltext"]
+        str(c["name"]): c["sqltext"]
         for table in ("requests", "batches", "routes")
         for c in inspector.get_check_constraints(table)
     }
