@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 import sqlalchemy as sa
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 
 from halfrate.store import Store
 from halfrate.store.engine import SCHEMA_HEAD, alembic_config, create_engine, migrate
+from halfrate.store.tables import metadata
 
 
 def _seed_revision_0001(engine: sa.Engine) -> None:
@@ -202,5 +207,109 @@ def test_checks_revision_writes_the_checks_without_in_lists_and_back(database_ur
         assert partial_back == partial_0011
         assert all(map(_lists, checks_back.values()))
         migrate(engine)
+    finally:
+        engine.dispose()
+
+
+def _schema(engine: sa.Engine) -> dict[str, object]:
+    """Everything that makes up the store's schema, in a form two databases can be compared
+    by: per table its columns, keys, foreign keys, unique and check constraints, and each index
+    with its columns and (for partial indexes) its WHERE clause, as the database reports them."""
+    with engine.connect() as conn:
+        inspector = sa.inspect(conn)
+        tables = sorted(inspector.get_table_names())
+        schema: dict[str, object] = {}
+        for table in tables:
+            schema[table] = {
+                "columns": sorted(
+                    (c["name"], str(c["type"]), c["nullable"], c["default"])
+                    for c in inspector.get_columns(table)
+                ),
+                "primary key": inspector.get_pk_constraint(table),
+                "foreign keys": sorted(map(repr, inspector.get_foreign_keys(table))),
+                "unique": sorted(map(repr, inspector.get_unique_constraints(table))),
+                "checks": sorted(map(repr, inspector.get_check_constraints(table))),
+            }
+        if conn.dialect.name == "sqlite":
+            query = "SELECT tbl_name, name, sql FROM sqlite_master WHERE type = 'index'"
+            rowid = "SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE :w"
+            schema["without rowid"] = sorted(
+                conn.execute(sa.text(rowid), {"w": "%WITHOUT ROWID%"}).scalars()
+            )
+        else:
+            query = (
+                "SELECT tablename, indexname, indexdef FROM pg_indexes WHERE schemaname = 'public'"
+            )
+        schema["indexes"] = sorted(tuple(row) for row in conn.execute(sa.text(query)))
+    return schema
+
+
+def test_a_new_store_has_the_schema_of_one_migrated_step_by_step(
+    database_url: str, tmp_path: object
+) -> None:
+    """A new, empty database is made from the tables as they are and marked as at the newest
+    migration (one CREATE per table); that must be exactly the schema the migrations build one
+    after the other from the first, which every store made by an earlier halfrate goes
+    through, and exactly what the tables describe."""
+    made = create_engine(database_url)
+    try:
+        migrate(made)  # an empty database: made from the tables
+        with made.connect() as conn:
+            assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).all() == [
+                (SCHEMA_HEAD,)
+            ]
+        from_tables = _schema(made)
+    finally:
+        made.dispose()
+    for table in ("requests", "attempts", "request_hashes"):
+        assert table in from_tables
+    if database_url.startswith("sqlite"):
+        stepped_url = f"sqlite:///{tmp_path}/stepped.db"
+    else:
+        stepped_url = database_url + "_stepped"
+        admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{stepped_url.rsplit("/", 1)[1]}"'))
+        admin.dispose()
+    stepped = create_engine(stepped_url)
+    try:
+        command.upgrade(alembic_config(stepped), "0001")  # not empty now: migrated step by step
+        migrate(stepped)
+        with stepped.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_server_default": True})
+            assert compare_metadata(context, metadata) == []
+        assert _schema(stepped) == from_tables
+    finally:
+        stepped.dispose()
+        if not database_url.startswith("sqlite"):
+            admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+            with admin.connect() as conn:
+                name = stepped_url.rsplit("/", 1)[1]
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+
+
+def _open_store(url: str) -> str | None:
+    """In a process of its own: open the store (making it if new) and say its revision."""
+    opened = Store.open(url)
+    try:
+        with opened.engine.connect() as conn:
+            return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+    finally:
+        opened.close()
+
+
+def test_processes_opening_one_new_store_at_once_make_it_once(database_url: str) -> None:
+    """Workers started together on a new database: the first makes the schema while the
+    others wait for its lock, then find it current; none fails, none makes a table twice."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=3, mp_context=context) as pool:
+        revisions = list(pool.map(_open_store, [database_url] * 3))
+    assert revisions == [SCHEMA_HEAD] * 3
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar() == 1
+            assert "request_hashes" in sa.inspect(conn).get_table_names()
     finally:
         engine.dispose()

@@ -48,7 +48,9 @@ def count(store: Store, table: sa.Table) -> int:
         return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
 
 
-def test_migrated_schema_equals_the_tables(store: Store) -> None:
+def test_a_new_store_holds_every_table_as_described(store: Store) -> None:
+    """A new store is made from the tables (every module describing one is loaded for it);
+    test_migrations proves the migrations build the same, step by step."""
     with store.engine.connect() as conn:
         # Server defaults too: a bulk insert leaves out the columns no row fills only where
         # the table has no default, as the tables describe it (store.base).
