@@ -132,6 +132,7 @@ def main() -> None:
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "halfrate", "sandbox", "--port", str(port), "--latency", "0"],
         stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,  # it says "terminated" when stopped at the end
     )
     figures: dict[int, float] = {}
     try:

@@ -59,7 +59,8 @@ class QueueQueries:
             ids: list[int] = []
             models: dict[str, None] = {}
             total = 0
-            for request_id, body_bytes, model in conn.execute(query):
+            # .all() fetches in one call; iterating the result would fetch each row on its own.
+            for request_id, body_bytes, model in conn.execute(query).all():
                 size = body_bytes + line_overhead
                 if ids and total + size > max_bytes:
                     break
