@@ -198,3 +198,36 @@ def test_job_status_and_results_read_back(store: Store) -> None:
     assert status.counts == {"queued": 3}
     assert [r.key for r in store.reads.iter_results(job_id)] == ["k0", "k1", "k2"]
     assert store.reads.find_job(job_id).name == "job-a"
+
+
+def test_progress_counts_each_state_and_the_biggest_reason_to_wait(store: Store) -> None:
+    """The progress read: requests per state over the jobs asked about (no other job's), the
+    queued ones still waiting for their retry time (how many, from when, the most common
+    last error), and nothing else counted as waiting."""
+    job = submit(store, lines(12))
+    other = submit(store, lines(5, start=100), job="job-b")
+    now = 1_000_000.0
+    with store.write() as conn:
+        ids = [r[0] for r in conn.execute(sa.select(requests.c.id).order_by(requests.c.id))][:12]
+        finals = {RequestState.SUCCEEDED: ids[:4], RequestState.FAILED: ids[4:6]}
+        for state, chosen in finals.items():
+            conn.execute(
+                sa.update(requests).where(requests.c.id.in_(chosen)).values(state=state.value)
+            )
+        waits = {"rate limited": ids[6:9], "overloaded": ids[9:10]}
+        for reason, chosen in waits.items():
+            conn.execute(
+                sa.update(requests)
+                .where(requests.c.id.in_(chosen))
+                .values(not_before=now + 60 + len(reason), last_error=reason)
+            )
+        # Due already: queued, not waiting.
+        conn.execute(sa.update(requests).where(requests.c.id == ids[10]).values(not_before=now))
+    progress = store.reads.progress([job], now)
+    assert progress.counts == {"succeeded": 4, "failed": 2, "queued": 6}
+    assert progress.retry is not None
+    assert (progress.retry.requests, progress.retry.reason) == (4, "rate limited")
+    assert progress.retry.until == now + 60 + len("overloaded")
+    both = store.reads.progress([job, other], now)
+    assert both.counts == {"succeeded": 4, "failed": 2, "queued": 11}
+    assert store.reads.progress([other], now).retry is None

@@ -180,54 +180,56 @@ class ReadQueries:
 
     def progress(self, job_ids: Sequence[str], now: float) -> Progress:
         """The jobs' requests per state, the requests waiting for a retry at ``now`` (how many,
-        until when, why) and their live batches with the provider's counts: two aggregate
-        queries and one over the few live batches, in one snapshot."""
+        until when, why) and their live batches with the provider's counts: one pass over the
+        jobs' rows (and a second over the waiting ones, when some wait) and one over the few
+        live batches, in one snapshot."""
         if not job_ids:
             return Progress({}, [], None)
         ids = list(job_ids)
-        # One pass over the jobs' rows counts them per state and, among the queued, groups
-        # those still waiting for their retry time by their last error.
+        of_jobs = requests.c.job_id.in_(ids)
         waits = sa.and_(request_state_is(RequestState.QUEUED), requests.c.not_before > now)
-        waiting = sa.case((waits, 1), else_=0).label("waiting")
-        reason = sa.case((waits, requests.c.last_error), else_=sa.null()).label("reason")
         held = sa.exists(
             sa.select(requests.c.id).where(
                 requests.c.batch_id == batches.c.id,
                 request_state_is(RequestState.IN_BATCH),
-                requests.c.job_id.in_(ids),
+                of_jobs,
             )
         )
+        states = list(RequestState)
         with self._store.read() as conn:
-            rows = conn.execute(
+            # One pass over the jobs' rows, a count per state and of the queued still waiting
+            # for their retry time, without grouping (a million-row job in half the time of
+            # a GROUP BY, which sorts every row into a temporary tree).
+            tally = conn.execute(
                 sa.select(
-                    requests.c.state,
-                    waiting,
-                    reason,
-                    sa.func.count(),
-                    sa.func.min(requests.c.not_before),
-                )
-                .where(requests.c.job_id.in_(ids))
-                .group_by(requests.c.state, waiting, reason)
-            ).all()
+                    *(sa.func.count().filter(request_state_is(state)) for state in states),
+                    sa.func.count().filter(waits),
+                    sa.func.min(requests.c.not_before).filter(waits),
+                ).where(of_jobs)
+            ).one()
+            # Only when some wait: why, by their last error (the biggest group is shown).
+            why = []
+            if tally[-2]:
+                why = conn.execute(
+                    sa.select(requests.c.last_error, sa.func.count())
+                    .where(of_jobs, waits)
+                    .group_by(requests.c.last_error)
+                    .order_by(sa.func.count().desc(), requests.c.last_error)
+                    .limit(1)
+                ).all()
             live = conn.execute(
                 sa.select(*_BATCH_VIEW_COLUMNS)
                 .where(batches.c.state.in_(_LIVE_BATCH_STATES), held)
                 .order_by(batches.c.created_at, batches.c.id)
             )
             views = [BatchView(**row._mapping) for row in live]
-        counts: dict[str, int] = {}
-        waits_by_reason: list[tuple[int, float, str | None]] = []
-        for state, is_waiting, why, n, earliest in rows:
-            counts[state] = counts.get(state, 0) + int(n)
-            if is_waiting:
-                waits_by_reason.append((int(n), float(earliest), why))
+        counts = {state.value: int(n) for state, n in zip(states, tally, strict=False) if n}
         retry = None
-        if waits_by_reason:
-            biggest = max(waits_by_reason, key=lambda w: w[0])
+        if tally[-2]:
             retry = RetryWait(
-                requests=sum(w[0] for w in waits_by_reason),
-                until=min(w[1] for w in waits_by_reason),
-                reason=biggest[2],
+                requests=int(tally[-2]),
+                until=float(tally[-1]),
+                reason=why[0][0] if why else None,
             )
         return Progress(counts, views, retry)
 

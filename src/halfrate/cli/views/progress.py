@@ -25,7 +25,7 @@ PLAIN_READ_SECONDS = 0.5  # plain lines need fresh numbers less often
 PLAIN_EVERY_SECONDS = 5.0  # a plain line at most this often while numbers move...
 PLAIN_STATE_SECONDS = 1.0  # ...but within this when a batch changes state or a wait begins
 PLAIN_HEARTBEAT_SECONDS = 60.0  # and this often while nothing changes, to show it is alive
-READ_SHARE = 10  # a read waits at least this many times its own length: ≤10% of the worker
+READ_SHARE = 20  # a read waits at least this many times its own length: ≤5% of the worker
 JOBS_SECONDS = 10.0  # following every open job: this often, look for jobs that came since
 MIN_RATE_SECONDS = 1.0  # less time than this gives no rate worth an expected end
 
