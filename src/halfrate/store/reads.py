@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -208,7 +209,7 @@ class ReadQueries:
                 ).where(of_jobs)
             ).one()
             # Only when some wait: why, by their last error (the biggest group is shown).
-            why = []
+            why: Sequence[Any] = ()
             if tally[-2]:
                 why = conn.execute(
                     sa.select(requests.c.last_error, sa.func.count())
