@@ -99,10 +99,67 @@ def _seed(store: Store, rng: random.Random, count: int) -> None:
             )
 
 
+def _seed_a_stored_batch(store: Store, size: int) -> None:
+    """Attempts alike in every key and timing, as a stored batch's are (one send, one queue
+    wait): one group of ``size`` in SQL, ``size`` facts one by one."""
+    created = START + 0.5 * DAY
+    with store.write() as conn:
+        first = conn.execute(sa.select(sa.func.max(requests.c.id))).scalar() or 0
+        for i in range(size):
+            conn.execute(
+                sa.insert(requests).values(
+                    job_id="job_edges",
+                    key=f"batch{i}",
+                    provider="openai",
+                    endpoint="/v1/chat/completions",
+                    model="gpt-4o-mini",
+                    body="{}",
+                    body_bytes=2,
+                    state="succeeded",
+                    lane="batch",
+                    created_at=created - 7200.0,
+                    updated_at=created,
+                )
+            )
+        conn.execute(
+            sa.insert(attempts).from_select(
+                [
+                    "request_id",
+                    "lane",
+                    "outcome",
+                    "input_tokens",
+                    "output_tokens",
+                    "cost_nano",
+                    "realtime_cost_nano",
+                    "created_at",
+                    "provider",
+                    "model",
+                    "team",
+                    "queue_seconds",
+                ],
+                sa.select(
+                    requests.c.id,
+                    sa.literal("batch"),
+                    sa.literal("succeeded"),
+                    sa.literal(120),
+                    sa.literal(16),
+                    sa.literal(900),
+                    sa.literal(1800),
+                    sa.literal(created),
+                    sa.literal("openai"),
+                    sa.literal("gpt-4o-mini"),
+                    sa.literal("finance"),
+                    sa.literal(7200.0),
+                ).where(requests.c.id > first),
+            )
+        )
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 def test_sums_in_sql_equal_a_fact_per_attempt(store: Store, seed: int) -> None:
     rng = random.Random(seed)
     _seed(store, rng, 400)
+    _seed_a_stored_batch(store, 25)
     windows = [
         (START, START + 3 * DAY),  # everything
         (START + 0.3 * DAY, START + 1.7 * DAY),  # across a day boundary
