@@ -8,8 +8,8 @@ interpreter, the same file, the same sandbox and a store of its own. Goals: subm
 each at least twice as fast as the baseline, peak RSS <= 300 MB.
 
 Both workers poll every 0.2 s, each run against a sandbox of its own. The worker's wall time
-includes the sandbox running the batches (the same work for both); its CPU seconds are
-halfrate's own.
+includes the sandbox running the batches (the same work for both, printed as the sandbox's CPU
+seconds during the worker); its CPU seconds are halfrate's own.
 
     python bench/million.py [--requests 1000000] [--before 481b59d] [--no-before]
 """
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_job import measured
-from roundtrip import compile_sources, free_port, wait_listening, write_requests
+from roundtrip import compile_sources, free_port, process_cpu, wait_listening, write_requests
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 GOAL_SPEED_UP, GOAL_RSS_MB = 2.0, 300
@@ -37,9 +37,10 @@ Figures = tuple[float, float, float]  # wall s, CPU s, peak RSS MB
 
 
 def run_halfrate(
-    source: Path, requests_file: Path, env: dict[str, str], work: Path
-) -> dict[str, Figures]:
-    """Submit and work off the whole file with the halfrate whose package is under ``source``."""
+    source: Path, requests_file: Path, env: dict[str, str], work: Path, sandbox_pid: int
+) -> tuple[dict[str, Figures], float]:
+    """Submit and work off the whole file with the halfrate whose package is under ``source``;
+    also the sandbox's CPU seconds while the worker ran (its running of the batches)."""
     ours = {
         **env,
         "PYTHONPATH": str(source),
@@ -50,8 +51,10 @@ def run_halfrate(
     halfrate = [sys.executable, "-m", "halfrate"]
     log = work / "output.log"
     submit = measured([*halfrate, "submit", str(requests_file), "--job", "million"], ours, log)
+    sandbox_before = process_cpu(sandbox_pid)
     worker = measured([*halfrate, "worker", "--until-idle"], ours, log)
-    return {"submit": submit, "worker": worker}
+    sandbox = process_cpu(sandbox_pid) - sandbox_before
+    return {"submit": submit, "worker": worker}, sandbox
 
 
 def before_checkout(revision: str, where: Path) -> Path:
@@ -75,6 +78,7 @@ def main() -> None:
     compile_sources()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HALFRATE_", "OPENAI_"))}
     results: dict[str, dict[str, Figures]] = {}
+    sandbox_cpu: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="halfrate-bench-million-") as tmp:
         root = Path(tmp)
         requests_file = root / "requests.jsonl"
@@ -91,14 +95,16 @@ def main() -> None:
                 work.mkdir()
                 # A sandbox of its own: one that kept the other run's million results would be
                 # slower for the second.
-                with sandbox_running() as base_url:
+                with sandbox_running() as (base_url, sandbox_pid):
                     ours = {**env, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "bench"}
-                    results[name] = run_halfrate(source, requests_file, ours, work)
+                    results[name], sandbox_cpu[name] = run_halfrate(
+                        source, requests_file, ours, work, sandbox_pid
+                    )
                 submit, worker = results[name]["submit"], results[name]["worker"]
                 print(
                     f"  {name:7} submit {submit[0]:6.1f} s wall {submit[1]:6.1f} s CPU "
                     f"{submit[2]:5.0f} MB | worker {worker[0]:6.1f} s wall {worker[1]:6.1f} s CPU "
-                    f"{worker[2]:5.0f} MB",
+                    f"{worker[2]:5.0f} MB | sandbox {sandbox_cpu[name]:6.1f} s CPU",
                     flush=True,
                 )
         finally:
@@ -108,12 +114,13 @@ def main() -> None:
                     check=False,
                     capture_output=True,
                 )
-    report(results)
+    report(results, sandbox_cpu["now"])
 
 
 @contextlib.contextmanager
-def sandbox_running() -> Iterator[str]:
-    """A sandbox process at zero latency, for as long as the block runs; its base URL."""
+def sandbox_running() -> Iterator[tuple[str, int]]:
+    """A sandbox process at zero latency, for as long as the block runs; its base URL and
+    process id."""
     port = free_port()
     sandbox = subprocess.Popen(
         [sys.executable, "-m", "halfrate", "sandbox", "--port", str(port), "--latency", "0"],
@@ -122,13 +129,13 @@ def sandbox_running() -> Iterator[str]:
     )
     try:
         wait_listening(port)
-        yield f"http://127.0.0.1:{port}/v1"
+        yield f"http://127.0.0.1:{port}/v1", sandbox.pid
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=60)
 
 
-def report(results: dict[str, dict[str, Figures]]) -> None:
+def report(results: dict[str, dict[str, Figures]], sandbox_cpu: float) -> None:
     now = results["now"]
     print(f"{'':22} {'wall':>8} {'CPU':>8} {'peak RSS':>9}")
     for name, figures in results.items():
@@ -140,6 +147,10 @@ def report(results: dict[str, dict[str, Figures]]) -> None:
     before = results.get("before")
     if before is None:
         return
+    print(
+        f"the sandbox ran the batches with {sandbox_cpu:.1f} s of CPU during the worker: twice as "
+        f"fast as the before worker's wall time would leave {before['worker'][0] / 2:.1f} s"
+    )
     for step in ("submit", "worker"):
         wall = before[step][0] / now[step][0]
         cpu = before[step][1] / now[step][1]

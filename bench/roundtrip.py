@@ -187,6 +187,12 @@ def wait_listening(port: int) -> None:
         time.sleep(0.1)
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds a running process (the sandbox) has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from roundtrip import free_port
+from roundtrip import free_port, process_cpu
 
 GOAL_SECONDS = 60.0
 GOAL_RSS_MB = 300.0
@@ -141,12 +141,6 @@ def measured(argv: list[str], env: dict[str, str] | None = None) -> Run:
         raise SystemExit(f"{argv[:4]} failed ({proc.returncode}):\n{said}")
     cpu = usage.ru_utime + usage.ru_stime
     return Run(wall, cpu, usage.ru_maxrss / 1024, lines)  # Linux reports KiB
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds a running process (the sandbox) has used so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def check_answers(path: Path, rows: int) -> Counter[str]:

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from halfrate.collector import tune_for_bulk_work
-from roundtrip import free_port, wait_listening, write_requests
+from roundtrip import free_port, process_cpu, wait_listening, write_requests
 
 
 def fresh_database(server: str, name: str) -> str:
@@ -113,13 +113,6 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _process_cpu(pid: int) -> float:
-    """CPU seconds a running process (the sandbox) has used so far, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=200_000)
@@ -161,9 +154,9 @@ def main() -> None:
                         "OPENAI_BASE_URL": f"http://127.0.0.1:{port}/v1",
                         "OPENAI_API_KEY": "bench",
                     }
-                    sandbox_before = _process_cpu(sandbox.pid)
+                    sandbox_before = process_cpu(sandbox.pid)
                     seconds, cpu = run_workers(n, env)
-                    sandbox_cpu = _process_cpu(sandbox.pid) - sandbox_before
+                    sandbox_cpu = process_cpu(sandbox.pid) - sandbox_before
                     succeeded, landed = count_succeeded(url)
                     assert succeeded == landed == created, (succeeded, landed, created)
                 finally:
