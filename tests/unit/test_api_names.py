@@ -5,8 +5,10 @@ the heavy machinery, and the report's group names agree with the ledger's column
 from __future__ import annotations
 
 import importlib
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -34,13 +36,38 @@ def test_the_command_line_starts_without_the_heavy_machinery() -> None:
     probe = (
         "import sys, halfrate.cli.app; "
         "heavy = ['sqlalchemy', 'alembic', 'openai', 'anthropic', 'fastapi', 'openpyxl', "
-        "'tiktoken', 'genai_prices', 'halfrate.store', 'halfrate.dispatch']; "
+        "'tiktoken', 'genai_prices', 'halfrate.store', 'halfrate.dispatch', 'httpx2', "
+        "'importlib.metadata']; "
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     loaded = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == ""
+
+
+def test_commands_that_read_a_current_store_load_no_sdk_client_or_migrations(
+    tmp_path: Path,
+) -> None:
+    # Reading a store needs SQLAlchemy and nothing the workers alone use: no SDK, no HTTP client
+    # (the webhook sink's), no spreadsheet reader, no tokenizer, and no Alembic once the store
+    # is current (the first run makes it).
+    probe = (
+        "import sys; from halfrate.cli.app import main; main(sys.argv[1:]); "
+        "heavy = ['alembic', 'openai', 'anthropic', 'httpx2', 'fastapi', 'openpyxl', "
+        "'tiktoken', 'halfrate.sinks.sql', 'halfrate.sinks.webhook']; "
+        "print('loaded:', ','.join(m for m in heavy if m in sys.modules), file=sys.stderr)"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HALFRATE_")}
+    env["HALFRATE_HOME"] = str(tmp_path)
+    loaded = []
+    for argv in (["status"], ["status"], ["policy", "explain", "--model", "gpt-4o"]):
+        ran = subprocess.run(
+            [sys.executable, "-c", probe, *argv], capture_output=True, text=True, env=env
+        )
+        assert ran.returncode == 0, ran.stderr
+        loaded.append(ran.stderr.strip().splitlines()[-1])
+    assert loaded[1:] == ["loaded:", "loaded:"]
 
 
 def test_the_report_groups_are_the_ledgers_own() -> None:

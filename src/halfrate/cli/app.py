@@ -9,7 +9,6 @@ import sys
 import threading
 import traceback
 from collections.abc import Callable
-from importlib.metadata import version
 from types import FrameType
 from typing import Annotated
 
@@ -41,6 +40,9 @@ app = typer.Typer(
 
 def _print_version(given: bool) -> None:
     if given:
+        # importlib.metadata takes about 35 ms to import: every command would pay it at start.
+        from importlib.metadata import version
+
         print(f"halfrate {version('halfrate')}")
         raise typer.Exit()
 

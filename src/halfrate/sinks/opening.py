@@ -1,4 +1,9 @@
-"""Turning a checked sink spec into a working sink, when a worker needs one."""
+"""Turning a checked sink spec into a working sink, when a worker needs one.
+
+The SQL and webhook sinks load with the first sink of their kind: they bring SQLAlchemy's
+dialects and an HTTP client, which a command that only reads the store (`halfrate status`, the
+results of a job) should not pay for at start (docs/architecture.md, "What a command loads").
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,6 @@ from halfrate.sinks.base import Sink
 from halfrate.sinks.callback import CallbackSink
 from halfrate.sinks.files import FileSink
 from halfrate.sinks.spec import FORMS, SinkSpec, resolve_database_url
-from halfrate.sinks.sql import SqlSink
-from halfrate.sinks.webhook import WebhookSink
 
 
 def open_sink(
@@ -23,8 +26,12 @@ def open_sink(
     if spec.kind in ("jsonl", "csv"):
         return FileSink(spec)
     if spec.kind == "sql":
+        from halfrate.sinks.sql import SqlSink
+
         return SqlSink(spec, resolve_database_url(spec))
     if spec.kind == "webhook":
+        from halfrate.sinks.webhook import WebhookSink
+
         return WebhookSink(spec)
     if spec.kind == "callback":
         function = (callbacks or {}).get(spec.target)
