@@ -17,7 +17,6 @@ seconds during the worker); its CPU seconds are halfrate's own.
 from __future__ import annotations
 
 import argparse
-import compileall
 import contextlib
 import os
 import subprocess
@@ -28,7 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cli_job import measured
-from roundtrip import compile_sources, free_port, process_cpu, wait_listening, write_requests
+from roundtrip import (
+    checkout_of,
+    compile_sources,
+    free_port,
+    process_cpu,
+    wait_listening,
+    write_requests,
+)
 
 REPOSITORY = Path(__file__).resolve().parent.parent
 GOAL_SPEED_UP, GOAL_RSS_MB = 2.0, 300
@@ -57,18 +63,6 @@ def run_halfrate(
     return {"submit": submit, "worker": worker}, sandbox
 
 
-def before_checkout(revision: str, where: Path) -> Path:
-    """A worktree of ``revision`` at ``where``, its modules compiled; the path of its package's
-    parent folder."""
-    subprocess.run(
-        ["git", "-C", str(REPOSITORY), "worktree", "add", "--detach", str(where), revision],
-        check=True,
-        capture_output=True,
-    )
-    compileall.compile_dir(where / "src", quiet=1)
-    return where / "src"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=1_000_000)
@@ -86,10 +80,9 @@ def main() -> None:
         size_mb = requests_file.stat().st_size / 1e6
         print(f"{args.requests:,} chat requests ({size_mb:.0f} MB), sandbox latency 0, SQLite")
         sources = {"now": REPOSITORY / "src"}
-        worktree = root / "before"
-        try:
+        with contextlib.ExitStack() as stack:
             if not args.no_before:
-                sources = {"before": before_checkout(args.before, worktree), **sources}
+                sources = {"before": stack.enter_context(checkout_of(args.before)), **sources}
             for name, source in sources.items():
                 work = root / f"{name}-run"
                 work.mkdir()
@@ -106,13 +99,6 @@ def main() -> None:
                     f"{submit[2]:5.0f} MB | worker {worker[0]:6.1f} s wall {worker[1]:6.1f} s CPU "
                     f"{worker[2]:5.0f} MB | sandbox {sandbox_cpu[name]:6.1f} s CPU",
                     flush=True,
-                )
-        finally:
-            if worktree.exists():
-                subprocess.run(
-                    ["git", "-C", str(REPOSITORY), "worktree", "remove", "--force", str(worktree)],
-                    check=False,
-                    capture_output=True,
                 )
     report(results, sandbox_cpu["now"])
 

@@ -11,6 +11,8 @@ RSS; the ratio is taken within the same run because this machine is noisy.
 from __future__ import annotations
 
 import argparse
+import compileall
+import contextlib
 import json
 import os
 import socket
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
@@ -25,6 +28,30 @@ import orjson
 OPENAI_LIMIT = 50_000
 GOAL_RATIO = 1.5
 MODEL = "gpt-4o-mini"
+
+
+@contextlib.contextmanager
+def checkout_of(revision: str) -> Iterator[Path]:
+    """A worktree of this repository at ``revision``, its modules compiled (as a wheel install
+    has them), for as long as the block runs; the folder holding its ``halfrate`` package, to
+    put first on ``PYTHONPATH`` for a baseline run of that revision."""
+    repository = Path(__file__).resolve().parent.parent
+    with tempfile.TemporaryDirectory(prefix="halfrate-bench-checkout-") as tmp:
+        where = Path(tmp) / revision
+        subprocess.run(
+            ["git", "-C", str(repository), "worktree", "add", "--detach", str(where), revision],
+            check=True,
+            capture_output=True,
+        )
+        try:
+            compileall.compile_dir(where / "src", quiet=1)
+            yield where / "src"
+        finally:
+            subprocess.run(
+                ["git", "-C", str(repository), "worktree", "remove", "--force", str(where)],
+                check=False,
+                capture_output=True,
+            )
 
 
 def compile_sources() -> None:

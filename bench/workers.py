@@ -2,7 +2,8 @@
 one sandbox process: 1 worker (the baseline) versus several, in the same run. Then one worker
 in-process on SQLite and on PostgreSQL: requests stored per worker-CPU-second, and the CPU
 seconds of each stage of ingestion (parse, match, attempts, rollups, results, moves, commit),
-so the next bottleneck is visible.
+so the next bottleneck is visible; beside each, the same measure of halfrate at the git revision
+``--before`` (before its speed work), run in a child process from a worktree of that revision.
 
 Each configuration gets a fresh PostgreSQL database, the same submitted job (submission is not
 timed), then its workers are started together and timed until the last one exits idle. Every
@@ -10,25 +11,29 @@ request must end succeeded, with one result each.
 
     python bench/workers.py [--requests 200000] [--workers 4] [--batch-lines 10000]
         [--postgres postgresql+psycopg://postgres@127.0.0.1:5432] [--split-requests 100000]
+        [--before 481b59d] [--no-before]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from halfrate.collector import tune_for_bulk_work
-from roundtrip import free_port, process_cpu, wait_listening, write_requests
+from roundtrip import checkout_of, free_port, process_cpu, wait_listening, write_requests
+
+SPLIT_CHILD = "--split-child"  # argv[1] of the child that measures a baseline revision
 
 
 def fresh_database(server: str, name: str) -> str:
@@ -86,8 +91,11 @@ def run_workers(n: int, env: dict[str, str]) -> tuple[float, float]:
     return time.perf_counter() - started, _children_cpu() - cpu_before
 
 
-def stage_split(database_url: str, requests_file: Path, home: Path, base_url: str) -> str:
-    """One worker in this process: requests per worker-CPU-second and the ingest stages."""
+def stage_split(
+    database_url: str, requests_file: Path, home: Path, base_url: str
+) -> tuple[float, str]:
+    """One worker in this process: requests per worker-CPU-second, and a line with the CPU
+    seconds of each ingest stage (a revision that did not count them has none)."""
     import openai
 
     import halfrate
@@ -101,11 +109,41 @@ def stage_split(database_url: str, requests_file: Path, home: Path, base_url: st
         summary = hr.run_worker(halfrate.RunMode.UNTIL_IDLE, openai_client=client)
         cpu = time.process_time() - started
     assert summary.lines.succeeded == created
+    seconds = getattr(summary.lines, "seconds", {})
     stages = ", ".join(
-        f"{stage} {spent:.2f}"
-        for stage, spent in sorted(summary.lines.seconds.items(), key=lambda kv: -kv[1])
+        f"{stage} {spent:.2f}" for stage, spent in sorted(seconds.items(), key=lambda kv: -kv[1])
     )
-    return f"{created / cpu:8,.0f} requests per worker-CPU-second ({cpu:.1f} s); {stages}"
+    rate = created / cpu
+    return rate, f"{rate:8,.0f} requests per worker-CPU-second ({cpu:.1f} s); {stages}"
+
+
+def split_before(
+    source: Path, database_url: str, requests_file: Path, home: Path, base_url: str
+) -> float:
+    """stage_split of the halfrate whose package is under ``source``, in a child process (as its
+    own worker process ran: that revision did not tune the collector)."""
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    argv = [__file__, SPLIT_CHILD, database_url, str(requests_file), str(home), base_url]
+    done = subprocess.run(
+        [sys.executable, *argv], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the baseline's worker failed:\n{done.stderr[-2000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+@contextlib.contextmanager
+def split_database(database: str, server: str, work: Path, name: str) -> Iterator[str]:
+    """A fresh store of ``database`` for one in-process split run, dropped after."""
+    if database == "SQLite":
+        yield f"sqlite:///{work / f'split-{name}.db'}"
+        return
+    database_name = f"halfrate_bench_workers_split_{name}".replace("-", "_")
+    url = fresh_database(server, database_name)
+    try:
+        yield url
+    finally:
+        drop_database(server, database_name)
 
 
 def _children_cpu() -> float:
@@ -120,6 +158,8 @@ def main() -> None:
     parser.add_argument("--batch-lines", type=int, default=10_000)
     parser.add_argument("--postgres", default="postgresql+psycopg://postgres@127.0.0.1:5432")
     parser.add_argument("--split-requests", type=int, default=100_000)
+    parser.add_argument("--before", default="481b59d", help="the baseline's git revision")
+    parser.add_argument("--no-before", action="store_true", help="measure this checkout only")
     args = parser.parse_args()
     port = free_port()
     sandbox = subprocess.Popen(
@@ -173,15 +213,27 @@ def main() -> None:
             base_url = f"http://127.0.0.1:{port}/v1"
             print(f"one worker in-process, {args.split_requests:,} requests; CPU seconds by stage:")
             # The collector as in a worker process of halfrate's (halfrate.collector).
+            from halfrate.collector import tune_for_bulk_work
+
             tune_for_bulk_work()
-            sqlite_url = f"sqlite:///{work / 'split.db'}"
-            print("  SQLite     " + stage_split(sqlite_url, split_file, work / "split", base_url))
-            name = "halfrate_bench_workers_split"
-            url = fresh_database(args.postgres, name)
-            try:
-                print("  PostgreSQL " + stage_split(url, split_file, work / "split-pg", base_url))
-            finally:
-                drop_database(args.postgres, name)
+            with contextlib.ExitStack() as stack:
+                before = None if args.no_before else stack.enter_context(checkout_of(args.before))
+                for database in ("SQLite", "PostgreSQL"):
+                    for name, source in (("now", None), (args.before, before)):
+                        if name != "now" and source is None:
+                            continue
+                        home = work / f"split-{database}-{name}"
+                        with split_database(database, args.postgres, work, name) as url:
+                            if source is None:
+                                rate_now, line = stage_split(url, split_file, home, base_url)
+                                print(f"  {database:10} {line}", flush=True)
+                            else:
+                                rate = split_before(source, url, split_file, home, base_url)
+                                print(
+                                    f"  {database:10} {rate:8,.0f} requests per worker-CPU-second "
+                                    f"at {name}: now {rate_now / rate:.2f}x as many (goal 2x)",
+                                    flush=True,
+                                )
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=30)
@@ -190,4 +242,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == [SPLIT_CHILD]:
+        url, file, home, base = sys.argv[2:6]
+        print(stage_split(url, Path(file), Path(home), base)[0])
+    else:
+        main()
