@@ -59,7 +59,7 @@ def rows(n: int) -> Iterator[tuple[list[tuple[object, ...]], list[tuple[object, 
             deadline = None if dice.random() < 0.5 else at + dice.choice((3600.0, 2 * DAY))
             reqs.append(
                 (
-                    *(i, "job", f"k{i}", provider, "/v1/chat/completions", model, BODY),
+                    *(i, "job", f"k{i}", provider, "/v1/chat/completions", model),
                     *(len(BODY), feature, team, "succeeded", lane, route, deadline, at - 60, at),
                 )
             )
@@ -83,7 +83,6 @@ REQUEST_COLUMNS = (
     "provider",
     "endpoint",
     "model",
-    "body",
     "body_bytes",
     "feature",
     "team",

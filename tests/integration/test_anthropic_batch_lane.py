@@ -18,7 +18,8 @@ from halfrate.providers.anthropic import AnthropicBatchProvider
 from halfrate.providers.base import Limits
 from halfrate.records import Group
 from halfrate.sandbox import SandboxServer
-from halfrate.store.tables import attempts, batches, requests, results
+from halfrate.store.request_bodies import request_bodies
+from halfrate.store.tables import attempts, batches, results
 from tests.helpers import MESSAGES_ENDPOINT, claude_line, claude_params, lanes, write_jsonl
 
 MODELS = ("claude-haiku-4-5", "claude-sonnet-4-6", "claude-opus-4-6")
@@ -152,6 +153,6 @@ def test_a_create_that_reached_anthropic_before_a_crash_is_not_repeated(
         with hr.store.read() as conn:
             assert conn.execute(sa.select(sa.func.count()).select_from(batches)).scalar_one() == 1
             assert conn.execute(sa.select(sa.func.count()).select_from(results)).scalar_one() == 12
-            bodies = conn.execute(sa.select(requests.c.body)).scalars().all()
+            bodies = conn.execute(sa.select(request_bodies.c.body)).scalars().all()
         assert all(orjson.loads(b)["model"] == "claude-haiku-4-5" for b in bodies)
         assert len(charged_lines(server)) == 12

@@ -78,7 +78,8 @@ def test_a_policy_may_send_a_model_to_a_cheaper_one(tmp_path: Path, isolated_env
     proc = run("submit", str(path), "--feature", "ticket-triage", env=env)
     assert proc.returncode == 0, proc.stderr
     ((model, requested, body),) = stored(
-        isolated_env, "SELECT model, requested_model, body FROM requests"
+        isolated_env,
+        "SELECT model, requested_model, body FROM requests JOIN request_bodies ON request_id = id",
     )
     assert (model, requested) == ("gpt-4o-mini", "gpt-4o")
     assert json.loads(body)["model"] == "gpt-4o-mini"

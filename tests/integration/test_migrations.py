@@ -211,6 +211,38 @@ def test_checks_revision_writes_the_checks_without_in_lists_and_back(database_ur
         engine.dispose()
 
 
+def test_request_bodies_revision_moves_the_bodies_and_back(database_url: str) -> None:
+    """0013 moves each request's body to request_bodies, keyed by its request, and drops the
+    column (the partial indexes of requests stay); going back to 0012 puts every body back."""
+    engine = create_engine(database_url)
+    bodies = "SELECT request_id, body FROM request_bodies ORDER BY request_id"
+    try:
+        _seed_revision_0001(engine)
+        command.upgrade(alembic_config(engine), "0012")
+        with engine.begin() as conn:
+            conn.execute(sa.text("UPDATE requests SET body = '{\"n\": ' || id || '}'"))
+            before = [tuple(r) for r in conn.execute(sa.text("SELECT id, body FROM requests"))]
+            indexes = {i["name"] for i in sa.inspect(conn).get_indexes("requests")}
+        migrate(engine)
+        with engine.connect() as conn:
+            inspector = sa.inspect(conn)
+            columns = {c["name"] for c in inspector.get_columns("requests")}
+            assert "body" not in columns
+            assert "body_bytes" in columns
+            assert {i["name"] for i in inspector.get_indexes("requests")} == indexes
+            assert sorted(before) == [tuple(r) for r in conn.execute(sa.text(bodies))]
+        command.downgrade(alembic_config(engine), "0012")
+        with engine.connect() as conn:
+            assert "request_bodies" not in sa.inspect(conn).get_table_names()
+            back = conn.execute(sa.text("SELECT id, body FROM requests ORDER BY id")).all()
+        assert [tuple(r) for r in back] == sorted(before)
+        migrate(engine)
+        with engine.connect() as conn:
+            assert [tuple(r) for r in conn.execute(sa.text(bodies))] == sorted(before)
+    finally:
+        engine.dispose()
+
+
 def _schema(engine: sa.Engine) -> dict[str, object]:
     """Everything that makes up the store's schema, in a form two databases can be compared
     by: per table its columns, keys, foreign keys, unique and check constraints, and each index

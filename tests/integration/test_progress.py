@@ -128,7 +128,10 @@ def test_worker_until_idle_shows_progress_on_stderr(isolated_env: Path, tmp_path
 
 
 def test_the_live_display_of_a_terminal_fits_80_columns(sqlite_url: str, tmp_path: Path) -> None:
-    with SandboxServer(latency=1.5) as server, lanes(sqlite_url, server) as hr:
+    # Each of the batch's three phases lasts a second: a live display reads the store at most
+    # every 0.25 s and then waits twenty times as long as a read took, so a half-second phase
+    # could pass unseen on a loaded machine.
+    with SandboxServer(latency=3.0) as server, lanes(sqlite_url, server) as hr:
         job = submit(hr, tmp_path)
         screen = io.StringIO()
         console = Console(file=screen, force_terminal=True, width=80)

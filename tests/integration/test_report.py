@@ -112,7 +112,6 @@ def seed(store: Store, rows: list[Seed]) -> None:
                     provider=s.provider,
                     endpoint="/v1/chat/completions",
                     model=s.model,
-                    body="{}",
                     body_bytes=2,
                     feature=s.feature,
                     team=s.team,

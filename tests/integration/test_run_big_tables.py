@@ -128,7 +128,7 @@ def charged_prompts(server: SandboxServer, home: Path) -> list[str]:
     engine = sa.create_engine(f"sqlite:///{home / 'halfrate.db'}")
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT id, body FROM requests")).all()
+            rows = conn.execute(sa.text("SELECT request_id, body FROM request_bodies")).all()
     finally:
         engine.dispose()
     bodies = {request_id: body for request_id, body in rows}

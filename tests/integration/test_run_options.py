@@ -29,7 +29,9 @@ def stored_bodies(home: Path) -> list[dict[str, object]]:
     engine = sa.create_engine(f"sqlite:///{home / 'halfrate.db'}")
     try:
         with engine.connect() as conn:
-            rows = conn.execute(sa.text("SELECT body FROM requests ORDER BY id")).scalars()
+            rows = conn.execute(
+                sa.text("SELECT body FROM request_bodies ORDER BY request_id")
+            ).scalars()
             return [json.loads(body) for body in rows]
     finally:
         engine.dispose()

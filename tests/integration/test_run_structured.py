@@ -89,7 +89,9 @@ def test_each_field_of_the_answer_is_its_own_column_on_both_providers(
     # The request asked the provider's own structured-output feature for the schema.
     engine = sa.create_engine(f"sqlite:///{isolated_env / 'halfrate.db'}")
     with engine.connect() as conn:
-        body = json.loads(conn.execute(sa.text("SELECT body FROM requests LIMIT 1")).scalar_one())
+        body = json.loads(
+            conn.execute(sa.text("SELECT body FROM request_bodies LIMIT 1")).scalar_one()
+        )
     engine.dispose()
     if model.startswith("claude"):
         schema = body["output_config"]["format"]["schema"]

@@ -23,6 +23,7 @@ from halfrate.store.attempts import priced_requests
 from halfrate.store.base import Database, id_in
 from halfrate.store.cancels import cancelled_jobs
 from halfrate.store.deliveries import enqueue_deliveries
+from halfrate.store.request_bodies import body_of, request_bodies
 from halfrate.store.request_hashes import request_hashes
 from halfrate.store.response_cache import not_cleared
 from halfrate.store.rollup import add_attempts
@@ -35,7 +36,6 @@ _CACHE: sa.ColumnElement[str] = sa.literal_column(f"'{Lane.CACHE.value}'")
 # How long each lane may keep a request waiting: a request only waits for an identical one in
 # a lane at least as quick as its own (a person waiting never waits for a batch).
 _FOLLOWER = requests.alias("follower")  # a cache-lane request, beside the one it waits for
-_LEADER = requests.alias("leader")  # the request a new one would take its answer from
 _LANE_RANK = {Lane.REALTIME.value: 0, Lane.FLEX.value: 1, Lane.BATCH.value: 2}
 
 
@@ -103,10 +103,10 @@ def link_identical(
             pairs += [{"rid": rid, "leader": members[0]} for rid in members[1:]]
     if not pairs:
         return 0
-    same_body = sa.select(_LEADER.c.body).where(_LEADER.c.id == sa.bindparam("leader"))
+    same_body = body_of(sa.bindparam("leader")) == body_of(sa.bindparam("rid"))
     conn.execute(
         sa.update(requests)
-        .where(requests.c.id == sa.bindparam("rid"), requests.c.body == same_body.scalar_subquery())
+        .where(requests.c.id == sa.bindparam("rid"), same_body)
         .values(lane=Lane.CACHE.value, answered_by=sa.bindparam("leader")),
         pairs,
     )
@@ -138,27 +138,36 @@ def _earlier_leaders(conn: sa.Connection, sharing: Sharing, firsts: list[int]) -
     if sharing.dedup:
         whose.append(sa.and_(old.c.state.in_(_LIVE), old.c.id < new.c.id, _no_slower(old, new)))
     digest = request_hashes.alias("digest")
+    old_body, new_body = request_bodies.alias("old_body"), request_bodies.alias("new_body")
     leader = (
         sa.select(old.c.id)
-        .select_from(digest.join(old, old.c.id == digest.c.request_id))
+        .select_from(
+            digest.join(old, old.c.id == digest.c.request_id).join(
+                old_body, old_body.c.request_id == old.c.id
+            )
+        )
         .where(
             digest.c.content_hash == new.c.content_hash,
             old.c.lane != _CACHE,
             old.c.provider == new.c.provider,
             old.c.endpoint == new.c.endpoint,
-            old.c.body == new.c.body,
+            old_body.c.body == new_body.c.body,
             old.c.job_id.not_in(cancelled_jobs().scalar_subquery()),
             sa.or_(*whose),
         )
         # An answer in hand first; then the earliest.
         .order_by(sa.case((old.c.state == RequestState.SUCCEEDED.value, 0), else_=1), old.c.id)
         .limit(1)
-        .correlate(new)
+        .correlate(new, new_body)
         .scalar_subquery()
     )
     found: dict[int, int] = {}
     for chunk in _chunks(firsts, SETTLE_CHUNK):
-        rows = conn.execute(sa.select(new.c.id, leader).where(new.c.id.in_(chunk)))
+        rows = conn.execute(
+            sa.select(new.c.id, leader)
+            .select_from(new.join(new_body, new_body.c.request_id == new.c.id))
+            .where(new.c.id.in_(chunk))
+        )
         found.update({rid: lead for rid, lead in rows if lead is not None})
     return found
 

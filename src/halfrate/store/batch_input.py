@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from halfrate.models import RequestState
 from halfrate.store.base import Database
+from halfrate.store.request_bodies import request_bodies
 from halfrate.store.tables import request_state_is, requests
 
 # The order of a batch's input lines: requests sharing a prompt prefix side by side, the first
@@ -41,9 +42,12 @@ class BatchInputQueries:
                 sa.select(
                     requests.c.id,
                     requests.c.endpoint,
-                    requests.c.body,
+                    request_bodies.c.body,
                     requests.c.prefix_key,
                     requests.c.prefix_parts,
+                )
+                .select_from(
+                    requests.join(request_bodies, request_bodies.c.request_id == requests.c.id)
                 )
                 .where(requests.c.batch_id == batch_id, request_state_is(RequestState.IN_BATCH))
                 .order_by(*BATCH_LINE_ORDER)

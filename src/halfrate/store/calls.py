@@ -27,6 +27,7 @@ from halfrate.store.attempts import (
 from halfrate.store.base import Database, bulk_insert, id_in
 from halfrate.store.cancels import not_cancelled
 from halfrate.store.deliveries import enqueue_deliveries
+from halfrate.store.request_bodies import request_bodies
 from halfrate.store.rollup import Fact, add_attempts
 from halfrate.store.tables import attempts, request_state_is, requests, results, routes
 from halfrate.store.transitions import move_requests, take_requests
@@ -140,7 +141,7 @@ class CallQueries:
                 requests.c.provider,
                 requests.c.endpoint,
                 requests.c.model,
-                requests.c.body,
+                request_bodies.c.body,
                 requests.c.lane,
                 routes.c.fallback_lane,
                 requests.c.attempt_count,
@@ -148,7 +149,11 @@ class CallQueries:
                 requests.c.prefix_parts,
                 routes.c.prompt_cache_ttl,
             )
-            .select_from(requests.outerjoin(routes, routes.c.id == requests.c.route_id))
+            .select_from(
+                requests.join(
+                    request_bodies, request_bodies.c.request_id == requests.c.id
+                ).outerjoin(routes, routes.c.id == requests.c.route_id)
+            )
             .where(id_in(conn, requests.c.id, moved))
             .order_by(requests.c.id)
         )

@@ -16,6 +16,7 @@ from halfrate.store.answers import link_identical
 from halfrate.store.base import Database, bulk_insert, new_id
 from halfrate.store.budgets import reserve
 from halfrate.store.deliveries import attach_sink
+from halfrate.store.request_bodies import body_of, new_request_ids, store_bodies
 from halfrate.store.request_hashes import record_hashes
 from halfrate.store.tables import jobs, requests, routes
 
@@ -68,13 +69,11 @@ class SubmissionQueries:
                 # Only a job that existed before can hold these keys; look up just this chunk's
                 # keys, so memory stays flat however large the job already is.
                 existing = {} if is_new else self._existing(conn, job_id, chunk)
-                rows = []
+                fresh = []
                 for line in chunk:
                     previous = existing.get(line.key)
                     if previous is None:
-                        hashed = hashed or line.content_hash is not None
-                        route_id = route_ids.of(line.route)
-                        rows.append(_row(job_id, line, feature, team, route_id, now))
+                        fresh.append(line)
                     elif previous == (line.endpoint, line.body_json):
                         skipped += 1
                     else:
@@ -83,7 +82,16 @@ class SubmissionQueries:
                             f"submitted to job {job_name!r} with a different request; use a new "
                             "custom_id or another --job name"
                         )
+                ids = new_request_ids(conn, len(fresh))
+                rows = []
+                for request_id, line in zip(ids, fresh, strict=True):
+                    hashed = hashed or line.content_hash is not None
+                    route_id = route_ids.of(line.route)
+                    rows.append(_row(request_id, job_id, line, feature, team, route_id, now))
                 bulk_insert(conn, requests, _REQUEST_COLUMNS, rows)
+                store_bodies(
+                    conn, [(rid, line.body_json) for rid, line in zip(ids, fresh, strict=True)]
+                )
                 created += len(rows)
             if founders is not None:
                 _tag_founders(conn, job_id, founders(), now)
@@ -138,7 +146,7 @@ class SubmissionQueries:
     ) -> dict[str, tuple[str, str]]:
         keys = [line.key for line in chunk]
         rows = conn.execute(
-            sa.select(requests.c.key, requests.c.endpoint, requests.c.body).where(
+            sa.select(requests.c.key, requests.c.endpoint, body_of(requests.c.id)).where(
                 requests.c.job_id == job_id, requests.c.key.in_(keys)
             )
         )
@@ -233,12 +241,12 @@ def _insert_ignore(conn: sa.Connection) -> sa.Insert:
 
 
 _REQUEST_COLUMNS = (
+    "id",
     "job_id",
     "key",
     "provider",
     "endpoint",
     "model",
-    "body",
     "body_bytes",
     "feature",
     "team",
@@ -262,6 +270,7 @@ _BATCH = Lane.BATCH.value
 
 
 def _row(
+    request_id: int,
     job_id: str,
     line: ParsedLine,
     feature: str | None,
@@ -272,12 +281,12 @@ def _row(
     body = line.body_json
     prefix = line.prefix
     return (
+        request_id,
         job_id,
         line.key,
         line.provider.value,
         line.endpoint,
         line.model,
-        body,
         len(body) if body.isascii() else len(body.encode()),
         line.feature if line.feature is not None else feature,
         line.team if line.team is not None else team,

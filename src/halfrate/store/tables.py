@@ -119,7 +119,8 @@ requests = sa.Table(
     sa.Column("provider", sa.String(20), nullable=False),
     sa.Column("endpoint", sa.String(64), nullable=False),
     sa.Column("model", sa.String(200), nullable=False),
-    sa.Column("body", sa.Text, nullable=False),  # the provider request body, as JSON
+    # The body itself lives in request_bodies (its module says why); its size stays here, for
+    # packing batches.
     sa.Column("body_bytes", sa.Integer, nullable=False),
     sa.Column("feature", sa.String(200), nullable=True),
     sa.Column("team", sa.String(200), nullable=True),

@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from alembic import context
 
 # Every module that describes tables, so that ``metadata`` holds them all.
-from halfrate.store import admin_tables, request_hashes, team_timings  # noqa: F401
+from halfrate.store import admin_tables, request_bodies, request_hashes, team_timings  # noqa: F401
 from halfrate.store.engine import WRITE_OPTION
 from halfrate.store.tables import metadata
 
