@@ -63,7 +63,10 @@ def compile_sources() -> None:
     compileall.compile_dir(Path(__file__).resolve().parent.parent / "src", quiet=1)
 
 
-def write_requests(path: Path, n: int) -> None:
+def write_requests(path: Path, n: int, prompt_bytes: int = 0) -> None:
+    """``n`` chat requests as a batch JSONL file; with ``prompt_bytes``, each prompt is padded
+    with words to about that many bytes (real prompts are often a few KB)."""
+    padding = ("please look into it " * (prompt_bytes // 20 + 1))[:prompt_bytes]
     with path.open("w", encoding="utf-8") as handle:
         for i in range(n):
             line = {
@@ -74,7 +77,7 @@ def write_requests(path: Path, n: int) -> None:
                     "model": MODEL,
                     "max_tokens": 16,
                     "messages": [
-                        {"role": "user", "content": f"Classify ticket {i}: refund please"}
+                        {"role": "user", "content": f"Classify ticket {i}: refund {padding}"}
                     ],
                 },
             }

@@ -11,7 +11,7 @@ request must end succeeded, with one result each.
 
     python bench/workers.py [--requests 200000] [--workers 4] [--batch-lines 10000]
         [--postgres postgresql+psycopg://postgres@127.0.0.1:5432] [--split-requests 100000]
-        [--before 481b59d] [--no-before]
+        [--before 481b59d] [--no-before] [--prompt-bytes 2000] [--split-only]
 """
 
 from __future__ import annotations
@@ -160,6 +160,12 @@ def main() -> None:
     parser.add_argument("--split-requests", type=int, default=100_000)
     parser.add_argument("--before", default="481b59d", help="the baseline's git revision")
     parser.add_argument("--no-before", action="store_true", help="measure this checkout only")
+    parser.add_argument(
+        "--prompt-bytes", type=int, default=0, help="pad the in-process run's prompts to this size"
+    )
+    parser.add_argument(
+        "--split-only", action="store_true", help="only the in-process run (no worker processes)"
+    )
     args = parser.parse_args()
     port = free_port()
     sandbox = subprocess.Popen(
@@ -173,12 +179,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
             requests_file = work / "requests.jsonl"
-            write_requests(requests_file, args.requests)
-            print(
-                f"{args.requests:,} chat requests, batches of {args.batch_lines:,} lines, "
-                "PostgreSQL store, sandbox latency 0"
-            )
-            for n in (1, args.workers):
+            processes = () if args.split_only else (1, args.workers)
+            if processes:
+                write_requests(requests_file, args.requests)
+                print(
+                    f"{args.requests:,} chat requests, batches of {args.batch_lines:,} lines, "
+                    "PostgreSQL store, sandbox latency 0"
+                )
+            for n in processes:
                 name = f"halfrate_bench_workers_{n}"
                 url = fresh_database(args.postgres, name)
                 try:
@@ -209,9 +217,13 @@ def main() -> None:
                     f"{os.cpu_count()} cores)"
                 )
             split_file = work / "split.jsonl"
-            write_requests(split_file, args.split_requests)
+            write_requests(split_file, args.split_requests, args.prompt_bytes)
             base_url = f"http://127.0.0.1:{port}/v1"
-            print(f"one worker in-process, {args.split_requests:,} requests; CPU seconds by stage:")
+            size = split_file.stat().st_size // args.split_requests
+            print(
+                f"one worker in-process, {args.split_requests:,} requests of about {size:,} "
+                "bytes each; CPU seconds by stage:"
+            )
             # The collector as in a worker process of halfrate's (halfrate.collector).
             from halfrate.collector import tune_for_bulk_work
 
@@ -237,8 +249,9 @@ def main() -> None:
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=30)
-    one, many = figures[1], figures[args.workers]
-    print(f"throughput ratio {args.workers} workers / 1 worker: {one / many:.2f}")
+    if figures:
+        one, many = figures[1], figures[args.workers]
+        print(f"throughput ratio {args.workers} workers / 1 worker: {one / many:.2f}")
 
 
 if __name__ == "__main__":
