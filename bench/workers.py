@@ -231,21 +231,19 @@ def main() -> None:
             with contextlib.ExitStack() as stack:
                 before = None if args.no_before else stack.enter_context(checkout_of(args.before))
                 for database in ("SQLite", "PostgreSQL"):
-                    for name, source in (("now", None), (args.before, before)):
-                        if name != "now" and source is None:
-                            continue
-                        home = work / f"split-{database}-{name}"
-                        with split_database(database, args.postgres, work, name) as url:
-                            if source is None:
-                                rate_now, line = stage_split(url, split_file, home, base_url)
-                                print(f"  {database:10} {line}", flush=True)
-                            else:
-                                rate = split_before(source, url, split_file, home, base_url)
-                                print(
-                                    f"  {database:10} {rate:8,.0f} requests per worker-CPU-second "
-                                    f"at {name}: now {rate_now / rate:.2f}x as many (goal 2x)",
-                                    flush=True,
-                                )
+                    home = work / f"split-{database}"
+                    with split_database(database, args.postgres, work, "now") as url:
+                        rate_now, line = stage_split(url, split_file, home, base_url)
+                    print(f"  {database:10} {line}", flush=True)
+                    if before is None:
+                        continue
+                    with split_database(database, args.postgres, work, args.before) as url:
+                        rate = split_before(before, url, split_file, home / "before", base_url)
+                    print(
+                        f"  {database:10} {rate:8,.0f} requests per worker-CPU-second at "
+                        f"{args.before}: now {rate_now / rate:.2f}x as many (goal 2x)",
+                        flush=True,
+                    )
     finally:
         sandbox.terminate()
         sandbox.wait(timeout=30)

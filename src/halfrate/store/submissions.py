@@ -82,16 +82,14 @@ class SubmissionQueries:
                             f"submitted to job {job_name!r} with a different request; use a new "
                             "custom_id or another --job name"
                         )
-                ids = new_request_ids(conn, len(fresh))
-                rows = []
-                for request_id, line in zip(ids, fresh, strict=True):
+                rows, bodies = [], []
+                for request_id, line in zip(new_request_ids(conn, len(fresh)), fresh, strict=True):
                     hashed = hashed or line.content_hash is not None
                     route_id = route_ids.of(line.route)
                     rows.append(_row(request_id, job_id, line, feature, team, route_id, now))
+                    bodies.append((request_id, line.body_json))
                 bulk_insert(conn, requests, _REQUEST_COLUMNS, rows)
-                store_bodies(
-                    conn, [(rid, line.body_json) for rid, line in zip(ids, fresh, strict=True)]
-                )
+                store_bodies(conn, bodies)
                 created += len(rows)
             if founders is not None:
                 _tag_founders(conn, job_id, founders(), now)
